@@ -1,0 +1,35 @@
+// The ocpv-dr command groups. Each cmd_<group>.cc registers its subcommands on the CLI11 app and
+// does only wiring: build the real implementations (clock, process runner, HTTP client, ...)
+// from the configuration and hand them to the module that does the work.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace ocpvdr::cli {
+
+struct GlobalOptions {
+  std::string configPath = "/etc/ocpv-dr/config.yaml";  // -c/--config, or $OCPVDR_CONFIG
+  std::string logLevel = "info";
+  std::string logFormat = "auto";  // auto | human | json
+};
+
+// A command's callback stores its process exit code here (see README "Exit codes").
+struct Outcome {
+  int exitCode = 0;
+};
+
+void registerVersion(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerConfig(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerForward(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerServe(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerSnapshot(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerReconcile(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerDemo(CLI::App& app, GlobalOptions& g, Outcome& out);
+
+}  // namespace ocpvdr::cli

@@ -1,0 +1,62 @@
+// ocpv-dr entry point: parse the command line, set up logging, dispatch to a command group.
+// Exceptions are caught only here (startup and programming errors); everything expected is a
+// Result whose error kind becomes the exit code.
+#include <csignal>
+#include <exception>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/http.h"
+#include "core/log.h"
+
+int main(int argc, char** argv) {
+  using namespace ocpvdr;
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{
+      "ocpv-dr: disaster recovery for OpenShift Virtualization VMs whose disks live on NFS.\n"
+      "Replicates PV data to a DR NFS server on events and on a schedule, and fails VMs over to\n"
+      "the DR cluster from an OADP (Velero) backup.",
+      "ocpv-dr"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  cli::GlobalOptions g;
+  cli::Outcome out;
+  app.add_option("-c,--config", g.configPath, "Configuration file")
+      ->envname("OCPVDR_CONFIG")
+      ->capture_default_str();
+  app.add_option("--log-level", g.logLevel, "debug | info | warn | error")->capture_default_str();
+  app.add_option("--log-format", g.logFormat, "auto (human on a TTY, JSON otherwise) | human | json")
+      ->capture_default_str();
+  app.parse_complete_callback([&] {
+    log::setup(g.logFormat == "json"    ? log::Format::Json
+               : g.logFormat == "human" ? log::Format::Human
+                                        : log::Format::Auto,
+               log::parseLevel(g.logLevel));
+  });
+
+  cli::registerVersion(app, g, out);
+  cli::registerConfig(app, g, out);
+  cli::registerForward(app, g, out);
+  cli::registerServe(app, g, out);
+  cli::registerPv(app, g, out);
+  cli::registerSnapshot(app, g, out);
+  cli::registerTrash(app, g, out);
+  cli::registerReconcile(app, g, out);
+  cli::registerStatus(app, g, out);
+  cli::registerBackup(app, g, out);
+  cli::registerFailover(app, g, out);
+  cli::registerDemo(app, g, out);
+
+  initHttpGlobal();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    // CLI11 returns 0 for --help; usage errors are "invalid input" (2).
+    return rc == 0 ? 0 : 2;
+  } catch (const std::exception& e) {
+    std::cerr << "ocpv-dr: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return out.exitCode;
+}

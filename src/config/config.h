@@ -1,0 +1,214 @@
+// The product's one configuration file (YAML), as typed structs with defaults.
+//
+// Every section is optional; a key left out takes the default written here. loadConfig()
+// validates the whole document and reports every problem at once, each naming its key path and
+// what was expected:  replication.parallelism: expected an integer 1..64, got "four".
+// Durations are written "90s", "15m", "2h", "7d" (or a bare integer of seconds).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ocpvdr::config {
+
+using Seconds = std::chrono::seconds;
+using Millis = std::chrono::milliseconds;
+
+// How to reach a site's Kubernetes API.
+struct KubeAccess {
+  bool inCluster = false;  // service-account token and CA mounted in the pod
+  std::string kubeconfig;  // empty (and not in-cluster): $KUBECONFIG, then ~/.kube/config
+  std::string context;     // empty: the kubeconfig's current-context
+};
+
+// How ocpv-dr reaches a site's NFS host over ssh (rsync pulls run on the DR host and ssh to the
+// primary; failover fencing ssh-es to the primary).
+struct SshAccess {
+  std::string host;  // address to connect to; empty: the site's nfs.server
+  std::string user = "root";
+  int port = 22;
+  std::string keyFile;         // empty: ssh's own defaults
+  std::string knownHostsFile;  // empty: ssh's own defaults
+  bool strictHostKeyChecking = true;
+  Seconds controlPersist{60};  // ssh connection reuse (ControlMaster); 0 disables it
+  Seconds connectTimeout{10};
+};
+
+// One NFS export as clients see it (the path in a PV) and where that export lives on the NFS
+// host's own filesystem (they differ with NFSv4 pseudo-roots and bind mounts).
+// Invariant: both are absolute, normalised, without a trailing slash.
+struct ExportRoot {
+  std::string exportPath;  // e.g. /exports/ocp
+  std::string hostPath;    // e.g. /srv/nfs/ocp
+};
+
+struct Site {
+  std::string name;  // cluster name used in events and reports ("primary", "dr", or real names)
+  KubeAccess kubernetes;
+  std::string nfsServer;                 // the server name PVs use (spec.nfs.server)
+  std::vector<std::string> nfsAliases;   // other names/addresses PVs may use for that server
+  SshAccess ssh;
+  std::vector<ExportRoot> exportRoots;  // at least one
+};
+
+// A primary export-path prefix and the DR export-path prefix its data is replicated to.
+struct PathMapping {
+  std::string primary;  // e.g. /exports/ocp
+  std::string dr;       // e.g. /exports/ocp-dr
+};
+
+struct RsyncOptions {
+  std::string binary = "rsync";
+  bool inplace = false;  // opt-in: a killed sync then leaves a torn image at DR
+  int bwlimitKiBps = 0;  // 0: unlimited
+  Seconds ioTimeout{300};                 // rsync --timeout
+  Seconds maxDuration{0};                 // kill a sync that runs longer; 0: no limit
+  std::string partialDir = ".ocpv-dr-partial";
+  std::vector<std::string> extraArgs;
+};
+
+enum class DeletePolicy { Quarantine, Keep, Delete };
+enum class Transport { Ssh, Local };
+
+struct Replication {
+  Transport transport = Transport::Ssh;
+  std::vector<std::string> storageClasses{"nfs-dynamic"};
+  std::string labelSelector;            // PVs; empty: all
+  std::vector<std::string> namespaces;  // VolumeSnapshot namespaces; empty: all
+  std::vector<PathMapping> pathMappings;
+  RsyncOptions rsync;
+  int parallelism = 4;  // 1..64
+  DeletePolicy deletePolicy = DeletePolicy::Quarantine;
+  Seconds trashRetention{7 * 24 * 3600};
+  Seconds rpoTarget{3600};
+  double breakerMaxShare = 0.10;  // reconcile quarantines nothing above this share of replicas
+  bool snapshotData = true;       // also replicate csi-driver-nfs snapshot archives
+  std::string lockDir;            // per-PV locks; empty: <catalog dir>/locks
+};
+
+struct Schedule {
+  bool enabled = true;
+  std::string cron = "0 * * * *";  // five fields
+  std::string timeZone = "UTC";    // IANA name
+};
+
+struct Catalog {
+  std::string path = "/var/lib/ocpv-dr/catalog.db";
+};
+
+struct BackupStore {
+  std::string endpoint;  // https://s3.example.com; empty: AWS for `region`
+  std::string region = "us-east-1";
+  std::string bucket;
+  std::string prefix;           // the Velero storage location prefix (may be empty)
+  std::string credentialsFile;  // OADP cloud-credentials format ([default] ...)
+  std::string profile = "default";
+  std::string caFile;
+  bool pathStyle = true;
+  bool insecureSkipTlsVerify = false;
+};
+
+enum class FencingMethod { Exportfs, Command, None };
+
+struct Fencing {
+  FencingMethod method = FencingMethod::Exportfs;
+  std::string exportsFile = "/etc/exports";  // on the primary NFS host
+  std::vector<std::string> command;          // method=command: argv run on this host
+};
+
+struct FailoverTimeouts {
+  Seconds backupSync{600};
+  Seconds vmStop{600};
+  Seconds pvcBind{600};
+  Seconds restore{3600};
+  Seconds vmReady{1200};
+};
+
+struct Failover {
+  std::string oadpNamespace = "openshift-adp";
+  std::string storageLocation = "default";  // Velero BackupStorageLocation name
+  std::vector<std::string> protectedNamespaces;  // namespaces whose VMs fail over
+  FailoverTimeouts timeouts;
+  Fencing fencing;
+  std::string runStrategyAfterRestore = "Always";  // Always | Halted | Manual | RerunOnFailure | Once
+  std::string workDir = "/var/lib/ocpv-dr/failover";
+  std::string fieldManager = "ocpv-dr";
+};
+
+struct ServerTls {
+  std::string certFile, keyFile;  // both empty: plain HTTP
+};
+
+struct Server {
+  std::string listen = "0.0.0.0:8443";
+  std::string tokenFile;       // Bearer token for POST /v1/events (required to accept events)
+  std::string hmacSecretFile;  // optional x-hub-signature-256 check
+  ServerTls tls;
+  std::int64_t maxBodyBytes = 1 << 20;
+  int workers = 4;             // 1..64
+  bool watchPrimary = false;   // also watch the primary API itself
+  double rateLimitPerSecond = 20;  // overall cap on syncs started
+  Millis settle{2000};             // per-key settle delay before a queued sync runs
+  Seconds shutdownGrace{60};       // SIGTERM: time running syncs get to finish
+};
+
+struct Forwarder {
+  std::string webhookUrl;
+  std::string tokenFile;
+  std::string tokenEnv = "OCPVDR_WEBHOOK_TOKEN";
+  std::string hmacSecretFile;
+  std::string caFile;
+  bool insecureSkipTlsVerify = false;
+  std::string spoolDir = "/var/lib/ocpv-dr/forwarder";
+  std::int64_t spoolMaxEvents = 10000;
+  Millis settle{0};
+  std::string listen = "0.0.0.0:8080";  // /healthz /readyz /metrics
+  bool watchSnapshots = true;
+};
+
+struct Notify {
+  std::vector<std::string> urls;
+  std::string tokenFile;  // optional Bearer token for the notify POSTs
+};
+
+struct Config {
+  Site primary;
+  Site dr;
+  Replication replication;
+  Schedule schedule;
+  Catalog catalog;
+  BackupStore backupStore;
+  Failover failover;
+  Server server;
+  Forwarder forwarder;
+  Notify notify;
+  std::string sourceFile;  // where it was loaded from (for messages)
+};
+
+// One validation problem: "replication.parallelism" + "expected an integer 1..64, got \"four\"".
+struct Issue {
+  std::string path;
+  std::string message;
+  std::string describe() const { return path + ": " + message; }
+};
+
+struct LoadResult {
+  Config config;
+  std::vector<Issue> issues;  // empty: valid
+};
+
+// Parses and validates YAML text. Never throws; every problem found is in `issues`.
+LoadResult parseConfig(const std::string& yamlText, const std::string& sourceName = "<config>");
+// Reads and validates a file. The error (Invalid) lists every issue, one per line.
+Result<Config> loadConfig(const std::string& path);
+// A complete, commented example configuration that validates.
+std::string exampleConfig();
+
+std::string toString(DeletePolicy p);
+std::string toString(Transport t);
+
+}  // namespace ocpvdr::config

@@ -1,0 +1,86 @@
+// HttpClient: the seam for every outgoing HTTP request (Kubernetes API, webhook, S3, notify).
+//
+// CurlHttpClient reuses connections (a pool of libcurl easy handles), takes TLS material as PEM
+// data or as files, applies connect and total timeouts, and can stream a response body to a
+// callback that may cancel the transfer (watch streams, large downloads).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ocpvdr {
+
+struct TlsOptions {
+  std::string caFile, caData;      // PEM; data wins over file when both are set
+  std::string certFile, certData;  // client certificate (PEM)
+  std::string keyFile, keyData;    // client key (PEM)
+  bool insecureSkipVerify = false;
+  std::string serverName;  // override SNI / verification name (optional)
+};
+
+// Header names are compared case-insensitively; stored lower-case in responses.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  HttpHeaders headers;
+  std::string body;
+  std::chrono::milliseconds connectTimeout{10'000};
+  std::chrono::milliseconds timeout{60'000};  // whole transfer; 0 = none (watch streams)
+  // Abort when fewer than 1 byte/s arrives for this long (0 = off). Catches dead watches.
+  std::chrono::milliseconds lowSpeedTime{0};
+  // When set, body bytes are handed here as they arrive instead of being collected in
+  // HttpResponse::body. Return false to cancel the transfer (the result is then ok with
+  // `cancelled` set). Called only for the final response (after redirects are off anyway).
+  std::function<bool(std::string_view chunk)> onBody;
+  // Called once with status and headers before the first onBody call.
+  std::function<void(int status, const HttpHeaders& headers)> onHeaders;
+  // Only when the request's body should be sent from a file (S3 uploads in tests/demo).
+  std::string bodyFile;
+};
+
+struct HttpResponse {
+  int status = 0;
+  HttpHeaders headers;  // lower-case names
+  std::string body;     // empty when onBody consumed it
+  bool cancelled = false;
+  std::optional<std::string> header(std::string_view name) const;
+};
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // Transport failures (DNS, connect, TLS, timeout) are Retryable errors except TLS verification
+  // and bad URLs, which are Terminal / Invalid. Any HTTP status is a successful result.
+  [[nodiscard]] virtual Result<HttpResponse> send(const HttpRequest& req,
+                                                  std::stop_token stop = {}) = 0;
+};
+
+class CurlHttpClient final : public HttpClient {
+ public:
+  explicit CurlHttpClient(TlsOptions tls = {});
+  ~CurlHttpClient() override;
+  CurlHttpClient(const CurlHttpClient&) = delete;
+  CurlHttpClient& operator=(const CurlHttpClient&) = delete;
+
+  Result<HttpResponse> send(const HttpRequest& req, std::stop_token stop = {}) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Call once in main() before threads start (curl_global_init).
+void initHttpGlobal();
+
+}  // namespace ocpvdr
