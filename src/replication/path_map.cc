@@ -1,6 +1,8 @@
 // Primary→DR path mapping (see path_map.h for the four paths).
 #include "replication/path_map.h"
 
+#include "core/paths.h"
+
 #include <algorithm>
 #include <vector>
 
@@ -31,38 +33,13 @@ std::string rebase(std::string_view path, std::string_view from, std::string_vie
 
 }  // namespace
 
+// The lexical helpers live in core/paths.h so config validation applies the same rules.
 Result<std::string> normaliseAbsolute(std::string_view path, std::string_view what) {
-  if (path.empty()) return refusedError(std::string(what) + ": path is empty");
-  if (path.find('\0') != std::string_view::npos)
-    return refusedError(std::string(what) + ": path contains a NUL byte");
-  if (path.front() != '/')
-    return refusedError(std::string(what) + ": expected an absolute path, got \"" +
-                        std::string(path) + "\"");
-  std::vector<std::string_view> parts;
-  std::size_t i = 0;
-  while (i < path.size()) {
-    std::size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    std::string_view part = path.substr(i, j - i);
-    if (part == "..")
-      return refusedError(std::string(what) + ": path traversal (\"..\") in \"" +
-                          std::string(path) + "\"");
-    if (!part.empty() && part != ".") parts.push_back(part);
-    i = j + 1;
-  }
-  if (parts.empty()) return std::string("/");
-  std::string out;
-  for (auto p : parts) {
-    out += '/';
-    out += p;
-  }
-  return out;
+  return paths::normaliseAbsolute(path, what);
 }
 
 bool isUnder(std::string_view path, std::string_view root) {
-  if (root == "/") return !path.empty() && path.front() == '/';
-  if (path.size() < root.size() || path.substr(0, root.size()) != root) return false;
-  return path.size() == root.size() || path[root.size()] == '/';
+  return paths::isUnder(path, root);
 }
 
 Result<VolumePaths> mapExportPath(const config::Config& cfg, std::string_view exportPath) {
@@ -72,8 +49,9 @@ Result<VolumePaths> mapExportPath(const config::Config& cfg, std::string_view ex
   v.primaryExportPath = exp;
   v.drServer = cfg.dr.nfsServer;
 
-  int pr = longestPrefix(cfg.primary.exportRoots, exp,
-                         [](const config::ExportRoot& r) -> const std::string& { return r.exportPath; });
+  int pr =
+      longestPrefix(cfg.primary.exportRoots, exp,
+                    [](const config::ExportRoot& r) -> const std::string& { return r.exportPath; });
   if (pr < 0)
     return refusedError("NFS path \"" + exp +
                         "\" is under no export root of the primary site "
@@ -82,8 +60,9 @@ Result<VolumePaths> mapExportPath(const config::Config& cfg, std::string_view ex
   v.primaryHostPath = rebase(exp, proot.exportPath, proot.hostPath);
   v.primaryRoot = proot.hostPath;
 
-  int m = longestPrefix(cfg.replication.pathMappings, exp,
-                        [](const config::PathMapping& p) -> const std::string& { return p.primary; });
+  int m =
+      longestPrefix(cfg.replication.pathMappings, exp,
+                    [](const config::PathMapping& p) -> const std::string& { return p.primary; });
   if (m < 0)
     return refusedError("NFS path \"" + exp +
                         "\" matches no replication.path_mappings entry: add a mapping for its "
@@ -91,8 +70,9 @@ Result<VolumePaths> mapExportPath(const config::Config& cfg, std::string_view ex
   const auto& map = cfg.replication.pathMappings[m];
   v.drExportPath = rebase(exp, map.primary, map.dr);
 
-  int dr = longestPrefix(cfg.dr.exportRoots, v.drExportPath,
-                         [](const config::ExportRoot& r) -> const std::string& { return r.exportPath; });
+  int dr =
+      longestPrefix(cfg.dr.exportRoots, v.drExportPath,
+                    [](const config::ExportRoot& r) -> const std::string& { return r.exportPath; });
   if (dr < 0)
     return refusedError("DR export path \"" + v.drExportPath +
                         "\" is under no export root of the DR site (sites.dr.nfs.export_roots)");
