@@ -8,7 +8,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -49,8 +51,8 @@ struct ExportRoot {
 struct Site {
   std::string name;  // cluster name used in events and reports ("primary", "dr", or real names)
   KubeAccess kubernetes;
-  std::string nfsServer;                 // the server name PVs use (spec.nfs.server)
-  std::vector<std::string> nfsAliases;   // other names/addresses PVs may use for that server
+  std::string nfsServer;                // the server name PVs use (spec.nfs.server)
+  std::vector<std::string> nfsAliases;  // other names/addresses PVs may use for that server
   SshAccess ssh;
   std::vector<ExportRoot> exportRoots;  // at least one
 };
@@ -63,10 +65,10 @@ struct PathMapping {
 
 struct RsyncOptions {
   std::string binary = "rsync";
-  bool inplace = false;  // opt-in: a killed sync then leaves a torn image at DR
-  int bwlimitKiBps = 0;  // 0: unlimited
-  Seconds ioTimeout{300};                 // rsync --timeout
-  Seconds maxDuration{0};                 // kill a sync that runs longer; 0: no limit
+  bool inplace = false;    // opt-in: a killed sync then leaves a torn image at DR
+  int bwlimitKiBps = 0;    // 0: unlimited
+  Seconds ioTimeout{300};  // rsync --timeout
+  Seconds maxDuration{0};  // kill a sync that runs longer; 0: no limit
   std::string partialDir = ".ocpv-dr-partial";
   std::vector<std::string> extraArgs;
 };
@@ -130,11 +132,12 @@ struct FailoverTimeouts {
 
 struct Failover {
   std::string oadpNamespace = "openshift-adp";
-  std::string storageLocation = "default";  // Velero BackupStorageLocation name
+  std::string storageLocation = "default";       // Velero BackupStorageLocation name
   std::vector<std::string> protectedNamespaces;  // namespaces whose VMs fail over
   FailoverTimeouts timeouts;
   Fencing fencing;
-  std::string runStrategyAfterRestore = "Always";  // Always | Halted | Manual | RerunOnFailure | Once
+  std::string runStrategyAfterRestore =
+      "Always";  // Always | Halted | Manual | RerunOnFailure | Once
   std::string workDir = "/var/lib/ocpv-dr/failover";
   std::string fieldManager = "ocpv-dr";
 };
@@ -149,8 +152,8 @@ struct Server {
   std::string hmacSecretFile;  // optional x-hub-signature-256 check
   ServerTls tls;
   std::int64_t maxBodyBytes = 1 << 20;
-  int workers = 4;             // 1..64
-  bool watchPrimary = false;   // also watch the primary API itself
+  int workers = 4;                 // 1..64
+  bool watchPrimary = false;       // also watch the primary API itself
   double rateLimitPerSecond = 20;  // overall cap on syncs started
   Millis settle{2000};             // per-key settle delay before a queued sync runs
   Seconds shutdownGrace{60};       // SIGTERM: time running syncs get to finish
@@ -191,9 +194,12 @@ struct Config {
 
 // One validation problem: "replication.parallelism" + "expected an integer 1..64, got \"four\"".
 struct Issue {
-  std::string path;
+  std::string path;  // key path; list items carry their index ("...export_roots[1].path");
+                     // empty for problems of the whole file (YAML syntax, not a mapping)
   std::string message;
-  std::string describe() const { return path + ": " + message; }
+  int line = 0;    // 1-based line in the file where the offending value sits; 0: unknown
+  int column = 0;  // 1-based; 0: unknown
+  std::string describe() const { return path.empty() ? message : path + ": " + message; }
 };
 
 struct LoadResult {
@@ -203,12 +209,30 @@ struct LoadResult {
 
 // Parses and validates YAML text. Never throws; every problem found is in `issues`.
 LoadResult parseConfig(const std::string& yamlText, const std::string& sourceName = "<config>");
-// Reads and validates a file. The error (Invalid) lists every issue, one per line.
-Result<Config> loadConfig(const std::string& path);
+// Reads and validates a file. The error (Invalid) lists every issue, one per line; a file that
+// cannot be read keeps the kind of the read error (NotFound, Terminal).
+[[nodiscard]] Result<Config> loadConfig(const std::string& path);
 // A complete, commented example configuration that validates.
 std::string exampleConfig();
 
 std::string toString(DeletePolicy p);
 std::string toString(Transport t);
+std::string toString(FencingMethod m);
+
+// Durations as written in the file: "500ms", "90s", "15m", "2h", "7d", combinations such as
+// "1h30m", or a bare integer of seconds. Negative values and other text are Invalid.
+[[nodiscard]] Result<Millis> parseDuration(std::string_view text);
+// The shortest exact form parseDuration() reads back ("7d", "90s", "1500ms", "0s").
+std::string formatDuration(Millis d);
+
+// The effective configuration (defaults filled) as JSON with the file's snake_case keys;
+// durations in formatDuration() form. Valid YAML, so it parses back to the same Config.
+nlohmann::json toJson(const Config& cfg);
+// {"path", "message", "line"?, "column"?} per issue.
+nlohmann::json toJson(const std::vector<Issue>& issues);
+
+// Every key path the parser accepts, leaves only, in schema order: "sites.primary.nfs.server",
+// "sites.primary.nfs.export_roots[].export", "replication.rsync.io_timeout", ...
+std::vector<std::string> knownKeyPaths();
 
 }  // namespace ocpvdr::config

@@ -1,0 +1,147 @@
+// Config and validation issues as JSON (for `ocpv-dr config show` / `config validate --json`).
+//
+// Keys are the file's snake_case keys and durations use formatDuration(), so the output is a
+// valid configuration file itself (JSON is YAML) that parses back to the same values.
+#include "config/config.h"
+
+namespace ocpvdr::config {
+namespace {
+
+using nlohmann::json;
+
+json duration(Millis d) {
+  return formatDuration(d);
+}
+json duration(Seconds d) {
+  return formatDuration(std::chrono::duration_cast<Millis>(d));
+}
+
+json siteJson(const Site& s) {
+  json roots = json::array();
+  for (const auto& r : s.exportRoots)
+    roots.push_back({{"export", r.exportPath}, {"path", r.hostPath}});
+  return {
+      {"name", s.name},
+      {"kubernetes",
+       {{"in_cluster", s.kubernetes.inCluster},
+        {"kubeconfig", s.kubernetes.kubeconfig},
+        {"context", s.kubernetes.context}}},
+      {"nfs", {{"server", s.nfsServer}, {"aliases", s.nfsAliases}, {"export_roots", roots}}},
+      {"ssh",
+       {{"host", s.ssh.host},
+        {"user", s.ssh.user},
+        {"port", s.ssh.port},
+        {"key_file", s.ssh.keyFile},
+        {"known_hosts_file", s.ssh.knownHostsFile},
+        {"strict_host_key_checking", s.ssh.strictHostKeyChecking},
+        {"control_persist", duration(s.ssh.controlPersist)},
+        {"connect_timeout", duration(s.ssh.connectTimeout)}}},
+  };
+}
+
+}  // namespace
+
+nlohmann::json toJson(const Config& cfg) {
+  const auto& r = cfg.replication;
+  json mappings = json::array();
+  for (const auto& m : r.pathMappings) mappings.push_back({{"primary", m.primary}, {"dr", m.dr}});
+  const auto& b = cfg.backupStore;
+  const auto& f = cfg.failover;
+  const auto& s = cfg.server;
+  const auto& w = cfg.forwarder;
+  return {
+      {"sites", {{"primary", siteJson(cfg.primary)}, {"dr", siteJson(cfg.dr)}}},
+      {"replication",
+       {{"transport", toString(r.transport)},
+        {"storage_classes", r.storageClasses},
+        {"label_selector", r.labelSelector},
+        {"namespaces", r.namespaces},
+        {"path_mappings", mappings},
+        {"rsync",
+         {{"binary", r.rsync.binary},
+          {"inplace", r.rsync.inplace},
+          {"bwlimit_kibps", r.rsync.bwlimitKiBps},
+          {"io_timeout", duration(r.rsync.ioTimeout)},
+          {"max_duration", duration(r.rsync.maxDuration)},
+          {"partial_dir", r.rsync.partialDir},
+          {"extra_args", r.rsync.extraArgs}}},
+        {"parallelism", r.parallelism},
+        {"delete_policy", toString(r.deletePolicy)},
+        {"trash_retention", duration(r.trashRetention)},
+        {"rpo_target", duration(r.rpoTarget)},
+        {"breaker_max_share", r.breakerMaxShare},
+        {"snapshot_data", r.snapshotData},
+        {"lock_dir", r.lockDir}}},
+      {"schedule",
+       {{"enabled", cfg.schedule.enabled},
+        {"cron", cfg.schedule.cron},
+        {"time_zone", cfg.schedule.timeZone}}},
+      {"catalog", {{"path", cfg.catalog.path}}},
+      {"backup_store",
+       {{"endpoint", b.endpoint},
+        {"region", b.region},
+        {"bucket", b.bucket},
+        {"prefix", b.prefix},
+        {"credentials_file", b.credentialsFile},
+        {"profile", b.profile},
+        {"ca_file", b.caFile},
+        {"path_style", b.pathStyle},
+        {"insecure_skip_tls_verify", b.insecureSkipTlsVerify}}},
+      {"failover",
+       {{"oadp_namespace", f.oadpNamespace},
+        {"storage_location", f.storageLocation},
+        {"protected_namespaces", f.protectedNamespaces},
+        {"timeouts",
+         {{"backup_sync", duration(f.timeouts.backupSync)},
+          {"vm_stop", duration(f.timeouts.vmStop)},
+          {"pvc_bind", duration(f.timeouts.pvcBind)},
+          {"restore", duration(f.timeouts.restore)},
+          {"vm_ready", duration(f.timeouts.vmReady)}}},
+        {"fencing",
+         {{"method", toString(f.fencing.method)},
+          {"exports_file", f.fencing.exportsFile},
+          {"command", f.fencing.command}}},
+        {"run_strategy_after_restore", f.runStrategyAfterRestore},
+        {"work_dir", f.workDir},
+        {"field_manager", f.fieldManager}}},
+      {"server",
+       {{"listen", s.listen},
+        {"token_file", s.tokenFile},
+        {"hmac_secret_file", s.hmacSecretFile},
+        {"tls", {{"cert_file", s.tls.certFile}, {"key_file", s.tls.keyFile}}},
+        {"max_body_bytes", s.maxBodyBytes},
+        {"workers", s.workers},
+        {"watch_primary", s.watchPrimary},
+        {"rate_limit_per_second", s.rateLimitPerSecond},
+        {"settle", duration(s.settle)},
+        {"shutdown_grace", duration(s.shutdownGrace)}}},
+      {"forwarder",
+       {{"webhook_url", w.webhookUrl},
+        {"token_file", w.tokenFile},
+        {"token_env", w.tokenEnv},
+        {"hmac_secret_file", w.hmacSecretFile},
+        {"ca_file", w.caFile},
+        {"insecure_skip_tls_verify", w.insecureSkipTlsVerify},
+        {"spool_dir", w.spoolDir},
+        {"spool_max_events", w.spoolMaxEvents},
+        {"settle", duration(w.settle)},
+        {"listen", w.listen},
+        {"watch_snapshots", w.watchSnapshots}}},
+      {"notify", {{"urls", cfg.notify.urls}, {"token_file", cfg.notify.tokenFile}}},
+  };
+}
+
+nlohmann::json toJson(const std::vector<Issue>& issues) {
+  json out = json::array();
+  for (const Issue& i : issues) {
+    json item{{"path", i.path}, {"message", i.message}};
+    if (i.line > 0) {
+      item["line"] = i.line;
+      item["column"] = i.column;
+    }
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+}  // namespace ocpvdr::config

@@ -1,0 +1,417 @@
+// Single-value checks for the configuration file (see value_rules.h).
+#include "config/value_rules.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "core/paths.h"
+
+namespace ocpvdr::config::rules {
+namespace {
+
+bool isLowerAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool isAlnum(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0;
+}
+
+std::string expectedGot(std::string_view expected, std::string_view value) {
+  return "expected " + std::string(expected) + ", got " + quoted(value);
+}
+
+// Splits on any run of spaces or tabs.
+std::vector<std::string_view> splitWhitespace(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (true) {
+    std::size_t j = s.find(sep, i);
+    if (j == std::string_view::npos) {
+      out.push_back(s.substr(i));
+      return out;
+    }
+    out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool parseSmallUint(std::string_view s, int& out) {
+  if (s.empty() || s.size() > 9) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool dnsLabelLike(std::string_view v, std::size_t maxLen, bool allowDots) {
+  if (v.empty() || v.size() > maxLen) return false;
+  if (!isLowerAlnum(v.front()) || !isLowerAlnum(v.back())) return false;
+  return std::all_of(v.begin(), v.end(), [&](char c) {
+    return isLowerAlnum(c) || c == '-' || (allowDots && c == '.');
+  });
+}
+
+bool hostChars(std::string_view v) {
+  if (v.empty() || v.size() > 253 || v.front() == '-') return false;
+  return std::all_of(v.begin(), v.end(), [](char c) {
+    return isAlnum(c) || c == '.' || c == '-' || c == '_' || c == ':';
+  });
+}
+
+// One cron field's allowed range and names (names are the 3-letter English abbreviations).
+struct CronField {
+  const char* name;
+  int min, max;
+  std::vector<std::string_view> names;  // names[i] stands for min + i
+};
+
+const std::array<CronField, 5>& cronFields() {
+  static const std::array<CronField, 5> fields{{
+      {"minute", 0, 59, {}},
+      {"hour", 0, 23, {}},
+      {"day-of-month", 1, 31, {}},
+      {"month",
+       1,
+       12,
+       {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}},
+      // 7 is Sunday as well, as in Vixie cron.
+      {"day-of-week", 0, 7, {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}},
+  }};
+  return fields;
+}
+
+// Reads a cron value (number or name). Empty optional plus a reason when invalid.
+std::optional<int> cronValue(std::string_view text, const CronField& f, std::string& why) {
+  int n = 0;
+  if (parseSmallUint(text, n)) {
+    if (n < f.min || n > f.max) {
+      why =
+          std::string(text) + " is outside " + std::to_string(f.min) + ".." + std::to_string(f.max);
+      return std::nullopt;
+    }
+    return n;
+  }
+  std::string lower(text);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (std::size_t i = 0; i < f.names.size(); ++i)
+    if (f.names[i] == lower) return f.min + static_cast<int>(i);
+  why = "\"" + std::string(text) + "\" is not a number" +
+        (f.names.empty() ? std::string() : " or a " + std::string(f.name) + " name");
+  return std::nullopt;
+}
+
+// Checks one cron field ("*/15", "1-5", "0,30", "mon-fri"); empty string when fine.
+std::string cronFieldProblem(std::string_view text, const CronField& f) {
+  for (std::string_view item : split(text, ',')) {
+    if (item.empty()) return "an empty list item";
+    std::string_view base = item;
+    std::size_t slash = item.find('/');
+    if (slash != std::string_view::npos) {
+      base = item.substr(0, slash);
+      int step = 0;
+      if (!parseSmallUint(item.substr(slash + 1), step) || step < 1)
+        return "step \"" + std::string(item.substr(slash + 1)) + "\" is not a positive number";
+    }
+    if (base == "*") continue;
+    std::string why;
+    std::size_t dash = base.find('-');
+    if (dash == std::string_view::npos) {
+      if (!cronValue(base, f, why)) return why;
+      continue;
+    }
+    auto lo = cronValue(base.substr(0, dash), f, why);
+    if (!lo) return why;
+    auto hi = cronValue(base.substr(dash + 1), f, why);
+    if (!hi) return why;
+    if (*lo > *hi) return "range \"" + std::string(base) + "\" runs backwards";
+  }
+  return {};
+}
+
+struct CurlUrlDeleter {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
+struct CurlStringDeleter {
+  void operator()(char* s) const { curl_free(s); }
+};
+
+// The part of a parsed URL, or empty when absent.
+std::string urlPart(CURLU* u, CURLUPart part) {
+  char* raw = nullptr;
+  if (curl_url_get(u, part, &raw, 0) != CURLUE_OK || raw == nullptr) return {};
+  std::unique_ptr<char, CurlStringDeleter> owned(raw);
+  return std::string(raw);
+}
+
+}  // namespace
+
+std::string quoted(std::string_view text) {
+  constexpr std::size_t kMax = 80;
+  std::string out = "\"";
+  std::size_t n = 0;
+  for (char c : text) {
+    if (++n > kMax) {
+      out += "...";
+      break;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out += "\\x";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t subst = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, subst});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+Message absolutePath(std::string& value) {
+  if (value.find('\0') != std::string::npos)
+    return std::string("expected an absolute path, got a value containing a NUL byte");
+  if (value.empty() || value.front() != '/') return expectedGot("an absolute path", value);
+  auto normalised = paths::normaliseAbsolute(value, "path");
+  if (!normalised.ok()) return expectedGot("an absolute path without \"..\" components", value);
+  value = std::move(normalised).value();
+  return std::nullopt;
+}
+
+Message relativeDir(std::string_view value) {
+  const char* expected = "a relative directory name (no leading \"/\", no \"..\")";
+  if (value.empty() || value.front() == '/' || value.find('\0') != std::string_view::npos)
+    return expectedGot(expected, value);
+  for (std::string_view part : split(value, '/'))
+    if (part == "..") return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+Message program(std::string& value) {
+  const char* expected = "a program name or an absolute path";
+  if (value.empty()) return expectedGot(expected, value);
+  if (value.find('/') != std::string::npos) {
+    if (absolutePath(value)) return expectedGot(expected, value);
+    return std::nullopt;
+  }
+  bool ok = std::all_of(value.begin(), value.end(),
+                        [](char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; });
+  if (!ok || value.front() == '-') return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+Message hostName(std::string_view value) {
+  if (!hostChars(value)) return expectedGot("a host name or IP address", value);
+  return std::nullopt;
+}
+
+Message userName(std::string_view value) {
+  bool ok = !value.empty() && value.size() <= 32 && value.front() != '-' &&
+            std::all_of(value.begin(), value.end(),
+                        [](char c) { return isAlnum(c) || c == '.' || c == '_' || c == '-'; });
+  if (!ok) return expectedGot("a user name (letters, digits, '.', '_', '-')", value);
+  return std::nullopt;
+}
+
+Message httpUrl(std::string_view value) {
+  const char* expected = "an http:// or https:// URL";
+  if (value.empty() || value.find('\0') != std::string_view::npos)
+    return expectedGot(expected, value);
+  std::unique_ptr<CURLU, CurlUrlDeleter> u(curl_url());
+  if (!u) return std::string("cannot check the URL: out of memory");
+  std::string text(value);
+  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK)
+    return expectedGot(expected, value);
+  std::string scheme = urlPart(u.get(), CURLUPART_SCHEME);
+  if (scheme != "http" && scheme != "https") return expectedGot(expected, value);
+  // The value is not echoed here: it holds a password.
+  if (!urlPart(u.get(), CURLUPART_USER).empty() || !urlPart(u.get(), CURLUPART_PASSWORD).empty())
+    return std::string(
+        "expected a URL without a user:password part (secrets are never written in this file; "
+        "use the token_file keys), got a URL with credentials");
+  if (urlPart(u.get(), CURLUPART_HOST).empty()) return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+Message listenAddress(std::string_view value) {
+  const char* expected = "host:port with a port 0..65535 (e.g. \"0.0.0.0:8443\")";
+  std::string_view host, port;
+  if (!value.empty() && value.front() == '[') {
+    std::size_t close = value.find(']');
+    if (close == std::string_view::npos || close + 1 >= value.size() || value[close + 1] != ':')
+      return expectedGot(expected, value);
+    host = value.substr(1, close - 1);
+    port = value.substr(close + 2);
+    bool ipv6 = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isxdigit(static_cast<unsigned char>(c)) != 0 || c == ':' || c == '.';
+    });
+    if (!ipv6) return expectedGot(expected, value);
+  } else {
+    std::size_t colon = value.rfind(':');
+    if (colon == std::string_view::npos) return expectedGot(expected, value);
+    host = value.substr(0, colon);
+    port = value.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos || !hostChars(host))
+      return expectedGot(expected, value);
+  }
+  int n = 0;
+  if (port.size() > 5 || !parseSmallUint(port, n) || n > 65535) return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+Message timeZone(std::string_view value, std::string_view zoneinfoDir) {
+  if (value == "UTC") return std::nullopt;
+  std::string expected =
+      "an IANA time zone name such as \"UTC\" or \"Europe/Berlin\" (a file under " +
+      std::string(zoneinfoDir) + ")";
+  bool charsOk = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return isAlnum(c) || c == '_' || c == '-' || c == '+' || c == '/';
+  });
+  if (!charsOk || value.front() == '/') return expectedGot(expected, value);
+  for (std::string_view part : split(value, '/'))
+    if (part.empty() || part == "." || part == "..") return expectedGot(expected, value);
+  std::error_code ec;
+  auto file = std::filesystem::path(zoneinfoDir) / std::string(value);
+  if (!std::filesystem::is_regular_file(file, ec)) return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+Message cronExpression(std::string_view value) {
+  const char* expected =
+      "a five-field cron expression (minute hour day-of-month month day-of-week) such as "
+      "\"0 * * * *\"";
+  auto fields = splitWhitespace(value);
+  if (fields.size() != 5)
+    return expectedGot(expected, value) + " (" + std::to_string(fields.size()) +
+           (fields.size() == 1 ? " field)" : " fields)");
+  for (std::size_t i = 0; i < 5; ++i) {
+    std::string why = cronFieldProblem(fields[i], cronFields()[i]);
+    if (!why.empty())
+      return expectedGot(expected, value) + " (" + cronFields()[i].name + " field \"" +
+             std::string(fields[i]) + "\": " + why + ")";
+  }
+  return std::nullopt;
+}
+
+Message labelSelector(std::string_view value) {
+  const char* expected =
+      "a label selector of comma-separated requirements such as \"app=vm,tier!=test\"";
+  if (value.empty()) return std::nullopt;
+  std::vector<std::string_view> requirements;
+  int depth = 0;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i <= value.size(); ++i) {
+    char c = i < value.size() ? value[i] : ',';
+    if (c == '(') ++depth;
+    if (c == ')' && --depth < 0) return expectedGot(expected, value) + " (unbalanced \")\")";
+    if (c == ',' && depth == 0) {
+      requirements.push_back(value.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  if (depth != 0) return expectedGot(expected, value) + " (unbalanced \"(\")";
+  for (std::size_t i = 0; i < requirements.size(); ++i) {
+    std::string_view r = trim(requirements[i]);
+    if (r.empty() || r == "!")
+      return expectedGot(expected, value) + " (requirement " + std::to_string(i + 1) + " is empty)";
+    std::string_view key = r.substr(r.front() == '!' ? 1 : 0);
+    key = key.substr(0, std::min(key.find_first_of("=!( \t"), key.size()));
+    if (key.empty())
+      return expectedGot(expected, value) + " (requirement " + std::to_string(i + 1) +
+             " has no label key)";
+  }
+  return std::nullopt;
+}
+
+Message namespaceName(std::string_view value) {
+  if (!dnsLabelLike(value, 63, false))
+    return expectedGot("a namespace name (lower-case letters, digits and '-', at most 63)", value);
+  return std::nullopt;
+}
+
+Message objectName(std::string_view value) {
+  if (!dnsLabelLike(value, 253, true))
+    return expectedGot("a Kubernetes object name (lower-case letters, digits, '-' and '.')", value);
+  return std::nullopt;
+}
+
+Message envVarName(std::string_view value) {
+  bool ok = !value.empty() && !std::isdigit(static_cast<unsigned char>(value.front())) &&
+            std::all_of(value.begin(), value.end(), [](char c) { return isAlnum(c) || c == '_'; });
+  if (!ok) return expectedGot("an environment variable name ([A-Za-z_][A-Za-z0-9_]*)", value);
+  return std::nullopt;
+}
+
+Message bucketName(std::string_view value) {
+  if (value.empty()) return std::nullopt;
+  if (value.size() < 3 || !dnsLabelLike(value, 63, true))
+    return expectedGot("an S3 bucket name (3..63 lower-case letters, digits, '.' and '-')", value);
+  return std::nullopt;
+}
+
+Message objectPrefix(std::string_view value) {
+  if (value.empty()) return std::nullopt;
+  const char* expected = "an object key prefix without leading or trailing \"/\" (e.g. \"velero\")";
+  if (value.find('\0') != std::string_view::npos) return expectedGot(expected, value);
+  for (std::string_view part : split(value, '/'))
+    if (part.empty() || part == "." || part == "..") return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+}  // namespace ocpvdr::config::rules
