@@ -18,7 +18,7 @@ using Millis = std::chrono::milliseconds;
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual SystemTime now() const = 0;       // wall clock (timestamps, RPO, cron)
+  virtual SystemTime now() const = 0;        // wall clock (timestamps, RPO, cron)
   virtual SteadyTime monotonic() const = 0;  // intervals and deadlines
   // Sleeps until `d` has passed on this clock or `stop` is requested.
   // Returns false when woken by the stop request.

@@ -7,6 +7,7 @@
 // This is the process's one piece of global state (the spdlog default logger); main() sets it up.
 #pragma once
 
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -17,6 +18,9 @@ enum class Format { Auto, Human, Json };
 enum class Level { Debug, Info, Warn, Error };
 
 void setup(Format format = Format::Auto, Level level = Level::Info);
+// Same, but writes to `out` instead of stderr (tests capture the lines this way). `out` must
+// outlive all logging until the next setup call. Format::Auto means JSON here.
+void setupStream(std::ostream& out, Format format = Format::Json, Level level = Level::Info);
 Level parseLevel(std::string_view s, Level fallback = Level::Info);
 void addSecret(std::string secret);  // ignored when shorter than 4 characters
 

@@ -24,11 +24,13 @@ struct ProcessSpec {
   // child sees only these.
   std::map<std::string, std::string> env;
   bool inheritEnv = true;
-  std::string cwd;                      // empty: inherit
+  std::string cwd;                       // empty: inherit
   std::optional<std::string> stdinData;  // empty optional: stdin is /dev/null
   std::chrono::milliseconds timeout{0};  // 0: no timeout
   std::size_t maxCapture = 1 << 20;      // per stream
   // Called with each complete line of output as it arrives (progress parsing). Optional.
+  // '\n', '\r' and "\r\n" all end a line (rsync progress rewrites its line with '\r'); a
+  // final unterminated line is delivered at EOF; lines are seen even beyond maxCapture.
   std::function<void(std::string_view line)> onStdoutLine;
   std::function<void(std::string_view line)> onStderrLine;
   // Grace between SIGTERM and SIGKILL when the timeout fires or stop is requested.
@@ -36,14 +38,15 @@ struct ProcessSpec {
 };
 
 struct ProcessResult {
-  int exitCode = -1;     // valid when !signaled
-  int termSignal = 0;    // signal number when signaled
+  int exitCode = -1;   // valid when !signaled
+  int termSignal = 0;  // signal number when signaled
   bool signaled = false;
   bool timedOut = false;
   bool stopped = false;  // killed because the stop token was requested
   std::string out, err;
   bool outTruncated = false, errTruncated = false;
   std::chrono::milliseconds elapsed{0};
+  int pid = 0;  // the child's pid, which is also its process group id (already reaped)
 
   bool success() const { return !signaled && exitCode == 0; }
 };

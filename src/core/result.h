@@ -34,17 +34,29 @@ struct Error {
   [[nodiscard]] std::string describe() const;  // "<kind>: <message>"
 };
 
-inline Error invalidError(std::string m) { return {ErrorKind::Invalid, std::move(m)}; }
-inline Error refusedError(std::string m) { return {ErrorKind::Refused, std::move(m)}; }
-inline Error retryableError(std::string m) { return {ErrorKind::Retryable, std::move(m)}; }
-inline Error terminalError(std::string m) { return {ErrorKind::Terminal, std::move(m)}; }
-inline Error conflictError(std::string m) { return {ErrorKind::Conflict, std::move(m)}; }
-inline Error notFoundError(std::string m) { return {ErrorKind::NotFound, std::move(m)}; }
+inline Error invalidError(std::string m) {
+  return {ErrorKind::Invalid, std::move(m)};
+}
+inline Error refusedError(std::string m) {
+  return {ErrorKind::Refused, std::move(m)};
+}
+inline Error retryableError(std::string m) {
+  return {ErrorKind::Retryable, std::move(m)};
+}
+inline Error terminalError(std::string m) {
+  return {ErrorKind::Terminal, std::move(m)};
+}
+inline Error conflictError(std::string m) {
+  return {ErrorKind::Conflict, std::move(m)};
+}
+inline Error notFoundError(std::string m) {
+  return {ErrorKind::NotFound, std::move(m)};
+}
 
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -100,10 +112,10 @@ class [[nodiscard]] Status {
 
 // Propagate an error from a Status or Result expression; usable in functions returning
 // Status or any Result<U>.
-#define OCPVDR_TRY(expr)                                     \
-  do {                                                       \
-    auto ocpvdr_try_r_ = (expr);                             \
-    if (!ocpvdr_try_r_.ok()) return ocpvdr_try_r_.error();   \
+#define OCPVDR_TRY(expr)                                   \
+  do {                                                     \
+    auto ocpvdr_try_r_ = (expr);                           \
+    if (!ocpvdr_try_r_.ok()) return ocpvdr_try_r_.error(); \
   } while (0)
 
 #define OCPVDR_CONCAT_INNER_(a, b) a##b

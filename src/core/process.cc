@@ -1,0 +1,518 @@
+// RealProcessRunner: posix_spawn into a new process group, one poll loop that feeds stdin and
+// drains stdout/stderr together (so neither side can block the other), and a group-wide
+// SIGTERM → SIGKILL escalation on timeout or stop.
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+extern char** environ;
+
+namespace ocpvdr {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Output still arriving after the program itself exited comes from a background process that
+// inherited the pipes; it is read for this long and then abandoned (the runner does not wait
+// for daemons).
+constexpr std::chrono::milliseconds kDrainAfterExit{500};
+// Without a pidfd the loop polls for the child's exit at this interval.
+constexpr std::chrono::milliseconds kExitPollInterval{20};
+// A line longer than this is handed to the callback in pieces so its buffer stays bounded.
+constexpr std::size_t kMaxLine = 1 << 20;
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(UniqueFd&& o) noexcept : fd_(o.release()) {}
+  UniqueFd& operator=(UniqueFd&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Keeps our pipe ends off 0/1/2 so a dup2 onto a standard descriptor in the child never
+// becomes a no-op that leaves FD_CLOEXEC set (possible when the parent closed its stdin).
+int moveAboveStdio(int fd) {
+  if (fd > 2) return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return moved;
+}
+
+struct Pipe {
+  UniqueFd read, write;
+};
+
+Result<Pipe> makePipe() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return terminalError(std::string("creating pipe: ") + std::strerror(errno));
+  }
+  Pipe p{UniqueFd(moveAboveStdio(fds[0])), UniqueFd(moveAboveStdio(fds[1]))};
+  if (!p.read || !p.write) return terminalError("creating pipe: out of descriptors");
+  return p;
+}
+
+void setNonBlocking(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+// Splits output into lines for the callbacks; "\r\n" counts as one terminator.
+class LineSplitter {
+ public:
+  explicit LineSplitter(const std::function<void(std::string_view)>& cb) : cb_(cb) {}
+  void feed(std::string_view data) {
+    if (!cb_) return;
+    while (!data.empty()) {
+      if (lastWasCr_ && data.front() == '\n') data.remove_prefix(1);
+      lastWasCr_ = false;
+      if (data.empty()) break;
+      std::size_t end = data.find_first_of("\r\n");
+      if (end == std::string_view::npos) {
+        buf_.append(data);
+        if (buf_.size() >= kMaxLine) flush();
+        return;
+      }
+      buf_.append(data.substr(0, end));
+      lastWasCr_ = data[end] == '\r';
+      data.remove_prefix(end + 1);
+      flush();
+    }
+  }
+  void finish() {
+    if (cb_ && !buf_.empty()) flush();
+  }
+
+ private:
+  void flush() {
+    cb_(buf_);
+    buf_.clear();
+  }
+  const std::function<void(std::string_view)>& cb_;
+  std::string buf_;
+  bool lastWasCr_ = false;
+};
+
+struct OutputStream {
+  UniqueFd fd;
+  std::string* capture;
+  bool* truncated;
+  std::size_t max;
+  LineSplitter lines;
+  bool eof = false;
+
+  // Reads whatever is available; never blocks (the descriptor is non-blocking).
+  void drain() {
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      if (n > 0) {
+        std::string_view chunk(buf, static_cast<std::size_t>(n));
+        std::size_t room = max > capture->size() ? max - capture->size() : 0;
+        if (chunk.size() > room) *truncated = true;
+        capture->append(chunk.substr(0, std::min(room, chunk.size())));
+        lines.feed(chunk);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      close();  // EOF or a read error: either way nothing more will come
+      return;
+    }
+  }
+  void close() {
+    if (eof) return;
+    eof = true;
+    fd.reset();
+    lines.finish();
+  }
+};
+
+// Blocks SIGPIPE in this thread while we write the child's stdin, so a child that exits
+// without reading turns into EPIPE rather than killing us; a SIGPIPE raised meanwhile is
+// consumed before the mask is restored.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    wasPending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~SigpipeBlock() {
+    if (!wasPending_) {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, SIGPIPE);
+      timespec zero{0, 0};
+      while (sigtimedwait(&set, nullptr, &zero) == SIGPIPE) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t old_;
+  bool wasPending_ = false;
+};
+
+bool isExecutableFile(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+Result<std::string> resolveProgram(const std::string& prog, const std::string& pathVar) {
+  if (prog.find('/') != std::string::npos) return prog;
+  std::size_t pos = 0;
+  while (pos <= pathVar.size()) {
+    std::size_t colon = pathVar.find(':', pos);
+    if (colon == std::string::npos) colon = pathVar.size();
+    std::string dir = pathVar.substr(pos, colon - pos);
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + prog;
+    if (isExecutableFile(candidate)) return candidate;
+    pos = colon + 1;
+  }
+  return terminalError("starting " + prog + ": program not found in PATH");
+}
+
+// Kills and reaps the child if run() leaves early (an exception from a line callback), so no
+// process or zombie outlives the call.
+struct ChildGuard {
+  pid_t pid = -1;
+  bool reaped = false;
+  ~ChildGuard() {
+    if (pid <= 0 || reaped) return;
+    ::kill(-pid, SIGKILL);
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+};
+
+}  // namespace
+
+Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_token stop) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return invalidError("running a process: empty argv");
+  }
+  const std::string& prog = spec.argv[0];
+  for (const auto& a : spec.argv) {
+    if (a.find('\0') != std::string::npos) {
+      return invalidError("running " + prog + ": argument contains a NUL byte");
+    }
+  }
+
+  // Environment, built before spawning (the child must not allocate).
+  std::map<std::string, std::string> envMap;
+  if (spec.inheritEnv) {
+    for (char** e = environ; e && *e; ++e) {
+      std::string_view kv(*e);
+      auto eq = kv.find('=');
+      if (eq == std::string_view::npos) continue;
+      envMap.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+    }
+  }
+  for (const auto& [k, v] : spec.env) {
+    if (k.empty() || k.find('=') != std::string::npos || k.find('\0') != std::string::npos ||
+        v.find('\0') != std::string::npos) {
+      return invalidError("running " + prog + ": invalid environment variable name \"" + k + "\"");
+    }
+    envMap[k] = v;
+  }
+  std::vector<std::string> envStrings;
+  envStrings.reserve(envMap.size());
+  for (const auto& [k, v] : envMap) envStrings.push_back(k + "=" + v);
+  std::vector<char*> envp;
+  for (auto& s : envStrings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argvCopy = spec.argv;
+  std::vector<char*> argvp;
+  for (auto& s : argvCopy) argvp.push_back(s.data());
+  argvp.push_back(nullptr);
+
+  // PATH lookup uses the child's PATH when the caller set one, else ours.
+  std::string pathVar;
+  if (auto it = spec.env.find("PATH"); it != spec.env.end()) {
+    pathVar = it->second;
+  } else if (const char* p = ::getenv("PATH")) {
+    pathVar = p;
+  } else {
+    pathVar = "/usr/local/bin:/usr/bin:/bin";
+  }
+  OCPVDR_ASSIGN_OR_RETURN(std::string program, resolveProgram(prog, pathVar));
+
+  if (!spec.cwd.empty()) {
+    struct stat st {};
+    if (::stat(spec.cwd.c_str(), &st) != 0) {
+      return terminalError("starting " + prog + ": working directory " + spec.cwd + ": " +
+                           std::strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return terminalError("starting " + prog + ": working directory " + spec.cwd +
+                           " is not a directory");
+    }
+  }
+
+  OCPVDR_ASSIGN_OR_RETURN(Pipe outPipe, makePipe());
+  OCPVDR_ASSIGN_OR_RETURN(Pipe errPipe, makePipe());
+  Pipe inPipe;
+  if (spec.stdinData) {
+    OCPVDR_ASSIGN_OR_RETURN(inPipe, makePipe());
+  }
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (spec.stdinData) {
+    posix_spawn_file_actions_adddup2(&fa, inPipe.read.get(), 0);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  }
+  posix_spawn_file_actions_adddup2(&fa, outPipe.write.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, errPipe.write.get(), 2);
+  // Descriptors opened elsewhere in the process without O_CLOEXEC (by a library, say) must not
+  // leak into the child.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t emptyMask, defaults;
+  sigemptyset(&emptyMask);
+  sigfillset(&defaults);
+  sigdelset(&defaults, SIGKILL);
+  sigdelset(&defaults, SIGSTOP);
+  posix_spawnattr_setsigmask(&attr, &emptyMask);
+  // The parent ignores SIGPIPE; the child must not inherit that disposition.
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  const auto start = SteadyClock::now();
+  pid_t pid = -1;
+  // glibc's posix_spawn runs the child in vfork fashion and returns the exec (or chdir) errno
+  // itself, which replaces the hand-rolled CLOEXEC error pipe of a fork/exec implementation.
+  int spawnErr = ::posix_spawn(&pid, program.c_str(), &fa, &attr, argvp.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (spawnErr != 0) {
+    return terminalError("starting " + prog + " (" + program + "): " + std::strerror(spawnErr));
+  }
+  ChildGuard guard{pid};
+
+  outPipe.write.reset();
+  errPipe.write.reset();
+  inPipe.read.reset();
+
+  ProcessResult res;
+  res.pid = pid;
+  OutputStream streams[2] = {
+      {std::move(outPipe.read), &res.out, &res.outTruncated, spec.maxCapture,
+       LineSplitter(spec.onStdoutLine)},
+      {std::move(errPipe.read), &res.err, &res.errTruncated, spec.maxCapture,
+       LineSplitter(spec.onStderrLine)},
+  };
+  for (auto& s : streams) setNonBlocking(s.fd.get());
+
+  SigpipeBlock sigpipeBlock;
+  UniqueFd stdinFd = std::move(inPipe.write);
+  std::string_view stdinLeft = spec.stdinData ? std::string_view(*spec.stdinData) : "";
+  if (stdinFd) {
+    setNonBlocking(stdinFd.get());
+    if (stdinLeft.empty()) stdinFd.reset();
+  }
+
+  UniqueFd pidFd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  UniqueFd wakeFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  std::stop_callback onStop(stop, [&] {
+    std::uint64_t one = 1;
+    if (wakeFd) {
+      [[maybe_unused]] auto n = ::write(wakeFd.get(), &one, sizeof one);
+    }
+  });
+
+  // A plain time_point plus flag: GCC 12 misreports std::optional<time_point> as uninitialised.
+  const bool hasDeadline = spec.timeout.count() > 0;
+  const SteadyClock::time_point deadline = start + spec.timeout;
+  bool killRequested = false, killSent = false, exited = false;
+  SteadyClock::time_point killAt{}, exitedAt{}, killSentAt{};
+
+  for (;;) {
+    auto now = SteadyClock::now();
+    if (!killRequested) {
+      if (stop.stop_requested()) {
+        res.stopped = killRequested = true;
+      } else if (hasDeadline && now >= deadline) {
+        res.timedOut = killRequested = true;
+      }
+      if (killRequested) {
+        // The whole group: a shell's children, ssh under rsync.
+        ::kill(-pid, SIGTERM);
+        killAt = now + spec.killGrace;
+        stdinFd.reset();
+      }
+    }
+    const bool outputOpen = !streams[0].eof || !streams[1].eof;
+    if (killRequested && !killSent && now >= killAt && (!exited || outputOpen)) {
+      ::kill(-pid, SIGKILL);
+      killSent = true;
+      killSentAt = now;
+    }
+    if (exited && !outputOpen) break;
+    if (exited) {
+      // Stragglers still hold the pipes. After a kill, wait for the SIGKILL to go out first.
+      const bool mayAbandon = !killRequested || killSent;
+      const auto abandonAt = std::max(exitedAt, killSent ? killSentAt : exitedAt) + kDrainAfterExit;
+      if (mayAbandon && now >= abandonAt) break;
+    }
+
+    std::vector<pollfd> fds;
+    enum Slot { kOut, kErr, kIn, kPid, kWake };
+    std::vector<Slot> slots;
+    for (int i = 0; i < 2; ++i) {
+      if (!streams[i].eof) {
+        fds.push_back({streams[i].fd.get(), POLLIN, 0});
+        slots.push_back(i == 0 ? kOut : kErr);
+      }
+    }
+    if (stdinFd) {
+      fds.push_back({stdinFd.get(), POLLOUT, 0});
+      slots.push_back(kIn);
+    }
+    if (pidFd && !exited) {
+      fds.push_back({pidFd.get(), POLLIN, 0});
+      slots.push_back(kPid);
+    }
+    if (wakeFd && !killRequested) {
+      fds.push_back({wakeFd.get(), POLLIN, 0});
+      slots.push_back(kWake);
+    }
+
+    auto wait = std::chrono::milliseconds(60'000);
+    auto until = [&](SteadyClock::time_point t) {
+      auto d = std::chrono::ceil<std::chrono::milliseconds>(t - now);
+      wait = std::min(wait, std::max(d, std::chrono::milliseconds(0)));
+    };
+    if (hasDeadline && !killRequested) until(deadline);
+    if (killRequested && !killSent) until(killAt);
+    if (exited) until(std::max(exitedAt, killSent ? killSentAt : exitedAt) + kDrainAfterExit);
+    if (!pidFd && !exited) wait = std::min(wait, kExitPollInterval);
+
+    int n = ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
+    if (n < 0 && errno != EINTR) {
+      return terminalError(std::string("running ") + prog + ": poll: " + std::strerror(errno));
+    }
+    for (std::size_t i = 0; n > 0 && i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      switch (slots[i]) {
+        case kOut:
+          streams[0].drain();
+          break;
+        case kErr:
+          streams[1].drain();
+          break;
+        case kIn: {
+          while (!stdinLeft.empty()) {
+            std::size_t chunk = std::min<std::size_t>(stdinLeft.size(), 1 << 16);
+            ssize_t w = ::write(stdinFd.get(), stdinLeft.data(), chunk);
+            if (w > 0) {
+              stdinLeft.remove_prefix(static_cast<std::size_t>(w));
+              continue;
+            }
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+            stdinLeft = {};  // EPIPE: the child stopped reading; that is its business
+          }
+          if (stdinLeft.empty()) stdinFd.reset();
+          break;
+        }
+        case kPid:
+          break;  // checked below
+        case kWake: {
+          std::uint64_t v;
+          [[maybe_unused]] auto r = ::read(wakeFd.get(), &v, sizeof v);
+          break;
+        }
+      }
+    }
+    if (!exited) {
+      // WNOWAIT: the child stays a zombie until the end, so its pid (our process group id)
+      // cannot be reused while we may still signal the group.
+      siginfo_t si{};
+      if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+          si.si_pid == pid) {
+        exited = true;
+        exitedAt = SteadyClock::now();
+        stdinFd.reset();
+      }
+    }
+  }
+
+  for (auto& s : streams) s.close();
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  guard.reaped = true;
+  res.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
+  if (WIFSIGNALED(status)) {
+    res.signaled = true;
+    res.termSignal = WTERMSIG(status);
+  } else if (WIFEXITED(status)) {
+    res.exitCode = WEXITSTATUS(status);
+  }
+  return res;
+}
+
+std::string shellQuote(std::string_view arg) {
+  // Words made only of these characters mean the same quoted or not; '=' and '~' are absent
+  // because a bare word containing them can be an assignment or a tilde expansion.
+  auto safe = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '/' || c == ':' || c == ',' || c == '@' || c == '%' || c == '+' ||
+           c == '-';
+  };
+  if (!arg.empty() && std::all_of(arg.begin(), arg.end(), safe)) return std::string(arg);
+  std::string out = "'";
+  for (char c : arg) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  out += '\'';
+  return out;
+}
+
+}  // namespace ocpvdr
