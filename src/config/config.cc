@@ -205,8 +205,8 @@ class Schema {
         return;
       }
       for (auto it = node.begin(); it != node.end(); ++it) {
-        const YAML::Node& k = it->first;
-        const YAML::Node& v = it->second;
+        const YAML::Node k = it->first;  // copies: the iterator hands out temporaries
+        const YAML::Node v = it->second;
         if (!k.IsScalar()) {
           c_.add(path, "expected plain string keys, got " + describeNode(k), k.Mark());
           continue;

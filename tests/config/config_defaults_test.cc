@@ -28,7 +28,7 @@ void keyPaths(const YAML::Node& node, const std::string& prefix, std::set<std::s
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.as<std::string>();
       std::string p = prefix.empty() ? key : prefix + "." + key;
-      const YAML::Node& v = it->second;
+      const YAML::Node v = it->second;
       if (v.IsMap()) {
         keyPaths(v, p, out);
       } else if (v.IsSequence() && v.size() > 0 && v[0].IsMap()) {
