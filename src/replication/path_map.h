@@ -27,7 +27,7 @@ struct VolumePaths {
   std::string drServer;           // sites.dr.nfs.server
   std::string drExportPath;       // what a DR PV mounts
   std::string drHostPath;         // on the DR NFS host
-  std::string drRoot;             // export root host path on DR (confinement boundary; trash lives here)
+  std::string drRoot;  // export root host path on DR (confinement boundary; trash lives here)
 };
 
 // Lexically normalises an absolute path: collapses "//" and "/./", drops a trailing "/".

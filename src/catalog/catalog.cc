@@ -1,0 +1,513 @@
+// SQLite implementation of the DR catalog (see catalog.h).
+#include "catalog/catalog.h"
+
+#include <filesystem>
+#include <utility>
+
+namespace ocpvdr::catalog {
+namespace {
+
+using Clock = std::chrono::system_clock;
+
+// Lock contention that outlived the busy timeout is worth retrying; anything else on an open
+// database (corruption, I/O, full disk) will not fix itself.
+Error sqlError(sqlite3* db, int rc, std::string_view what) {
+  std::string msg =
+      "catalog: " + std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return retryableError(msg);
+  return terminalError(msg);
+}
+
+// A prepared statement with typed binds and column reads; finalised on destruction.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, std::string_view sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &st_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(st_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool prepared() const { return rc_ == SQLITE_OK; }
+  int prepareCode() const { return rc_; }
+
+  Stmt& bind(std::string_view v) {
+    sqlite3_bind_text(st_, ++idx_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(const std::string& v) { return bind(std::string_view(v)); }
+  Stmt& bind(const char* v) { return bind(std::string_view(v)); }
+  Stmt& bind(std::int64_t v) {
+    sqlite3_bind_int64(st_, ++idx_, v);
+    return *this;
+  }
+  Stmt& bind(int v) { return bind(static_cast<std::int64_t>(v)); }
+  Stmt& bind(bool v) { return bind(static_cast<std::int64_t>(v ? 1 : 0)); }
+  Stmt& bind(const std::optional<SystemTime>& t) {
+    if (t) return bind(toMillis(*t));
+    sqlite3_bind_null(st_, ++idx_);
+    return *this;
+  }
+  Stmt& bind(const std::optional<std::int64_t>& v) {
+    if (v) return bind(*v);
+    sqlite3_bind_null(st_, ++idx_);
+    return *this;
+  }
+
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(st_); }
+
+  std::string text(int col) const {
+    const unsigned char* p = sqlite3_column_text(st_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
+             : std::string();
+  }
+  std::int64_t i64(int col) const { return sqlite3_column_int64(st_, col); }
+  bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
+  std::optional<SystemTime> time(int col) const {
+    if (isNull(col)) return std::nullopt;
+    return fromMillis(i64(col));
+  }
+  std::optional<std::int64_t> optI64(int col) const {
+    if (isNull(col)) return std::nullopt;
+    return i64(col);
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+  int rc_ = SQLITE_OK;
+  int idx_ = 0;
+};
+
+Status execAll(sqlite3* db, const std::string& sql, std::string_view what) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    Error e = sqlError(nullptr, rc, what);
+    e.message = "catalog: " + std::string(what) + ": " + msg;
+    return e;
+  }
+  return Status::success();
+}
+
+// Runs a statement that returns no rows.
+Status runDone(sqlite3* db, Stmt& st, std::string_view what) {
+  if (!st.prepared()) return sqlError(db, st.prepareCode(), what);
+  int rc = st.step();
+  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError(db, rc, what);
+  return Status::success();
+}
+
+constexpr const char* kReplicaColumns =
+    "pv, uid, source_kind, source_server, source_path, primary_host_path, dr_path, "
+    "dr_export_path, storage_class, claim_namespace, claim_name, state, last_sync_start_ms, "
+    "last_sync_end_ms, last_success_ms, result, bytes, files, deletions, error_kind, "
+    "error_message, forced, trash_path";
+
+ReplicaRecord readReplica(const Stmt& s) {
+  ReplicaRecord r;
+  int c = 0;
+  r.pv = s.text(c++);
+  r.uid = s.text(c++);
+  r.sourceKind = s.text(c++);
+  r.sourceServer = s.text(c++);
+  r.sourcePath = s.text(c++);
+  r.primaryHostPath = s.text(c++);
+  r.drPath = s.text(c++);
+  r.drExportPath = s.text(c++);
+  r.storageClass = s.text(c++);
+  r.claimNamespace = s.text(c++);
+  r.claimName = s.text(c++);
+  r.state = s.text(c++);
+  r.lastSyncStart = s.time(c++);
+  r.lastSyncEnd = s.time(c++);
+  r.lastSuccess = s.time(c++);
+  r.result = s.text(c++);
+  r.bytes = s.i64(c++);
+  r.files = s.i64(c++);
+  r.deletions = s.i64(c++);
+  r.errorKind = s.text(c++);
+  r.errorMessage = s.text(c++);
+  r.forced = s.i64(c++) != 0;
+  r.trashPath = s.text(c++);
+  return r;
+}
+
+constexpr const char* kSnapshotColumns =
+    "uid, namespace, name, source_pvc, source_pv, content_name, snapshot_handle, driver, "
+    "class_name, creation_time_ms, restore_size, ready, state, data_primary_path, data_dr_path, "
+    "trash_path, first_seen_ms, ready_at_ms, deleted_at_ms, last_sync_end_ms, result, bytes, "
+    "error_kind, error_message";
+
+SnapshotRecord readSnapshot(const Stmt& s) {
+  SnapshotRecord r;
+  int c = 0;
+  r.uid = s.text(c++);
+  r.ns = s.text(c++);
+  r.name = s.text(c++);
+  r.sourcePvc = s.text(c++);
+  r.sourcePv = s.text(c++);
+  r.contentName = s.text(c++);
+  r.snapshotHandle = s.text(c++);
+  r.driver = s.text(c++);
+  r.className = s.text(c++);
+  r.creationTime = s.time(c++);
+  r.restoreSize = s.optI64(c++);
+  r.ready = s.i64(c++) != 0;
+  r.state = s.text(c++);
+  r.dataPrimaryPath = s.text(c++);
+  r.dataDrPath = s.text(c++);
+  r.trashPath = s.text(c++);
+  r.firstSeen = s.time(c++);
+  r.readyAt = s.time(c++);
+  r.deletedAt = s.time(c++);
+  r.lastSyncEnd = s.time(c++);
+  r.result = s.text(c++);
+  r.bytes = s.i64(c++);
+  r.errorKind = s.text(c++);
+  r.errorMessage = s.text(c++);
+  return r;
+}
+
+std::string placeholders(int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += i ? ", ?" : "?";
+  return out;
+}
+
+// Switching a fresh file to WAL needs an exclusive lock, and SQLite answers BUSY at once (without
+// its busy handler) when another connection is mid-way through the same switch. Retry with
+// SQLite's own sleep until the busy timeout is used up.
+Status enableWal(sqlite3* db, const std::string& path, std::chrono::milliseconds busyTimeout) {
+  constexpr int kStepMs = 20;
+  for (long waited = 0;; waited += kStepMs) {
+    Status s = execAll(db, "PRAGMA journal_mode=WAL", "enabling WAL on " + path);
+    if (s.ok() || s.error().kind != ErrorKind::Retryable || waited >= busyTimeout.count()) return s;
+    sqlite3_sleep(kStepMs);
+  }
+}
+
+}  // namespace
+
+std::int64_t toMillis(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+SystemTime fromMillis(std::int64_t ms) {
+  return SystemTime(
+      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
+}
+
+Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path,
+                                               std::chrono::milliseconds busyTimeout) {
+  if (path.empty()) return invalidError("catalog.path is empty");
+  std::error_code ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec)
+      return terminalError("catalog: cannot create directory " + parent.string() + ": " +
+                           ec.message());
+  }
+  sqlite3* db = nullptr;
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    Error e = terminalError("catalog: cannot open " + path + ": " +
+                            (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+    sqlite3_close(db);
+    return e;
+  }
+  std::unique_ptr<Catalog> cat(new Catalog(path, db));
+  sqlite3_busy_timeout(db, static_cast<int>(busyTimeout.count()));
+  sqlite3_extended_result_codes(db, 1);
+  // WAL lets readers proceed while one writer works; NORMAL sync is durable across process
+  // crashes in WAL mode (only an OS crash may lose the last transactions).
+  OCPVDR_TRY(enableWal(db, path, busyTimeout));
+  OCPVDR_TRY(execAll(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+                     "setting pragmas on " + path));
+  OCPVDR_TRY(cat->migrate());
+  return cat;
+}
+
+Catalog::~Catalog() {
+  sqlite3_close_v2(db_);
+}
+
+Status Catalog::migrate() {
+  std::lock_guard lock(mu_);
+  OCPVDR_TRY(execAll(db_,
+                     "CREATE TABLE IF NOT EXISTS schema_version ("
+                     " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+                     " applied_at_ms INTEGER NOT NULL)",
+                     "creating schema_version"));
+  const auto& steps = migrations();
+  const int latest = steps.empty() ? 0 : steps.back().version;
+  for (const auto& step : steps) {
+    // IMMEDIATE takes the write lock up front, so two processes opening a fresh file at once
+    // serialise here and the second sees the first one's rows.
+    OCPVDR_TRY(execAll(db_, "BEGIN IMMEDIATE", "starting migration"));
+    int current = 0;
+    {
+      Stmt s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+      if (!s.prepared() || s.step() != SQLITE_ROW) {
+        Error e = sqlError(db_, sqlite3_errcode(db_), "reading schema_version");
+        (void)execAll(db_, "ROLLBACK", "rollback");
+        return e;
+      }
+      current = static_cast<int>(s.i64(0));
+    }
+    if (current > latest) {
+      (void)execAll(db_, "ROLLBACK", "rollback");
+      return terminalError("catalog " + path_ + " has schema version " + std::to_string(current) +
+                           ", newer than this ocpv-dr knows (" + std::to_string(latest) +
+                           "): upgrade ocpv-dr");
+    }
+    if (current >= step.version) {
+      (void)execAll(db_, "COMMIT", "commit");
+      continue;
+    }
+    Status applied = execAll(db_, step.sql, "migration " + std::to_string(step.version));
+    if (applied.ok()) {
+      Stmt ins(db_,
+               "INSERT INTO schema_version (version, description, applied_at_ms) VALUES (?, ?, ?)");
+      ins.bind(step.version).bind(step.description).bind(toMillis(Clock::now()));
+      applied = runDone(db_, ins, "recording migration");
+    }
+    if (!applied.ok()) {
+      (void)execAll(db_, "ROLLBACK", "rollback");
+      return applied.error();
+    }
+    OCPVDR_TRY(execAll(db_, "COMMIT", "committing migration " + std::to_string(step.version)));
+  }
+  return Status::success();
+}
+
+Result<int> Catalog::schemaVersion() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading schema_version");
+  int rc = s.step();
+  if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading schema_version");
+  return static_cast<int>(s.i64(0));
+}
+
+Result<std::optional<ReplicaRecord>> Catalog::replica(std::string_view pv) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kReplicaColumns + " FROM replicas WHERE pv = ?");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading replica");
+  s.bind(pv);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<ReplicaRecord>{};
+  if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading replica");
+  return std::optional<ReplicaRecord>{readReplica(s)};
+}
+
+Result<std::vector<ReplicaRecord>> Catalog::replicas() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kReplicaColumns + " FROM replicas ORDER BY pv");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing replicas");
+  std::vector<ReplicaRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(readReplica(s));
+  if (rc != SQLITE_DONE) return sqlError(db_, rc, "listing replicas");
+  return out;
+}
+
+Result<std::optional<ReplicaRecord>> Catalog::replicaByClaim(std::string_view ns,
+                                                             std::string_view name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kReplicaColumns +
+                  " FROM replicas WHERE claim_namespace = ? AND claim_name = ? AND state = "
+                  "'active' ORDER BY last_sync_start_ms DESC LIMIT 1");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading replica by claim");
+  s.bind(ns).bind(name);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<ReplicaRecord>{};
+  if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading replica by claim");
+  return std::optional<ReplicaRecord>{readReplica(s)};
+}
+
+Status Catalog::putReplica(const ReplicaRecord& r) {
+  if (r.pv.empty()) return invalidError("catalog: replica without a PV name");
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("INSERT OR REPLACE INTO replicas (") + kReplicaColumns + ") VALUES (" +
+                  placeholders(23) + ")");
+  s.bind(r.pv)
+      .bind(r.uid)
+      .bind(r.sourceKind)
+      .bind(r.sourceServer)
+      .bind(r.sourcePath)
+      .bind(r.primaryHostPath)
+      .bind(r.drPath)
+      .bind(r.drExportPath)
+      .bind(r.storageClass)
+      .bind(r.claimNamespace)
+      .bind(r.claimName)
+      .bind(r.state)
+      .bind(r.lastSyncStart)
+      .bind(r.lastSyncEnd)
+      .bind(r.lastSuccess)
+      .bind(r.result)
+      .bind(r.bytes)
+      .bind(r.files)
+      .bind(r.deletions)
+      .bind(r.errorKind)
+      .bind(r.errorMessage)
+      .bind(r.forced)
+      .bind(r.trashPath);
+  return runDone(db_, s, "writing replica " + r.pv);
+}
+
+Result<std::optional<SnapshotRecord>> Catalog::snapshot(std::string_view uid) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE uid = ?");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading snapshot");
+  s.bind(uid);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<SnapshotRecord>{};
+  if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading snapshot");
+  return std::optional<SnapshotRecord>{readSnapshot(s)};
+}
+
+Result<std::optional<SnapshotRecord>> Catalog::snapshotByName(std::string_view ns,
+                                                              std::string_view name) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("SELECT ") + kSnapshotColumns +
+                  " FROM snapshots WHERE namespace = ? AND name = ?"
+                  " ORDER BY COALESCE(first_seen_ms, 0) DESC LIMIT 1");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading snapshot by name");
+  s.bind(ns).bind(name);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<SnapshotRecord>{};
+  if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading snapshot by name");
+  return std::optional<SnapshotRecord>{readSnapshot(s)};
+}
+
+Result<std::vector<SnapshotRecord>> Catalog::snapshots() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         std::string("SELECT ") + kSnapshotColumns + " FROM snapshots ORDER BY namespace, name");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing snapshots");
+  std::vector<SnapshotRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(readSnapshot(s));
+  if (rc != SQLITE_DONE) return sqlError(db_, rc, "listing snapshots");
+  return out;
+}
+
+Status Catalog::putSnapshot(const SnapshotRecord& r) {
+  if (r.uid.empty()) return invalidError("catalog: snapshot without a uid");
+  std::lock_guard lock(mu_);
+  Stmt s(db_, std::string("INSERT OR REPLACE INTO snapshots (") + kSnapshotColumns + ") VALUES (" +
+                  placeholders(24) + ")");
+  s.bind(r.uid)
+      .bind(r.ns)
+      .bind(r.name)
+      .bind(r.sourcePvc)
+      .bind(r.sourcePv)
+      .bind(r.contentName)
+      .bind(r.snapshotHandle)
+      .bind(r.driver)
+      .bind(r.className)
+      .bind(r.creationTime)
+      .bind(r.restoreSize)
+      .bind(r.ready)
+      .bind(r.state)
+      .bind(r.dataPrimaryPath)
+      .bind(r.dataDrPath)
+      .bind(r.trashPath)
+      .bind(r.firstSeen)
+      .bind(r.readyAt)
+      .bind(r.deletedAt)
+      .bind(r.lastSyncEnd)
+      .bind(r.result)
+      .bind(r.bytes)
+      .bind(r.errorKind)
+      .bind(r.errorMessage);
+  return runDone(db_, s, "writing snapshot " + r.ns + "/" + r.name);
+}
+
+Result<bool> Catalog::eventProcessed(std::string_view eventId) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT ok FROM events_seen WHERE event_id = ?");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading events_seen");
+  s.bind(eventId);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return false;
+  if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading events_seen");
+  return s.i64(0) != 0;
+}
+
+Status Catalog::recordEvent(std::string_view eventId, std::string_view key, std::string_view result,
+                            bool ok, SystemTime at) {
+  if (eventId.empty()) return invalidError("catalog: empty event id");
+  std::lock_guard lock(mu_);
+  // A success is sticky: a late failure report for the same id must not make it run again.
+  Stmt s(db_,
+         "INSERT INTO events_seen (event_id, key, result, ok, processed_at_ms) VALUES (?, ?, ?, "
+         "?, ?) ON CONFLICT (event_id) DO UPDATE SET key = excluded.key, result = "
+         "excluded.result, ok = MAX(ok, excluded.ok), processed_at_ms = excluded.processed_at_ms "
+         "WHERE events_seen.ok = 0");
+  s.bind(eventId).bind(key).bind(result).bind(ok).bind(toMillis(at));
+  return runDone(db_, s, "recording event");
+}
+
+Result<std::int64_t> Catalog::beginRun(std::string_view kind, SystemTime at) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO runs (kind, started_at_ms) VALUES (?, ?)");
+  s.bind(kind).bind(toMillis(at));
+  OCPVDR_TRY(runDone(db_, s, "starting run"));
+  return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+Status Catalog::finishRun(std::int64_t id, std::string_view result, std::string_view summaryJson,
+                          SystemTime at) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "UPDATE runs SET finished_at_ms = ?, result = ?, summary_json = ? WHERE id = ?");
+  s.bind(toMillis(at)).bind(result).bind(summaryJson).bind(id);
+  OCPVDR_TRY(runDone(db_, s, "finishing run"));
+  if (sqlite3_changes(db_) == 0)
+    return notFoundError("catalog: no run with id " + std::to_string(id));
+  return Status::success();
+}
+
+Status Catalog::addRunItem(std::int64_t runId, std::string_view key, std::string_view result,
+                           std::string_view detailJson) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO run_items (run_id, key, result, detail_json) VALUES (?, ?, ?, ?)");
+  s.bind(runId).bind(key).bind(result).bind(detailJson);
+  return runDone(db_, s, "recording run item");
+}
+
+Result<std::vector<RunRecord>> Catalog::runs(int limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT id, kind, started_at_ms, finished_at_ms, result, summary_json FROM runs ORDER BY "
+         "id DESC LIMIT ?");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing runs");
+  s.bind(limit);
+  std::vector<RunRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    RunRecord r;
+    r.id = s.i64(0);
+    r.kind = s.text(1);
+    r.startedAt = s.time(2);
+    r.finishedAt = s.time(3);
+    r.result = s.text(4);
+    r.summaryJson = s.text(5);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return sqlError(db_, rc, "listing runs");
+  return out;
+}
+
+}  // namespace ocpvdr::catalog

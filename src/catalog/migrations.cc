@@ -1,0 +1,100 @@
+// The catalog's schema as an append-only list of migration steps.
+//
+// Rules for later changes: never edit or reorder a step that has shipped (databases in the field
+// recorded it as applied); add a new step with the next version number at the END of the list.
+// Each step runs in one IMMEDIATE transaction together with its schema_version row, so a crash
+// mid-migration leaves the previous version intact.
+#include "catalog/catalog.h"
+
+namespace ocpvdr::catalog {
+
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> kSteps = {
+      {1, "replicas, snapshots, runs, run_items, events_seen",
+       R"sql(
+CREATE TABLE replicas (
+  pv                TEXT PRIMARY KEY,
+  uid               TEXT NOT NULL DEFAULT '',
+  source_kind       TEXT NOT NULL DEFAULT '',
+  source_server     TEXT NOT NULL DEFAULT '',
+  source_path       TEXT NOT NULL DEFAULT '',
+  primary_host_path TEXT NOT NULL DEFAULT '',
+  dr_path           TEXT NOT NULL DEFAULT '',
+  dr_export_path    TEXT NOT NULL DEFAULT '',
+  storage_class     TEXT NOT NULL DEFAULT '',
+  claim_namespace   TEXT NOT NULL DEFAULT '',
+  claim_name        TEXT NOT NULL DEFAULT '',
+  state             TEXT NOT NULL DEFAULT 'active',
+  last_sync_start_ms INTEGER,
+  last_sync_end_ms   INTEGER,
+  last_success_ms    INTEGER,
+  result            TEXT NOT NULL DEFAULT '',
+  bytes             INTEGER NOT NULL DEFAULT 0,
+  files             INTEGER NOT NULL DEFAULT 0,
+  deletions         INTEGER NOT NULL DEFAULT 0,
+  error_kind        TEXT NOT NULL DEFAULT '',
+  error_message     TEXT NOT NULL DEFAULT '',
+  forced            INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)),
+  trash_path        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX replicas_claim ON replicas (claim_namespace, claim_name);
+
+CREATE TABLE snapshots (
+  uid               TEXT PRIMARY KEY,
+  namespace         TEXT NOT NULL,
+  name              TEXT NOT NULL,
+  source_pvc        TEXT NOT NULL DEFAULT '',
+  source_pv         TEXT NOT NULL DEFAULT '',
+  content_name      TEXT NOT NULL DEFAULT '',
+  snapshot_handle   TEXT NOT NULL DEFAULT '',
+  driver            TEXT NOT NULL DEFAULT '',
+  class_name        TEXT NOT NULL DEFAULT '',
+  creation_time_ms  INTEGER,
+  restore_size      INTEGER,
+  ready             INTEGER NOT NULL DEFAULT 0 CHECK (ready IN (0, 1)),
+  state             TEXT NOT NULL DEFAULT 'pending',
+  data_primary_path TEXT NOT NULL DEFAULT '',
+  data_dr_path      TEXT NOT NULL DEFAULT '',
+  trash_path        TEXT NOT NULL DEFAULT '',
+  first_seen_ms     INTEGER,
+  ready_at_ms       INTEGER,
+  deleted_at_ms     INTEGER,
+  last_sync_end_ms  INTEGER,
+  result            TEXT NOT NULL DEFAULT '',
+  bytes             INTEGER NOT NULL DEFAULT 0,
+  error_kind        TEXT NOT NULL DEFAULT '',
+  error_message     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX snapshots_name ON snapshots (namespace, name);
+
+CREATE TABLE runs (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind          TEXT NOT NULL,
+  started_at_ms INTEGER NOT NULL,
+  finished_at_ms INTEGER,
+  result        TEXT NOT NULL DEFAULT '',
+  summary_json  TEXT NOT NULL DEFAULT '{}'
+);
+
+CREATE TABLE run_items (
+  run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  key         TEXT NOT NULL,
+  result      TEXT NOT NULL,
+  detail_json TEXT NOT NULL DEFAULT '{}',
+  PRIMARY KEY (run_id, key)
+);
+
+CREATE TABLE events_seen (
+  event_id        TEXT PRIMARY KEY,
+  key             TEXT NOT NULL DEFAULT '',
+  result          TEXT NOT NULL DEFAULT '',
+  ok              INTEGER NOT NULL DEFAULT 0 CHECK (ok IN (0, 1)),
+  processed_at_ms INTEGER NOT NULL
+);
+)sql"},
+      // Append new steps here: {2, "what it adds", R"sql(...)sql"},
+  };
+  return kSteps;
+}
+
+}  // namespace ocpvdr::catalog

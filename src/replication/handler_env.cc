@@ -1,0 +1,90 @@
+// Command environment for the replication CLI verbs (see handler_env.h).
+#include "replication/handler_env.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+
+#include "replication/pv_source.h"
+
+namespace ocpvdr::replication {
+
+Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPath,
+                                                     const std::string& nowOverride) {
+  auto env = std::make_unique<HandlerEnv>();
+  OCPVDR_ASSIGN_OR_RETURN(env->config, config::loadConfig(configPath));
+  std::string pinned = nowOverride;
+  if (pinned.empty()) {
+    const char* fake = std::getenv("OCPVDR_FAKE_NOW");
+    if (fake != nullptr) pinned = fake;
+  }
+  if (!pinned.empty()) {
+    auto t = parseTime(pinned);
+    if (!t.ok()) return invalidError("--now / OCPVDR_FAKE_NOW: " + t.error().message);
+    env->clock = std::make_unique<PinnedWallClock>(*t);
+  } else {
+    env->clock = std::make_unique<RealClock>();
+  }
+  env->runner = std::make_unique<RealProcessRunner>();
+  OCPVDR_ASSIGN_OR_RETURN(env->catalog, catalog::Catalog::open(env->config.catalog.path));
+  env->replicator = std::make_unique<Replicator>(env->config, *env->runner, *env->clock,
+                                                 *env->catalog, env->primary.get());
+  return env;
+}
+
+Result<Json> readJsonInput(const std::string& path, const std::string& option) {
+  if (path.empty()) return invalidError(option + ": no file given");
+  auto text = readFileOrStdin(path);
+  if (!text.ok()) return text.error().wrap(option);
+  return parseJson(*text, option + " " + (path == "-" ? std::string("(stdin)") : path));
+}
+
+std::string envelopeEventId(const Json& doc, std::string_view kind) {
+  auto u = unwrapObject(doc, kind);
+  return u.ok() ? u->eventId : std::string();
+}
+
+namespace {
+
+std::string human(std::int64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+}  // namespace
+
+std::function<void(const RsyncProgress&)> ttyProgress(const std::string& label, bool enabled) {
+  if (!enabled || ::isatty(STDERR_FILENO) == 0) return nullptr;
+  return [label](const RsyncProgress& p) {
+    std::cerr << "\r\033[K" << label << ": " << human(p.bytes) << "  " << p.percent << "%  "
+              << p.rate << "  ETA " << p.eta << std::flush;
+  };
+}
+
+void endTtyProgress(bool enabled) {
+  if (enabled && ::isatty(STDERR_FILENO) != 0) std::cerr << "\r\033[K" << std::flush;
+}
+
+int emitReport(const SyncReport& report) {
+  std::cout << report.toJson().dump() << std::endl;
+  return report.exitCode();
+}
+
+SyncReport setupFailure(std::string action, const Error& e) {
+  SyncReport r;
+  r.action = std::move(action);
+  r.result = e.kind == ErrorKind::Refused ? Outcome::Refused : Outcome::Failed;
+  r.error = e;
+  return r;
+}
+
+}  // namespace ocpvdr::replication

@@ -1,0 +1,114 @@
+// Replicator: the replication handlers as a library — what `ocpv-dr pv|snapshot sync|delete`
+// run, and what `serve`/`reconcile` call per work-queue key with the same semantics.
+//
+// Every handler returns a SyncReport for every outcome, refusals and failures included (the
+// report's `error` then says why and its kind drives retries: Retryable = try again later,
+// Refused/Invalid/Terminal = do not). The Result wrapper is an error only if no report could be
+// produced at all, which the current implementation never does — callers may still handle it.
+//
+// pv sync:     read PV → resolve NFS source → mapVolume → lock (per PV, across processes) →
+//              probe both hosts (realpath confinement, empty-source guard) → rsync pull over ssh
+//              → catalog row → report
+// pv delete:   resolve → lock → delete policy (quarantine to the trash | keep | delete)
+// snapshot sync:   not ready → "not-ready" + a pending catalog row; ready → record identity,
+//              content, handle, normalised creation time and restore size; csi-driver-nfs
+//              archive directory replicated like a volume (replication.snapshot_data)
+// snapshot delete: mark the record deleted; its DR archive follows the delete policy
+// Thread-safe: one Replicator may run handlers for different keys in parallel (the per-key lock
+// serialises the same key); ssh connections are shared through ControlMaster sockets.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "catalog/catalog.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/json_util.h"
+#include "core/process.h"
+#include "core/result.h"
+#include "replication/primary_objects.h"
+#include "replication/report.h"
+#include "replication/rsync.h"
+#include "replication/ssh.h"
+#include "replication/trash.h"
+
+namespace ocpvdr::replication {
+
+struct SyncOptions {
+  bool force = false;                 // override the empty-source guard (recorded)
+  std::chrono::milliseconds wait{0};  // how long to wait for the per-PV lock; 0: busy at once
+  std::string eventId;                // skip when already processed successfully; recorded
+  std::stop_token stop;               // stops rsync (SIGTERM to its process group)
+  std::function<void(const RsyncProgress&)> onProgress;
+};
+
+struct DeleteOptions {
+  std::optional<config::DeletePolicy> policy;  // empty: replication.delete_policy
+  std::chrono::milliseconds wait{0};
+  std::string eventId;
+  std::string reason;  // written into the trash manifest
+};
+
+struct SnapshotOptions {
+  // The bound VolumeSnapshotContent, when the caller has it (CLI --content-json); otherwise it is
+  // read through PrimaryObjects when one was given.
+  std::optional<Json> content;
+  bool force = false;
+  std::chrono::milliseconds wait{0};
+  std::string eventId;
+  std::stop_token stop;
+  std::function<void(const RsyncProgress&)> onProgress;
+};
+
+class Replicator {
+ public:
+  // `primary` may be null: then `--pv NAME` and VolumeSnapshotContent lookups are unavailable.
+  Replicator(const config::Config& cfg, ProcessRunner& runner, Clock& clock,
+             catalog::Catalog& catalog, PrimaryObjects* primary = nullptr);
+
+  [[nodiscard]] Result<SyncReport> syncPv(const Json& pv, const SyncOptions& opts = {});
+  [[nodiscard]] Result<SyncReport> syncPvByName(std::string_view name,
+                                                const SyncOptions& opts = {});
+  [[nodiscard]] Result<SyncReport> deletePv(const Json& pv, const DeleteOptions& opts = {});
+  [[nodiscard]] Result<SyncReport> syncSnapshot(const Json& vs, const SnapshotOptions& opts = {});
+  [[nodiscard]] Result<SyncReport> deleteSnapshot(const Json& vs, const DeleteOptions& opts = {});
+
+  // Trash operations that also keep the catalog in step (restored replicas become "restored").
+  Trash& trash() { return trash_; }
+  [[nodiscard]] Result<TrashEntry> restoreFromTrash(std::string_view id);
+
+  // Ends the shared ssh master connection (tests, shutdown). Harmless when there is none.
+  void closeConnections();
+
+  const std::string& lockDir() const { return lockDir_; }
+  const SshCommand& ssh() const { return ssh_; }
+
+ private:
+  struct Transfer;  // one rsync of a primary directory to DR, guards included
+  [[nodiscard]] Status transfer(Transfer& t);
+  [[nodiscard]] Status checkRsyncVersion();
+  void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
+                    const std::string& eventId, const std::string& key);
+
+  const config::Config& cfg_;
+  ProcessRunner& runner_;
+  Clock& clock_;
+  catalog::Catalog& catalog_;
+  PrimaryObjects* primary_;
+  std::string lockDir_;
+  SshCommand ssh_;
+  Trash trash_;
+  std::once_flag versionOnce_;
+  Status versionStatus_;
+};
+
+// replication.lock_dir, or <directory of catalog.path>/locks when empty.
+std::string effectiveLockDir(const config::Config& cfg);
+
+}  // namespace ocpvdr::replication

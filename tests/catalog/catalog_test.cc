@@ -1,0 +1,310 @@
+// DR catalog against real SQLite files: schema migrations, round trips of every table, event
+// dedupe semantics, and several processes writing one database at once.
+#include "catalog/catalog.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "support/temp_dir.h"
+
+namespace ocpvdr::catalog {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TempDir;
+
+SystemTime at(std::int64_t ms) {
+  return fromMillis(ms);
+}
+
+std::unique_ptr<Catalog> openOk(const std::string& path) {
+  auto c = Catalog::open(path);
+  EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().describe());
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+TEST(Catalog, FreshFileIsMigratedToTheLatestVersionInWalMode) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "sub/dir/catalog.db").string());
+  ASSERT_TRUE(cat);
+  auto v = cat->schemaVersion();
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, migrations().back().version);
+  std::string mode = cat->withConnection([](sqlite3* db) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
+    sqlite3_step(st);
+    std::string m = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return m;
+  });
+  EXPECT_EQ(mode, "wal");
+  int fk = cat->withConnection([](sqlite3* db) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, nullptr);
+    sqlite3_step(st);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  });
+  EXPECT_EQ(fk, 1);
+}
+
+TEST(Catalog, MigrationStepsAreNumberedWithoutGaps) {
+  const auto& steps = migrations();
+  ASSERT_FALSE(steps.empty());
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].version, static_cast<int>(i + 1));
+    EXPECT_FALSE(steps[i].description.empty());
+  }
+}
+
+TEST(Catalog, ReopeningDoesNotReapplyMigrations) {
+  TempDir tmp;
+  std::string path = (tmp / "c.db").string();
+  { ASSERT_TRUE(openOk(path)); }
+  auto cat = openOk(path);
+  ASSERT_TRUE(cat);
+  int rows = cat->withConnection([](sqlite3* db) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM schema_version", -1, &st, nullptr);
+    sqlite3_step(st);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  });
+  EXPECT_EQ(rows, static_cast<int>(migrations().size()));
+}
+
+TEST(Catalog, RefusesASchemaNewerThanThisBuild) {
+  TempDir tmp;
+  std::string path = (tmp / "c.db").string();
+  {
+    auto cat = openOk(path);
+    ASSERT_TRUE(cat);
+    cat->withConnection([](sqlite3* db) {
+      return sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'from the future', 0)",
+                          nullptr, nullptr, nullptr);
+    });
+  }
+  auto again = Catalog::open(path);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, ErrorKind::Terminal);
+  EXPECT_NE(again.error().message.find("999"), std::string::npos);
+}
+
+TEST(Catalog, UnopenablePathIsAClearError) {
+  TempDir tmp;
+  tmp.write("file", "x");
+  auto c = Catalog::open((tmp / "file/catalog.db").string());
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("file"), std::string::npos);
+}
+
+TEST(Catalog, ReplicaRoundTripKeepsEveryField) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "c.db").string());
+  ASSERT_TRUE(cat);
+  ReplicaRecord r;
+  r.pv = "pvc-1";
+  r.uid = "u-1";
+  r.sourceKind = "csi";
+  r.sourceServer = "nfs1";
+  r.sourcePath = "/exports/ocp/a";
+  r.primaryHostPath = "/srv/nfs/ocp/a";
+  r.drPath = "/dr/srv/a";
+  r.drExportPath = "/exports/ocp/a";
+  r.storageClass = "nfs-csi";
+  r.claimNamespace = "vms";
+  r.claimName = "disk-a";
+  r.state = "active";
+  r.lastSyncStart = at(1000);
+  r.lastSyncEnd = at(2000);
+  r.lastSuccess = at(2000);
+  r.result = "synced";
+  r.bytes = 1LL << 40;
+  r.files = 3;
+  r.deletions = 2;
+  r.errorKind = "";
+  r.forced = true;
+  r.trashPath = "";
+  ASSERT_TRUE(cat->putReplica(r).ok());
+  auto got = cat->replica("pvc-1");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(got->has_value());
+  const auto& g = **got;
+  EXPECT_EQ(g.uid, "u-1");
+  EXPECT_EQ(g.sourceKind, "csi");
+  EXPECT_EQ(g.primaryHostPath, "/srv/nfs/ocp/a");
+  EXPECT_EQ(g.claimName, "disk-a");
+  EXPECT_EQ(g.lastSyncStart, at(1000));
+  EXPECT_EQ(g.lastSuccess, at(2000));
+  EXPECT_EQ(g.bytes, 1LL << 40);
+  EXPECT_EQ(g.deletions, 2);
+  EXPECT_TRUE(g.forced);
+
+  auto byClaim = cat->replicaByClaim("vms", "disk-a");
+  ASSERT_TRUE(byClaim.ok());
+  ASSERT_TRUE(byClaim->has_value());
+  EXPECT_EQ((*byClaim)->pv, "pvc-1");
+
+  r.state = "quarantined";
+  r.lastSuccess.reset();
+  ASSERT_TRUE(cat->putReplica(r).ok());
+  auto after = cat->replica("pvc-1");
+  EXPECT_EQ((*after)->state, "quarantined");
+  EXPECT_FALSE((*after)->lastSuccess.has_value());
+  auto noClaim = cat->replicaByClaim("vms", "disk-a");  // only active replicas back a claim
+  EXPECT_FALSE(noClaim->has_value());
+  EXPECT_FALSE(cat->replica("nope")->has_value());
+  EXPECT_EQ(cat->replicas()->size(), 1u);
+}
+
+TEST(Catalog, SnapshotRoundTripAndLookupByName) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "c.db").string());
+  ASSERT_TRUE(cat);
+  SnapshotRecord s;
+  s.uid = "s-1";
+  s.ns = "vms";
+  s.name = "snap";
+  s.sourcePvc = "disk";
+  s.creationTime = at(5000);
+  s.restoreSize = 1073741824;
+  s.firstSeen = at(1);
+  ASSERT_TRUE(cat->putSnapshot(s).ok());
+  SnapshotRecord s2 = s;
+  s2.uid = "s-2";  // recreated with the same name later
+  s2.firstSeen = at(2);
+  s2.restoreSize.reset();
+  ASSERT_TRUE(cat->putSnapshot(s2).ok());
+  auto byName = cat->snapshotByName("vms", "snap");
+  ASSERT_TRUE(byName.ok() && byName->has_value());
+  EXPECT_EQ((*byName)->uid, "s-2");
+  auto one = cat->snapshot("s-1");
+  ASSERT_TRUE(one->has_value());
+  EXPECT_EQ((*one)->restoreSize, 1073741824);
+  EXPECT_EQ((*one)->creationTime, at(5000));
+  EXPECT_FALSE((*cat->snapshot("s-2"))->restoreSize.has_value());
+  EXPECT_EQ(cat->snapshots()->size(), 2u);
+  EXPECT_FALSE(cat->putSnapshot(SnapshotRecord{}).ok());
+}
+
+TEST(Catalog, EventDedupeOnlyCountsSuccessesAndSuccessIsSticky) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "c.db").string());
+  ASSERT_TRUE(cat);
+  EXPECT_FALSE(*cat->eventProcessed("e1"));
+  ASSERT_TRUE(cat->recordEvent("e1", "pv/a", "failed", false, at(1)).ok());
+  EXPECT_FALSE(*cat->eventProcessed("e1"));  // a failure must run again
+  ASSERT_TRUE(cat->recordEvent("e1", "pv/a", "synced", true, at(2)).ok());
+  EXPECT_TRUE(*cat->eventProcessed("e1"));
+  ASSERT_TRUE(cat->recordEvent("e1", "pv/a", "failed", false, at(3)).ok());
+  EXPECT_TRUE(*cat->eventProcessed("e1"));
+  EXPECT_FALSE(cat->recordEvent("", "pv/a", "x", true, at(1)).ok());
+}
+
+TEST(Catalog, RunsAndItemsWithCascade) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "c.db").string());
+  ASSERT_TRUE(cat);
+  auto id = cat->beginRun("reconcile", at(10));
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(cat->addRunItem(*id, "pv/a", "synced", "{}").ok());
+  ASSERT_TRUE(cat->finishRun(*id, "ok", R"({"synced":1})", at(20)).ok());
+  EXPECT_EQ(cat->finishRun(9999, "ok", "{}", at(20)).error().kind, ErrorKind::NotFound);
+  EXPECT_FALSE(cat->addRunItem(9999, "pv/a", "x", "{}").ok());  // foreign key enforced
+  auto runs = cat->runs();
+  ASSERT_TRUE(runs.ok());
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ((*runs)[0].result, "ok");
+  EXPECT_EQ((*runs)[0].finishedAt, at(20));
+  int items = cat->withConnection([&](sqlite3* db) {
+    sqlite3_exec(db, "DELETE FROM runs", nullptr, nullptr, nullptr);
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM run_items", -1, &st, nullptr);
+    sqlite3_step(st);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+  });
+  EXPECT_EQ(items, 0);
+}
+
+// N processes open the same (initially absent) file at once and each writes M replicas and M
+// events, interleaved. Every write must land, the schema must be migrated exactly once, and the
+// file must pass SQLite's integrity check.
+TEST(Catalog, ConcurrentProcessesWriteOneFileSafely) {
+  TempDir tmp;
+  const std::string path = (tmp / "shared.db").string();
+  constexpr int kProcs = 8, kRows = 60;
+  std::vector<pid_t> kids;
+  for (int p = 0; p < kProcs; ++p) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      int bad = 0;
+      auto cat = Catalog::open(path);
+      if (!cat.ok()) {
+        fprintf(stderr, "open: %s\n", cat.error().describe().c_str());
+        _exit(100);
+      }
+      for (int i = 0; i < kRows; ++i) {
+        ReplicaRecord r;
+        r.pv = "pv-" + std::to_string(p) + "-" + std::to_string(i);
+        r.result = "synced";
+        r.bytes = i;
+        if (Status st = (*cat)->putReplica(r); !st.ok()) {
+          fprintf(stderr, "put: %s\n", st.error().describe().c_str());
+          ++bad;
+        }
+        if (!(*cat)
+                 ->recordEvent("ev-" + std::to_string(p) + "-" + std::to_string(i), r.pv, "synced",
+                               true, fromMillis(i))
+                 .ok())
+          ++bad;
+        // Everyone also rewrites one shared row: last writer wins, no error.
+        ReplicaRecord shared;
+        shared.pv = "shared";
+        shared.files = p;
+        if (!(*cat)->putReplica(shared).ok()) ++bad;
+      }
+      _exit(bad == 0 ? 0 : 1);
+    }
+    kids.push_back(pid);
+  }
+  for (pid_t k : kids) {
+    int status = 0;
+    ASSERT_EQ(::waitpid(k, &status, 0), k);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "child " << k << " saw write errors";
+  }
+  auto cat = openOk(path);
+  ASSERT_TRUE(cat);
+  auto all = cat->replicas();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), static_cast<std::size_t>(kProcs * kRows + 1));
+  for (int p = 0; p < kProcs; ++p)
+    EXPECT_TRUE(*cat->eventProcessed("ev-" + std::to_string(p) + "-" + std::to_string(kRows - 1)));
+  auto shared = cat->replica("shared");
+  ASSERT_TRUE(shared->has_value());
+  EXPECT_GE((*shared)->files, 0);
+  EXPECT_LT((*shared)->files, kProcs);
+  std::string integrity = cat->withConnection([](sqlite3* db) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr);
+    sqlite3_step(st);
+    std::string v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v;
+  });
+  EXPECT_EQ(integrity, "ok");
+  EXPECT_EQ(*cat->schemaVersion(), migrations().back().version);
+}
+
+}  // namespace
+}  // namespace ocpvdr::catalog
