@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -70,6 +71,12 @@ struct Transfer {
   bool headersDelivered = false;
   bool cancelled = false;
   std::FILE* upload = nullptr;
+  // Stall detection (lowSpeedTime): the time any byte last moved in either direction.
+  // curl's own LOW_SPEED check averages over a window of several seconds, so a trickle keeps
+  // it quiet long after a watch has gone dead; this measures silence directly.
+  std::chrono::steady_clock::time_point lastActivity = std::chrono::steady_clock::now();
+  curl_off_t lastDown = 0, lastUp = 0;
+  bool stalled = false;
 };
 
 std::size_t onHeaderLine(char* data, std::size_t size, std::size_t n, void* ud) {
@@ -138,10 +145,19 @@ std::size_t onUploadRead(char* buf, std::size_t size, std::size_t n, void* ud) {
   return got;
 }
 
-int onProgress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+int onProgress(void* ud, curl_off_t, curl_off_t dlnow, curl_off_t, curl_off_t ulnow) {
   auto* t = static_cast<Transfer*>(ud);
   if (t->stop.stop_requested()) {
     t->cancelled = true;
+    return 1;
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (dlnow != t->lastDown || ulnow != t->lastUp) {
+    t->lastDown = dlnow;
+    t->lastUp = ulnow;
+    t->lastActivity = now;
+  } else if (t->req->lowSpeedTime.count() > 0 && now - t->lastActivity >= t->req->lowSpeedTime) {
+    t->stalled = true;
     return 1;
   }
   return 0;
@@ -364,11 +380,6 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
   if (impl_->share) curl_easy_setopt(h, CURLOPT_SHARE, impl_->share);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeout.count()));
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
-  if (req.lowSpeedTime.count() > 0) {
-    long secs = static_cast<long>((req.lowSpeedTime.count() + 999) / 1000);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, secs);
-  }
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeaderLine);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &onBodyData);
@@ -456,6 +467,11 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
     std::stop_callback wake(stop, [multi] { curl_multi_wakeup(multi); });
     int running = 1;
     bool done = false;
+    // Wake often enough for the stall check to fire close to lowSpeedTime.
+    const int pollMs =
+        req.lowSpeedTime.count() > 0
+            ? static_cast<int>(std::clamp<long long>(req.lowSpeedTime.count() / 4, 10, 1000))
+            : 1000;
     while (!done) {
       mc = curl_multi_perform(multi, &running);
       if (mc != CURLM_OK) break;
@@ -471,7 +487,7 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
         t.cancelled = true;
         break;
       }
-      mc = curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+      mc = curl_multi_poll(multi, nullptr, 0, pollMs, nullptr);
       if (mc != CURLM_OK) break;
     }
   }
@@ -483,6 +499,10 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
   if (t.cancelled) {
     resp.cancelled = true;
     return resp;
+  }
+  if (t.stalled) {
+    return retryableError(what + ": no data received for " +
+                          std::to_string(req.lowSpeedTime.count()) + " ms (stalled)");
   }
   if (mc != CURLM_OK) return retryableError(what + ": " + curl_multi_strerror(mc));
   if (rc != CURLE_OK) return mapCurlError(rc, errbuf, what);

@@ -37,11 +37,13 @@ struct HttpRequest {
   std::string body;
   std::chrono::milliseconds connectTimeout{10'000};
   std::chrono::milliseconds timeout{60'000};  // whole transfer; 0 = none (watch streams)
-  // Abort when fewer than 1 byte/s arrives for this long (0 = off). Catches dead watches.
+  // Abort (Retryable) when no byte moves in either direction for this long (0 = off); checked
+  // about four times per period. Catches dead watches: set it above the bookmark interval.
   std::chrono::milliseconds lowSpeedTime{0};
   // When set, body bytes are handed here as they arrive instead of being collected in
   // HttpResponse::body. Return false to cancel the transfer (the result is then ok with
-  // `cancelled` set). Called only for the final response (after redirects are off anyway).
+  // `cancelled` set). Called only for the final response (redirects are not followed).
+  // A stop request on send()'s token cancels the same way: ok result, `cancelled` set.
   std::function<bool(std::string_view chunk)> onBody;
   // Called once with status and headers before the first onBody call.
   std::function<void(int status, const HttpHeaders& headers)> onHeaders;
@@ -51,9 +53,9 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;
-  HttpHeaders headers;  // lower-case names
-  std::string body;     // empty when onBody consumed it
-  bool cancelled = false;
+  HttpHeaders headers;     // lower-case names
+  std::string body;        // empty when onBody consumed it
+  bool cancelled = false;  // onBody said stop or stop was requested; status may still be 0
   std::optional<std::string> header(std::string_view name) const;
 };
 
@@ -62,6 +64,9 @@ class HttpClient {
   virtual ~HttpClient() = default;
   // Transport failures (DNS, connect, TLS, timeout) are Retryable errors except TLS verification
   // and bad URLs, which are Terminal / Invalid. Any HTTP status is a successful result.
+  // A client certificate the server rejects is Terminal when the server's TLS alert reaches
+  // us; under TLS 1.3 the server may drop the connection before the alert is read, and that
+  // looks like (and is reported as) a Retryable send/receive failure.
   [[nodiscard]] virtual Result<HttpResponse> send(const HttpRequest& req,
                                                   std::stop_token stop = {}) = 0;
 };

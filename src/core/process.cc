@@ -479,6 +479,12 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
     }
   }
 
+  if (killRequested && !killSent) {
+    // The program died of SIGTERM, but a member that ignores TERM and no longer holds our pipes
+    // would survive unnoticed; a timeout or stop ends the whole group. The leader is not yet
+    // reaped, so the group id cannot have been reused.
+    ::kill(-pid, SIGKILL);
+  }
   for (auto& s : streams) s.close();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
