@@ -618,5 +618,29 @@ TEST_F(HttpsTest, ClientCertificateRequiredByServer) {
   EXPECT_EQ(rg.error().kind, ErrorKind::Terminal) << rg.error().message;
 }
 
+TEST_F(HttpsTest, ConcurrentMutualTlsRequestsShareOneClient) {
+  HttpTestServer server({pki_->serverCert, pki_->serverKey, pki_->caCert});
+  addRoutes(server);
+  server.start();
+  TlsOptions tls;
+  tls.caData = pki_->caCert;
+  tls.certData = pki_->clientCert;
+  tls.keyData = pki_->clientKey;
+  CurlHttpClient client(tls);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 15; ++i) {
+        auto r = client.send(get(server));
+        if (r.ok() && r->status == 200 && r->body == "secure hello") ++ok;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 90);
+  EXPECT_LE(server.remotePorts().size(), 6u);  // one connection per pool slot at most
+}
+
 }  // namespace
 }  // namespace ocpvdr

@@ -218,6 +218,23 @@ TEST(ProcessTest, StopKillsAMemberThatIgnoresTermAndLeftThePipes) {
   EXPECT_EQ(survivorsOfGroup(r.pid), std::vector<int>{});
 }
 
+TEST(ProcessTest, BackgroundChildHoldingThePipesDoesNotHangTheRun) {
+  // The program exits at once but leaves a child that inherited stdout. Waiting for EOF would
+  // take as long as that child lives; the runner gives up on the pipes shortly after the exit.
+  std::string bg;
+  ProcessSpec s = sh("sleep 20 & echo $!; echo done");
+  s.onStdoutLine = [&](std::string_view l) {
+    if (bg.empty()) bg = std::string(l);
+  };
+  auto r = mustRun(s);
+  EXPECT_TRUE(r.success());
+  EXPECT_FALSE(r.timedOut);
+  EXPECT_TRUE(r.out.ends_with("done\n")) << r.out;
+  EXPECT_LT(r.elapsed, 5s);
+  ASSERT_FALSE(bg.empty());
+  ::kill(std::stoi(bg), SIGKILL);  // not the runner's to kill (no timeout or stop); clean up
+}
+
 TEST(ProcessTest, BoundedCaptureKeepsDrainingSoTheChildFinishes) {
   ProcessSpec s;
   s.argv = {"head", "-c", "3000000", "/dev/zero"};
