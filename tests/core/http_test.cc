@@ -628,17 +628,25 @@ TEST_F(HttpsTest, ConcurrentMutualTlsRequestsShareOneClient) {
   tls.keyData = pki_->clientKey;
   CurlHttpClient client(tls);
   std::atomic<int> ok{0};
+  std::mutex errMu;
+  std::vector<std::string> errors;
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 15; ++i) {
         auto r = client.send(get(server));
-        if (r.ok() && r->status == 200 && r->body == "secure hello") ++ok;
+        if (r.ok() && r->status == 200 && r->body == "secure hello") {
+          ++ok;
+        } else {
+          std::lock_guard l(errMu);
+          errors.push_back(r.ok() ? "status " + std::to_string(r->status) + ": " + r->body
+                                  : r.error().describe());
+        }
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), 90);
+  EXPECT_EQ(ok.load(), 90) << (errors.empty() ? "" : errors.front());
   EXPECT_LE(server.remotePorts().size(), 6u);  // one connection per pool slot at most
 }
 

@@ -37,6 +37,10 @@ bool loadTls(SSL_CTX& ctx, const HttpTestServer::Tls& tls) {
     X509_STORE_add_cert(store, ca);
     X509_free(ca);
     SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    // Without a session id context OpenSSL refuses to resume sessions of verified clients with
+    // an "internal error" alert, which clients that share TLS sessions (curl) then hit.
+    static const unsigned char kSessionContext[] = "ocpvdr-test";
+    SSL_CTX_set_session_id_context(&ctx, kSessionContext, sizeof kSessionContext - 1);
   }
   return true;
 }
