@@ -71,9 +71,19 @@ void HttpTestServer::start() {
   });
   port_ = server_->bind_to_any_port("127.0.0.1");
   if (port_ <= 0) throw std::runtime_error("HttpTestServer: cannot bind 127.0.0.1:0");
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  listenEnded_ = false;
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listenEnded_ = true;
+  });
   // Readiness is a state change in another thread with no notification to wait on.
-  while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (!server_->is_running() && !listenEnded_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (!server_->is_running()) {
+    thread_.join();
+    throw std::runtime_error("HttpTestServer: server failed to start listening");
+  }
 }
 
 void HttpTestServer::stop() {

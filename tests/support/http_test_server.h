@@ -5,6 +5,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,7 @@ class HttpTestServer {
   bool tls_ = false;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listenEnded_{false};
   int port_ = 0;
   mutable std::mutex mu_;
   std::set<int> ports_;
