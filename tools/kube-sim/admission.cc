@@ -1,0 +1,204 @@
+// Name validation, per-kind defaults and required-field checks modelled on kube-apiserver v1.32
+// and KubeVirt's virtualmachine-validator webhook.
+#include "admission.h"
+
+#include <regex>
+
+namespace kubesim {
+
+namespace {
+
+const char* kSubdomainMsg =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const char* kLabelMsg =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+const Json* at(const Json& o, std::initializer_list<const char*> path) {
+  const Json* cur = &o;
+  for (const char* p : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(p);
+    if (it == cur->end() || it->is_null()) return nullptr;
+    cur = &*it;
+  }
+  return cur;
+}
+
+bool nonEmpty(const Json* v) {
+  return v && ((v->is_array() || v->is_object() || v->is_string()) ? !v->empty() : true);
+}
+
+}  // namespace
+
+std::optional<std::string> checkDns1123Subdomain(const std::string& name) {
+  static const std::regex re(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
+  if (name.size() > 253) {
+    return "Invalid value: \"" + name + "\": must be no more than 253 characters";
+  }
+  if (!std::regex_match(name, re)) return "Invalid value: \"" + name + "\": " + kSubdomainMsg;
+  return std::nullopt;
+}
+
+std::optional<std::string> checkDns1123Label(const std::string& name) {
+  static const std::regex re(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?)");
+  if (name.size() > 63) {
+    return "Invalid value: \"" + name + "\": must be no more than 63 characters";
+  }
+  if (!std::regex_match(name, re)) return "Invalid value: \"" + name + "\": " + kLabelMsg;
+  return std::nullopt;
+}
+
+std::optional<ApiError> validateObject(const ResourceType& type, const Json& object,
+                                       const Json* old) {
+  const std::string name = object["metadata"].value("name", "");
+  Json causes = Json::array();
+  auto nameErr = type.kind == "Namespace" ? checkDns1123Label(name) : checkDns1123Subdomain(name);
+  if (nameErr) causes.push_back(cause("FieldValueInvalid", "metadata.name", *nameErr));
+  if (const Json* labels = at(object, {"metadata", "labels"}); labels && !labels->is_object()) {
+    causes.push_back(cause("FieldValueInvalid", "metadata.labels", "Invalid value: must be a map"));
+  } else if (labels) {
+    for (auto it = labels->begin(); it != labels->end(); ++it) {
+      if (!it->is_string()) {
+        causes.push_back(cause("FieldValueInvalid", "metadata.labels." + it.key(),
+                               "Invalid value: label values must be strings"));
+      }
+    }
+  }
+  if (const Json* fin = at(object, {"metadata", "finalizers"}); fin && !fin->is_array()) {
+    causes.push_back(
+        cause("FieldValueInvalid", "metadata.finalizers", "Invalid value: must be a list"));
+  }
+  if (old && at(*old, {"metadata", "deletionTimestamp"})) {
+    // The server refuses new finalizers on an object that is being deleted.
+    const Json* before = at(*old, {"metadata", "finalizers"});
+    const Json* after = at(object, {"metadata", "finalizers"});
+    if (after && after->is_array()) {
+      for (const auto& f : *after) {
+        bool had = false;
+        if (before && before->is_array()) {
+          for (const auto& b : *before) had = had || b == f;
+        }
+        if (!had) {
+          causes.push_back(cause("FieldValueForbidden", "metadata.finalizers",
+                                 "Forbidden: no new finalizers can be added if the object is being "
+                                 "deleted, found new finalizers []string{" +
+                                     f.dump() + "}"));
+          break;
+        }
+      }
+    }
+  }
+
+  if (type.kind == "PersistentVolume") {
+    if (!nonEmpty(at(object, {"spec", "accessModes"}))) {
+      causes.push_back(cause("FieldValueRequired", "spec.accessModes", "Required value"));
+    }
+    const Json* cap = at(object, {"spec", "capacity"});
+    if (!nonEmpty(cap)) {
+      causes.push_back(cause("FieldValueRequired", "spec.capacity", "Required value"));
+    }
+    if (!cap || !cap->is_object() || !cap->contains("storage")) {
+      causes.push_back(cause("FieldValueNotSupported", "spec.capacity",
+                             "Unsupported value: core.ResourceList(nil): supported values: "
+                             "\"storage\""));
+    }
+    static const char* kSources[] = {"nfs",
+                                     "csi",
+                                     "hostPath",
+                                     "local",
+                                     "iscsi",
+                                     "fc",
+                                     "rbd",
+                                     "cephfs",
+                                     "cinder",
+                                     "flexVolume",
+                                     "glusterfs",
+                                     "awsElasticBlockStore",
+                                     "gcePersistentDisk",
+                                     "azureDisk",
+                                     "azureFile",
+                                     "vsphereVolume",
+                                     "portworxVolume",
+                                     "scaleIO",
+                                     "storageos",
+                                     "quobyte",
+                                     "photonPersistentDisk",
+                                     "flocker"};
+    int sources = 0;
+    for (const char* s : kSources) sources += at(object, {"spec", s}) ? 1 : 0;
+    if (sources == 0) {
+      causes.push_back(
+          cause("FieldValueRequired", "spec", "Required value: must specify a volume type"));
+    } else if (sources > 1) {
+      causes.push_back(cause("FieldValueForbidden", "spec",
+                             "Forbidden: may not specify more than 1 volume type"));
+    }
+  } else if (type.kind == "PersistentVolumeClaim") {
+    if (!nonEmpty(at(object, {"spec", "accessModes"}))) {
+      causes.push_back(cause("FieldValueRequired", "spec.accessModes",
+                             "Required value: at least 1 access mode is required"));
+    }
+    if (!at(object, {"spec", "resources", "requests", "storage"})) {
+      causes.push_back(cause("FieldValueRequired", "spec.resources[storage]", "Required value"));
+    }
+  }
+  if (!causes.empty()) return invalid(type, name, causes);
+
+  if (type.kind == "VirtualMachine") {
+    // KubeVirt's validating webhook: exactly one of spec.running / spec.runStrategy.
+    const Json* running = at(object, {"spec", "running"});
+    const Json* strategy = at(object, {"spec", "runStrategy"});
+    std::string field, why;
+    if (running && strategy) {
+      field = "spec.running";
+      why =
+          "Running and RunStrategy are mutually exclusive. Note that Running is deprecated, "
+          "please use RunStrategy instead";
+    } else if (!running && !strategy) {
+      field = "spec.runStrategy";
+      why = "one of spec.running or spec.runStrategy must be specified";
+    } else if (strategy) {
+      static const char* kStrategies[] = {"Always",         "Halted", "Manual",
+                                          "RerunOnFailure", "Once",   "WaitAsReceiver"};
+      bool ok = false;
+      for (const char* s : kStrategies) ok = ok || (strategy->is_string() && *strategy == s);
+      if (!ok) {
+        field = "spec.runStrategy";
+        why = "Invalid RunStrategy (" + strategy->dump() + ")";
+      }
+    }
+    if (!field.empty()) {
+      ApiError e = invalid(type, name, Json::array({cause("FieldValueInvalid", field, why)}));
+      e.message =
+          "admission webhook \"virtualmachine-validator.kubevirt.io\" denied the request: " +
+          field + ": " + why;
+      return e;
+    }
+  }
+  return std::nullopt;
+}
+
+void applyCreateDefaults(const ResourceType& type, Json& object, const std::string& now) {
+  if (type.kind == "Namespace") {
+    object["spec"]["finalizers"] = Json::array({"kubernetes"});
+    object["status"] = {{"phase", "Active"}};
+    object["metadata"]["labels"]["kubernetes.io/metadata.name"] = object["metadata"]["name"];
+  } else if (type.kind == "PersistentVolume") {
+    Json& spec = object["spec"];
+    if (!spec.contains("persistentVolumeReclaimPolicy")) {
+      spec["persistentVolumeReclaimPolicy"] = "Retain";
+    }
+    if (!spec.contains("volumeMode")) spec["volumeMode"] = "Filesystem";
+    object["status"] = {{"phase", "Pending"}, {"lastPhaseTransitionTime", now}};
+  } else if (type.kind == "PersistentVolumeClaim") {
+    Json& spec = object["spec"];
+    if (!spec.contains("volumeMode")) spec["volumeMode"] = "Filesystem";
+    object["status"] = {{"phase", "Pending"}};
+  }
+}
+
+}  // namespace kubesim

@@ -1,0 +1,109 @@
+// The served resource table and the per-kind shapes (bookmarks) recorded from a real server.
+#include "resource_table.h"
+
+#include <algorithm>
+
+namespace kubesim {
+
+std::string ResourceType::basePath() const {
+  return group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
+}
+
+Json ResourceType::bookmarkObject(const std::string& resourceVersion) const {
+  Json o = {{"kind", kind},
+            {"apiVersion", apiVersion()},
+            {"metadata", {{"resourceVersion", resourceVersion}}}};
+  if (!custom) {
+    // Typed core objects are encoded from an empty Go struct: zero-valued spec/status and a
+    // null creationTimestamp appear (see watch_pv.ndjson); unstructured CRs carry only metadata.
+    o["metadata"]["creationTimestamp"] = nullptr;
+    o["spec"] = Json::object();
+    o["status"] = Json::object();
+    if (kind == "PersistentVolumeClaim") o["spec"]["resources"] = Json::object();
+  }
+  return o;
+}
+
+namespace {
+
+ResourceType make(std::string group, std::string version, std::string kind, std::string plural,
+                  std::string singular, bool namespaced, bool statusSubresource, bool custom,
+                  std::vector<std::string> shortNames) {
+  ResourceType t;
+  t.group = std::move(group);
+  t.version = std::move(version);
+  t.kind = std::move(kind);
+  t.listKind = t.kind + "List";
+  t.plural = std::move(plural);
+  t.singular = std::move(singular);
+  t.namespaced = namespaced;
+  t.statusSubresource = statusSubresource;
+  t.custom = custom;
+  t.shortNames = std::move(shortNames);
+  return t;
+}
+
+}  // namespace
+
+ResourceTable ResourceTable::standard() {
+  ResourceTable t;
+  auto& v = t.types_;
+  // Core group: typed objects with a status subresource; no metadata.generation.
+  v.push_back(make("", "v1", "Namespace", "namespaces", "namespace", false, true, false, {"ns"}));
+  v.push_back(make("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", false,
+                   true, false, {"pv"}));
+  v.push_back(make("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+                   "persistentvolumeclaim", true, true, false, {"pvc"}));
+  // external-snapshotter CRDs (client/config/crd): the class has no status subresource.
+  v.push_back(make("snapshot.storage.k8s.io", "v1", "VolumeSnapshot", "volumesnapshots",
+                   "volumesnapshot", true, true, true, {"vs"}));
+  v.push_back(make("snapshot.storage.k8s.io", "v1", "VolumeSnapshotContent",
+                   "volumesnapshotcontents", "volumesnapshotcontent", false, true, true,
+                   {"vsc", "vscs"}));
+  v.push_back(make("snapshot.storage.k8s.io", "v1", "VolumeSnapshotClass", "volumesnapshotclasses",
+                   "volumesnapshotclass", false, false, true, {"vsclass", "vsclasses"}));
+  // KubeVirt: VMs have a status subresource, VMIs do not (virt-handler writes the whole object).
+  v.push_back(make("kubevirt.io", "v1", "VirtualMachine", "virtualmachines", "virtualmachine", true,
+                   true, true, {"vm", "vms"}));
+  v.push_back(make("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances",
+                   "virtualmachineinstance", true, false, true, {"vmi", "vmis"}));
+  // CDI DataVolume (not among the fixtures; the upstream CRD has a status subresource).
+  v.push_back(make("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", "datavolume", true,
+                   true, true, {"dv", "dvs"}));
+  // Velero: none of these CRDs declares a status subresource.
+  v.push_back(make("velero.io", "v1", "Backup", "backups", "backup", true, false, true,
+                   std::vector<std::string>{}));
+  v.push_back(make("velero.io", "v1", "Restore", "restores", "restore", true, false, true,
+                   std::vector<std::string>{}));
+  v.push_back(make("velero.io", "v1", "BackupStorageLocation", "backupstoragelocations",
+                   "backupstoragelocation", true, false, true, {"bsl"}));
+  for (std::size_t i = 0; i < v.size(); ++i) v[i].index = static_cast<int>(i);
+  return t;
+}
+
+const ResourceType* ResourceTable::find(std::string_view group, std::string_view version,
+                                        std::string_view plural) const {
+  for (const auto& t : types_) {
+    if (t.group == group && t.version == version && t.plural == plural) return &t;
+  }
+  return nullptr;
+}
+
+const ResourceType* ResourceTable::findKind(std::string_view apiVersion,
+                                            std::string_view kind) const {
+  for (const auto& t : types_) {
+    if (t.kind == kind && t.apiVersion() == apiVersion) return &t;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ResourceTable::groupVersions() const {
+  std::vector<std::string> out;
+  for (const auto& t : types_) {
+    auto gv = t.apiVersion();
+    if (std::find(out.begin(), out.end(), gv) == out.end()) out.push_back(gv);
+  }
+  return out;
+}
+
+}  // namespace kubesim
