@@ -62,6 +62,11 @@ std::map<std::string, std::string> Reflector::knownVersions() const {
   return out;
 }
 
+std::size_t Reflector::knownCount() const {
+  std::lock_guard lock(mu_);
+  return known_.size();
+}
+
 Json Reflector::minimalObject(const std::string& key, const Known& k) const {
   Json obj = {{"kind", type_.kind}, {"apiVersion", type_.apiVersion()}};
   auto slash = key.find('/');
@@ -274,6 +279,28 @@ void Reflector::run(std::stop_token stop) {
       resetBackoff();
     }
   }
+}
+
+void publishReflectorMetrics(MetricsRegistry& metrics, const Reflector& reflector,
+                             const std::string& resource) {
+  const ReflectorCounters c = reflector.counters();
+  const Labels labels{{"resource", resource}};
+  const std::pair<const char*, std::uint64_t> counters[] = {
+      {"lists", c.lists},     {"relists", c.relists},
+      {"watches", c.watches}, {"watch_restarts", c.watchRestarts},
+      {"expired", c.expired}, {"errors", c.errors},
+      {"events", c.events},   {"skipped", c.skipped},
+  };
+  for (const auto& [name, value] : counters) {
+    const std::string metric = std::string("ocpvdr_kube_reflector_") + name + "_total";
+    metrics.describe(metric, "counter", std::string("Kubernetes reflector ") + name);
+    metrics.set(metric, static_cast<double>(value), labels);
+  }
+  metrics.describe("ocpvdr_kube_reflector_synced", "gauge",
+                   "1 once the reflector's first list has been delivered");
+  metrics.set("ocpvdr_kube_reflector_synced", reflector.hasSynced() ? 1 : 0, labels);
+  metrics.describe("ocpvdr_kube_reflector_objects", "gauge", "Objects in the reflector's view");
+  metrics.set("ocpvdr_kube_reflector_objects", static_cast<double>(reflector.knownCount()), labels);
 }
 
 }  // namespace ocpvdr::kube

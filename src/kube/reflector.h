@@ -26,6 +26,7 @@
 
 #include "core/clock.h"
 #include "core/json_util.h"
+#include "core/metrics.h"
 #include "kube/kube_client.h"
 #include "kube/resource_type.h"
 
@@ -88,6 +89,7 @@ class Reflector {
   ReflectorCounters counters() const;
   // The current view: key → resourceVersion (for checkpoints and tests).
   std::map<std::string, std::string> knownVersions() const;
+  std::size_t knownCount() const;
 
  private:
   struct Known {
@@ -120,5 +122,13 @@ class Reflector {
   ReflectorCounters counters_;
   std::atomic<bool> synced_{false};
 };
+
+// Copies a reflector's state into a metrics registry (call it when serving /metrics):
+//   ocpvdr_kube_reflector_lists_total, _relists_total, _watches_total, _watch_restarts_total,
+//   _expired_total, _errors_total, _events_total, _skipped_total (counters) and
+//   ocpvdr_kube_reflector_synced, ocpvdr_kube_reflector_objects (gauges), all labelled
+//   {resource="<group resource>"}.
+void publishReflectorMetrics(MetricsRegistry& metrics, const Reflector& reflector,
+                             const std::string& resource);
 
 }  // namespace ocpvdr::kube

@@ -10,6 +10,7 @@
 #include "core/http.h"
 #include "core/json_util.h"
 #include "kube/cluster_config.h"
+#include "kube/connect.h"
 #include "kube/kube_client.h"
 #include "support/http_test_server.h"
 #include "support/temp_dir.h"
@@ -166,6 +167,41 @@ TEST(ChunkedWatch, RealHttpStreamWithEventsSplitAcrossChunks) {
   EXPECT_EQ(events, 16);
   EXPECT_EQ(r->resourceVersion, "270");
   EXPECT_EQ(seenQuery, "246");
+}
+
+TEST(Connect, FromSiteAccessToAWorkingClient) {
+  initHttpGlobal();
+  HttpTestServer server;
+  server.server().Get("/api/v1/persistentvolumes/pv-1", [](const httplib::Request& req,
+                                                           httplib::Response& res) {
+    res.status = req.get_header_value("Authorization") == "Bearer via-env" ? 200 : 401;
+    res.set_content(R"({"metadata":{"name":"pv-1","resourceVersion":"3"}})", "application/json");
+  });
+  server.start();
+  TempDir dir;
+  auto kc = dir.write("kc",
+                      "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- name: c\n"
+                      "  cluster:\n    server: " +
+                          server.url() +
+                          "\nusers:\n- name: u\n  user:\n"
+                          "    token: via-env\ncontexts:\n- name: x\n  context:\n    cluster: c\n"
+                          "    user: u\n");
+  RealClock clock;
+  config::KubeAccess access;  // no explicit path, not in-cluster: $KUBECONFIG is used
+  auto conn = connect(access, clock, {}, [&](const std::string& n) -> std::optional<std::string> {
+    if (n == "KUBECONFIG") return kc.string();
+    return std::nullopt;
+  });
+  ASSERT_TRUE(conn.ok()) << conn.error().describe();
+  EXPECT_EQ(conn->config.server, server.url());
+  auto pv = conn->client->get(resources::persistentVolumes(), "", "pv-1");
+  ASSERT_TRUE(pv.ok()) << pv.error().describe();
+  EXPECT_EQ((*pv)["metadata"]["name"], "pv-1");
+
+  access.kubeconfig = (dir / "missing").string();
+  auto bad = connect(access, clock);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::Invalid);
 }
 
 }  // namespace

@@ -178,6 +178,18 @@ TEST(Reflector, ListThenWatchThenRewatchFromLastRvWithoutRelisting) {
   EXPECT_EQ(r->counters().lists, 1u);
   EXPECT_EQ(r->counters().relists, 0u);
   EXPECT_EQ(r->counters().watches, 3u);
+
+  MetricsRegistry metrics;
+  publishReflectorMetrics(metrics, *r, "persistentvolumes");
+  const Labels l{{"resource", "persistentvolumes"}};
+  EXPECT_EQ(metrics.get("ocpvdr_kube_reflector_lists_total", l), 1);
+  EXPECT_EQ(metrics.get("ocpvdr_kube_reflector_watches_total", l), 3);
+  EXPECT_EQ(metrics.get("ocpvdr_kube_reflector_events_total", l), 5);
+  EXPECT_EQ(metrics.get("ocpvdr_kube_reflector_synced", l), 1);
+  EXPECT_EQ(metrics.get("ocpvdr_kube_reflector_objects", l), 2);
+  EXPECT_NE(
+      metrics.renderPrometheus().find("# TYPE ocpvdr_kube_reflector_watch_restarts_total counter"),
+      std::string::npos);
 }
 
 TEST(Reflector, RandomisedWatchTimeoutDependsOnTheSeed) {

@@ -1,0 +1,33 @@
+// One call from a site's `kubernetes:` configuration to a ready KubeClient: resolve the cluster
+// configuration (kubeconfig / in-cluster / $KUBECONFIG / ~/.kube/config), build the curl
+// HttpClient with that cluster's TLS material, and the client on top. For the CLI's wiring.
+#pragma once
+
+#include <memory>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/http.h"
+#include "core/result.h"
+#include "kube/cluster_config.h"
+#include "kube/kube_client.h"
+
+namespace ocpvdr::kube {
+
+// Owns the transport and the client (the client refers to the transport, so they travel
+// together). Move-only.
+struct KubeConnection {
+  ClusterConfig config;
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<KubeClient> client;
+};
+
+// initHttpGlobal() must have run (main() does it).
+[[nodiscard]] Result<KubeConnection> connect(const config::KubeAccess& access, Clock& clock,
+                                             KubeClientOptions options = {},
+                                             const EnvLookup& env = processEnv());
+
+// The same from an already resolved configuration.
+KubeConnection connect(ClusterConfig cfg, Clock& clock, KubeClientOptions options = {});
+
+}  // namespace ocpvdr::kube
