@@ -1,8 +1,87 @@
-// Command group placeholder: registers nothing until its module lands.
+// `ocpv-dr backup list [--json]` and `ocpv-dr backup show NAME [--objects] [--json]`: the OADP
+// (Velero) backups in the configured object store. Wiring only: the S3 client, discovery and the
+// reports live in src/failover (docs/backups.md describes the output).
+#include <iostream>
+#include <memory>
+
 #include "cli/commands.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/http.h"
+#include "failover/backup_report.h"
+#include "failover/s3_credentials.h"
+#include "failover/s3_object_store.h"
 
 namespace ocpvdr::cli {
+namespace {
 
-void registerBackup(CLI::App& /*app*/, GlobalOptions& /*g*/, Outcome& /*out*/) {}
+struct BackupArgs {
+  bool json = false;
+  bool objects = false;
+  std::string name;
+};
+
+void fail(const Error& e, bool json, Outcome& out) {
+  if (json) {
+    nlohmann::json doc{
+        {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}}};
+    std::cout << doc.dump(2) << "\n";
+  }
+  std::cerr << "ocpv-dr: " << e.describe() << "\n";
+  out.exitCode = exitCodeFor(e.kind);
+}
+
+// Builds the store from the configuration and runs `body` with discovery over it.
+template <class Body>
+void withDiscovery(const GlobalOptions& g, bool json, Outcome& out, Body body) {
+  auto cfg = config::loadConfig(g.configPath);
+  if (!cfg.ok()) return fail(cfg.error(), json, out);
+  const config::BackupStore& bs = cfg->backupStore;
+  auto options = failover::s3OptionsFromConfig(bs);
+  if (!options.ok()) return fail(options.error(), json, out);
+  auto creds = failover::loadCredentials(bs.credentialsFile, bs.profile, failover::processEnv());
+  if (!creds.ok()) return fail(creds.error(), json, out);
+  CurlHttpClient http(failover::tlsOptionsFromConfig(bs));
+  RealClock clock;
+  auto store = failover::S3ObjectStore::create(*options, *creds, http, clock);
+  if (!store.ok()) return fail(store.error(), json, out);
+  failover::BackupDiscovery discovery(**store, bs.prefix);
+  auto report = body(discovery, (*store)->describe());
+  if (!report.ok()) return fail(report.error(), json, out);
+  out.exitCode = 0;
+}
+
+}  // namespace
+
+void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out) {
+  auto* cmd = app.add_subcommand("backup", "OADP (Velero) backups in the configured object store");
+  cmd->require_subcommand(1);
+  cmd->fallthrough();
+  auto args = std::make_shared<BackupArgs>();
+
+  auto* list = cmd->add_subcommand(
+      "list", "List backups: Completed ones newest first (the first is \"latest\"), then the rest");
+  list->add_flag("--json", args->json, "Print the JSON document instead of a table");
+  list->callback([&g, &out, args] {
+    withDiscovery(g, args->json, out, [&](failover::BackupDiscovery& d, const std::string& where) {
+      auto r = failover::backupListReport(d, where);
+      if (r.ok()) std::cout << (args->json ? r->dump(2) + "\n" : failover::renderBackupList(*r));
+      return r;
+    });
+  });
+
+  auto* show = cmd->add_subcommand("show", "Show one backup; --objects also reads its tarball");
+  show->add_option("NAME", args->name, "Backup name")->required();
+  show->add_flag("--objects", args->objects,
+                 "Download the tarball to a temporary file and list what it holds");
+  show->add_flag("--json", args->json, "Print the JSON document instead of text");
+  show->callback([&g, &out, args] {
+    withDiscovery(g, args->json, out, [&](failover::BackupDiscovery& d, const std::string& where) {
+      auto r = failover::backupShowReport(d, where, args->name, args->objects);
+      if (r.ok()) std::cout << (args->json ? r->dump(2) + "\n" : failover::renderBackupShow(*r));
+      return r;
+    });
+  });
+}
 
 }  // namespace ocpvdr::cli

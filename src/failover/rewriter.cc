@@ -1,0 +1,253 @@
+// Primary → DR PersistentVolume / PersistentVolumeClaim rewriting (see rewriter.h).
+#include "failover/rewriter.h"
+
+#include "replication/path_map.h"
+
+namespace ocpvdr::failover {
+
+const std::vector<std::string_view> kBindTimeAnnotations = {
+    // Set by the PV controller when it binds a claim; the DR PV controller sets its own.
+    "pv.kubernetes.io/bind-completed",
+    "pv.kubernetes.io/bound-by-controller",
+    // Set by the PV controller for dynamic provisioning; on a pre-bound claim they would invite
+    // the provisioner to create a second (empty) volume.
+    "volume.beta.kubernetes.io/storage-provisioner",
+    "volume.kubernetes.io/storage-provisioner",
+    // WaitForFirstConsumer scheduling result: a primary node name.
+    "volume.kubernetes.io/selected-node",
+    // CSI migration and resize bookkeeping of the primary cluster.
+    "pv.kubernetes.io/migrated-to",
+    "volume.kubernetes.io/storage-resizer",
+    // CDI's state of an import/clone/upload that ran on the primary (pod phase, restarts,
+    // conditions, importer pod name).
+    "cdi.kubevirt.io/storage.pod.",
+    "cdi.kubevirt.io/storage.condition.",
+    "cdi.kubevirt.io/storage.import.importPodName",
+    "cdi.kubevirt.io/storage.clone.token",
+    "cdi.kubevirt.io/storage.extended.clone.token",
+    "cdi.kubevirt.io/storage.uploadPodName",
+};
+
+bool isBindTimeAnnotation(std::string_view name) {
+  for (std::string_view a : kBindTimeAnnotations) {
+    if (a.back() == '.' ? name.substr(0, a.size()) == a : name == a) return true;
+  }
+  return false;
+}
+
+namespace {
+
+std::string objectName(const Json& obj) {
+  const Json* n = jsonAt(obj, "metadata.name");
+  return n && n->is_string() ? n->get<std::string>() : std::string("<unnamed>");
+}
+
+// Drops everything the API server owns or that ties the object to the primary cluster.
+void resetMetadata(Json& obj, std::string_view backupName, const std::string& primarySource) {
+  Json& meta = obj["metadata"];
+  for (const char* field : {"uid", "resourceVersion", "creationTimestamp", "managedFields",
+                            "generation", "deletionTimestamp", "deletionGracePeriodSeconds",
+                            "finalizers", "ownerReferences", "selfLink", "generateName"})
+    meta.erase(field);
+  obj.erase("status");
+  if (!meta.contains("labels") || !meta["labels"].is_object()) meta["labels"] = Json::object();
+  if (!meta.contains("annotations") || !meta["annotations"].is_object())
+    meta["annotations"] = Json::object();
+  meta["labels"][std::string(kCreatedByLabel)] = std::string(kCreatedByValue);
+  meta["annotations"][std::string(kSourceBackupAnnotation)] = std::string(backupName);
+  if (!primarySource.empty())
+    meta["annotations"][std::string(kPrimarySourceAnnotation)] = primarySource;
+}
+
+Status checkShape(const Json& obj, std::string_view kind) {
+  if (!obj.is_object()) return invalidError(std::string(kind) + ": not a JSON object");
+  const Json* k = jsonAt(obj, "kind");
+  if (k && (!k->is_string() || k->get<std::string>() != kind))
+    return invalidError("expected a " + std::string(kind) + ", got kind " + k->dump());
+  const Json* n = jsonAt(obj, "metadata.name");
+  if (!n || !n->is_string() || n->get<std::string>().empty())
+    return invalidError(std::string(kind) + " without metadata.name");
+  const Json* spec = jsonAt(obj, "spec");
+  if (!spec || !spec->is_object())
+    return invalidError(std::string(kind) + " " + n->get<std::string>() + " has no spec");
+  return Status::success();
+}
+
+std::string stringAt(const Json& obj, std::string_view path) {
+  const Json* v = jsonAt(obj, path);
+  return v && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+std::vector<std::string> splitOn(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i <= s.size()) {
+    std::size_t j = s.find(sep, i);
+    if (j == std::string::npos) j = s.size();
+    out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string trimSlashes(std::string s) {
+  while (!s.empty() && s.front() == '/') s.erase(s.begin());
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  return s;
+}
+
+Status rewriteInTreeNfs(Json& pv, const config::Config& cfg, const std::string& name,
+                        std::string& primarySource) {
+  Json& nfs = pv["spec"]["nfs"];
+  const std::string server = stringAt(nfs, "server");
+  const std::string path = stringAt(nfs, "path");
+  if (server.empty() || path.empty())
+    return refusedError("PV " + name + ": spec.nfs lacks server or path");
+  auto mapped = replication::mapVolume(cfg, server, path);
+  if (!mapped.ok()) return mapped.error().wrap("PV " + name + " cannot be recreated at DR");
+  primarySource = server + ":" + path;
+  nfs["server"] = mapped->drServer;
+  nfs["path"] = mapped->drExportPath;
+  return Status::success();
+}
+
+Status rewriteCsiNfs(Json& pv, const config::Config& cfg, const std::string& name,
+                     std::string& primarySource) {
+  Json& csi = pv["spec"]["csi"];
+  const std::string handle = stringAt(csi, "volumeHandle");
+  std::vector<std::string> fields =
+      handle.find('#') != std::string::npos ? splitOn(handle, '#') : std::vector<std::string>{};
+  if (!fields.empty() && fields.size() < 3)
+    return refusedError("PV " + name + ": csi volumeHandle \"" + handle +
+                        "\" has fewer than three '#' fields (server#share#subdir...)");
+  if (!csi.contains("volumeAttributes") || !csi["volumeAttributes"].is_object())
+    csi["volumeAttributes"] = Json::object();
+  Json& attrs = csi["volumeAttributes"];
+  // volumeAttributes are what the driver mounts from; the handle is the fallback.
+  std::string server = stringAt(attrs, "server");
+  std::string share = stringAt(attrs, "share");
+  std::string subdir = stringAt(attrs, "subdir");
+  if (server.empty() && !fields.empty()) server = fields[0];
+  if (share.empty() && !fields.empty()) share = "/" + trimSlashes(fields[1]);
+  if (!attrs.contains("subdir") && !fields.empty()) subdir = fields[2];
+  if (server.empty() || share.empty())
+    return refusedError("PV " + name +
+                        ": csi-driver-nfs volume without server/share (volumeAttributes or "
+                        "volumeHandle)");
+  subdir = trimSlashes(subdir);
+  const std::string shareAbs = "/" + trimSlashes(share);
+  const std::string exportPath = subdir.empty() ? shareAbs : shareAbs + "/" + subdir;
+  auto mapped = replication::mapVolume(cfg, server, exportPath);
+  if (!mapped.ok()) return mapped.error().wrap("PV " + name + " cannot be recreated at DR");
+  primarySource = server + ":" + exportPath;
+
+  // The DR export path must still read <share>/<subdir> with the same subdir, so that the
+  // driver mounts the replicated directory.
+  std::string drShare = mapped->drExportPath;
+  if (!subdir.empty()) {
+    const std::string suffix = "/" + subdir;
+    if (drShare.size() <= suffix.size() ||
+        drShare.compare(drShare.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return refusedError("PV " + name + ": DR export path \"" + mapped->drExportPath +
+                          "\" does not end in the volume's subdir \"" + subdir +
+                          "\"; a csi-driver-nfs share/subdir pair cannot express it");
+    drShare = drShare.substr(0, drShare.size() - suffix.size());
+  }
+  attrs["server"] = mapped->drServer;
+  attrs["share"] = share.front() == '/' ? drShare : trimSlashes(drShare);
+  if (attrs.contains("subdir") || !subdir.empty()) attrs["subdir"] = subdir;
+  if (!fields.empty()) {
+    fields[0] = mapped->drServer;
+    fields[1] = trimSlashes(drShare);
+    std::string h;
+    for (std::size_t i = 0; i < fields.size(); ++i) h += (i ? "#" : "") + fields[i];
+    csi["volumeHandle"] = h;
+  } else if (!handle.empty()) {
+    // Old form server/share/subdir.
+    csi["volumeHandle"] = mapped->drServer + drShare + (subdir.empty() ? "" : "/" + subdir);
+  }
+  return Status::success();
+}
+
+}  // namespace
+
+Result<Json> rewritePersistentVolume(const Json& pv, const config::Config& cfg,
+                                     std::string_view backupName) {
+  OCPVDR_TRY(checkShape(pv, "PersistentVolume"));
+  const std::string name = objectName(pv);
+  Json out = pv;
+  if (stringAt(pv, "spec.volumeMode") == "Block")
+    return refusedError("PV " + name +
+                        " is a Block-mode volume: not replicated by ocpv-dr, so it cannot be "
+                        "recreated at DR");
+  std::string primarySource;
+  const Json* nfs = jsonAt(pv, "spec.nfs");
+  const Json* csi = jsonAt(pv, "spec.csi");
+  if (nfs && nfs->is_object()) {
+    OCPVDR_TRY(rewriteInTreeNfs(out, cfg, name, primarySource));
+  } else if (csi && csi->is_object() && stringAt(*csi, "driver") == kCsiNfsDriver) {
+    OCPVDR_TRY(rewriteCsiNfs(out, cfg, name, primarySource));
+  } else {
+    std::string what = csi && csi->is_object() ? "CSI driver \"" + stringAt(*csi, "driver") + "\""
+                                               : std::string("a non-NFS volume source");
+    return refusedError("PV " + name + " uses " + what + ": only NFS volumes (spec.nfs or " +
+                        std::string(kCsiNfsDriver) +
+                        ") are replicated, so it cannot be recreated at DR");
+  }
+  out["spec"]["persistentVolumeReclaimPolicy"] = "Retain";
+  if (out["spec"].contains("claimRef") && out["spec"]["claimRef"].is_object()) {
+    out["spec"]["claimRef"].erase("uid");
+    out["spec"]["claimRef"].erase("resourceVersion");
+  }
+  resetMetadata(out, backupName, primarySource);
+  // The PV side carries one bind-time marker of its own.
+  out["metadata"]["annotations"].erase("pv.kubernetes.io/bound-by-controller");
+  return out;
+}
+
+Result<Json> rewritePersistentVolumeClaim(const Json& pvc, std::string_view backupName) {
+  OCPVDR_TRY(checkShape(pvc, "PersistentVolumeClaim"));
+  const std::string name = objectName(pvc);
+  const std::string ns = stringAt(pvc, "metadata.namespace");
+  if (ns.empty()) return invalidError("PVC " + name + " has no metadata.namespace");
+  if (stringAt(pvc, "spec.volumeName").empty())
+    return refusedError("PVC " + ns + "/" + name +
+                        " was not bound to a PV when the backup was taken (no spec.volumeName): "
+                        "there is no replicated volume to bind it to at DR");
+  Json out = pvc;
+  if (out["metadata"].contains("annotations") && out["metadata"]["annotations"].is_object()) {
+    Json& ann = out["metadata"]["annotations"];
+    for (auto it = ann.begin(); it != ann.end();) {
+      if (isBindTimeAnnotation(it.key()))
+        it = ann.erase(it);
+      else
+        ++it;
+    }
+  }
+  // The data is already in the replicated volume: a data source (a snapshot or a CDI populator
+  // reference that does not exist at DR) must neither trigger a fresh population nor hold up
+  // binding.
+  out["spec"].erase("dataSource");
+  out["spec"].erase("dataSourceRef");
+  resetMetadata(out, backupName, "");
+  return out;
+}
+
+Status checkVolumePairing(const Json& pv, const Json& pvc) {
+  const std::string pvName = stringAt(pv, "metadata.name");
+  const std::string pvcName = stringAt(pvc, "metadata.name");
+  const std::string pvcNs = stringAt(pvc, "metadata.namespace");
+  const std::string volumeName = stringAt(pvc, "spec.volumeName");
+  if (volumeName != pvName)
+    return invalidError("PVC " + pvcNs + "/" + pvcName + " is bound to PV \"" + volumeName +
+                        "\", not to PV " + pvName);
+  const Json* ref = jsonAt(pv, "spec.claimRef");
+  if (ref && ref->is_object()) {
+    if (stringAt(*ref, "name") != pvcName || stringAt(*ref, "namespace") != pvcNs)
+      return invalidError("PV " + pvName + " is claimed by " + stringAt(*ref, "namespace") + "/" +
+                          stringAt(*ref, "name") + ", not by PVC " + pvcNs + "/" + pvcName);
+  }
+  return Status::success();
+}
+
+}  // namespace ocpvdr::failover

@@ -1,0 +1,53 @@
+// S3rverProcess: a real s3rver (npm, installed by `make deps` under node_modules/) on 127.0.0.1
+// with an OS-chosen port and a private data directory, for object-store behaviour tests and the
+// failover end-to-end tests. RAII: the destructor stops it by PID (SIGTERM, then SIGKILL).
+//
+// s3rver accepts any well-formed SigV4 signature for its built-in key pair S3RVER/S3RVER (it
+// checks that the access key exists, not the signature), so signing is proven elsewhere
+// (tests/failover/sigv4_*). It needs NODE_OPTIONS=--openssl-legacy-provider on Node 17+.
+//
+// Usage:
+//   auto s3 = S3rverProcess::start({"backups"});
+//   if (!s3.ok() && s3.error().kind == ErrorKind::NotFound) GTEST_SKIP() << s3.error().message;
+//   ASSERT_TRUE(s3.ok()) << s3.error().describe();
+#pragma once
+
+#include <sys/types.h>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "support/temp_dir.h"
+
+namespace ocpvdr::testing {
+
+class S3rverProcess {
+ public:
+  static constexpr const char* kAccessKey = "S3RVER";
+  static constexpr const char* kSecretKey = "S3RVER";
+
+  // Starts s3rver with the given buckets created. NotFound when node or node_modules/s3rver is
+  // missing (the caller skips, loudly); any other error means s3rver itself failed.
+  static Result<std::unique_ptr<S3rverProcess>> start(const std::vector<std::string>& buckets);
+
+  ~S3rverProcess();
+  S3rverProcess(const S3rverProcess&) = delete;
+  S3rverProcess& operator=(const S3rverProcess&) = delete;
+
+  int port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  pid_t pid() const { return pid_; }
+  // s3rver's own output (stdout and stderr), for diagnostics.
+  std::string log() const;
+
+ private:
+  S3rverProcess() = default;
+  void stop();
+
+  std::unique_ptr<TempDir> dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+};
+
+}  // namespace ocpvdr::testing
