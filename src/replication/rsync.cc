@@ -54,7 +54,10 @@ std::string tail(const std::string& s, std::size_t n) {
 std::vector<std::string> buildRsyncArgv(const config::RsyncOptions& opts,
                                         const RsyncInvocation& inv) {
   std::vector<std::string> a{opts.binary.empty() ? "rsync" : opts.binary, "-a", "-H", "-S",
-                             "--numeric-ids"};
+                             "--numeric-ids",
+                             // Compare mtimes to the nanosecond: a disk image rewritten within the
+                             // same second as the last sync (same size) must not pass as unchanged.
+                             "--modify-window=-1"};
   if (inv.mirrorDeletes) {
     a.push_back("--delete");
     a.push_back("--delete-delay");

@@ -2,6 +2,7 @@
 //
 // The command (built from replication.rsync in the configuration) fits VM disk images:
 //   -a -H -S --numeric-ids     archive mode, hard links, sparse files, raw uid/gid
+//   --modify-window=-1         quick check compares mtimes to the nanosecond (receiver >= 3.1.3)
 //   --delete --delete-delay    mirror deletions, but only after the transfer (an interrupted sync
 //                              never leaves DR with files removed and their replacements missing)
 //   --partial-dir=DIR          an interrupted file's partial data is kept aside, never in place of

@@ -1,0 +1,399 @@
+// The Replicator end to end with the `local` transport (rsync between two directories of this
+// host): every handler's semantics, guards and catalog records, without ssh in the way. The same
+// paths over real ssh are covered by replication_netns_test.
+#include "replication/replicator.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "replication/test_util.h"
+#include "support/temp_dir.h"
+
+namespace ocpvdr::replication {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::inTreePv;
+using testing::TempDir;
+using testing::treeDigest;
+
+class LocalReplicatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    base = fs::canonical(tmp.path());
+    primaryRoot = base / "p/srv/nfs/ocp";
+    drRoot = base / "d/srv/nfs/ocp";
+    fs::create_directories(primaryRoot);
+    fs::create_directories(drRoot);
+    cfg.primary.nfsServer = "nfs-primary";
+    cfg.primary.exportRoots = {{"/exports/ocp", primaryRoot.string()}};
+    cfg.dr.nfsServer = "nfs-dr";
+    cfg.dr.exportRoots = {{"/exports/ocp", drRoot.string()}};
+    cfg.replication.transport = config::Transport::Local;
+    cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
+    cfg.catalog.path = (base / "d/catalog.db").string();
+    cfg.replication.lockDir = (base / "d/locks").string();
+    auto c = catalog::Catalog::open(cfg.catalog.path);
+    ASSERT_TRUE(c.ok()) << c.error().describe();
+    cat = std::move(c).value();
+    rep = std::make_unique<Replicator>(cfg, runner, clock, *cat);
+  }
+
+  SyncReport sync(const Json& pv, SyncOptions o = {}) {
+    auto r = rep->syncPv(pv, o);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : SyncReport{};
+  }
+  Json pv(const std::string& dir) {
+    return inTreePv("pvc-" + dir, "nfs-primary", "/exports/ocp/" + dir);
+  }
+
+  TempDir tmp;
+  fs::path base, primaryRoot, drRoot;
+  config::Config cfg;
+  RealProcessRunner runner;
+  ManualClock clock;
+  std::unique_ptr<catalog::Catalog> cat;
+  std::unique_ptr<Replicator> rep;
+};
+
+TEST_F(LocalReplicatorTest, SyncThenUnchangedThenDeletionMirrored) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 2 << 20, 1);
+  testing::writeRandomFile(primaryRoot / "vol1/extra/notes", 1000, 2);
+  auto r1 = sync(pv("vol1"));
+  ASSERT_TRUE(r1.ok()) << r1.error->describe();
+  EXPECT_EQ(r1.result, Outcome::Synced);
+  EXPECT_TRUE(r1.changed);
+  EXPECT_EQ(r1.files, 2);
+  EXPECT_EQ(r1.bytes, (2 << 20) + 1000);
+  EXPECT_EQ(treeDigest(primaryRoot / "vol1"), treeDigest(drRoot / "vol1"));
+  auto row = cat->replica("pvc-vol1");
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ((*row)->result, "synced");
+  EXPECT_EQ((*row)->lastSuccess, clock.now());
+  EXPECT_EQ((*row)->drPath, (drRoot / "vol1").string());
+  EXPECT_EQ((*row)->claimName, "disk");
+
+  auto r2 = sync(pv("vol1"));
+  EXPECT_EQ(r2.result, Outcome::Unchanged);
+  EXPECT_FALSE(r2.changed);
+  EXPECT_EQ(r2.files, 0);
+  EXPECT_EQ(r2.bytes, 0);
+
+  fs::remove(primaryRoot / "vol1/extra/notes");
+  auto r3 = sync(pv("vol1"));
+  EXPECT_EQ(r3.result, Outcome::Synced);
+  EXPECT_EQ(r3.deleted, 1);
+  EXPECT_FALSE(fs::exists(drRoot / "vol1/extra/notes"));
+  EXPECT_EQ(treeDigest(primaryRoot / "vol1"), treeDigest(drRoot / "vol1"));
+  EXPECT_EQ(r3.toJson()["deleted"], 1);
+}
+
+// A VM disk keeps its size; a write landing in the same second as the previous sync must still
+// be replicated (rsync's default quick check compares whole seconds only).
+TEST_F(LocalReplicatorTest, RewriteWithinTheSameSecondIsNoticed) {
+  const fs::path img = primaryRoot / "vol1/disk.img";
+  testing::writeRandomFile(img, 1 << 20, 1);
+  const auto t0 = std::chrono::floor<std::chrono::seconds>(fs::last_write_time(img)) - 60s;
+  fs::last_write_time(img, t0 + 100ms);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  testing::patchFile(img, 4096, 4096, 7);
+  fs::last_write_time(img, t0 + 600ms);
+  auto r = sync(pv("vol1"));
+  EXPECT_EQ(r.result, Outcome::Synced);
+  EXPECT_EQ(testing::sha256File(img), testing::sha256File(drRoot / "vol1/disk.img"));
+}
+
+TEST_F(LocalReplicatorTest, RefusalsLeaveDrUntouched) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  auto before = treeDigest(drRoot);
+
+  // Path traversal in spec.nfs.path.
+  auto trav = sync(inTreePv("pvc-t", "nfs-primary", "/exports/ocp/../../etc"));
+  EXPECT_EQ(trav.result, Outcome::Refused);
+  EXPECT_EQ(trav.exitCode(), 3);
+  EXPECT_NE(trav.error->message.find(".."), std::string::npos);
+  // Unmapped NFS server.
+  auto other = sync(inTreePv("pvc-o", "nfs-elsewhere", "/exports/ocp/vol1"));
+  EXPECT_EQ(other.result, Outcome::Refused);
+  EXPECT_NE(other.error->message.find("nfs-elsewhere"), std::string::npos);
+  // Non-NFS PV.
+  Json host = pv("vol1");
+  host["spec"].erase("nfs");
+  host["spec"]["hostPath"] = {{"path", "/var/data"}};
+  auto nonNfs = sync(host);
+  EXPECT_EQ(nonNfs.result, Outcome::NotReplicable);
+  EXPECT_EQ(nonNfs.exitCode(), 3);
+  // Empty source, non-empty DR copy.
+  fs::remove_all(primaryRoot / "vol1");
+  fs::create_directories(primaryRoot / "vol1");
+  auto empty = sync(pv("vol1"));
+  EXPECT_EQ(empty.result, Outcome::Refused);
+  EXPECT_NE(empty.error->message.find("empty-source guard"), std::string::npos);
+  // Missing source, non-empty DR copy.
+  fs::remove_all(primaryRoot / "vol1");
+  auto missing = sync(pv("vol1"));
+  EXPECT_EQ(missing.result, Outcome::Refused);
+  EXPECT_NE(missing.error->message.find("missing"), std::string::npos);
+  // Symlink on the primary pointing outside the export root.
+  fs::create_directories(base / "outside");
+  testing::writeRandomFile(base / "outside/secret", 100, 3);
+  fs::create_directory_symlink(base / "outside", primaryRoot / "vol2");
+  auto esc = sync(pv("vol2"));
+  EXPECT_EQ(esc.result, Outcome::Refused);
+  EXPECT_NE(esc.error->message.find("symlink escape"), std::string::npos);
+
+  EXPECT_EQ(treeDigest(drRoot), before);
+  auto row = cat->replica("pvc-vol1");
+  EXPECT_EQ((*row)->result, "refused");
+  EXPECT_EQ((*row)->errorKind, "refused");
+  EXPECT_TRUE((*row)->lastSuccess.has_value());  // the last good sync is still on record
+}
+
+TEST_F(LocalReplicatorTest, ForceMirrorsAnEmptySourceAndIsRecorded) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  fs::remove(primaryRoot / "vol1/disk.img");
+  SyncOptions o;
+  o.force = true;
+  auto r = sync(pv("vol1"), o);
+  ASSERT_TRUE(r.ok()) << r.error->describe();
+  EXPECT_TRUE(r.forced);
+  EXPECT_EQ(r.toJson()["forced"], true);
+  EXPECT_FALSE(fs::exists(drRoot / "vol1/disk.img"));
+  EXPECT_TRUE((*cat->replica("pvc-vol1"))->forced);
+  auto next = sync(pv("vol1"));  // nothing to protect any more: plain sync, not forced
+  EXPECT_FALSE(next.forced);
+  EXPECT_FALSE((*cat->replica("pvc-vol1"))->forced);
+}
+
+TEST_F(LocalReplicatorTest, MissingSourceWithNoDrCopyIsRetryable) {
+  auto r = sync(pv("not-yet"));
+  EXPECT_EQ(r.result, Outcome::Failed);
+  EXPECT_EQ(r.error->kind, ErrorKind::Retryable);
+  EXPECT_FALSE(fs::exists(drRoot / "not-yet"));
+}
+
+TEST_F(LocalReplicatorTest, SparseImageStaysSparse) {
+  testing::writeSparseFile(primaryRoot / "vol1/disk.img", 64 << 20, 4096);
+  ASSERT_LT(testing::allocatedBytes(primaryRoot / "vol1/disk.img"), 1 << 20);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  EXPECT_EQ(fs::file_size(drRoot / "vol1/disk.img"), 64u << 20);
+  EXPECT_LT(testing::allocatedBytes(drRoot / "vol1/disk.img"), 1 << 20);
+  EXPECT_EQ(testing::sha256File(primaryRoot / "vol1/disk.img"),
+            testing::sha256File(drRoot / "vol1/disk.img"));
+}
+
+TEST_F(LocalReplicatorTest, EventIdDedupe) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  SyncOptions o;
+  o.eventId = "ev-1";
+  EXPECT_EQ(sync(pv("vol1"), o).result, Outcome::Synced);
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 2);
+  auto again = sync(pv("vol1"), o);
+  EXPECT_EQ(again.result, Outcome::Skipped);
+  EXPECT_FALSE(again.changed);
+  EXPECT_EQ(again.exitCode(), 0);
+  o.eventId = "ev-2";
+  EXPECT_EQ(sync(pv("vol1"), o).result, Outcome::Synced);
+}
+
+TEST_F(LocalReplicatorTest, DeletePoliciesAndRestore) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 8192, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  auto digest = treeDigest(drRoot / "vol1");
+
+  auto q = rep->deletePv(pv("vol1"));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->result, Outcome::Quarantined);
+  EXPECT_TRUE(q->changed);
+  EXPECT_FALSE(fs::exists(drRoot / "vol1"));
+  std::string id = q->details["trash"]["id"];
+  EXPECT_EQ((*cat->replica("pvc-vol1"))->state, "quarantined");
+  auto again = rep->deletePv(pv("vol1"));
+  EXPECT_EQ(again->result, Outcome::Unchanged);
+
+  auto restored = rep->restoreFromTrash(id);
+  ASSERT_TRUE(restored.ok()) << restored.error().describe();
+  EXPECT_EQ(treeDigest(drRoot / "vol1"), digest);
+  EXPECT_EQ((*cat->replica("pvc-vol1"))->state, "restored");
+
+  DeleteOptions keep;
+  keep.policy = config::DeletePolicy::Keep;
+  auto k = rep->deletePv(pv("vol1"), keep);
+  EXPECT_EQ(k->result, Outcome::Kept);
+  EXPECT_FALSE(k->changed);
+  EXPECT_EQ(treeDigest(drRoot / "vol1"), digest);
+
+  DeleteOptions del;
+  del.policy = config::DeletePolicy::Delete;
+  auto d = rep->deletePv(pv("vol1"), del);
+  EXPECT_EQ(d->result, Outcome::Deleted);
+  EXPECT_FALSE(fs::exists(drRoot / "vol1"));
+  EXPECT_TRUE(rep->trash().list()->empty());
+}
+
+TEST_F(LocalReplicatorTest, ConcurrentSyncsOfOnePvOneIsBusy) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 32 << 20, 1);
+  cfg.replication.rsync.bwlimitKiBps = 20000;  // keep the first sync running for a while
+  RealClock real;
+  Replicator slow(cfg, runner, real, *cat);
+  std::atomic<bool> started{false};
+  SyncReport first;
+  std::thread t([&] {
+    SyncOptions o;
+    o.onProgress = [&](const RsyncProgress&) { started = true; };
+    first = *slow.syncPv(pv("vol1"), o);
+  });
+  for (int i = 0; i < 3000 && !started; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(started) << "the first sync never reported progress";
+  auto second = slow.syncPv(pv("vol1"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->result, Outcome::Busy);
+  EXPECT_EQ(second->exitCode(), 4);
+  t.join();
+  EXPECT_EQ(first.result, Outcome::Synced);
+  EXPECT_EQ(testing::sha256File(primaryRoot / "vol1/disk.img"),
+            testing::sha256File(drRoot / "vol1/disk.img"));
+}
+
+TEST_F(LocalReplicatorTest, StoppedMidTransferKeepsThePreviousWholeImage) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 16 << 20, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  std::string oldSum = testing::sha256File(drRoot / "vol1/disk.img");
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 16 << 20, 2);  // every block differs
+  cfg.replication.rsync.bwlimitKiBps = 2000;
+  RealClock real;
+  Replicator slow(cfg, runner, real, *cat);
+  std::stop_source stopper;
+  SyncOptions o;
+  o.stop = stopper.get_token();
+  std::atomic<std::int64_t> seen{0};
+  std::atomic<bool> finished{false};
+  o.onProgress = [&](const RsyncProgress& p) { seen = p.bytes; };
+  std::thread killer([&] {
+    while (seen < (2 << 20) && !finished) std::this_thread::sleep_for(10ms);
+    stopper.request_stop();
+  });
+  auto r = slow.syncPv(pv("vol1"), o);
+  finished = true;
+  killer.join();
+  EXPECT_GE(seen, 2 << 20) << "no progress seen before the sync ended";
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->result, Outcome::Failed);
+  EXPECT_EQ(r->error->kind, ErrorKind::Retryable);
+  EXPECT_EQ(testing::sha256File(drRoot / "vol1/disk.img"), oldSum);
+  cfg.replication.rsync.bwlimitKiBps = 0;
+  auto done = sync(pv("vol1"));
+  ASSERT_TRUE(done.ok()) << done.error->describe();
+  EXPECT_EQ(testing::sha256File(drRoot / "vol1/disk.img"),
+            testing::sha256File(primaryRoot / "vol1/disk.img"));
+}
+
+Json snapshotJson(bool ready, bool withStatusTypes) {
+  Json vs = Json::parse(R"({"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot",
+    "metadata":{"name":"snap-1","namespace":"vms","uid":"1111-2222"},
+    "spec":{"source":{"persistentVolumeClaimName":"disk"},"volumeSnapshotClassName":"csi-nfs"}})");
+  if (ready || withStatusTypes) {
+    vs["status"] = {{"boundVolumeSnapshotContentName", "snapcontent-1111-2222"},
+                    {"readyToUse", ready}};
+    if (withStatusTypes) {
+      vs["status"]["creationTime"] = "2026-11-24T00:12:21Z";
+      vs["status"]["restoreSize"] = "64Mi";
+    }
+  }
+  return vs;
+}
+
+Json contentJson() {
+  return Json::parse(R"({"kind":"VolumeSnapshotContent","metadata":{"name":"snapcontent-1111-2222"},
+    "spec":{"driver":"nfs.csi.k8s.io","deletionPolicy":"Delete",
+            "source":{"volumeHandle":"nfs-primary#exports/ocp#vol1#pvc-vol1#"},
+            "volumeSnapshotRef":{"namespace":"vms","name":"snap-1","uid":"1111-2222"}},
+    "status":{"readyToUse":true,"creationTime":1795479141000000000,"restoreSize":67108864,
+      "snapshotHandle":"nfs-primary#exports/ocp#snapshot-1111-2222#snapshot-1111-2222#pvc-vol1"}})");
+}
+
+TEST_F(LocalReplicatorTest, SnapshotLifecycleWithArchive) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());  // catalog learns claim vms/disk → pvc-vol1
+  testing::writeRandomFile(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar.gz", 50000, 9);
+
+  auto pending = rep->syncSnapshot(snapshotJson(false, false));
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->result, Outcome::NotReady);
+  EXPECT_EQ(pending->exitCode(), 0);
+  auto rec = cat->snapshot("1111-2222");
+  ASSERT_TRUE(rec->has_value());
+  EXPECT_EQ((*rec)->state, "pending");
+  EXPECT_FALSE((*rec)->ready);
+  EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
+
+  // Ready, with only the content's int64 forms of time and size.
+  SnapshotOptions o;
+  o.content = contentJson();
+  auto ready = rep->syncSnapshot(snapshotJson(true, false), o);
+  ASSERT_TRUE(ready.ok());
+  ASSERT_TRUE(ready->ok()) << ready->error->describe();
+  EXPECT_EQ(ready->result, Outcome::Synced);
+  EXPECT_EQ(ready->pv, "pvc-vol1");
+  rec = cat->snapshot("1111-2222");
+  EXPECT_EQ((*rec)->state, "ready");
+  EXPECT_EQ((*rec)->sourcePv, "pvc-vol1");
+  EXPECT_EQ((*rec)->snapshotHandle,
+            "nfs-primary#exports/ocp#snapshot-1111-2222#snapshot-1111-2222#pvc-vol1");
+  EXPECT_EQ((*rec)->restoreSize, 67108864);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*(*rec)->creationTime), 1795479141);
+  EXPECT_EQ(testing::sha256File(drRoot / "snapshot-1111-2222/pvc-vol1.tar.gz"),
+            testing::sha256File(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar.gz"));
+  EXPECT_EQ((*rec)->dataDrPath, (drRoot / "snapshot-1111-2222").string());
+
+  // Same again with the VolumeSnapshot's string forms: same normalised values, nothing changed.
+  auto same = rep->syncSnapshot(snapshotJson(true, true), o);
+  EXPECT_EQ(same->result, Outcome::Unchanged);
+  rec = cat->snapshot("1111-2222");
+  EXPECT_EQ((*rec)->restoreSize, 67108864);
+  EXPECT_EQ(std::chrono::system_clock::to_time_t(*(*rec)->creationTime), 1795479141);
+
+  auto del = rep->deleteSnapshot(snapshotJson(true, true));
+  ASSERT_TRUE(del.ok());
+  EXPECT_EQ(del->result, Outcome::Quarantined);
+  rec = cat->snapshot("1111-2222");
+  EXPECT_EQ((*rec)->state, "deleted");
+  EXPECT_TRUE((*rec)->deletedAt.has_value());
+  EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
+  // A late "ready" event for the deleted uid must not resurrect it.
+  auto late = rep->syncSnapshot(snapshotJson(true, true), o);
+  EXPECT_EQ(late->result, Outcome::Skipped);
+  EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
+}
+
+TEST_F(LocalReplicatorTest, SnapshotContentOfAnotherSnapshotIsRejected) {
+  Json c = contentJson();
+  c["spec"]["volumeSnapshotRef"]["uid"] = "someone-else";
+  SnapshotOptions o;
+  o.content = c;
+  auto r = rep->syncSnapshot(snapshotJson(true, true), o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->error->kind, ErrorKind::Invalid);
+  EXPECT_EQ(r->exitCode(), 2);
+}
+
+TEST_F(LocalReplicatorTest, InvalidInputIsAReportNotACrash) {
+  for (Json bad : {Json::array(), Json{{"kind", "PersistentVolume"}}, Json("x"),
+                   Json{{"metadata", {{"name", 3}}}}}) {
+    auto r = rep->syncPv(bad);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->result, Outcome::Failed);
+    EXPECT_EQ(r->exitCode(), 2) << bad.dump();
+    EXPECT_EQ(r->toJson()["error"]["kind"], "invalid");
+  }
+}
+
+}  // namespace
+}  // namespace ocpvdr::replication
