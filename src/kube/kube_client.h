@@ -8,13 +8,15 @@
 //
 // Retries (bounded, exponential backoff with jitter, Retry-After seconds honoured, all sleeps on
 // the injected Clock):
-//   - GET, PUT, DELETE, and PATCH: on 429, 5xx and Retryable transport errors. A PUT carries the
-//     resourceVersion precondition and the patches are idempotent in effect, so a replay after a
-//     lost response is harmless (at worst a 409 Conflict / 404 the caller sees).
-//   - POST (create) and JSON patch (whose ops, e.g. "add" to a list, are not idempotent): only on
-//     429 and 503, which the API server sends before doing anything. Not on other 5xx or transport
-//     errors: the request may have been applied. Such an error says so, and a create replayed by
-//     the caller may then get 409 AlreadyExists (isAlreadyExists()) — re-read and decide.
+//   - GET, PUT (object and status), DELETE, merge patch and apply: on 429, 5xx and Retryable
+//     transport errors. A PUT carries the resourceVersion precondition and these patches are
+//     idempotent in effect, so a replay after a lost response is harmless (at worst a 409
+//     Conflict / 404 the caller sees).
+//   - POST (create), JSON patch (ops such as "add" to a list are not idempotent) and action
+//     subresources (restart, freeze, ...): only on 429 and 503, which the API server sends before
+//     doing anything. Not on other 5xx or transport errors: the request may have been applied.
+//     Such an error says so, and a create replayed by the caller may then get 409 AlreadyExists
+//     (isAlreadyExists()) — re-read and decide.
 // A 401 with a file-based token re-reads the token once and retries (rotated service-account
 // tokens). The token is never logged.
 #pragma once

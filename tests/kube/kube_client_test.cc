@@ -60,6 +60,21 @@ TEST_F(ClientTest, GetBuildsTheRequestAndFillsKind) {
   EXPECT_EQ(reqs[0].header("Content-Type"), "");
 }
 
+TEST_F(ClientTest, RawRequestForDiscoveryPaths) {
+  http.push(jsonResponse(200, R"({"major":"1","minor":"32","gitVersion":"v1.32.0"})"));
+  auto v = client.request("GET", "/version");
+  ASSERT_TRUE(v.ok()) << v.error().describe();
+  EXPECT_EQ((*v)["gitVersion"], "v1.32.0");
+  EXPECT_EQ(http.requests().back().url, "https://api.test:6443/version");
+  auto bad = client.request("GET", "version");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::Invalid);
+  http.push(jsonResponse(200, "<html>not json</html>"));
+  auto notJson = client.request("GET", "/healthz");
+  ASSERT_FALSE(notJson.ok());
+  EXPECT_NE(notJson.error().message.find("not JSON"), std::string::npos);
+}
+
 TEST_F(ClientTest, StatusErrorsAreDecodedAndNeverEchoTheToken) {
   http.push(jsonResponse(404, fixture("status_404.json")));
   auto r = client.get(resources::persistentVolumes(), "", "nope");
