@@ -182,7 +182,13 @@ KubeSimProcess::KubeSimProcess(KubeSimOptions options)
 }
 
 KubeSimProcess::~KubeSimProcess() {
-  (void)stop();
+  if (pid_ <= 0) return;  // already stopped (and its status seen) by the test
+  const int status = stop();
+  // A crash (or a sanitizer abort) inside kube-sim would otherwise pass unnoticed.
+  if (status != 0) {
+    ADD_FAILURE() << "kube-sim (" << url_ << ") exited with status " << status << ": "
+                  << stderrText();
+  }
 }
 
 int KubeSimProcess::stop(std::chrono::milliseconds grace) {

@@ -2,8 +2,9 @@
 //
 // The constructor waits (up to 10 s) for the `kube-sim listening on <url>` line and throws — the
 // test fails with kube-sim's stderr — when the process dies or never gets there. The destructor
-// sends SIGTERM to the process's PID and SIGKILL after 5 s. REST helpers use cpp-httplib so tests
-// can arrange cluster state without the product's Kubernetes client.
+// sends SIGTERM to the process's PID and SIGKILL after 5 s, and fails the test when kube-sim's
+// exit status is not 0 (a crash would otherwise go unnoticed). REST helpers use cpp-httplib so
+// tests can arrange cluster state without the product's Kubernetes client.
 //
 // A test target that uses this must depend on the binary:
 //   ocpvdr_needs_kube_sim(<test target>)   (or add_dependencies(<test target> kube-sim))

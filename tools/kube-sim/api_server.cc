@@ -234,6 +234,7 @@ bool ApiServer::bind(std::string* error) {
   server_->set_read_timeout(30);
   server_->set_write_timeout(10);
   server_->set_tcp_nodelay(true);
+  server_->set_payload_max_length(64u << 20);  // far above any object here; bounds bad input
   auto h = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
   server_->Get(".*", h);
   server_->Post(".*", h);
@@ -682,7 +683,8 @@ void ApiServer::serveWatch(const ResourceType& type, const ObjectFilter& filter,
     if (!n)
       return sendError(res,
                        badRequest("timeoutSeconds: Invalid value: must be a non-negative integer"));
-    if (*n > 0) timeout = std::chrono::seconds(*n);
+    // The server bounds a watch's life anyway; a day is plenty and keeps the deadline finite.
+    if (*n > 0) timeout = std::chrono::seconds(std::min<std::int64_t>(*n, 86400));
   }
   // httplib would gzip an application/json body for clients that accept it, buffering events
   // inside the compressor; the equivalent media type with the stream parameter is left alone.
