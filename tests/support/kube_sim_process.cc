@@ -111,7 +111,7 @@ KubeSimProcess::KubeSimProcess(KubeSimOptions options)
   }
   std::vector<std::string> args = {binary,
                                    "--listen",
-                                   "127.0.0.1:0",
+                                   options_.listen,
                                    "--token",
                                    options_.token,
                                    "--compaction-window",

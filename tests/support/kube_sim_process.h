@@ -29,6 +29,9 @@ struct KubeSimOptions {
   int compactionWindow = 0;
   std::vector<std::string> extraArgs;  // e.g. {"--bookmark-interval", "1"}
   std::string loadFile;                // --load
+  // --listen host:port. The netns ssh hosts reach the root namespace only at the test bridge
+  // address, so tests that run commands "on" those hosts listen there (NetnsHosts::bridgeIp()).
+  std::string listen = "127.0.0.1:0";
 };
 
 // One HTTP exchange with kube-sim.
