@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "replication/kube_primary_objects.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::replication {
@@ -28,6 +29,8 @@ Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPa
   }
   env->runner = std::make_unique<RealProcessRunner>();
   OCPVDR_ASSIGN_OR_RETURN(env->catalog, catalog::Catalog::open(env->config.catalog.path));
+  // Connects on first use only (see kube_primary_objects.h).
+  env->primary = std::make_unique<KubePrimaryObjects>(env->config.primary.kubernetes, *env->clock);
   env->replicator = std::make_unique<Replicator>(env->config, *env->runner, *env->clock,
                                                  *env->catalog, env->primary.get());
   return env;

@@ -42,7 +42,7 @@ struct HandlerEnv {
   std::unique_ptr<ProcessRunner> runner;
   std::unique_ptr<Clock> clock;
   std::unique_ptr<catalog::Catalog> catalog;
-  std::unique_ptr<PrimaryObjects> primary;  // may stay null
+  std::unique_ptr<PrimaryObjects> primary;  // the primary API, connected on first use
   std::unique_ptr<Replicator> replicator;
 
   // Loads the config, opens the catalog, builds the Replicator. `nowOverride` (RFC 3339) wins

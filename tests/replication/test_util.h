@@ -22,6 +22,7 @@ inline Json inTreePv(const std::string& name, const std::string& server, const s
   Json pv = Json::parse(R"({"apiVersion":"v1","kind":"PersistentVolume",
       "metadata":{},"spec":{"storageClassName":"nfs-dynamic","volumeMode":"Filesystem",
       "accessModes":["ReadWriteMany"],"persistentVolumeReclaimPolicy":"Delete",
+      "capacity":{"storage":"10Gi"},
       "claimRef":{"namespace":"vms"},"nfs":{}},"status":{"phase":"Bound"}})");
   pv["metadata"]["name"] = name;
   pv["metadata"]["uid"] = "uid-" + name;
