@@ -1,6 +1,8 @@
 // The strict XML reader and the ListBucketResult / Error decoders, fed good and hostile input.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "failover/s3_xml.h"
 
 namespace ocpvdr::failover {
@@ -95,6 +97,42 @@ TEST(XmlParser, TruncatedInputNeverCrashes) {
     EXPECT_FALSE(r.ok()) << "prefix of length " << n << " accepted";
   }
   EXPECT_TRUE(parseXml(doc).ok());
+}
+
+TEST(XmlParser, RandomMutationsAreAcceptedOrRejectedButNeverCrash) {
+  const std::string doc =
+      "<?xml version=\"1.0\"?><ListBucketResult xmlns=\"x\"><Contents><Key>a&amp;b&#x41;</Key>"
+      "<Size>1</Size><ETag>&quot;e&quot;</ETag></Contents><CommonPrefixes><Prefix>p/</Prefix>"
+      "</CommonPrefixes><![CDATA[x]]><!-- c --><IsTruncated>false</IsTruncated>"
+      "</ListBucketResult>";
+  std::mt19937 rng(7);
+  const std::string alphabet = "<>/&;#x\"'=!-[]?aZ09 \n\x01\xff";
+  int rejected = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string m = doc;
+    int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      std::size_t at = rng() % m.size();
+      switch (rng() % 3) {
+        case 0:
+          m[at] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          m.erase(at, 1 + rng() % 8);
+          break;
+        default:
+          m.insert(at, 1, alphabet[rng() % alphabet.size()]);
+          break;
+      }
+      if (m.empty()) m = "<";
+    }
+    auto r = parseListBucketResult(m);  // must return, ok or not
+    if (!r.ok()) {
+      ++rejected;
+      EXPECT_EQ(r.error().kind, ErrorKind::Invalid);
+    }
+  }
+  EXPECT_GT(rejected, 2500);  // most mutations break the document, and are reported
 }
 
 const char* kListPage =

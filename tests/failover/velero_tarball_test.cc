@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 
 #include "failover/velero_tarball.h"
 #include "support/temp_dir.h"
@@ -216,6 +217,25 @@ TEST_F(VeleroTarball, TruncatedAndCorruptArchivesGiveClearErrors) {
   auto missing = readVeleroTarball((dir_ / "does-not-exist.tar.gz").string());
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind, ErrorKind::NotFound);
+}
+
+TEST_F(VeleroTarball, RandomCorruptionIsRejectedNeverCrashes) {
+  const std::string good = t::veleroTarball(sampleObjects());
+  std::mt19937 rng(11);
+  int rejected = 0;
+  for (int i = 0; i < 200; ++i) {
+    std::string bad = good;
+    for (int e = 0; e < 1 + static_cast<int>(rng() % 8); ++e)
+      bad[rng() % bad.size()] = static_cast<char>(rng());
+    auto r = readVeleroTarball(write("mutant.tar.gz", bad));
+    if (!r.ok()) {
+      ++rejected;
+      EXPECT_TRUE(r.error().kind == ErrorKind::Invalid || r.error().kind == ErrorKind::NotFound)
+          << r.error().describe();
+    }
+  }
+  // gzip's CRC catches nearly every change to the compressed stream.
+  EXPECT_GT(rejected, 150);
 }
 
 TEST_F(VeleroTarball, ItemProblemsNameTheEntry) {
