@@ -2,6 +2,7 @@
 #include "failover/rewriter.h"
 
 #include "replication/path_map.h"
+#include "replication/pv_source.h"
 
 namespace ocpvdr::failover {
 
@@ -96,75 +97,54 @@ std::string trimSlashes(std::string s) {
   return s;
 }
 
-Status rewriteInTreeNfs(Json& pv, const config::Config& cfg, const std::string& name,
-                        std::string& primarySource) {
-  Json& nfs = pv["spec"]["nfs"];
-  const std::string server = stringAt(nfs, "server");
-  const std::string path = stringAt(nfs, "path");
-  if (server.empty() || path.empty())
-    return refusedError("PV " + name + ": spec.nfs lacks server or path");
-  auto mapped = replication::mapVolume(cfg, server, path);
-  if (!mapped.ok()) return mapped.error().wrap("PV " + name + " cannot be recreated at DR");
-  primarySource = server + ":" + path;
-  nfs["server"] = mapped->drServer;
-  nfs["path"] = mapped->drExportPath;
-  return Status::success();
-}
-
-Status rewriteCsiNfs(Json& pv, const config::Config& cfg, const std::string& name,
-                     std::string& primarySource) {
+// Points a csi-driver-nfs PV at the DR copy. Which fields name the source follows
+// replication::describePv (and the driver's node plugin): volumeAttributes server/share/subdir
+// when server and share are set there, else the volumeHandle.
+Status rewriteCsiNfs(Json& pv, const replication::VolumePaths& mapped, const std::string& name) {
   Json& csi = pv["spec"]["csi"];
   const std::string handle = stringAt(csi, "volumeHandle");
-  std::vector<std::string> fields =
-      handle.find('#') != std::string::npos ? splitOn(handle, '#') : std::vector<std::string>{};
-  if (!fields.empty() && fields.size() < 3)
-    return refusedError("PV " + name + ": csi volumeHandle \"" + handle +
-                        "\" has fewer than three '#' fields (server#share#subdir...)");
-  if (!csi.contains("volumeAttributes") || !csi["volumeAttributes"].is_object())
-    csi["volumeAttributes"] = Json::object();
-  Json& attrs = csi["volumeAttributes"];
-  // volumeAttributes are what the driver mounts from; the handle is the fallback.
-  std::string server = stringAt(attrs, "server");
-  std::string share = stringAt(attrs, "share");
-  std::string subdir = stringAt(attrs, "subdir");
-  if (server.empty() && !fields.empty()) server = fields[0];
-  if (share.empty() && !fields.empty()) share = "/" + trimSlashes(fields[1]);
-  if (!attrs.contains("subdir") && !fields.empty()) subdir = fields[2];
-  if (server.empty() || share.empty())
-    return refusedError("PV " + name +
-                        ": csi-driver-nfs volume without server/share (volumeAttributes or "
-                        "volumeHandle)");
+  const bool newForm = handle.find('#') != std::string::npos;
+  std::vector<std::string> fields = newForm ? splitOn(handle, '#') : std::vector<std::string>{};
+  const Json* attrsIn = jsonAt(csi, "volumeAttributes");
+  const bool fromAttributes = attrsIn && attrsIn->is_object() &&
+                              !stringAt(*attrsIn, "server").empty() && attrsIn->contains("share") &&
+                              (*attrsIn)["share"].is_string();
+  std::string subdir;
+  if (fromAttributes) {
+    subdir = stringAt(*attrsIn, "subdir");
+  } else if (newForm && fields.size() >= 3) {
+    subdir = fields[2];
+  } else if (auto last = handle.rfind('/'); last != std::string::npos) {
+    subdir = handle.substr(last + 1);  // old form server/share/subdir
+  }
   subdir = trimSlashes(subdir);
-  const std::string shareAbs = "/" + trimSlashes(share);
-  const std::string exportPath = subdir.empty() ? shareAbs : shareAbs + "/" + subdir;
-  auto mapped = replication::mapVolume(cfg, server, exportPath);
-  if (!mapped.ok()) return mapped.error().wrap("PV " + name + " cannot be recreated at DR");
-  primarySource = server + ":" + exportPath;
 
   // The DR export path must still read <share>/<subdir> with the same subdir, so that the
   // driver mounts the replicated directory.
-  std::string drShare = mapped->drExportPath;
+  std::string drShare = mapped.drExportPath;
   if (!subdir.empty()) {
     const std::string suffix = "/" + subdir;
     if (drShare.size() <= suffix.size() ||
         drShare.compare(drShare.size() - suffix.size(), suffix.size(), suffix) != 0)
-      return refusedError("PV " + name + ": DR export path \"" + mapped->drExportPath +
+      return refusedError("PV " + name + ": DR export path \"" + mapped.drExportPath +
                           "\" does not end in the volume's subdir \"" + subdir +
                           "\"; a csi-driver-nfs share/subdir pair cannot express it");
     drShare = drShare.substr(0, drShare.size() - suffix.size());
   }
-  attrs["server"] = mapped->drServer;
-  attrs["share"] = share.front() == '/' ? drShare : trimSlashes(drShare);
-  if (attrs.contains("subdir") || !subdir.empty()) attrs["subdir"] = subdir;
-  if (!fields.empty()) {
-    fields[0] = mapped->drServer;
+  if (!csi.contains("volumeAttributes") || !csi["volumeAttributes"].is_object())
+    csi["volumeAttributes"] = Json::object();
+  Json& attrs = csi["volumeAttributes"];
+  attrs["server"] = mapped.drServer;
+  attrs["share"] = drShare;
+  if (!subdir.empty() || attrs.contains("subdir")) attrs["subdir"] = subdir;
+  if (newForm) {
+    fields[0] = mapped.drServer;
     fields[1] = trimSlashes(drShare);
     std::string h;
     for (std::size_t i = 0; i < fields.size(); ++i) h += (i ? "#" : "") + fields[i];
     csi["volumeHandle"] = h;
   } else if (!handle.empty()) {
-    // Old form server/share/subdir.
-    csi["volumeHandle"] = mapped->drServer + drShare + (subdir.empty() ? "" : "/" + subdir);
+    csi["volumeHandle"] = mapped.drServer + drShare + (subdir.empty() ? "" : "/" + subdir);
   }
   return Status::success();
 }
@@ -175,31 +155,30 @@ Result<Json> rewritePersistentVolume(const Json& pv, const config::Config& cfg,
                                      std::string_view backupName) {
   OCPVDR_TRY(checkShape(pv, "PersistentVolume"));
   const std::string name = objectName(pv);
+  // The same reading of the NFS source as replication's, so a PV is recreated at DR exactly when
+  // (and where) replication copies its data.
+  auto info = replication::describePv(pv);
+  if (!info.ok()) return info.error().wrap("PV " + name);
+  if (!info->nfs)
+    return refusedError("PV " + name + " is not replicated by ocpv-dr (" +
+                        info->notReplicableReason + "), so it cannot be recreated at DR");
+  const replication::NfsSource& src = *info->nfs;
+  auto mapped = replication::mapVolume(cfg, src.server, src.exportPath);
+  if (!mapped.ok()) return mapped.error().wrap("PV " + name + " cannot be recreated at DR");
+
   Json out = pv;
-  if (stringAt(pv, "spec.volumeMode") == "Block")
-    return refusedError("PV " + name +
-                        " is a Block-mode volume: not replicated by ocpv-dr, so it cannot be "
-                        "recreated at DR");
-  std::string primarySource;
-  const Json* nfs = jsonAt(pv, "spec.nfs");
-  const Json* csi = jsonAt(pv, "spec.csi");
-  if (nfs && nfs->is_object()) {
-    OCPVDR_TRY(rewriteInTreeNfs(out, cfg, name, primarySource));
-  } else if (csi && csi->is_object() && stringAt(*csi, "driver") == kCsiNfsDriver) {
-    OCPVDR_TRY(rewriteCsiNfs(out, cfg, name, primarySource));
+  if (src.kind == replication::SourceKind::InTree) {
+    out["spec"]["nfs"]["server"] = mapped->drServer;
+    out["spec"]["nfs"]["path"] = mapped->drExportPath;
   } else {
-    std::string what = csi && csi->is_object() ? "CSI driver \"" + stringAt(*csi, "driver") + "\""
-                                               : std::string("a non-NFS volume source");
-    return refusedError("PV " + name + " uses " + what + ": only NFS volumes (spec.nfs or " +
-                        std::string(kCsiNfsDriver) +
-                        ") are replicated, so it cannot be recreated at DR");
+    OCPVDR_TRY(rewriteCsiNfs(out, *mapped, name));
   }
   out["spec"]["persistentVolumeReclaimPolicy"] = "Retain";
   if (out["spec"].contains("claimRef") && out["spec"]["claimRef"].is_object()) {
     out["spec"]["claimRef"].erase("uid");
     out["spec"]["claimRef"].erase("resourceVersion");
   }
-  resetMetadata(out, backupName, primarySource);
+  resetMetadata(out, backupName, src.server + ":" + src.exportPath);
   // The PV side carries one bind-time marker of its own.
   out["metadata"]["annotations"].erase("pv.kubernetes.io/bound-by-controller");
   return out;

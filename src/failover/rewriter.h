@@ -14,9 +14,11 @@
 // Both: server-owned metadata reset, status dropped, marked as created by ocpv-dr with the source
 // backup's name.
 //
-// A PV that is not NFS, is a Block volume, names a server that is not the primary's, or whose path
-// maps nowhere is refused (Refused, naming the PV): a non-replicated volume must never reappear
-// at DR as an empty one.
+// Which PVs qualify, and where their data is, comes from replication::describePv and
+// replication::mapVolume — the functions replication itself uses. A PV that is not NFS, is a Block
+// volume, names a server that is not the primary's, or whose path maps nowhere is refused
+// (Refused, naming the PV): a non-replicated volume must never reappear at DR as an empty one.
+// A PV whose source fields are malformed (a CSI handle that parses in neither form) is Invalid.
 #pragma once
 
 #include <string>
@@ -33,7 +35,6 @@ inline constexpr std::string_view kCreatedByLabel = "ocpv-dr.io/created-by";
 inline constexpr std::string_view kCreatedByValue = "ocpv-dr";
 inline constexpr std::string_view kSourceBackupAnnotation = "ocpv-dr.io/source-backup";
 inline constexpr std::string_view kPrimarySourceAnnotation = "ocpv-dr.io/primary-source";
-inline constexpr std::string_view kCsiNfsDriver = "nfs.csi.k8s.io";
 
 // PVC annotations that record a binding or a provisioning/import *in progress* on the primary
 // cluster. Recreated at DR they would lie (a bind that never happened there, a node that does not

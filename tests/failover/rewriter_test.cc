@@ -137,6 +137,7 @@ TEST(Rewriter, RefusesVolumesThatWereNotReplicated) {
   struct Case {
     Json pv;
     std::string needle;
+    ErrorKind kind = ErrorKind::Refused;
   };
   const std::vector<Case> cases = {
       {t::samplePv("pv-other", "nfs-other.example.com", "/exports/ocp/x", "a", "b"),
@@ -147,11 +148,11 @@ TEST(Rewriter, RefusesVolumesThatWereNotReplicated) {
        "\"..\""},
       {t::samplePv("pv-root", "nfs-primary.example.com", "/exports/ocp", "a", "b"),
        "export root itself"},
-      {hostPath, "only NFS volumes"},
+      {hostPath, "volume source \"hostPath\" is not NFS"},
       {ebs, "CSI driver \"ebs.csi.aws.com\""},
-      {block, "Block-mode"},
-      {csiNoShare, "without server/share"},
-      {csiShortHandle, "fewer than three '#' fields"},
+      {block, "volumeMode Block"},
+      {csiNoShare, "export root"},  // share "" + subdir "s" is /s: under no export root
+      {csiShortHandle, "volumeHandle", ErrorKind::Invalid},
   };
   const config::Config cfg = drConfig();
   for (const auto& c : cases) {
@@ -159,7 +160,7 @@ TEST(Rewriter, RefusesVolumesThatWereNotReplicated) {
     SCOPED_TRACE(name);
     auto r = rewritePersistentVolume(c.pv, cfg, "b");
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().kind, ErrorKind::Refused) << r.error().describe();
+    EXPECT_EQ(r.error().kind, c.kind) << r.error().describe();
     EXPECT_NE(r.error().message.find("PV " + name), std::string::npos) << r.error().message;
     EXPECT_NE(r.error().message.find(c.needle), std::string::npos) << r.error().message;
   }
