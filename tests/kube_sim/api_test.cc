@@ -525,6 +525,12 @@ TEST(KubeSimApi, BadInputGetsAClearStatusNotACrash) {
     EXPECT_LT(r.status, 500) << body;
     EXPECT_EQ(r.json()["kind"], "Status") << body << " -> " << r.body;
   }
+  for (const char* body :
+       {R"({"metadata":{"name":"n1"},"spec":5})", R"({"metadata":{"name":"n2","labels":"x"}})",
+        R"({"metadata":{"name":"n3","finalizers":{}}})"}) {
+    auto r = sim.send("POST", "/api/v1/namespaces", body);
+    EXPECT_EQ(r.status, 422) << body << " -> " << r.body;
+  }
   EXPECT_EQ(
       sim.send("POST", "/api/v1/persistentvolumes", "{}", "application/vnd.kubernetes.protobuf")
           .status,

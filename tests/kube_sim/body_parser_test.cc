@@ -62,7 +62,7 @@ TEST(FaultConfig, ParsesAndRejectsNonsense) {
   for (int i = 0; i < 400; ++i) failed += f.decide("/api/v1/x").error ? 1 : 0;
   EXPECT_GT(failed, 50);
   EXPECT_LT(failed, 150);
-  EXPECT_FALSE(f.decide("/apis/other").error);  // outside pathPrefix
+  EXPECT_FALSE(f.decide("/healthz").error);  // outside pathPrefix
   f.set(FaultConfig::fromJson({{"errorCount", 1}, {"errorCode", 503}, {"retryAfterSeconds", 4}})
             .value());
   auto d = f.decide("/anything");

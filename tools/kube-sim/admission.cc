@@ -4,6 +4,8 @@
 
 #include <regex>
 
+#include "object.h"
+
 namespace kubesim {
 
 namespace {
@@ -58,6 +60,15 @@ std::optional<ApiError> validateObject(const ResourceType& type, const Json& obj
   Json causes = Json::array();
   auto nameErr = type.kind == "Namespace" ? checkDns1123Label(name) : checkDns1123Subdomain(name);
   if (nameErr) causes.push_back(cause("FieldValueInvalid", "metadata.name", *nameErr));
+  for (const char* section : {"spec", "status"}) {
+    // Typed decoding (or a CRD's structural schema) refuses these before anything else runs.
+    if (const Json* v = at(object, {section}); v && !v->is_object()) {
+      return invalid(
+          type, name,
+          Json::array({cause("FieldValueTypeInvalid", section,
+                             "Invalid value: " + safeDump(*v) + ": must be an object")}));
+    }
+  }
   if (const Json* labels = at(object, {"metadata", "labels"}); labels && !labels->is_object()) {
     causes.push_back(cause("FieldValueInvalid", "metadata.labels", "Invalid value: must be a map"));
   } else if (labels) {
@@ -86,7 +97,7 @@ std::optional<ApiError> validateObject(const ResourceType& type, const Json& obj
           causes.push_back(cause("FieldValueForbidden", "metadata.finalizers",
                                  "Forbidden: no new finalizers can be added if the object is being "
                                  "deleted, found new finalizers []string{" +
-                                     f.dump() + "}"));
+                                     safeDump(f) + "}"));
           break;
         }
       }
@@ -168,7 +179,7 @@ std::optional<ApiError> validateObject(const ResourceType& type, const Json& obj
       for (const char* s : kStrategies) ok = ok || (strategy->is_string() && *strategy == s);
       if (!ok) {
         field = "spec.runStrategy";
-        why = "Invalid RunStrategy (" + strategy->dump() + ")";
+        why = "Invalid RunStrategy (" + safeDump(*strategy) + ")";
       }
     }
     if (!field.empty()) {

@@ -74,7 +74,7 @@ class ElasticTaskQueue final : public httplib::TaskQueue {
 void sendError(httplib::Response& res, const ApiError& e) {
   res.status = e.code;
   if (e.retryAfterSeconds > 0) res.set_header("Retry-After", std::to_string(e.retryAfterSeconds));
-  res.set_content(e.toJson().dump(), "application/json");
+  res.set_content(safeDump(e.toJson()), "application/json");
 }
 
 void sendJson(httplib::Response& res, int code, const std::string& body) {
@@ -353,7 +353,7 @@ void ApiServer::handleAdmin(const httplib::Request& req, httplib::Response& res)
   const bool post = req.method == "POST";
   const bool get = req.method == "GET";
   if (what == "state" && get) {
-    sendJson(res, 200, store_.dumpState().dump());
+    sendJson(res, 200, safeDump(store_.dumpState()));
   } else if (what == "state" && post) {
     auto body = parseBody(req.body, true);
     if (!body.ok()) return sendError(res, body.error());
@@ -699,7 +699,7 @@ void ApiServer::serveWatch(const ResourceType& type, const ObjectFilter& filter,
   if (!w.ok()) {
     // A watch that cannot start is still a 200 stream carrying one ERROR event (410 Expired and
     // friends), exactly as the real server answers.
-    auto line = std::make_shared<std::string>(watchLine("ERROR", w.error().toJson().dump()));
+    auto line = std::make_shared<std::string>(watchLine("ERROR", safeDump(w.error().toJson())));
     res.set_chunked_content_provider(contentType, [line](std::size_t, httplib::DataSink& sink) {
       sink.write(line->data(), line->size());
       sink.done();

@@ -13,7 +13,7 @@ std::shared_ptr<const StoredObject> StoredObject::make(Json object) {
   if (auto it = md.find("resourceVersion"); it != md.end() && it->is_string()) {
     s->resourceVersion = std::strtoull(it->get_ref<const std::string&>().c_str(), nullptr, 10);
   }
-  s->text = object.dump();
+  s->text = safeDump(object);
   s->object = std::move(object);
   return s;
 }
@@ -22,14 +22,18 @@ std::string StoredObject::itemText() const {
   // Keys are sorted, so a plain object starts with apiVersion then kind; strip both textually
   // rather than serialise a second copy. Anything unexpected falls back to a re-encode.
   if (object.contains("apiVersion") && object.contains("kind")) {
-    const std::string prefix = "{\"apiVersion\":" + object["apiVersion"].dump() +
-                               ",\"kind\":" + object["kind"].dump() + ",";
+    const std::string prefix = "{\"apiVersion\":" + safeDump(object["apiVersion"]) +
+                               ",\"kind\":" + safeDump(object["kind"]) + ",";
     if (text.compare(0, prefix.size(), prefix) == 0) return "{" + text.substr(prefix.size());
   }
   Json copy = object;
   copy.erase("apiVersion");
   copy.erase("kind");
-  return copy.dump();
+  return safeDump(copy);
+}
+
+std::string safeDump(const Json& j) {
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 std::string_view toString(EventType t) {

@@ -49,6 +49,10 @@ class EventSink {
   virtual void deliver(const EventPtr& event) = 0;
 };
 
+// Serialises JSON that may hold bytes from a client (YAML bodies, parser messages): invalid UTF-8
+// is replaced instead of throwing, so encoding can never fail a request.
+std::string safeDump(const Json& j);
+
 // The newline-terminated watch line {"type":"...","object":<objectText>}.
 std::string watchLine(std::string_view type, std::string_view objectText);
 
