@@ -1,0 +1,341 @@
+// The event-driven playbooks run for real: Debian's ansible-playbook, the project's roles and
+// group_vars, an inventory whose dr-nfs host is the netns DR host (real sshd), and extra vars
+// shaped exactly as EDA hands them to a job (pv_object / snapshot_object from job_args.extra_vars
+// plus ansible_eda.event = {payload: the forwarder's body, meta: ...}). The roles delegate
+// `ocpv-dr` to the DR host over ssh; ocpv-dr pulls the data from the primary host with rsync over
+// ssh. Checks look at the DR data, the trash and the DR catalog, and at both sshd logs to prove
+// the path taken.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "ansible/ansible_harness.h"
+#include "catalog/catalog.h"
+#include "support/netns_hosts.h"
+#include "support/temp_dir.h"
+
+namespace ocpvdr::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string readFile(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void writeFile(const fs::path& p, const std::string& data) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
+}
+
+std::string randomBytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
+Json inTreePv(const std::string& name, const std::string& server, const std::string& path,
+              const std::string& storageClass = "nfs-dynamic") {
+  return Json{{"apiVersion", "v1"},
+              {"kind", "PersistentVolume"},
+              {"metadata", {{"name", name}, {"uid", "uid-" + name}, {"resourceVersion", "100"}}},
+              {"spec",
+               {{"capacity", {{"storage", "10Gi"}}},
+                {"accessModes", {"ReadWriteMany"}},
+                {"persistentVolumeReclaimPolicy", "Delete"},
+                {"storageClassName", storageClass},
+                {"nfs", {{"server", server}, {"path", path}}},
+                {"claimRef", {{"namespace", "vms"}, {"name", "disk-" + name}}}}},
+              {"status", {{"phase", "Bound"}}}};
+}
+
+class AnsibleEventPlaybooks : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = AnsibleProject::unavailableReason(); !why.empty())
+      GTEST_SKIP() << "SKIPPED (ansible): " << why;
+    auto created = NetnsHosts::create();
+    if (!created.ok()) GTEST_SKIP() << netnsSkipBanner(created.error());
+    hosts_ = std::move(created).value();
+    project_ = std::make_unique<AnsibleProject>(hosts_->dir() / "ansible");
+    inventory_ = project_->writeNetnsInventory(*hosts_);
+    config::Config cfg = hosts_->config();
+    cfg.replication.storageClasses = {"nfs-dynamic", "nfs-csi"};
+    configPath_ = hosts_->writeConfig(cfg);
+    catalogPath_ = cfg.catalog.path;
+  }
+
+  // Extra vars every run carries: where the built binary and the test config are. Everything
+  // else comes from group_vars/all.yml and the role defaults.
+  Json withPaths(Json vars) const {
+    vars["ocpvdr_binary"] = binaryPath("src/cli/ocpv-dr").string();
+    vars["ocpvdr_config_path"] = configPath_.string();
+    vars["ocpvdr_retry_delay"] = 1;
+    return vars;
+  }
+
+  PlaybookRun play(const std::string& playbook, const Json& vars) {
+    return project_->run(playbook, inventory_, withPaths(vars));
+  }
+
+  std::unique_ptr<catalog::Catalog> openCatalog() {
+    auto c = catalog::Catalog::open(catalogPath_);
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().describe());
+    return c.ok() ? std::move(c).value() : nullptr;
+  }
+
+  std::unique_ptr<NetnsHosts> hosts_;
+  std::unique_ptr<AnsibleProject> project_;
+  fs::path inventory_, configPath_;
+  std::string catalogPath_;
+};
+
+TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
+  const std::string dir = "vms-disk-pvc-a1b2";
+  const fs::path src = hosts_->primary().exportDir / dir;
+  const fs::path dst = hosts_->dr().exportDir / dir;
+  const std::string image = randomBytes(3 << 20, 7);
+  writeFile(src / "disk.img", image);
+  writeFile(src / "meta/notes.txt", "first version\n");
+  Json pv = inTreePv("pvc-a1b2", hosts_->options().primaryServer, "/exports/ocp/" + dir);
+
+  // 1. ADDED, as EDA launches "EDA - Sync NFS PV to DR".
+  Json ev1 = edaEvent("uid-pvc-a1b2:100:ADDED", "PersistentVolume", "ADDED", pv);
+  auto r1 = play("playbooks/event_driven/handle_nfs_pv_sync.yml",
+                 edaJobVars("Sync NFS PV to DR on create or update", ev1, {{"pv_object", pv}}));
+  ASSERT_EQ(r1.exitCode, 0) << r1.describe();
+  EXPECT_EQ(r1.stat("localhost", "failures"), 0);
+  EXPECT_EQ(r1.stat("localhost", "changed"), 1) << r1.describe();
+  ASSERT_TRUE(fs::exists(dst / "disk.img")) << r1.describe();
+  EXPECT_EQ(readFile(dst / "disk.img"), image);
+  EXPECT_EQ(readFile(dst / "meta/notes.txt"), "first version\n");
+  Json stats = r1.customStats();
+  ASSERT_TRUE(stats.contains("ocpvdr_pv_sync")) << stats.dump();
+  EXPECT_EQ(stats["ocpvdr_pv_sync"]["pvc-a1b2"]["result"], "synced");
+  EXPECT_EQ(stats["ocpvdr_pv_sync"]["pvc-a1b2"]["input"]["envelope"], "object");
+  // The command ran on the DR host (Ansible logged in there over ssh) and rsync pulled from the
+  // primary (a login from the DR host's address).
+  EXPECT_NE(hosts_->sshdLogText(hosts_->dr()).find("Accepted publickey for root"),
+            std::string::npos);
+  EXPECT_NE(hosts_->sshdLogText(hosts_->primary())
+                .find("Accepted publickey for root from " + hosts_->dr().ip),
+            std::string::npos)
+      << hosts_->sshdLogText(hosts_->primary());
+  {
+    auto cat = openCatalog();
+    ASSERT_TRUE(cat);
+    auto rec = cat->replica("pvc-a1b2");
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    EXPECT_EQ((*rec)->result, "synced");
+    EXPECT_EQ((*rec)->claimNamespace, "vms");
+    EXPECT_GE((*rec)->bytes, static_cast<std::int64_t>(image.size()));
+  }
+
+  // 2. The same event delivered again: ocpv-dr skips it by id, the job reports no change.
+  auto r2 = play("playbooks/event_driven/handle_nfs_pv_sync.yml",
+                 edaJobVars("Sync NFS PV to DR on create or update", ev1, {{"pv_object", pv}}));
+  ASSERT_EQ(r2.exitCode, 0) << r2.describe();
+  EXPECT_EQ(r2.stat("localhost", "changed"), 0) << r2.describe();
+  EXPECT_EQ(r2.customStats()["ocpvdr_pv_sync"]["pvc-a1b2"]["result"], "skipped");
+
+  // 3. MODIFIED with new data, the PV taken from ansible_eda.event only (no pv_object).
+  writeFile(src / "meta/notes.txt", "second version\n");
+  Json ev3 = edaEvent("uid-pvc-a1b2:101:MODIFIED", "PersistentVolume", "MODIFIED", pv);
+  auto r3 = play("playbooks/event_driven/handle_nfs_pv_sync.yml",
+                 edaJobVars("Sync NFS PV to DR on create or update", ev3, Json::object()));
+  ASSERT_EQ(r3.exitCode, 0) << r3.describe();
+  EXPECT_EQ(r3.stat("localhost", "changed"), 1);
+  EXPECT_EQ(readFile(dst / "meta/notes.txt"), "second version\n");
+  EXPECT_EQ(readFile(dst / "disk.img"), image);
+
+  // 4. DELETED, as EDA launches "EDA - Delete NFS PV from DR": the DR copy is quarantined.
+  Json ev4 = edaEvent("uid-pvc-a1b2:102:DELETED", "PersistentVolume", "DELETED", pv);
+  auto r4 =
+      play("playbooks/event_driven/handle_nfs_pv_delete.yml",
+           edaJobVars("Quarantine the DR copy of a deleted NFS PV", ev4, {{"pv_object", pv}}));
+  ASSERT_EQ(r4.exitCode, 0) << r4.describe();
+  EXPECT_EQ(r4.stat("localhost", "changed"), 1);
+  Json del = r4.customStats()["ocpvdr_pv_delete"]["pvc-a1b2"];
+  EXPECT_EQ(del["result"], "quarantined") << del.dump();
+  EXPECT_FALSE(fs::exists(dst)) << "the DR directory must have moved to the trash";
+  ASSERT_TRUE(del.contains("trash")) << del.dump();
+  const fs::path trashData = fs::path(del["trash"]["path"].get<std::string>()) / "data";
+  EXPECT_EQ(readFile(trashData / "disk.img"), image);
+  EXPECT_TRUE(fs::exists(src / "disk.img")) << "the primary is never touched";
+  // ocpv-dr's own view of the trash, on the DR host.
+  auto list = hosts_->runOn(hosts_->dr(), {binaryPath("src/cli/ocpv-dr").string(), "-c",
+                                           configPath_.string(), "trash", "list"});
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->exitCode, 0) << list->err;
+  Json entries = Json::parse(list->out)["entries"];
+  ASSERT_EQ(entries.size(), 1u) << list->out;
+  EXPECT_EQ(entries[0]["pv"], "pvc-a1b2");
+}
+
+TEST_F(AnsibleEventPlaybooks, GuardRefusalFailsTheJobWithWhatToCheck) {
+  const std::string dir = "vms-disk-pvc-c3d4";
+  const fs::path src = hosts_->primary().exportDir / dir;
+  writeFile(src / "disk.img", randomBytes(64 << 10, 3));
+  Json pv = inTreePv("pvc-c3d4", hosts_->options().primaryServer, "/exports/ocp/" + dir);
+  auto ok =
+      play("playbooks/event_driven/handle_nfs_pv_sync.yml",
+           edaJobVars("r", edaEvent("ev-1", "PersistentVolume", "ADDED", pv), {{"pv_object", pv}}));
+  ASSERT_EQ(ok.exitCode, 0) << ok.describe();
+
+  // The source is wiped (an unmounted export looks like this): the empty-source guard refuses to
+  // mirror it over the DR copy, and the job fails saying why and what to look at.
+  fs::remove_all(src);
+  fs::create_directories(src);
+  auto refused = play(
+      "playbooks/event_driven/handle_nfs_pv_sync.yml",
+      edaJobVars("r", edaEvent("ev-2", "PersistentVolume", "MODIFIED", pv), {{"pv_object", pv}}));
+  EXPECT_NE(refused.exitCode, 0);
+  EXPECT_EQ(refused.stat("localhost", "rescued"), 1) << refused.describe();
+  std::string f = refused.failures();
+  EXPECT_NE(f.find("ocpv-dr pv sync of PV pvc-c3d4"), std::string::npos) << f;
+  EXPECT_NE(f.find("result refused"), std::string::npos) << f;
+  EXPECT_NE(f.find("Check: a data-protection guard"), std::string::npos) << f;
+  EXPECT_TRUE(fs::exists(hosts_->dr().exportDir / dir / "disk.img")) << "DR copy kept";
+}
+
+TEST_F(AnsibleEventPlaybooks, NotReplicableIsReportedNotFailed) {
+  // A PV of a non-NFS CSI driver that slipped through the StorageClass filter.
+  Json pv = {{"apiVersion", "v1"},
+             {"kind", "PersistentVolume"},
+             {"metadata", {{"name", "pvc-ceph"}, {"uid", "uid-ceph"}}},
+             {"spec",
+              {{"storageClassName", "nfs-dynamic"},
+               {"csi", {{"driver", "rbd.csi.ceph.com"}, {"volumeHandle", "0001-abc"}}}}}};
+  auto r =
+      play("playbooks/event_driven/handle_nfs_pv_sync.yml",
+           edaJobVars("r", edaEvent("ev-9", "PersistentVolume", "ADDED", pv), {{"pv_object", pv}}));
+  ASSERT_EQ(r.exitCode, 0) << r.describe();
+  EXPECT_EQ(r.stat("localhost", "changed"), 0);
+  EXPECT_EQ(r.customStats()["ocpvdr_pv_sync"]["pvc-ceph"]["result"], "not-replicable");
+  auto report = r.taskResults("Report a PV that ocpv-dr does not replicate", "localhost");
+  ASSERT_EQ(report.size(), 1u);
+  EXPECT_NE(report[0].value("msg", "").find("pvc-ceph was not replicated"), std::string::npos)
+      << report[0].dump();
+
+  // The operator can make it a failure.
+  Json vars =
+      edaJobVars("r", edaEvent("ev-10", "PersistentVolume", "ADDED", pv), {{"pv_object", pv}});
+  vars["nfs_sync_on_event_fail_on_not_replicable"] = true;
+  auto strict = play("playbooks/event_driven/handle_nfs_pv_sync.yml", vars);
+  EXPECT_NE(strict.exitCode, 0);
+  EXPECT_NE(strict.failures().find("result not-replicable"), std::string::npos)
+      << strict.describe();
+}
+
+TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
+  // csi-driver-nfs layout: the archive of snapshot <uid> lives in <share>/snapshot-<uid>/.
+  const std::string uid = "5e1c0de0-0000-4000-8000-000000000001";
+  const std::string snapDir = "snapshot-" + uid;
+  const std::string archive = randomBytes(256 << 10, 11);
+  writeFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
+  const std::string server = hosts_->options().primaryServer;
+  Json vs = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+             {"kind", "VolumeSnapshot"},
+             {"metadata", {{"name", "nightly"}, {"namespace", "vms"}, {"uid", uid}}},
+             {"spec",
+              {{"source", {{"persistentVolumeClaimName", "disk-pvc-src"}}},
+               {"volumeSnapshotClassName", "csi-nfs-snapclass"}}},
+             {"status",
+              {{"boundVolumeSnapshotContentName", "snapcontent-" + uid}, {"readyToUse", false}}}};
+  Json vsc = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+              {"kind", "VolumeSnapshotContent"},
+              {"metadata", {{"name", "snapcontent-" + uid}}},
+              {"spec",
+               {{"driver", "nfs.csi.k8s.io"},
+                {"volumeSnapshotRef", {{"namespace", "vms"}, {"name", "nightly"}, {"uid", uid}}},
+                {"source", {{"volumeHandle", server + "#exports/ocp#pvc-src##"}}}}},
+              {"status",
+               {{"snapshotHandle", server + "#exports/ocp#" + snapDir + "#" + snapDir + "#pvc-src"},
+                {"readyToUse", true},
+                {"creationTime", 1795050000123456789LL},
+                {"restoreSize", 1073741824}}}};
+
+  // Not ready yet (the ADDED/MODIFIED sequence of FACTS §4): recorded as pending, no data.
+  auto pending = play(
+      "playbooks/event_driven/handle_snapshot_sync.yml",
+      edaJobVars("r", edaEvent("ev-s0", "VolumeSnapshot", "ADDED", vs), {{"snapshot_object", vs}}));
+  ASSERT_EQ(pending.exitCode, 0) << pending.describe();
+  EXPECT_EQ(pending.customStats()["ocpvdr_snapshot_sync"]["vms/nightly"]["result"], "not-ready");
+  {
+    auto cat = openCatalog();
+    ASSERT_TRUE(cat);
+    auto rec = cat->snapshot(uid);
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    EXPECT_EQ((*rec)->state, "pending");
+  }
+
+  // Ready: the rule passes the snapshot; the content comes along as snapshot_content_object.
+  vs["status"]["readyToUse"] = true;
+  vs["status"]["creationTime"] = "2026-11-24T01:00:00Z";
+  vs["status"]["restoreSize"] = "1Gi";
+  auto ready = play("playbooks/event_driven/handle_snapshot_sync.yml",
+                    edaJobVars("Record a VolumeSnapshot at DR once it is ready",
+                               edaEvent("ev-s1", "VolumeSnapshot", "MODIFIED", vs),
+                               {{"snapshot_object", vs}, {"snapshot_content_object", vsc}}));
+  ASSERT_EQ(ready.exitCode, 0) << ready.describe();
+  EXPECT_EQ(ready.stat("localhost", "changed"), 1) << "only ocpv-dr's result counts as a change";
+  Json doc = ready.customStats()["ocpvdr_snapshot_sync"]["vms/nightly"];
+  EXPECT_EQ(doc["result"], "synced") << doc.dump();
+  const fs::path drArchive = hosts_->dr().exportDir / snapDir / "pvc-src.tar.gz";
+  ASSERT_TRUE(fs::exists(drArchive)) << doc.dump();
+  EXPECT_EQ(readFile(drArchive), archive);
+  {
+    auto cat = openCatalog();
+    ASSERT_TRUE(cat);
+    auto rec = cat->snapshot(uid);
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    EXPECT_EQ((*rec)->state, "ready");
+    EXPECT_TRUE((*rec)->ready);
+    EXPECT_EQ((*rec)->snapshotHandle,
+              server + "#exports/ocp#" + snapDir + "#" + snapDir + "#pvc-src");
+    EXPECT_EQ((*rec)->driver, "nfs.csi.k8s.io");
+    EXPECT_EQ((*rec)->dataDrPath, (hosts_->dr().exportDir / snapDir).string());
+  }
+  // The temporary content file on the DR host is gone again.
+  auto tmpCheck =
+      ready.taskResults("Create a temporary file for the VolumeSnapshotContent", "localhost");
+  ASSERT_EQ(tmpCheck.size(), 1u);
+  const std::string tmpPath = tmpCheck[0].value("path", "");
+  ASSERT_FALSE(tmpPath.empty()) << tmpCheck[0].dump();
+  EXPECT_FALSE(fs::exists(tmpPath));
+
+  // A duplicate "ready" event (after the rule's throttle window): idempotent, nothing changes.
+  auto dup = play("playbooks/event_driven/handle_snapshot_sync.yml",
+                  edaJobVars("r", edaEvent("ev-s2", "VolumeSnapshot", "MODIFIED", vs),
+                             {{"snapshot_object", vs}, {"snapshot_content_object", vsc}}));
+  ASSERT_EQ(dup.exitCode, 0) << dup.describe();
+  EXPECT_EQ(dup.stat("localhost", "changed"), 0);
+  EXPECT_EQ(dup.customStats()["ocpvdr_snapshot_sync"]["vms/nightly"]["result"], "unchanged");
+
+  // DELETED: the record is marked deleted and the archive quarantined.
+  auto drop = play(
+      "playbooks/event_driven/handle_snapshot_delete.yml",
+      edaJobVars("Drop a deleted VolumeSnapshot at DR",
+                 edaEvent("ev-s3", "VolumeSnapshot", "DELETED", vs), {{"snapshot_object", vs}}));
+  ASSERT_EQ(drop.exitCode, 0) << drop.describe();
+  EXPECT_EQ(drop.stat("localhost", "changed"), 1);
+  EXPECT_FALSE(fs::exists(drArchive));
+  {
+    auto cat = openCatalog();
+    ASSERT_TRUE(cat);
+    auto rec = cat->snapshot(uid);
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    EXPECT_EQ((*rec)->state, "deleted");
+    ASSERT_FALSE((*rec)->trashPath.empty());
+    EXPECT_EQ(readFile(fs::path((*rec)->trashPath) / "data/pvc-src.tar.gz"), archive);
+  }
+}
+
+}  // namespace
+}  // namespace ocpvdr::testing
