@@ -166,6 +166,17 @@ TEST(KubeSimAdmin, LoadFileAtStartAndTokenFileRotation) {
   EXPECT_EQ(with("first-token"), 401);
 }
 
+TEST(KubeSimAdmin, UnknownControllerIsRefusedByName) {
+  try {
+    KubeSimProcess sim(KubeSimOptions{.extraArgs = {"--controller", "no-such-controller"}});
+    ADD_FAILURE() << "kube-sim started with an unknown controller";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown controller \"no-such-controller\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(KubeSimAdmin, BadCommandLineFailsTheStartWithStderr) {
   try {
     KubeSimProcess sim(KubeSimOptions{.extraArgs = {"--compaction-window", "lots"}});

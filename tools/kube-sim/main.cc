@@ -17,6 +17,7 @@
 
 #include "api_server.h"
 #include "body_parser.h"
+#include "builtin_controllers.h"
 #include "controller.h"
 #include "core/clock.h"
 #include "faults.h"
@@ -62,6 +63,8 @@ int main(int argc, char** argv) {
   int watchTimeout = 1800;
   std::size_t maxThreads = 1024;
   bool logRequests = false;
+  std::vector<std::string> controllerNames;
+  int tickMs = 1000;
   double faultErrorRate = 0.0;
   int faultErrorCode = 500, faultRetryAfter = 1, faultLatencyMs = 0;
   std::int64_t faultCloseAfter = 0, faultErrorCount = 0;
@@ -91,6 +94,11 @@ int main(int argc, char** argv) {
   app.add_option("--load", loadFile, "JSON state to start with (GET /admin/state format)");
   app.add_option("--ready-file", readyFile, "Write the URL here once listening");
   app.add_flag("--log-requests", logRequests, "Log every request to stderr");
+  app.add_option("--controller", controllerNames,
+                 "Run a simulated controller (repeatable; \"all\" for every one)");
+  app.add_option("--controller-tick-ms", tickMs, "Interval of the controllers' tick")
+      ->check(CLI::Range(10, 3600000))
+      ->capture_default_str();
   app.add_option("--fault-error-rate", faultErrorRate, "Share of requests answered with an error")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--fault-error-code", faultErrorCode, "Status of injected errors (500|429|503)");
@@ -160,7 +168,11 @@ int main(int argc, char** argv) {
       }
     }
     Faults faults(faultCfg.value());
-    ControllerRunner controllers(store, clock);
+    ControllerRunner controllers(store, clock, std::chrono::milliseconds(tickMs));
+    if (auto st = addBuiltinControllers(controllers, controllerNames); !st.ok()) {
+      std::cerr << "kube-sim: " << st.error().message << "\n";
+      return 2;
+    }
     controllers.start();
     ApiServer server(store, faults, controllers, sc);
     std::string error;
