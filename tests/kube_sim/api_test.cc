@@ -502,6 +502,17 @@ TEST(KubeSimApi, TlsAndKubeconfig) {
   EXPECT_EQ(decoded.substr(0, ss.str().size()), ss.str());
 }
 
+TEST(KubeSimApi, TlsCertificateNamesTheListenAddress) {
+  // Any 127/8 address is local on Linux; the certificate must carry it for verification to pass.
+  KubeSimOptions opts;
+  opts.tls = true;
+  opts.listen = "127.0.0.2:0";
+  KubeSimProcess sim(opts);
+  ASSERT_EQ(sim.url().rfind("https://127.0.0.2:", 0), 0u) << sim.url();
+  auto r = sim.send("GET", "/version");
+  EXPECT_EQ(r.status, 200) << r.error;
+}
+
 TEST(KubeSimApi, SigtermExitsZeroWithWatchesOpen) {
   KubeSimProcess sim;
   WatchClient w1(sim, "/api/v1/persistentvolumes?watch=true");

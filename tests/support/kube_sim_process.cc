@@ -65,7 +65,8 @@ std::string KubeSimResponse::header(const std::string& name) const {
   return "";
 }
 
-void generateSelfSignedCert(const std::string& certPath, const std::string& keyPath) {
+void generateSelfSignedCert(const std::string& certPath, const std::string& keyPath,
+                            const std::string& extraIp) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   if (!key) throw std::runtime_error("EVP_EC_gen failed");
   X509* cert = X509_new();
@@ -81,7 +82,9 @@ void generateSelfSignedCert(const std::string& certPath, const std::string& keyP
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-  for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost"},
+  std::string sans = "IP:127.0.0.1,DNS:localhost";
+  if (!extraIp.empty() && extraIp != "127.0.0.1") sans += ",IP:" + extraIp;
+  for (auto [nid, value] : {std::pair{NID_subject_alt_name, sans.c_str()},
                             std::pair{NID_basic_constraints, "critical,CA:TRUE"},
                             std::pair{NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
     X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
@@ -119,7 +122,9 @@ KubeSimProcess::KubeSimProcess(KubeSimOptions options)
   if (options_.tls) {
     caFile_ = (dir_ / "tls.crt").string();
     const std::string keyFile = (dir_ / "tls.key").string();
-    generateSelfSignedCert(caFile_, keyFile);
+    // The certificate must name the address the clients will dial (--listen host).
+    const std::string host = options_.listen.substr(0, options_.listen.rfind(':'));
+    generateSelfSignedCert(caFile_, keyFile, host == "0.0.0.0" ? "" : host);
     args.insert(args.end(), {"--tls-cert", caFile_, "--tls-key", keyFile});
   }
   if (!options_.loadFile.empty()) args.insert(args.end(), {"--load", options_.loadFile});

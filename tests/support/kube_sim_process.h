@@ -96,8 +96,10 @@ class KubeSimProcess {
   int exitStatus_ = -1;
 };
 
-// Writes a self-signed EC P-256 certificate for 127.0.0.1 / localhost (CA:TRUE, so it is its own
-// trust anchor) and its private key, both PEM. Throws on OpenSSL failure.
-void generateSelfSignedCert(const std::string& certPath, const std::string& keyPath);
+// Writes a self-signed EC P-256 certificate for 127.0.0.1 / localhost and `extraIp` when given
+// (CA:TRUE, so it is its own trust anchor) and its private key, both PEM. Throws on OpenSSL
+// failure.
+void generateSelfSignedCert(const std::string& certPath, const std::string& keyPath,
+                            const std::string& extraIp = "");
 
 }  // namespace ocpvdr::testing
