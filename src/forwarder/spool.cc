@@ -1,0 +1,275 @@
+// SQLite spool and checkpoint (see spool.h).
+#include "forwarder/spool.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+namespace ocpvdr::forwarder {
+namespace {
+
+Error sqlError(sqlite3* db, int rc, const std::string& what) {
+  std::string msg = "spool: " + what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  const int primary = rc & 0xff;
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return retryableError(msg);
+  return terminalError(msg);
+}
+
+// A prepared statement; finalised on destruction.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(st_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Status prepared(const std::string& what) const {
+    if (rc_ != SQLITE_OK) return sqlError(db_, rc_, what);
+    return Status::success();
+  }
+  Stmt& bind(std::string_view v) {
+    sqlite3_bind_text(st_, ++idx_, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Stmt& bind(std::int64_t v) {
+    sqlite3_bind_int64(st_, ++idx_, v);
+    return *this;
+  }
+  int step() { return sqlite3_step(st_); }
+  Status done(const std::string& what) {
+    const int rc = sqlite3_step(st_);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError(db_, rc, what);
+    sqlite3_reset(st_);
+    sqlite3_clear_bindings(st_);
+    idx_ = 0;
+    return Status::success();
+  }
+  std::string text(int col) const {
+    const unsigned char* p = sqlite3_column_text(st_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
+             : std::string();
+  }
+  std::int64_t i64(int col) const { return sqlite3_column_int64(st_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+  int rc_ = SQLITE_OK;
+  int idx_ = 0;
+};
+
+Status exec(sqlite3* db, const char* sql, const std::string& what) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    Error e = sqlError(nullptr, rc, what);
+    e.message = "spool: " + what + ": " + msg;
+    return e;
+  }
+  return Status::success();
+}
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS events (
+  seq   INTEGER PRIMARY KEY,
+  key   TEXT NOT NULL,
+  uid   TEXT NOT NULL,
+  id    TEXT NOT NULL,
+  kind  TEXT NOT NULL,
+  type  TEXT NOT NULL,
+  body  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+  key    TEXT PRIMARY KEY,
+  kind   TEXT NOT NULL,
+  uid    TEXT NOT NULL,
+  rv     TEXT NOT NULL,
+  object TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS watches (
+  name TEXT PRIMARY KEY,
+  rv   TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// A connection with the settings every user of the file shares. The page cache is kept small:
+// rows are written once and read once, so a large cache buys nothing but memory.
+Result<detail::DbPtr> openDb(const std::string& path, int flags) {
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  detail::DbPtr db(raw);
+  if (rc != SQLITE_OK) return sqlError(raw, rc, "cannot open " + path);
+  sqlite3_busy_timeout(db.get(), 5000);
+  OCPVDR_TRY(
+      exec(db.get(), "PRAGMA cache_size=-256; PRAGMA synchronous=NORMAL", "configuring " + path));
+  return db;
+}
+
+std::string objectKeyOf(const std::string& key, const std::string& kind) {
+  // key = "<kind>/<ns>/<name>" or "<kind>/<name>"; the reflector's key drops the kind.
+  return key.size() > kind.size() + 1 ? key.substr(kind.size() + 1) : std::string();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return terminalError("spool: cannot create directory " + dir + ": " + ec.message());
+  const std::string path = (std::filesystem::path(dir) / "forwarder.db").string();
+  OCPVDR_ASSIGN_OR_RETURN(auto db, openDb(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  OCPVDR_TRY(exec(db.get(), "PRAGMA journal_mode=WAL", "enabling WAL on " + path));
+  OCPVDR_TRY(exec(db.get(), kSchema, "creating the schema in " + path));
+  return std::unique_ptr<Spool>(new Spool(std::move(db), path));
+}
+
+Result<std::vector<SpoolRow>> Spool::pending() {
+  Stmt st(db_.get(), "SELECT seq, key, uid, id, kind, type FROM events ORDER BY seq");
+  OCPVDR_TRY(st.prepared("listing events"));
+  std::vector<SpoolRow> rows;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    SpoolRow r;
+    r.seq = st.i64(0);
+    r.key = st.text(1);
+    r.uid = st.text(2);
+    r.id = st.text(3);
+    r.kind = st.text(4);
+    auto t = parseChangeType(st.text(5));
+    if (!t)
+      return terminalError("spool: event " + std::to_string(r.seq) + ": " + t.error().message);
+    r.type = *t;
+    rows.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return sqlError(db_.get(), rc, "listing events");
+  return rows;
+}
+
+Result<std::vector<CheckpointEntry>> Spool::checkpoint(bool withObjects) {
+  Stmt st(db_.get(), withObjects ? "SELECT key, kind, uid, rv, object FROM objects ORDER BY key"
+                                 : "SELECT key, kind, uid, rv FROM objects ORDER BY key");
+  OCPVDR_TRY(st.prepared("reading the checkpoint"));
+  std::vector<CheckpointEntry> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    CheckpointEntry e;
+    e.key = st.text(0);
+    e.kind = st.text(1);
+    e.uid = st.text(2);
+    e.resourceVersion = st.text(3);
+    if (withObjects) e.object = st.text(4);
+    e.objectKey = objectKeyOf(e.key, e.kind);
+    out.push_back(std::move(e));
+  }
+  if (rc != SQLITE_DONE) return sqlError(db_.get(), rc, "reading the checkpoint");
+  return out;
+}
+
+Result<std::map<std::string, std::string>> Spool::watchVersions() {
+  Stmt st(db_.get(), "SELECT name, rv FROM watches");
+  OCPVDR_TRY(st.prepared("reading watch versions"));
+  std::map<std::string, std::string> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out[st.text(0)] = st.text(1);
+  if (rc != SQLITE_DONE) return sqlError(db_.get(), rc, "reading watch versions");
+  return out;
+}
+
+Result<std::int64_t> Spool::count() {
+  Stmt st(db_.get(), "SELECT count(*) FROM events");
+  OCPVDR_TRY(st.prepared("counting events"));
+  if (st.step() != SQLITE_ROW) return sqlError(db_.get(), SQLITE_ERROR, "counting events");
+  return st.i64(0);
+}
+
+Status Spool::commit(const SpoolBatch& batch) {
+  if (batch.empty()) return Status::success();
+  sqlite3* db = db_.get();
+  OCPVDR_TRY(exec(db, "BEGIN IMMEDIATE", "starting a transaction"));
+  auto body = [&]() -> Status {
+    if (!batch.upserts.empty()) {
+      Stmt st(db,
+              "INSERT OR REPLACE INTO events(seq, key, uid, id, kind, type, body) "
+              "VALUES(?,?,?,?,?,?,?)");
+      OCPVDR_TRY(st.prepared("writing events"));
+      for (const auto& r : batch.upserts) {
+        st.bind(r.seq).bind(r.key).bind(r.uid).bind(r.id).bind(r.kind).bind(toString(r.type));
+        OCPVDR_TRY(st.bind(r.body).done("writing event " + r.id));
+      }
+    }
+    if (!batch.deletes.empty()) {
+      Stmt st(db, "DELETE FROM events WHERE seq = ?");
+      OCPVDR_TRY(st.prepared("deleting events"));
+      for (std::int64_t s : batch.deletes) OCPVDR_TRY(st.bind(s).done("deleting events"));
+    }
+    if (!batch.objectUpserts.empty()) {
+      Stmt st(db, "INSERT OR REPLACE INTO objects(key, kind, uid, rv, object) VALUES(?,?,?,?,?)");
+      OCPVDR_TRY(st.prepared("writing the checkpoint"));
+      for (const auto& o : batch.objectUpserts) {
+        st.bind(o.key).bind(o.kind).bind(o.uid).bind(o.resourceVersion).bind(o.object);
+        OCPVDR_TRY(st.done("writing the checkpoint of " + o.key));
+      }
+    }
+    if (!batch.objectDeletes.empty()) {
+      Stmt st(db, "DELETE FROM objects WHERE key = ?");
+      OCPVDR_TRY(st.prepared("deleting from the checkpoint"));
+      for (const auto& k : batch.objectDeletes) OCPVDR_TRY(st.bind(k).done("deleting " + k));
+    }
+    if (!batch.watchVersions.empty()) {
+      Stmt st(db, "INSERT OR REPLACE INTO watches(name, rv) VALUES(?,?)");
+      OCPVDR_TRY(st.prepared("writing watch versions"));
+      for (const auto& [name, rv] : batch.watchVersions) {
+        OCPVDR_TRY(st.bind(name).bind(rv).done("writing the watch version of " + name));
+      }
+    }
+    return Status::success();
+  }();
+  if (!body.ok()) {
+    (void)exec(db, "ROLLBACK", "rolling back");
+    return body;
+  }
+  Status c = exec(db, "COMMIT", "committing");
+  if (!c.ok()) (void)exec(db, "ROLLBACK", "rolling back");
+  return c;
+}
+
+Result<std::unique_ptr<SpoolReader>> Spool::reader() const {
+  OCPVDR_ASSIGN_OR_RETURN(auto db, openDb(path_, SQLITE_OPEN_READONLY));
+  return std::unique_ptr<SpoolReader>(new SpoolReader(std::move(db), path_));
+}
+
+Result<std::optional<std::string>> SpoolReader::body(std::int64_t seq) {
+  Stmt st(db_.get(), "SELECT body FROM events WHERE seq = ?");
+  OCPVDR_TRY(st.prepared("reading an event"));
+  st.bind(seq);
+  const int rc = st.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(st.text(0));
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  return sqlError(db_.get(), rc, "reading event " + std::to_string(seq));
+}
+
+Result<std::optional<CheckpointEntry>> SpoolReader::object(const std::string& key) {
+  Stmt st(db_.get(), "SELECT key, kind, uid, rv, object FROM objects WHERE key = ?");
+  OCPVDR_TRY(st.prepared("reading the checkpoint"));
+  st.bind(key);
+  const int rc = st.step();
+  if (rc == SQLITE_DONE) return std::optional<CheckpointEntry>();
+  if (rc != SQLITE_ROW) return sqlError(db_.get(), rc, "reading the checkpoint of " + key);
+  CheckpointEntry e;
+  e.key = st.text(0);
+  e.kind = st.text(1);
+  e.uid = st.text(2);
+  e.resourceVersion = st.text(3);
+  e.object = st.text(4);
+  e.objectKey = objectKeyOf(e.key, e.kind);
+  return std::optional<CheckpointEntry>(std::move(e));
+}
+
+}  // namespace ocpvdr::forwarder

@@ -1,0 +1,82 @@
+// Webhook POSTs with Bearer token and body signature (see webhook.h).
+#include "forwarder/webhook.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <charconv>
+
+namespace ocpvdr::forwarder {
+
+std::string hmacSha256Hex(std::string_view key, std::string_view body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(hex[mac[i] >> 4]);
+    out.push_back(hex[mac[i] & 0x0f]);
+  }
+  return out;
+}
+
+WebhookClient::WebhookClient(HttpClient& http, WebhookOptions options, SecretSource& token,
+                             SecretSource& hmac)
+    : http_(http), options_(std::move(options)), token_(token), hmac_(hmac) {}
+
+DeliveryResult WebhookClient::deliver(const std::string& body, std::stop_token stop) {
+  DeliveryResult out;
+  HttpRequest req;
+  req.method = "POST";
+  req.url = options_.url;
+  req.connectTimeout = options_.connectTimeout;
+  req.timeout = options_.timeout;
+  req.body = body;
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.headers.emplace_back("User-Agent", options_.userAgent);
+  if (token_.configured()) {
+    auto t = token_.value();
+    if (!t) {
+      // No token could be read at all: the same situation as a token the server refuses.
+      out.disposition = Disposition::AuthRetry;
+      out.detail = t.error().message;
+      return out;
+    }
+    if (!t->empty()) req.headers.emplace_back("Authorization", "Bearer " + *t);
+  }
+  if (hmac_.configured()) {
+    auto k = hmac_.value();
+    if (!k) {
+      out.disposition = Disposition::AuthRetry;
+      out.detail = k.error().message;
+      return out;
+    }
+    req.headers.emplace_back("x-hub-signature-256", "sha256=" + hmacSha256Hex(*k, body));
+  }
+  auto r = http_.send(req, stop);
+  if (!r) {
+    out.disposition = Disposition::Retry;
+    out.detail = r.error().message;
+    return out;
+  }
+  if (r->cancelled) {
+    out.cancelled = true;
+    out.disposition = Disposition::Retry;
+    out.detail = "cancelled";
+    return out;
+  }
+  out.status = r->status;
+  out.disposition = classifyStatus(r->status);
+  out.detail = r->body.substr(0, 4096);
+  if (auto ra = r->header("retry-after")) {
+    long secs = 0;
+    auto [p, ec] = std::from_chars(ra->data(), ra->data() + ra->size(), secs);
+    if (ec == std::errc() && secs >= 0) out.retryAfter = Millis(secs * 1000);
+  }
+  return out;
+}
+
+}  // namespace ocpvdr::forwarder
