@@ -8,57 +8,61 @@
 namespace ocpvdr::replication {
 namespace fs = std::filesystem;
 
-const std::string& probeScript() {
+const std::string& guardScript() {
+  // No single quotes inside: the whole script travels single-quoted through the remote shell.
   static const std::string kScript =
-      "if r=$(realpath -e -- \"$1\" 2>/dev/null); then printf 'root=%s\\n' \"$r\"; "
-      "else echo root-missing; exit 0; fi; "
-      "if p=$(realpath -e -- \"$2\" 2>/dev/null); then printf 'path=%s\\n' \"$p\"; "
-      "if [ -d \"$p\" ]; then echo dir; "
-      "if e=$(find \"$p\" -mindepth 1 -maxdepth 1 -print -quit); then "
-      "if [ -n \"$e\" ]; then echo nonempty; else echo empty; fi; "
-      "else echo unreadable; fi; "
-      "else echo notdir; fi; "
-      "else echo missing; fi";
+      "root=$1; path=$2; mode=$3; shift 3; "
+      "g() { printf \"OCPVDR-GUARD %s\\n\" \"$*\" >&2; }; "
+      // One realpath for both (a process less on every sync); on failure tell which one.
+      "if x=$(realpath -e -- \"$root\" \"$path\" 2>/dev/null); then "
+      "nl=$(printf \"\\nx\"); nl=${nl%x}; r=${x%%\"$nl\"*}; p=${x#*\"$nl\"}; "
+      "elif realpath -e -- \"$root\" >/dev/null 2>&1; then g missing \"$path\"; exit 97; "
+      "else g root-missing \"$root\"; exit 97; fi; "
+      "case \"$r\" in /) case \"$p\" in /) g escape \"$p\"; exit 97;; esac;; "
+      "*) case \"$p/\" in \"$r\"/?*) ;; *) g escape \"$p\"; exit 97;; esac;; esac; "
+      "if [ ! -d \"$p\" ]; then g notdir \"$p\"; exit 97; fi; "
+      "if ! e=$(find \"$p\" -mindepth 1 -maxdepth 1 -print -quit); then g unreadable \"$p\"; "
+      "exit 97; fi; "
+      "if [ -z \"$e\" ]; then s=empty; else s=nonempty; fi; "
+      "if [ $s = empty ] && [ \"$mode\" = guard ]; then g empty \"$p\"; exit 97; fi; "
+      "g ok $s \"$p\"; "
+      "n=$#; i=0; "
+      "for a do i=$((i+1)); if [ $i -eq 1 ]; then set --; fi; "
+      "if [ $i -lt $n ]; then set -- \"$@\" \"$a\"; else set -- \"$@\" \"$p/\"; fi; done; "
+      "exec \"$@\"";
   return kScript;
 }
 
-Result<PathProbe> parseProbeOutput(std::string_view out) {
-  PathProbe p;
-  bool sawRoot = false;
+std::string guardedRsyncPath(const std::string& root, const std::string& path, RemoteGuardMode mode,
+                             const std::string& remoteRsync) {
+  return "sh -c " + shellQuote(guardScript()) + " ocpvdr-guard " + shellQuote(root) + " " +
+         shellQuote(path) + (mode == RemoteGuardMode::RefuseEmpty ? " guard " : " allow ") +
+         shellQuote(remoteRsync);
+}
+
+std::optional<GuardReport> parseGuardReport(std::string_view err) {
+  static constexpr std::string_view kMarker = "OCPVDR-GUARD ";
   std::size_t i = 0;
-  while (i < out.size()) {
-    std::size_t j = out.find('\n', i);
-    if (j == std::string_view::npos) j = out.size();
-    std::string_view line = out.substr(i, j - i);
+  while (i < err.size()) {
+    std::size_t j = err.find('\n', i);
+    if (j == std::string_view::npos) j = err.size();
+    std::string_view line = err.substr(i, j - i);
     i = j + 1;
-    if (line.substr(0, 5) == "root=") {
-      p.rootExists = true;
-      p.rootReal = std::string(line.substr(5));
-      sawRoot = true;
-    } else if (line == "root-missing") {
-      sawRoot = true;
-    } else if (line.substr(0, 5) == "path=") {
-      p.exists = true;
-      p.real = std::string(line.substr(5));
-    } else if (line == "missing") {
-      p.exists = false;
-    } else if (line == "dir") {
-      p.isDir = true;
-    } else if (line == "notdir") {
-      p.isDir = false;
-    } else if (line == "empty") {
-      p.empty = true;
-    } else if (line == "nonempty") {
-      p.empty = false;
-    } else if (line == "unreadable") {
-      return terminalError("cannot list the source directory " + p.real +
-                           " on the primary (permissions?)");
+    if (line.substr(0, kMarker.size()) != kMarker) continue;
+    line.remove_prefix(kMarker.size());
+    GuardReport g;
+    auto sp = line.find(' ');
+    g.verdict = std::string(line.substr(0, sp));
+    std::string_view rest = sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
+    if (g.verdict == "ok") {
+      auto sp2 = rest.find(' ');
+      g.sourceEmpty = rest.substr(0, sp2) == "empty";
+      rest = sp2 == std::string_view::npos ? std::string_view{} : rest.substr(sp2 + 1);
     }
+    g.path = std::string(rest);
+    return g;
   }
-  if (!sawRoot)
-    return terminalError("unexpected output from the path probe: \"" +
-                         std::string(out.substr(0, 200)) + "\"");
-  return p;
+  return std::nullopt;
 }
 
 Result<PathProbe> probeLocal(const std::string& root, const std::string& path,
@@ -100,37 +104,6 @@ Result<PathProbe> probeLocal(const std::string& root, const std::string& path,
   return p;
 }
 
-Result<PathProbe> probeWith(ProcessRunner& runner, const std::vector<std::string>& sshArgvPrefix,
-                            const std::string& root, const std::string& path,
-                            std::chrono::milliseconds timeout) {
-  ProcessSpec spec;
-  if (sshArgvPrefix.empty()) {
-    spec.argv = {"sh", "-c", probeScript(), "ocpvdr-probe", root, path};
-  } else {
-    // ssh hands the remote login shell one command line: quote every piece.
-    std::string cmd = "sh -c " + shellQuote(probeScript()) + " ocpvdr-probe " + shellQuote(root) +
-                      " " + shellQuote(path);
-    spec.argv = sshArgvPrefix;
-    spec.argv.push_back(cmd);
-  }
-  spec.timeout = timeout;
-  spec.maxCapture = 64 * 1024;
-  OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, runner.run(spec));
-  if (r.timedOut)
-    return retryableError("checking " + path + " on the primary timed out after " +
-                          std::to_string(timeout.count() / 1000) + "s");
-  if (!r.success()) {
-    std::string err = r.err;
-    while (!err.empty() && (err.back() == '\n' || err.back() == '\r')) err.pop_back();
-    if (!sshArgvPrefix.empty() && !r.signaled && r.exitCode == 255)
-      return retryableError("cannot reach the primary NFS host over ssh: " +
-                            (err.empty() ? std::string("ssh exit 255") : err));
-    return terminalError("checking " + path + " on the primary failed (exit " +
-                         std::to_string(r.exitCode) + "): " + err);
-  }
-  return parseProbeOutput(r.out);
-}
-
 Status checkConfined(const PathProbe& p, std::string_view side, std::string_view lexical) {
   if (!p.rootExists)
     return refusedError(std::string(side) + " export root for " + std::string(lexical) +
@@ -140,13 +113,6 @@ Status checkConfined(const PathProbe& p, std::string_view side, std::string_view
     return refusedError(std::string(side) + " path " + std::string(lexical) + " resolves to " +
                         p.real + ", outside its export root " + p.rootReal + " (symlink escape)");
   return Status::success();
-}
-
-EmptySourceVerdict emptySourceVerdict(const PathProbe& source, const PathProbe& dr, bool force) {
-  bool sourceEmpty = !source.exists || (source.isDir && source.empty);
-  bool drHasData = dr.exists && dr.isDir && !dr.empty;
-  if (!sourceEmpty || !drHasData) return EmptySourceVerdict::Proceed;
-  return force ? EmptySourceVerdict::ProceedForced : EmptySourceVerdict::Refuse;
 }
 
 }  // namespace ocpvdr::replication

@@ -16,8 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr std::chrono::seconds kProbeTimeoutFloor{20};
-
 std::string partialDirName(const config::Config& cfg) {
   return cfg.replication.rsync.partialDir.empty() ? ".ocpv-dr-partial"
                                                   : cfg.replication.rsync.partialDir;
@@ -131,52 +129,74 @@ Status Replicator::transfer(Transfer& t) {
   if (t.dr.exists && !t.dr.isDir)
     return refusedError("DR path " + p.drHostPath + " exists and is not a directory");
 
-  const auto probeTimeout = std::max<std::chrono::milliseconds>(
-      kProbeTimeoutFloor,
-      2 * std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.primary.ssh.connectTimeout));
-  if (local) {
-    OCPVDR_ASSIGN_OR_RETURN(t.source, probeLocal(p.primaryRoot, p.primaryHostPath));
-  } else {
-    OCPVDR_TRY(ssh_.validate());
-    if (ssh_.multiplexing()) OCPVDR_TRY(ensureControlDir(ssh_.controlDir()));
-    auto prefix = ssh_.baseArgv();
-    prefix.push_back(ssh_.destination());
-    OCPVDR_ASSIGN_OR_RETURN(
-        t.source, probeWith(runner_, prefix, p.primaryRoot, p.primaryHostPath, probeTimeout));
-  }
-  OCPVDR_TRY(checkConfined(t.source, "primary", p.primaryHostPath));
-  if (t.source.exists && !t.source.isDir)
-    return refusedError("primary path " + p.primaryHostPath + " is not a directory");
-
-  switch (emptySourceVerdict(t.source, t.dr, t.force)) {
-    case EmptySourceVerdict::Refuse:
+  const bool drHasData = t.dr.exists && t.dr.isDir && !t.dr.empty;
+  const bool refuseEmpty = drHasData && !t.force;
+  // One wording for a failed source check, whether it ran here or in the primary's guard.
+  auto sourceError = [&](const std::string& verdict, const std::string& where) -> Error {
+    if (verdict == "root-missing")
+      return refusedError("primary export root " + p.primaryRoot +
+                          " does not exist on the primary (export not mounted?)");
+    if (verdict == "escape")
+      return refusedError("primary path " + p.primaryHostPath + " resolves to " + where +
+                          ", outside its export root " + p.primaryRoot + " (symlink escape)");
+    if (verdict == "notdir")
+      return refusedError("primary path " + p.primaryHostPath + " is not a directory");
+    if (verdict == "unreadable")
+      return terminalError("cannot list the source directory " + where + " on the primary");
+    if (verdict == "empty" || (verdict == "missing" && refuseEmpty))
       return refusedError("empty-source guard: the source " + p.primaryHostPath +
-                          " on the primary is " + (t.source.exists ? "empty" : "missing") +
+                          " on the primary is " + (verdict == "empty" ? "empty" : "missing") +
                           " but the DR copy " + t.dr.real +
                           " holds data; refusing a --delete sync that would wipe it (check the "
                           "primary export is mounted; --force mirrors an empty source)");
-    case EmptySourceVerdict::ProceedForced:
-      t.forced = true;
-      if (!t.source.exists)
-        return refusedError("source " + p.primaryHostPath +
-                            " does not exist on the primary: --force can mirror an empty source "
-                            "directory, not a missing one (use `pv delete` to retire the DR copy)");
-      break;
-    case EmptySourceVerdict::Proceed:
-      break;
-  }
-  if (!t.source.exists)
-    return retryableError("source " + p.primaryHostPath +
-                          " does not exist on the primary (yet); nothing to replicate");
+    if (verdict == "missing" && drHasData)
+      return refusedError("source " + p.primaryHostPath +
+                          " does not exist on the primary: --force can mirror an empty source "
+                          "directory, not a missing one (use `pv delete` to retire the DR copy)");
+    if (verdict == "missing")
+      return retryableError("source " + p.primaryHostPath +
+                            " does not exist on the primary (yet); nothing to replicate");
+    return terminalError("unexpected source check result \"" + verdict + "\" for " + where);
+  };
 
-  std::error_code ec;
-  fs::create_directories(t.dr.real, ec);
-  if (ec) return terminalError("cannot create DR directory " + t.dr.real + ": " + ec.message());
-
+  bool sourceEmpty = false;
   RsyncInvocation inv;
-  inv.source = local ? t.source.real + "/" : ssh_.remoteSpec(t.source.real + "/");
+  if (local) {
+    OCPVDR_ASSIGN_OR_RETURN(t.source, probeLocal(p.primaryRoot, p.primaryHostPath));
+    std::string verdict = !t.source.rootExists ? "root-missing"
+                          : !t.source.exists   ? "missing"
+                          : !checkConfined(t.source, "primary", p.primaryHostPath).ok() ? "escape"
+                          : !t.source.isDir                                             ? "notdir"
+                          : (t.source.empty && refuseEmpty)                             ? "empty"
+                                                                                        : "ok";
+    if (verdict != "ok") return sourceError(verdict, t.source.real);
+    sourceEmpty = t.source.empty;
+    inv.source = t.source.real + "/";
+  } else {
+    // The primary-side checks run in rsync's own ssh session (guards.h): no extra round trip.
+    OCPVDR_TRY(ssh_.validate());
+    if (ssh_.multiplexing()) OCPVDR_TRY(ensureControlDir(ssh_.controlDir()));
+    inv.source = ssh_.remoteSpec(p.primaryHostPath + "/");
+    inv.sshCommand = ssh_.rsyncShellCommand();
+    inv.rsyncPath =
+        guardedRsyncPath(p.primaryRoot, p.primaryHostPath,
+                         refuseEmpty ? RemoteGuardMode::RefuseEmpty : RemoteGuardMode::AllowEmpty);
+  }
+
+  // rsync creates the volume directory itself; only missing parents are made here, and removed
+  // again if the primary-side guard refuses, so a refusal leaves DR exactly as it was.
+  std::error_code ec;
+  std::vector<fs::path> madeParents;
+  for (fs::path d = fs::path(t.dr.real).parent_path(); !d.empty() && !fs::exists(d, ec);
+       d = d.parent_path())
+    madeParents.push_back(d);
+  fs::create_directories(fs::path(t.dr.real).parent_path(), ec);
+  if (ec) return terminalError("cannot create DR directory " + t.dr.real + ": " + ec.message());
+  auto undoParents = [&] {
+    for (const auto& d : madeParents) fs::remove(d, ec);  // only removes empty directories
+  };
   inv.destination = t.dr.real + "/";
-  if (!local) inv.sshCommand = ssh_.rsyncShellCommand();
+  inv.progress = static_cast<bool>(t.onProgress);
   t.argv = buildRsyncArgv(cfg_.replication.rsync, inv);
 
   RsyncOutputParser parser;
@@ -195,6 +215,24 @@ Status Replicator::transfer(Transfer& t) {
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, runner_.run(spec, t.stop));
   t.stats = parser.stats();
   if (!t.stats.parsed) t.stats = parseRsyncOutput(r.out);  // runner without line callbacks
+  if (!local) {
+    auto guard = parseGuardReport(r.err);
+    if (guard && guard->verdict != "ok") {
+      t.ran = false;  // the guard stopped it before the rsync protocol began
+      undoParents();
+      return sourceError(guard->verdict, guard->path);
+    }
+    if (!guard && r.success())
+      return terminalError(
+          "rsync finished but the primary-side guard never reported (is --rsync-path "
+          "overridden in replication.rsync.extra_args?)");
+    if (guard) {
+      t.source.rootExists = t.source.exists = t.source.isDir = true;
+      t.source.real = guard->path;
+      t.source.empty = sourceEmpty = guard->sourceEmpty;
+    }
+  }
+  t.forced = t.force && drHasData && sourceEmpty;
   return rsyncOutcome(r);
 }
 

@@ -70,7 +70,7 @@ std::vector<std::string> buildRsyncArgv(const config::RsyncOptions& opts,
   }
   a.push_back("--stats");
   a.push_back("--itemize-changes");
-  a.push_back("--info=progress2");
+  if (inv.progress) a.push_back("--info=progress2");
   if (opts.bwlimitKiBps > 0) a.push_back("--bwlimit=" + std::to_string(opts.bwlimitKiBps));
   if (opts.ioTimeout.count() > 0)
     a.push_back("--timeout=" + std::to_string(opts.ioTimeout.count()));
@@ -79,6 +79,7 @@ std::vector<std::string> buildRsyncArgv(const config::RsyncOptions& opts,
     a.push_back("-e");
     a.push_back(inv.sshCommand);
   }
+  if (!inv.rsyncPath.empty()) a.push_back("--rsync-path=" + inv.rsyncPath);
   a.push_back(inv.source);
   a.push_back(inv.destination);
   return a;

@@ -10,7 +10,9 @@
 //                              temporary file and renames it, so DR always holds a whole image
 //   --inplace                  only when configured (then --partial-dir is left out: the two
 //                              conflict), needs rsync >= 3.1.3 together with --sparse
-//   --stats -i --info=progress2  machine-readable counters, one line per changed item, progress
+//   --stats -i                 machine-readable counters, one line per changed item
+//   --info=progress2           only when a progress display wants it (TTY): on a no-op sync of
+//                              many files it writes an update per file checked
 //   --bwlimit, --timeout, extra args, -e "ssh ..." for the ssh transport
 // Parsed output format: rsync 3.x `--stats` block ("Number of regular files transferred: 1",
 // "Total bytes received: 5,678", numbers with thousands separators), itemize lines
@@ -35,6 +37,8 @@ struct RsyncInvocation {
   std::string destination;  // "/path/"
   std::string sshCommand;   // value for -e; empty: local transfer
   bool mirrorDeletes = true;
+  bool progress = false;  // --info=progress2 (only when someone shows it: it is chatty)
+  std::string rsyncPath;  // value for --rsync-path (the primary-side guard); empty: none
 };
 
 std::vector<std::string> buildRsyncArgv(const config::RsyncOptions& opts,

@@ -29,22 +29,47 @@ class GuardsTest : public ::testing::Test {
     tmp.write("export/afile", "f");
   }
 
-  // Both probes must agree: the local one (DR side) and the script (primary side).
+  // The local probe (DR side, local transport) and the guard script (primary side over ssh) must
+  // agree on every fixture. The script runs here through sh and execs `printf` in place of the
+  // rsync server, so its argument rewriting is visible too.
+  struct Scripted {
+    int code = -1;
+    std::optional<GuardReport> report;
+    std::string execOut;
+  };
+  Scripted script(const std::string& path, const char* mode = "allow") {
+    ProcessSpec spec;
+    spec.argv = {"sh",     "-c",   guardScript(), "ocpvdr-guard", root, path,      mode,
+                 "printf", "%s\n", "--server",    "--sender",     ".",  path + "/"};
+    auto r = runner.run(spec);
+    EXPECT_TRUE(r.ok());
+    Scripted s;
+    if (!r.ok()) return s;
+    s.code = r->exitCode;
+    s.report = parseGuardReport(r->err);
+    s.execOut = r->out;
+    return s;
+  }
   PathProbe both(const std::string& path, std::string_view ignore = {}) {
     auto local = probeLocal(root, path, ignore);
     EXPECT_TRUE(local.ok()) << path << ": " << (local.ok() ? "" : local.error().describe());
-    auto scripted = probeWith(runner, {}, root, path, std::chrono::seconds(10));
-    EXPECT_TRUE(scripted.ok()) << path << ": "
-                               << (scripted.ok() ? "" : scripted.error().describe());
-    if (local.ok() && scripted.ok() && ignore.empty()) {
-      EXPECT_EQ(local->rootReal, scripted->rootReal) << path;
-      EXPECT_EQ(local->exists, scripted->exists) << path;
-      if (local->exists) {
-        EXPECT_EQ(local->real, scripted->real) << path;
-      }
-      EXPECT_EQ(local->isDir, scripted->isDir) << path;
-      if (local->isDir) {
-        EXPECT_EQ(local->empty, scripted->empty) << path;
+    auto s = script(path);
+    EXPECT_TRUE(s.report.has_value()) << path;
+    if (local.ok() && s.report && ignore.empty()) {
+      const std::string expect = !local->exists                           ? "missing"
+                                 : !checkConfined(*local, "x", path).ok() ? "escape"
+                                 : !local->isDir                          ? "notdir"
+                                                                          : "ok";
+      EXPECT_EQ(s.report->verdict, expect) << path;
+      if (expect == "ok") {
+        EXPECT_EQ(s.code, 0) << path;
+        EXPECT_EQ(s.report->path, local->real) << path;
+        EXPECT_EQ(s.report->sourceEmpty, local->empty) << path;
+        // The exec'd command got every argument, the source replaced by the resolved path.
+        EXPECT_EQ(s.execOut, "--server\n--sender\n.\n" + local->real + "/\n") << path;
+      } else {
+        EXPECT_EQ(s.code, 97) << path;
+        EXPECT_EQ(s.execOut, "") << path << ": the command must not run after a refusal";
       }
     }
     return local.ok() ? *local : PathProbe{};
@@ -111,10 +136,50 @@ TEST_F(GuardsTest, MissingRootSaysSo) {
   auto st = checkConfined(*p, "DR", "/x");
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("not mounted"), std::string::npos);
-  auto s = probeWith(runner, {}, root + "/no-such-root", root + "/no-such-root/a",
-                     std::chrono::seconds(10));
-  ASSERT_TRUE(s.ok());
-  EXPECT_FALSE(s->rootExists);
+  ProcessSpec spec;
+  spec.argv = {"sh",    "-c",  guardScript(), "g", root + "/no-such-root", root + "/no-such-root/a",
+               "allow", "true"};
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exitCode, 97);
+  auto g = parseGuardReport(r->err);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->verdict, "root-missing");
+}
+
+TEST_F(GuardsTest, GuardModeRefusesAnEmptySourceOnly) {
+  auto e = script(root + "/empty", "guard");
+  ASSERT_TRUE(e.report);
+  EXPECT_EQ(e.report->verdict, "empty");
+  EXPECT_EQ(e.code, 97);
+  EXPECT_EQ(e.execOut, "");
+  auto m = script(root + "/missing", "guard");
+  EXPECT_EQ(m.report->verdict, "missing");
+  auto f = script(root + "/full", "guard");
+  EXPECT_EQ(f.report->verdict, "ok");
+  EXPECT_EQ(f.code, 0);
+  auto a = script(root + "/empty", "allow");
+  EXPECT_EQ(a.report->verdict, "ok");
+  EXPECT_TRUE(a.report->sourceEmpty);
+}
+
+TEST_F(GuardsTest, GuardedRsyncPathSurvivesAShellRoundTrip) {
+  // What the remote login shell receives: the --rsync-path value with rsync's arguments appended.
+  fs::create_directories(root + "/it's a dir");
+  tmp.write("export/it's a dir/f", "x");
+  std::string cmd =
+      guardedRsyncPath(root, root + "/it's a dir", RemoteGuardMode::RefuseEmpty, "printf") +
+      " '%s\\n' --server x";
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", cmd};
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exitCode, 0) << r->err;
+  EXPECT_EQ(r->out, "--server\n" + root + "/it's a dir/\n");
+  auto g = parseGuardReport(r->err);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->verdict, "ok");
+  EXPECT_FALSE(g->sourceEmpty);
 }
 
 TEST_F(GuardsTest, PartialDirDoesNotMakeDrNonEmpty) {
@@ -133,29 +198,17 @@ TEST_F(GuardsTest, PathsWithSpacesAndQuotesSurviveTheScript) {
   EXPECT_FALSE(p.empty);
 }
 
-TEST(GuardsParse, ProbeOutputFormat) {
-  auto p = parseProbeOutput("root=/srv/nfs\npath=/srv/nfs/a\ndir\nnonempty\n");
-  ASSERT_TRUE(p.ok());
-  EXPECT_TRUE(p->rootExists);
-  EXPECT_EQ(p->real, "/srv/nfs/a");
-  EXPECT_FALSE(p->empty);
-  EXPECT_FALSE(parseProbeOutput("Welcome to the machine\n").ok());
-  EXPECT_FALSE(parseProbeOutput("root=/r\npath=/r/a\ndir\nunreadable\n").ok());
-}
-
-TEST(GuardsVerdict, EmptySourceGuard) {
-  PathProbe srcEmpty{true, "/r", true, "/r/a", true, true};
-  PathProbe srcMissing{true, "/r", false, "", false, true};
-  PathProbe srcFull{true, "/r", true, "/r/a", true, false};
-  PathProbe drFull{true, "/d", true, "/d/a", true, false};
-  PathProbe drEmpty{true, "/d", true, "/d/a", true, true};
-  PathProbe drMissing{true, "/d", false, "/d/a", false, true};
-  EXPECT_EQ(emptySourceVerdict(srcEmpty, drFull, false), EmptySourceVerdict::Refuse);
-  EXPECT_EQ(emptySourceVerdict(srcMissing, drFull, false), EmptySourceVerdict::Refuse);
-  EXPECT_EQ(emptySourceVerdict(srcEmpty, drFull, true), EmptySourceVerdict::ProceedForced);
-  EXPECT_EQ(emptySourceVerdict(srcFull, drFull, false), EmptySourceVerdict::Proceed);
-  EXPECT_EQ(emptySourceVerdict(srcEmpty, drEmpty, false), EmptySourceVerdict::Proceed);
-  EXPECT_EQ(emptySourceVerdict(srcEmpty, drMissing, false), EmptySourceVerdict::Proceed);
+TEST(GuardsParse, GuardLines) {
+  auto ok = parseGuardReport("Warning: something\nOCPVDR-GUARD ok nonempty /srv/nfs/a b\n");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->verdict, "ok");
+  EXPECT_FALSE(ok->sourceEmpty);
+  EXPECT_EQ(ok->path, "/srv/nfs/a b");
+  auto esc = parseGuardReport("OCPVDR-GUARD escape /etc\nrsync: connection unexpectedly closed\n");
+  ASSERT_TRUE(esc);
+  EXPECT_EQ(esc->verdict, "escape");
+  EXPECT_EQ(esc->path, "/etc");
+  EXPECT_FALSE(parseGuardReport("ssh: connect to host 10.0.0.2 port 22: No route to host\n"));
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ bool has(const std::vector<std::string>& v, const std::string& s) {
 
 TEST(RsyncArgv, DefaultsFitVmDisks) {
   config::RsyncOptions o;
-  RsyncInvocation inv{"root@10.0.0.2:/srv/a/", "/dr/a/", "ssh -p 22", true};
+  RsyncInvocation inv{"root@10.0.0.2:/srv/a/", "/dr/a/", "ssh -p 22", true, true};
   auto a = buildRsyncArgv(o, inv);
   for (const char* f :
        {"-a", "-H", "-S", "--numeric-ids", "--delete", "--delete-delay", "--stats",
@@ -52,6 +52,7 @@ TEST(RsyncArgv, ConfiguredOptions) {
   EXPECT_TRUE(has(a, "--checksum"));
   EXPECT_FALSE(has(a, "--delete"));
   EXPECT_FALSE(has(a, "-e"));
+  EXPECT_FALSE(has(a, "--info=progress2"));  // nobody shows progress: keep rsync quiet
   EXPECT_FALSE(
       std::any_of(a.begin(), a.end(), [](auto& s) { return s.rfind("--timeout", 0) == 0; }));
 }
