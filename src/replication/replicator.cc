@@ -84,13 +84,14 @@ void Replicator::finishReport(SyncReport& r, SteadyTime start, const std::string
     if (!s.ok())
       log::warn("could not record event id", {{"event_id", eventId}, {"error", s.error().message}});
   }
-  log::info(r.action + " " + std::string(toString(r.result)),
-            {{"pv", r.pv},
-             {"snapshot", r.snapshot},
-             {"changed", r.changed},
-             {"bytes", r.bytes},
-             {"duration_ms", r.duration.count()},
-             {"error", r.error ? r.error->describe() : ""}});
+  Json fields{{"changed", r.changed}, {"bytes", r.bytes}, {"duration_ms", r.duration.count()}};
+  if (!r.pv.empty()) fields["pv"] = r.pv;
+  if (!r.snapshot.empty()) fields["snapshot"] = r.snapshot;
+  if (r.error) fields["error"] = r.error->describe();
+  if (r.error && r.error->kind != ErrorKind::Refused)
+    log::warn(r.action + " " + std::string(toString(r.result)), fields);
+  else
+    log::info(r.action + " " + std::string(toString(r.result)), fields);
 }
 
 Status Replicator::checkRsyncVersion() {

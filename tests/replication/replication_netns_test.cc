@@ -558,6 +558,34 @@ TEST_F(NetnsReplicationTest, ConcurrentSyncsOfOnePvOneIsBusyOrWaitsAndDataIsRigh
   EXPECT_EQ(sha256File(primary / "vol/disk.img"), sha256File(dr / "vol/disk.img"));
 }
 
+TEST_F(NetnsReplicationTest, ProgressLineOnATerminal) {
+  writeRandomFile(primary / "vol/disk.img", 12 << 20, 91);
+  auto slow = cfg;
+  slow.replication.rsync.bwlimitKiBps = 4096;  // ~3 s: several progress updates
+  std::string slowConfig = hosts->writeConfig(slow, "slow.yaml").string();
+  std::string pvFile = writeJson("pv-tty.json", pv("vol"));
+  // script(1) gives the command a pseudo-terminal for stdin, stdout and stderr.
+  std::string cmd;
+  for (const auto& a : hosts->onHost(hosts->dr(), {bin, "-c", slowConfig, "--log-level", "warn",
+                                                   "pv", "sync", "--pv-json", pvFile}))
+    cmd += shellQuote(a) + " ";
+  ProcessSpec spec;
+  spec.argv = {"script", "-qefc", cmd, "/dev/null"};
+  spec.timeout = 120s;
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exitCode, 0) << r->out;
+  EXPECT_NE(r->out.find("\r\033[Kpv sync: "), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("% "), std::string::npos);
+  EXPECT_NE(r->out.find("ETA "), std::string::npos);
+  EXPECT_NE(r->out.find("\"result\":\"synced\""), std::string::npos);
+  EXPECT_EQ(sha256File(primary / "vol/disk.img"), sha256File(dr / "vol/disk.img"));
+  // Without a terminal the same command prints no progress (and rsync is not asked for it).
+  auto plain = cli({"pv", "sync", "--pv-json", pvFile}, {}, {}, slowConfig);
+  EXPECT_EQ(plain.err.find("ETA"), std::string::npos);
+  for (const auto& a : plain.doc["rsync"]["argv"]) EXPECT_NE(a, "--info=progress2");
+}
+
 // The library path the engine will use: one Replicator, many PVs in parallel over one shared ssh
 // master, run from the DR namespace; plus a clean stop mid-transfer.
 TEST_F(NetnsReplicationTest, LibraryParallelSyncsShareTheSshMasterAndStopIsClean) {
