@@ -1,8 +1,102 @@
-// Command group placeholder: registers nothing until its module lands.
+// `ocpv-dr reconcile`: the scheduled full pass (wiring only; logic in engine/reconcile.*).
+// Prints the JSON summary on stdout, writes report.{json,md,html}, exits with the report's code
+// (docs/reconcile.md "Exit codes").
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
 #include "cli/commands.h"
+#include "config/config.h"
+#include "core/log.h"
+#include "engine/engine.h"
+#include "engine/primary_api.h"
+#include "engine/reconcile.h"
+#include "kube/connect.h"
+#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
+namespace {
 
-void registerReconcile(CLI::App& /*app*/, GlobalOptions& /*g*/, Outcome& /*out*/) {}
+struct ReconcileArgs {
+  std::string reportDir, lockWait = "10m", now;
+  int parallelism = 0;
+  bool noProgress = false, noNotify = false;
+};
+
+int setupFailure(const Error& e) {
+  Json doc{{"action", "reconcile"},
+           {"result", "failed"},
+           {"exit_code", exitCodeFor(e.kind)},
+           {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}},
+           {"reports", Json::object()}};
+  std::cout << doc.dump() << std::endl;
+  return exitCodeFor(e.kind);
+}
+
+// "reconcile: 37/200 done  1.2 GiB  ETA 0:42" redrawn on one stderr line.
+std::function<void(const engine::ReconcileProgress&)> ttyProgress(bool enabled) {
+  if (!enabled || ::isatty(STDERR_FILENO) == 0) return nullptr;
+  return [](const engine::ReconcileProgress& p) {
+    long long eta = p.eta ? p.eta->count() / 1000 : 0;
+    char etaText[32];
+    std::snprintf(etaText, sizeof etaText, "%lld:%02lld:%02lld", eta / 3600, (eta / 60) % 60,
+                  eta % 60);
+    std::cerr << "\r\033[Kreconcile: " << p.done << "/" << p.total << " done  "
+              << engine::humanBytes(p.bytes) << "  ETA " << etaText << std::flush;
+  };
+}
+
+int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
+  auto wait = config::parseDuration(a.lockWait);
+  if (!wait.ok()) return setupFailure(wait.error().wrap("--lock-wait"));
+  if (a.parallelism < 0 || a.parallelism > 64)
+    return setupFailure(invalidError("--parallelism: expected 1..64"));
+  auto env = replication::HandlerEnv::open(g.configPath, a.now);
+  if (!env.ok()) return setupFailure(env.error());
+  auto& e = **env;
+  auto conn = kube::connect(e.config.primary.kubernetes, *e.clock);
+  if (!conn.ok()) return setupFailure(conn.error().wrap("sites.primary.kubernetes"));
+  engine::KubePrimary primary(*conn->client);
+  std::unique_ptr<CurlHttpClient> notifyHttp;
+  if (!a.noNotify && !e.config.notify.urls.empty()) notifyHttp = std::make_unique<CurlHttpClient>();
+
+  engine::Reconciler reconciler(e.config, *e.replicator, *e.catalog, primary, primary, *e.clock);
+  engine::ReconcileOptions opts;
+  opts.parallelism = a.parallelism;
+  opts.lockWait = *wait;
+  opts.trigger = "cli";
+  opts.onProgress = ttyProgress(!a.noProgress);
+  const std::string reportDir =
+      a.reportDir.empty() ? engine::defaultReportDir(e.config) : a.reportDir;
+  auto report =
+      engine::reconcileAndReport(reconciler, opts, reportDir, notifyHttp.get(), e.config.notify);
+  if (opts.onProgress) std::cerr << "\r\033[K" << std::flush;
+  e.replicator->closeConnections();
+  std::cout << report.summary().dump() << std::endl;
+  return report.exitCode();
+}
+
+}  // namespace
+
+void registerReconcile(CLI::App& app, GlobalOptions& g, Outcome& out) {
+  auto a = std::make_shared<ReconcileArgs>();
+  auto* cmd = app.add_subcommand(
+      "reconcile",
+      "Full pass: sync every selected PV and snapshot, report orphans (behind the circuit "
+      "breaker), PVs never synced, failed and over the RPO target; write JSON/Markdown/HTML");
+  cmd->add_option("--report-dir", a->reportDir,
+                  "Where the report files go (a subdirectory per run); default "
+                  "<catalog dir>/reports");
+  cmd->add_option("--parallelism", a->parallelism,
+                  "PVs synced at once (default replication.parallelism)");
+  cmd->add_option("--lock-wait", a->lockWait,
+                  "How long a sync waits for a PV another process is syncing")
+      ->capture_default_str();
+  cmd->add_flag("--no-progress", a->noProgress, "No progress line on a TTY");
+  cmd->add_flag("--no-notify", a->noNotify, "Do not POST the summary to notify.urls");
+  cmd->add_option("--now", a->now, "")->group("");  // tests: pin the wall clock (RFC 3339)
+  cmd->callback([a, &g, &out] { out.exitCode = runReconcile(g, *a); });
+}
 
 }  // namespace ocpvdr::cli

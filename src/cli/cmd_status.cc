@@ -1,8 +1,46 @@
-// Command group placeholder: registers nothing until its module lands.
+// `ocpv-dr status`: per-PV replica state and current RPO from the catalog (wiring only; logic in
+// engine/replica_status.*). A table, or --json.
+#include <iostream>
+#include <memory>
+
 #include "cli/commands.h"
+#include "engine/replica_status.h"
+#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 
-void registerStatus(CLI::App& /*app*/, GlobalOptions& /*g*/, Outcome& /*out*/) {}
+void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out) {
+  struct Args {
+    bool json = false;
+    std::string now;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "status",
+      "Per-PV last successful sync and current RPO (now - last success) from the catalog");
+  cmd->add_flag("--json", a->json, "One JSON document instead of the table");
+  cmd->add_option("--now", a->now, "")->group("");  // tests: pin the wall clock (RFC 3339)
+  cmd->callback([a, &g, &out] {
+    auto env = replication::HandlerEnv::open(g.configPath, a->now);
+    if (!env.ok()) {
+      std::cerr << "ocpv-dr status: " << env.error().message << "\n";
+      out.exitCode = exitCodeFor(env.error().kind);
+      return;
+    }
+    auto& e = **env;
+    const auto now = e.clock->now();
+    auto rows = engine::replicaStatuses(*e.catalog, now, e.config.replication.rpoTarget);
+    if (!rows.ok()) {
+      std::cerr << "ocpv-dr status: " << rows.error().message << "\n";
+      out.exitCode = exitCodeFor(rows.error().kind);
+      return;
+    }
+    if (a->json)
+      std::cout << engine::statusJson(*rows, now, e.config.replication.rpoTarget).dump(2) << "\n";
+    else
+      std::cout << engine::statusTable(*rows, e.config.replication.rpoTarget);
+    out.exitCode = 0;
+  });
+}
 
 }  // namespace ocpvdr::cli

@@ -52,6 +52,11 @@ void HttpServer::post(const std::string& pattern, Handler h) {
 }
 
 void HttpServer::addStandardEndpoints(const MetricsRegistry& metrics, ReadinessCheck ready) {
+  addStandardEndpoints(metrics, std::move(ready), nullptr);
+}
+
+void HttpServer::addStandardEndpoints(const MetricsRegistry& metrics, ReadinessCheck ready,
+                                      std::function<void()> beforeMetrics) {
   srv_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
@@ -64,7 +69,8 @@ void HttpServer::addStandardEndpoints(const MetricsRegistry& metrics, ReadinessC
       res.set_content("not ready: " + why + "\n", "text/plain");
     }
   });
-  srv_->Get("/metrics", [&metrics](const httplib::Request&, httplib::Response& res) {
+  srv_->Get("/metrics", [&metrics, beforeMetrics](const httplib::Request&, httplib::Response& res) {
+    if (beforeMetrics) beforeMetrics();
     res.set_content(metrics.renderPrometheus(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }

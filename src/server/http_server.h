@@ -42,6 +42,10 @@ class HttpServer {
   void post(const std::string& pattern, Handler h);
   // Registers /healthz, /readyz and /metrics.
   void addStandardEndpoints(const MetricsRegistry& metrics, ReadinessCheck ready);
+  // The same; `beforeMetrics` runs before each /metrics render (refresh gauges that are computed
+  // on demand: queue depth, per-PV RPO).
+  void addStandardEndpoints(const MetricsRegistry& metrics, ReadinessCheck ready,
+                            std::function<void()> beforeMetrics);
 
   // Binds and serves on a background thread. Returns the bound port.
   [[nodiscard]] Result<int> start();

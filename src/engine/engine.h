@@ -1,0 +1,195 @@
+// Engine: `ocpv-dr serve` — the standalone engine without AAP (docs/serve.md).
+//
+//   triggers                    →  object cache + WorkQueue key  →  N workers  →  Replicator
+//   POST /v1/events (forwarder)     "pv/<name>", "snap/<ns>/<name>"    (level-triggered: the newest
+//   own watch (server.watch_primary)                                   known object of the key; a
+//   cron schedule → Reconciler (full pass, reports, notify)            DELETED tombstone → delete)
+//
+// HTTP: POST /v1/events, GET /v1/status, /healthz, /readyz, /metrics (server/http_server.h).
+// Results drive the queue: success → forget; Retryable/Conflict (lock busy, network, rsync 23/24)
+// → per-key backoff; Invalid/Refused/Terminal/NotFound → not retried (logged, recorded).
+// Event ids: a duplicate of an id already handled successfully (catalog events_seen) or still
+// pending here is answered 200 {"duplicate": true} and dropped; ids are recorded in the catalog
+// once the sync that covered them finished (not for retryable failures).
+//
+// Shutdown (SIGTERM → shutdown()): /v1/events answers 503 and /readyz fails at once; watches
+// stop; no new key starts; running syncs (and a running reconcile) get server.shutdown_grace to
+// finish, then their rsyncs are stopped (SIGTERM to the process group via the stop token); keys
+// not finished are persisted to the state file with their newest object and event ids, and
+// queued again by the next start.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "catalog/catalog.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/http.h"
+#include "core/metrics.h"
+#include "engine/event_intake.h"
+#include "engine/primary_api.h"
+#include "engine/reconcile.h"
+#include "engine/scheduler.h"
+#include "engine/work_queue.h"
+#include "kube/kube_client.h"
+#include "replication/primary_objects.h"
+#include "replication/replicator.h"
+#include "server/http_server.h"
+
+namespace ocpvdr::engine {
+
+struct EngineOptions {
+  std::string listen;  // host:port (server.listen)
+  int workers = 4;
+  std::chrono::milliseconds settle{2000};
+  double ratePerSecond = 20;
+  std::chrono::milliseconds shutdownGrace{60'000};
+  std::chrono::milliseconds backoffBase{1000};
+  std::chrono::milliseconds backoffMax{std::chrono::minutes(5)};
+  std::int64_t maxBodyBytes = 1 << 20;
+  bool schedule = true;       // run the reconcile on schedule.cron
+  bool watchPrimary = false;  // server.watch_primary
+  std::string reportDir;      // reports of scheduled runs; <catalog dir>/reports when empty
+  std::string stateFile;      // unfinished keys; <catalog dir>/serve-state.json when empty
+  std::chrono::milliseconds reconcileLockWait{std::chrono::minutes(10)};
+  std::chrono::milliseconds scheduleMaxNap{60'000};
+  int httpThreads = 8;
+
+  static EngineOptions fromConfig(const config::Config& cfg);
+};
+
+// The seams, owned by the caller (cmd_serve.cc wires the real ones; tests substitute).
+struct EngineDeps {
+  Clock* clock = nullptr;
+  catalog::Catalog* catalog = nullptr;
+  replication::Replicator* replicator = nullptr;
+  replication::PrimaryObjects* objects = nullptr;
+  PrimaryLister* lister = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  HttpClient* notifyHttp = nullptr;  // null: no notify POSTs
+  kube::KubeClient* kube = nullptr;  // needed only with watchPrimary
+};
+
+struct EngineStats {
+  std::uint64_t eventsAccepted = 0, eventsDuplicate = 0, eventsRejected = 0;
+  std::uint64_t syncsStarted = 0, retries = 0;
+  int inFlight = 0, maxInFlight = 0;
+  std::map<std::string, int> syncsPerKey;  // handler calls per key
+};
+
+class Engine {
+ public:
+  Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Validates the schedule and the secrets, loads the state file, starts HTTP, workers,
+  // watches and the scheduler. Invalid (bad cron / zone / unreadable token file) or Terminal
+  // (cannot listen).
+  [[nodiscard]] Status start();
+  int port() const { return http_ ? http_->port() : 0; }
+  // The SIGTERM path (see the header comment). Idempotent.
+  void shutdown();
+  bool draining() const { return draining_.load(); }
+
+  enum class Accepted { Queued, Duplicate };
+  // An event's object becomes the newest known state of its key, and the key is queued after
+  // the settle delay. What POST /v1/events does after authentication and parsing.
+  Accepted acceptEvent(const EventPayload& ev);
+  // One full reconcile now: report files under the report dir, notify POSTs, metrics.
+  ReconcileReport runReconcile(const std::string& trigger, std::stop_token stop = {});
+  Json statusDocument();
+
+  EngineStats stats() const;
+  WorkQueue& queue() { return *queue_; }
+  const CronScheduler* scheduler() const { return scheduler_.get(); }
+
+ private:
+  struct Known {
+    std::string kind;              // PersistentVolume | VolumeSnapshot
+    std::string type;              // ADDED | MODIFIED | DELETED ("" when read from the API)
+    Json object;                   // null: not known here; the worker reads the primary API
+    std::vector<std::string> ids;  // event ids not yet recorded
+    std::uint64_t generation = 0;  // bumped by every accepted change
+    bool pending = false;          // accepted but not finished (success or final error)
+    std::optional<SteadyTime> firstPendingAt;  // earliest event not yet picked up
+  };
+  struct KeyOutcome {
+    bool ok = false;
+    std::optional<Error> error;
+    std::string result;  // result word
+    std::string action;  // sync | delete | gone
+  };
+
+  void registerRoutes();
+  void handleEvent(const httplib::Request& req, httplib::Response& res);
+  void handleStatus(const httplib::Request& req, httplib::Response& res);
+  [[nodiscard]] Status authorize(const httplib::Request& req, bool requireSignature);
+  void worker(std::stop_token stop);
+  void processKey(const std::string& key);
+  KeyOutcome reconcileKey(const std::string& key, const Known& k);
+  void recordIds(const std::string& key, const std::vector<std::string>& ids,
+                 const std::string& result, bool ok);
+  void acceptObject(const std::string& kind, const std::string& key, const std::string& type,
+                    const Json& object, const std::string& id);
+  void startWatches();
+  void refreshGauges();
+  [[nodiscard]] Status loadState();
+  void saveState();
+  std::string readiness() const;
+
+  const config::Config& cfg_;
+  EngineDeps deps_;
+  EngineOptions opts_;
+  Clock& clock_;
+  MetricsRegistry& metrics_;
+
+  class SecretFile;
+  std::unique_ptr<SecretFile> token_, hmacSecret_;
+
+  std::unique_ptr<WorkQueue> queue_;
+  std::unique_ptr<server::HttpServer> http_;
+  std::unique_ptr<CronScheduler> scheduler_;
+
+  mutable std::mutex mu_;  // known_, pendingIds_, stats_, latencies_, lastReconcile_
+  std::map<std::string, Known> known_;
+  std::unordered_set<std::string> pendingIds_;
+  EngineStats stats_;
+  std::vector<double> latencies_;  // event → sync start, seconds; ring of kLatencySamples
+  std::size_t latencyNext_ = 0;
+  Json lastReconcile_;
+
+  std::mutex reconcileMu_;  // one reconcile at a time
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> started_{false};
+  std::stop_source syncStop_;   // stops running rsyncs (after the grace period)
+  std::stop_source watchStop_;  // ends the watches
+  std::vector<std::jthread> workers_;
+  std::vector<std::jthread> watchThreads_;
+  struct Reflectors;
+  std::unique_ptr<Reflectors> reflectors_;
+};
+
+// Runs the reconcile, writes its three report files under <reportRoot>/<UTC time>-run<id>/ and
+// POSTs the summary to the notify URLs (when `notifyHttp` is given).
+ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOptions& opts,
+                                   const std::string& reportRoot, HttpClient* notifyHttp,
+                                   const config::Notify& notify);
+
+// <directory of catalog.path>/reports
+std::string defaultReportDir(const config::Config& cfg);
+
+}  // namespace ocpvdr::engine

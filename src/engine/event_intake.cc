@@ -1,0 +1,167 @@
+// Event payload parsing and webhook authentication (see event_intake.h).
+#include "engine/event_intake.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace ocpvdr::engine {
+
+namespace {
+
+std::string jsonTypeName(const Json& j) {
+  return j.is_null() ? "null" : std::string(j.type_name());
+}
+
+// Reads an optional string member; wrong type is an error naming it.
+Result<std::string> optionalString(const Json& doc, const char* key) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::string();
+  if (!it->is_string())
+    return invalidError(std::string("\"") + key + "\": expected a string, got " +
+                        jsonTypeName(*it));
+  return it->get<std::string>();
+}
+
+Result<std::string> requiredString(const Json& doc, const char* key, const char* what) {
+  auto it = doc.find(key);
+  if (it == doc.end() || it->is_null())
+    return invalidError(std::string("missing \"") + key + "\" (" + what + ")");
+  if (!it->is_string())
+    return invalidError(std::string("\"") + key + "\": expected a string, got " +
+                        jsonTypeName(*it));
+  return it->get<std::string>();
+}
+
+bool constantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+std::string pvKey(std::string_view name) {
+  return "pv/" + std::string(name);
+}
+
+std::string snapshotKey(std::string_view ns, std::string_view name) {
+  return "snap/" + std::string(ns) + "/" + std::string(name);
+}
+
+Result<EventPayload> parseEventPayload(std::string_view body) {
+  auto doc = parseJson(body, "the request body");
+  if (!doc.ok()) return invalidError("invalid JSON: " + doc.error().message);
+  if (!doc->is_object())
+    return invalidError("the body must be a JSON object (the forwarder's event), got " +
+                        jsonTypeName(*doc));
+  EventPayload e;
+  OCPVDR_ASSIGN_OR_RETURN(e.kind,
+                          requiredString(*doc, "kind", "PersistentVolume or VolumeSnapshot"));
+  if (e.kind != "PersistentVolume" && e.kind != "VolumeSnapshot")
+    return invalidError("unknown kind \"" + e.kind +
+                        "\": expected PersistentVolume or VolumeSnapshot");
+  OCPVDR_ASSIGN_OR_RETURN(e.type, requiredString(*doc, "type", "ADDED, MODIFIED or DELETED"));
+  if (e.type != "ADDED" && e.type != "MODIFIED" && e.type != "DELETED")
+    return invalidError("unknown type \"" + e.type + "\": expected ADDED, MODIFIED or DELETED");
+  auto res = doc->find("resource");
+  if (res == doc->end() || res->is_null())
+    return invalidError("missing \"resource\" (the " + e.kind + " object)");
+  if (!res->is_object())
+    return invalidError("\"resource\": expected an object, got " + jsonTypeName(*res));
+  OCPVDR_ASSIGN_OR_RETURN(e.id, optionalString(*doc, "id"));
+  OCPVDR_ASSIGN_OR_RETURN(e.apiVersion, optionalString(*doc, "apiVersion"));
+  OCPVDR_ASSIGN_OR_RETURN(e.cluster, optionalString(*doc, "cluster"));
+  OCPVDR_ASSIGN_OR_RETURN(auto observed, optionalString(*doc, "observedAt"));
+  if (!observed.empty()) {
+    auto t = parseTime(observed);
+    if (!t.ok()) return invalidError("\"observedAt\": " + t.error().message);
+    e.observedAt = *t;
+  }
+  if (auto it = doc->find("initial"); it != doc->end() && !it->is_null()) {
+    if (!it->is_boolean())
+      return invalidError("\"initial\": expected a boolean, got " + jsonTypeName(*it));
+    e.initial = it->get<bool>();
+  }
+
+  e.resource = std::move(*res);
+  if (auto k = e.resource.find("kind"); k != e.resource.end() && !k->is_null()) {
+    if (!k->is_string() || k->get<std::string>() != e.kind)
+      return invalidError(
+          "resource.kind " +
+          (k->is_string() ? "\"" + k->get<std::string>() + "\"" : jsonTypeName(*k)) +
+          " does not match kind \"" + e.kind + "\"");
+  }
+  auto meta = e.resource.find("metadata");
+  if (meta == e.resource.end() || !meta->is_object())
+    return invalidError("resource.metadata: expected an object with the " + e.kind + "'s name");
+  auto name = jsonString(e.resource, "metadata.name");
+  if (!name.ok()) return invalidError("resource." + name.error().message);
+  e.name = *name;
+  auto validName = [](const std::string& s) {
+    return !s.empty() && s.size() <= 253 && s.find('/') == std::string::npos && s != "." &&
+           s != "..";
+  };
+  if (!validName(e.name))
+    return invalidError("resource.metadata.name \"" + e.name +
+                        "\" is not a valid object name (empty, too long or containing /)");
+  if (e.kind == "VolumeSnapshot") {
+    auto ns = jsonString(e.resource, "metadata.namespace");
+    if (!ns.ok())
+      return invalidError("resource." + ns.error().message + " (a VolumeSnapshot is namespaced)");
+    e.ns = *ns;
+    if (!validName(e.ns))
+      return invalidError("resource.metadata.namespace \"" + e.ns + "\" is not a valid namespace");
+    e.key = snapshotKey(e.ns, e.name);
+  } else {
+    e.key = pvKey(e.name);
+  }
+  return e;
+}
+
+Status checkBearer(const std::optional<std::string>& authorization, std::string_view token) {
+  if (!authorization || authorization->empty())
+    return refusedError("missing Authorization header (expected \"Bearer <token>\")");
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (authorization->size() <= kPrefix.size() ||
+      std::string_view(*authorization).substr(0, kPrefix.size()) != kPrefix)
+    return refusedError("Authorization header is not \"Bearer <token>\"");
+  std::string_view presented = std::string_view(*authorization).substr(kPrefix.size());
+  if (!constantTimeEqual(presented, token)) return refusedError("invalid bearer token");
+  return Status::success();
+}
+
+std::string hmacSha256Hex(std::string_view key, std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out += kHex[md[i] >> 4];
+    out += kHex[md[i] & 15];
+  }
+  return out;
+}
+
+Status checkSignature(const std::optional<std::string>& header, std::string_view body,
+                      std::string_view secret) {
+  if (!header || header->empty())
+    return refusedError("missing x-hub-signature-256 header (HMAC-SHA256 of the body)");
+  std::string sig = *header;
+  if (sig.rfind("sha256=", 0) == 0) sig = sig.substr(7);
+  std::transform(sig.begin(), sig.end(), sig.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (sig.size() != 64 ||
+      !std::all_of(sig.begin(), sig.end(), [](char c) { return std::isxdigit(c) != 0; }))
+    return refusedError("x-hub-signature-256 is not a hex SHA-256 HMAC");
+  if (!constantTimeEqual(sig, hmacSha256Hex(secret, body)))
+    return refusedError("x-hub-signature-256 does not match the body");
+  return Status::success();
+}
+
+}  // namespace ocpvdr::engine

@@ -1,0 +1,60 @@
+// notifyAll (see notify.h).
+#include "engine/notify.h"
+
+#include "core/log.h"
+
+namespace ocpvdr::engine {
+
+namespace {
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Json notifyAll(HttpClient& http, const config::Notify& notify, const Json& summary,
+               std::stop_token stop) {
+  Json results = Json::array();
+  if (notify.urls.empty()) return results;
+  std::string token;
+  std::string tokenError;
+  if (!notify.tokenFile.empty()) {
+    auto t = readFile(notify.tokenFile);
+    if (t.ok()) {
+      token = trimmed(*t);
+      log::addSecret(token);
+    } else {
+      tokenError = "cannot read notify.token_file: " + t.error().message;
+    }
+  }
+  const std::string body = summary.dump();
+  for (const auto& url : notify.urls) {
+    if (!tokenError.empty()) {
+      results.push_back(Json{{"url", url}, {"error", tokenError}});
+      continue;
+    }
+    HttpRequest req;
+    req.method = "POST";
+    req.url = url;
+    req.body = body;
+    req.timeout = std::chrono::seconds(30);
+    req.headers.push_back({"Content-Type", "application/json"});
+    if (!token.empty()) req.headers.push_back({"Authorization", "Bearer " + token});
+    auto r = http.send(req, stop);
+    if (!r.ok()) {
+      results.push_back(Json{{"url", url}, {"error", r.error().message}});
+      log::warn("notify failed", {{"url", url}, {"error", r.error().message}});
+    } else if (r->status < 200 || r->status >= 300) {
+      std::string msg = "HTTP " + std::to_string(r->status);
+      results.push_back(Json{{"url", url}, {"status", r->status}, {"error", msg}});
+      log::warn("notify rejected", {{"url", url}, {"status", r->status}});
+    } else {
+      results.push_back(Json{{"url", url}, {"status", r->status}});
+    }
+  }
+  return results;
+}
+
+}  // namespace ocpvdr::engine

@@ -1,0 +1,85 @@
+// Reconciler: the scheduled full pass (mode 2), shared by `ocpv-dr reconcile` and `serve`'s cron.
+//
+//  1. list the selected PersistentVolumes (replication.label_selector, then the storage-class
+//     filter) and VolumeSnapshots (replication.namespaces) from the primary API — complete lists
+//     or errors, never partial;
+//  2. sync every replicable PV through the Replicator with bounded parallelism (the ssh master
+//     connection is shared), then every snapshot (record and data);
+//  3. read the catalog back: last sync, last success, current RPO (now − last success), PVs
+//     never synced and PVs over replication.rpo_target;
+//  4. orphans — only after a successful, complete list: catalog replicas whose PV is not in the
+//     selected list AND whose absence a direct GET confirms (404). A failed list, a failed GET or
+//     a PV that exists but is no longer selected never makes an orphan;
+//  5. the circuit breaker: when the selected list is empty while DR holds replicas, or when the
+//     orphans exceed replication.breaker_max_share of the replicas, nothing is quarantined and the
+//     report says why; otherwise each orphan goes through the delete policy (Replicator::deletePv);
+//     the same rule, separately, for snapshot records;
+//  6. DR directories no record accounts for are listed as "untracked" (never touched).
+// The run is recorded in the catalog (runs, run_items).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <stop_token>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "engine/primary_api.h"
+#include "engine/reconcile_report.h"
+#include "replication/primary_objects.h"
+#include "replication/replicator.h"
+
+namespace ocpvdr::engine {
+
+struct ReconcileProgress {
+  int done = 0, total = 0;  // PVs and snapshots
+  std::int64_t bytes = 0;
+  std::chrono::milliseconds elapsed{0};
+  std::optional<std::chrono::milliseconds> eta;
+};
+
+struct ReconcileOptions {
+  int parallelism = 0;  // 0: replication.parallelism
+  // How long a sync waits for the per-PV lock held by another sync (serve's worker, an AAP job).
+  std::chrono::milliseconds lockWait{std::chrono::minutes(10)};
+  std::string trigger = "cli";
+  std::stop_token stop;  // stops running rsyncs (process group SIGTERM) and skips the rest
+  // Called after each PV/snapshot finishes (from worker threads, serialised).
+  std::function<void(const ReconcileProgress&)> onProgress;
+};
+
+class Reconciler {
+ public:
+  Reconciler(const config::Config& cfg, replication::Replicator& replicator,
+             catalog::Catalog& catalog, PrimaryLister& lister, replication::PrimaryObjects& objects,
+             Clock& clock)
+      : cfg_(cfg),
+        replicator_(replicator),
+        catalog_(catalog),
+        lister_(lister),
+        objects_(objects),
+        clock_(clock) {}
+
+  // Never fails as a whole: every problem is in the report (and its exit code).
+  ReconcileReport run(const ReconcileOptions& opts = {});
+
+ private:
+  const config::Config& cfg_;
+  replication::Replicator& replicator_;
+  catalog::Catalog& catalog_;
+  PrimaryLister& lister_;
+  replication::PrimaryObjects& objects_;
+  Clock& clock_;
+};
+
+// Whether a PV object is selected by replication.storage_classes (empty list: every PV).
+bool storageClassSelected(const config::Config& cfg, const Json& pv);
+
+// A minimal PersistentVolume object carrying what the catalog knows of a replica (name, uid,
+// NFS source, claim) — what deletePv needs to apply the delete policy to an orphan whose PV
+// object is gone.
+Json pvFromReplica(const catalog::ReplicaRecord& r);
+
+}  // namespace ocpvdr::engine

@@ -1,0 +1,116 @@
+// Replica status rows and their JSON / table forms (see replica_status.h).
+#include "engine/replica_status.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "engine/reconcile_report.h"
+
+namespace ocpvdr::engine {
+
+Result<std::vector<ReplicaStatus>> replicaStatuses(catalog::Catalog& catalog, SystemTime now,
+                                                   std::chrono::seconds rpoTarget) {
+  OCPVDR_ASSIGN_OR_RETURN(auto records, catalog.replicas());
+  std::vector<ReplicaStatus> rows;
+  rows.reserve(records.size());
+  for (auto& r : records) {
+    ReplicaStatus s;
+    s.pv = r.pv;
+    s.state = r.state;
+    s.result = r.result;
+    s.lastSyncStart = r.lastSyncStart;
+    s.lastSyncEnd = r.lastSyncEnd;
+    s.lastSuccess = r.lastSuccess;
+    s.syncing = r.lastSyncStart && (!r.lastSyncEnd || *r.lastSyncEnd < *r.lastSyncStart);
+    s.bytes = r.bytes;
+    s.errorKind = r.errorKind;
+    s.errorMessage = r.errorMessage;
+    s.drPath = r.drPath;
+    if (r.state == "active" || r.state == "restored") {
+      if (r.lastSuccess) {
+        s.rpo = std::chrono::duration_cast<std::chrono::seconds>(now - *r.lastSuccess);
+        s.rpoExceeded = *s.rpo > rpoTarget;
+      } else {
+        s.rpoExceeded = true;
+      }
+    }
+    rows.push_back(std::move(s));
+  }
+  std::sort(rows.begin(), rows.end(), [](const ReplicaStatus& a, const ReplicaStatus& b) {
+    return std::make_tuple(!a.rpoExceeded, a.pv) < std::make_tuple(!b.rpoExceeded, b.pv);
+  });
+  return rows;
+}
+
+namespace {
+
+Json optTime(const std::optional<SystemTime>& t) {
+  return t ? Json(formatTime(*t)) : Json(nullptr);
+}
+
+}  // namespace
+
+Json statusJson(const std::vector<ReplicaStatus>& rows, SystemTime now,
+                std::chrono::seconds rpoTarget) {
+  Json list = Json::array();
+  int active = 0, exceeded = 0, failing = 0;
+  for (const auto& s : rows) {
+    const bool isActive = s.state == "active" || s.state == "restored";
+    active += isActive ? 1 : 0;
+    exceeded += s.rpoExceeded ? 1 : 0;
+    failing += !s.errorKind.empty() ? 1 : 0;
+    list.push_back(Json{
+        {"pv", s.pv},
+        {"state", s.state},
+        {"result", s.result},
+        {"syncing", s.syncing},
+        {"last_sync_start", optTime(s.lastSyncStart)},
+        {"last_sync_end", optTime(s.lastSyncEnd)},
+        {"last_success", optTime(s.lastSuccess)},
+        {"rpo_seconds", s.rpo ? Json(s.rpo->count()) : Json(nullptr)},
+        {"rpo_exceeded", s.rpoExceeded},
+        {"bytes", s.bytes},
+        {"error", s.errorKind.empty() ? Json(nullptr)
+                                      : Json{{"kind", s.errorKind}, {"message", s.errorMessage}}},
+        {"dr_path", s.drPath},
+    });
+  }
+  return Json{{"generated_at", formatTime(now)},
+              {"rpo_target_seconds", rpoTarget.count()},
+              {"replicas", list},
+              {"totals",
+               {{"replicas", rows.size()},
+                {"active", active},
+                {"rpo_exceeded", exceeded},
+                {"failing", failing}}}};
+}
+
+std::string statusTable(const std::vector<ReplicaStatus>& rows, std::chrono::seconds rpoTarget) {
+  std::size_t w = 2;
+  for (const auto& s : rows) w = std::max(w, s.pv.size());
+  std::ostringstream out;
+  auto pad = [](std::string s, std::size_t n) {
+    if (s.size() < n) s.append(n - s.size(), ' ');
+    return s;
+  };
+  out << pad("PV", w) << "  " << pad("STATE", 11) << "  " << pad("LAST RESULT", 14) << "  "
+      << pad("LAST SUCCESS", 20) << "  " << pad("RPO", 10) << "  " << pad("OVER TARGET", 11)
+      << "  ERROR\n";
+  int exceeded = 0;
+  for (const auto& s : rows) {
+    exceeded += s.rpoExceeded ? 1 : 0;
+    std::string rpo = s.rpo ? humanDuration(*s.rpo) : (s.lastSuccess ? "-" : "never");
+    if (!(s.state == "active" || s.state == "restored")) rpo = "-";
+    std::string err = s.errorMessage;
+    if (err.size() > 80) err = err.substr(0, 77) + "...";
+    out << pad(s.pv, w) << "  " << pad(s.state, 11) << "  "
+        << pad(s.syncing ? "syncing" : s.result, 14) << "  "
+        << pad(s.lastSuccess ? formatTime(*s.lastSuccess) : "never", 20) << "  " << pad(rpo, 10)
+        << "  " << pad(s.rpoExceeded ? "YES" : "no", 11) << "  " << err << "\n";
+  }
+  out << rows.size() << " replica(s), " << exceeded << " over the RPO target of "
+      << humanDuration(rpoTarget) << "\n";
+  return out.str();
+}
+
+}  // namespace ocpvdr::engine

@@ -1,0 +1,143 @@
+// WorkQueue: the engine's queue of keys ("pv/<name>", "snap/<ns>/<name>") with client-go workqueue
+// semantics (util/workqueue queue.go + delaying_queue.go + rate_limiting_queue.go):
+//
+//   dirty set       keys that need processing; a key is in the FIFO at most once (dedupe)
+//   processing set  keys a worker holds; a key added while held goes to dirty only and is queued
+//                   again by done() — one worker per key, and a change during processing runs
+//                   once more afterwards
+//   waiting         keys added with a delay (settle delay, backoff); a later addAfter() of a key
+//                   already waiting keeps the earlier ready time
+//   backoff         per-key exponential delay for addRateLimited(): base * 2^failures, capped;
+//                   forget() resets it (call it on success and on errors that are not retried)
+//   rate cap        a token bucket on the monotonic clock: get() hands out at most `rate` keys
+//                   per second on average (bursts up to `burst`); it caps syncs started, so it
+//                   applies to every key, not only to retries as in client-go
+// All delays run on the injected Clock, so tests drive them with a ManualClock.
+//
+// Shutdown differs from client-go on purpose: after shutDown() get() returns nullopt at once
+// (no new work starts) and the keys still queued or waiting stay readable through pending(), so
+// `serve` can persist them; drain() waits until every key handed out has been done().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/clock.h"
+
+namespace ocpvdr::engine {
+
+using Millis = std::chrono::milliseconds;
+
+// Per-key exponential backoff (client-go ItemExponentialFailureRateLimiter). Thread-safe.
+class ItemBackoff {
+ public:
+  ItemBackoff(Millis base, Millis max) : base_(base), max_(max) {}
+  // The delay before the next attempt of `key`; counts one more failure.
+  Millis when(const std::string& key);
+  void forget(const std::string& key);
+  int failures(const std::string& key) const;
+
+ private:
+  Millis base_, max_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, int> failures_;
+};
+
+// Token bucket on monotonic time (client-go BucketRateLimiter, reservation style). Not
+// thread-safe on its own; the queue calls it under its lock.
+class TokenBucket {
+ public:
+  // Invariant: ratePerSecond > 0, burst >= 1. Starts full.
+  TokenBucket(double ratePerSecond, double burst, SteadyTime start);
+  // Takes one token and returns how long the caller must wait before using it (zero when a
+  // token was available). Tokens may go negative: later callers queue up behind earlier ones.
+  std::chrono::nanoseconds reserve(SteadyTime now);
+
+ private:
+  double rate_, burst_, tokens_;
+  SteadyTime last_;
+};
+
+struct WorkQueueOptions {
+  Millis backoffBase{1000};
+  Millis backoffMax{std::chrono::minutes(5)};
+  double ratePerSecond = 0;  // 0: no rate cap
+  double burst = 0;          // 0: max(1, ratePerSecond)
+};
+
+class WorkQueue {
+ public:
+  WorkQueue(Clock& clock, WorkQueueOptions options = {});
+  ~WorkQueue();
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+
+  // Marks `key` as needing processing. Ignored after shutDown().
+  void add(const std::string& key);
+  // add() once `delay` has passed (at once when delay <= 0).
+  void addAfter(const std::string& key, std::chrono::nanoseconds delay);
+  // addAfter(key, backoff delay of key); counts a failure of key.
+  void addRateLimited(const std::string& key);
+  // Clears key's failure count (its next addRateLimited() waits the base delay again).
+  void forget(const std::string& key);
+  int numRequeues(const std::string& key) const { return backoff_.failures(key); }
+
+  // Blocks until a key is ready and the rate cap allows it, then hands it out (the key is now
+  // processing; call done(key) when finished). nullopt when shut down or `stop` is requested.
+  [[nodiscard]] std::optional<std::string> get(std::stop_token stop = {});
+  // The worker is finished with key; a key added meanwhile is queued again.
+  void done(const std::string& key);
+
+  // Stops handing out keys and accepting adds; wakes every blocked get().
+  void shutDown();
+  bool shuttingDown() const;
+  // Waits until no key is being processed (true) or `stop` is requested (false).
+  bool drain(std::stop_token stop = {});
+
+  std::size_t len() const;         // keys queued and ready
+  std::size_t waitingLen() const;  // keys waiting for their delay
+  std::size_t processingLen() const;
+  // Keys not yet handed out: queued, waiting, or re-added while processing (sorted, unique).
+  std::vector<std::string> pending() const;
+  // For tests driving a ManualClock: how many times the delay thread has gone to sleep. Once it
+  // grew past a value read before an addAfter() and the clock shows the sleeper, the thread
+  // sleeps towards the new deadline and advancing the clock is deterministic.
+  std::uint64_t waiterCycles() const;
+
+ private:
+  void addLocked(const std::string& key);
+  void waitLoop(std::stop_token stop);
+
+  Clock& clock_;
+  WorkQueueOptions options_;
+  ItemBackoff backoff_;
+
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  std::deque<std::string> queue_;
+  std::unordered_set<std::string> dirty_;       // invariant: every queued key is dirty
+  std::unordered_set<std::string> processing_;  // invariant: disjoint from queue_
+  std::map<std::string, SteadyTime> waitingAt_;
+  std::set<std::pair<SteadyTime, std::string>> waitingOrder_;  // same entries, by ready time
+  std::optional<TokenBucket> bucket_;
+  bool shuttingDown_ = false;
+  std::stop_source shutdownSource_;
+  std::stop_source wake_;  // interrupts the waiter's current sleep (an earlier key arrived)
+  std::uint64_t waiterCycles_ = 0;
+  std::jthread waiter_;
+};
+
+}  // namespace ocpvdr::engine
