@@ -92,7 +92,36 @@ CREATE TABLE events_seen (
   processed_at_ms INTEGER NOT NULL
 );
 )sql"},
-      // Append new steps here: {2, "what it adds", R"sql(...)sql"},
+      {2, "failover journal: failover_runs, failover_steps",
+       R"sql(
+CREATE TABLE failover_runs (
+  run_id         TEXT PRIMARY KEY,
+  mode           TEXT NOT NULL CHECK (mode IN ('planned', 'unplanned')),
+  backup         TEXT NOT NULL DEFAULT '',
+  state          TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'failed')),
+  started_at_ms  INTEGER NOT NULL,
+  finished_at_ms INTEGER,
+  options_json   TEXT NOT NULL DEFAULT '{}',
+  error_kind     TEXT NOT NULL DEFAULT '',
+  error_message  TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX failover_runs_started ON failover_runs (started_at_ms);
+
+CREATE TABLE failover_steps (
+  run_id         TEXT NOT NULL REFERENCES failover_runs (run_id) ON DELETE CASCADE,
+  step           TEXT NOT NULL,
+  seq            INTEGER NOT NULL,
+  state          TEXT NOT NULL CHECK (state IN ('started', 'done', 'failed', 'skipped')),
+  started_at_ms  INTEGER NOT NULL,
+  finished_at_ms INTEGER,
+  attempts       INTEGER NOT NULL DEFAULT 1,
+  details_json   TEXT NOT NULL DEFAULT '{}',
+  error_kind     TEXT NOT NULL DEFAULT '',
+  error_message  TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (run_id, step)
+);
+)sql"},
+      // Append new steps here: {3, "what it adds", R"sql(...)sql"},
   };
   return kSteps;
 }

@@ -1,8 +1,312 @@
-// Command group placeholder: registers nothing until its module lands.
+// `ocpv-dr failover plan|run|resume|report`: wiring only — the workflow, journal and report live
+// in src/failover (docs/failover.md is the runbook).
+//
+// Crash injection for tests: OCPVDR_FAILOVER_CRASH=<point>[,<point>...] (or the hidden
+// --crash-at POINT) makes the process _exit(86) at that point: "after:<step>" right after the
+// step is journaled done, "mid:<step>" part-way through it (see workflow.h).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
 #include "cli/commands.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "failover/failover_report.h"
+#include "failover/journal.h"
+#include "failover/s3_credentials.h"
+#include "failover/s3_object_store.h"
+#include "failover/workflow.h"
+#include "kube/connect.h"
+#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
+namespace {
 
-void registerFailover(CLI::App& /*app*/, GlobalOptions& /*g*/, Outcome& /*out*/) {}
+constexpr int kCrashExitCode = 86;
+
+struct FailoverArgs {
+  bool planned = false, unplanned = false;
+  std::string backup;
+  bool json = false;
+  bool dryRun = false;
+  std::string runId;
+  std::string reportDir;
+  std::string format = "md";
+  int pollMs = 2000;
+  std::string crashAt;
+};
+
+void fail(const Error& e, bool json, Outcome& out) {
+  if (json) {
+    nlohmann::json doc{
+        {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}}};
+    std::cout << doc.dump(2) << "\n";
+  }
+  std::cerr << "ocpv-dr: " << e.describe() << "\n";
+  out.exitCode = exitCodeFor(e.kind);
+}
+
+std::vector<std::string> crashPoints(const std::string& flag) {
+  std::string spec = flag;
+  if (spec.empty()) {
+    const char* env = std::getenv("OCPVDR_FAILOVER_CRASH");
+    if (env) spec = env;
+  }
+  std::vector<std::string> points;
+  std::stringstream ss(spec);
+  std::string p;
+  while (std::getline(ss, p, ','))
+    if (!p.empty()) points.push_back(p);
+  return points;
+}
+
+// Everything the workflow needs, built from the configuration. Members are declared in the
+// order they must be built (later ones refer to earlier ones).
+struct Wiring {
+  std::unique_ptr<replication::HandlerEnv> env;
+  kube::KubeConnection dr;
+  std::optional<kube::KubeConnection> primary;
+  std::unique_ptr<CurlHttpClient> s3Http;
+  std::unique_ptr<failover::S3ObjectStore> store;
+};
+
+Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
+  auto w = std::make_unique<Wiring>();
+  OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath));
+  const config::Config& cfg = w->env->config;
+  auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock);
+  if (!dr.ok()) return dr.error().wrap("DR cluster API (sites.dr.kubernetes)");
+  w->dr = std::move(dr).value();
+  // The primary answers quickly or not at all: an unplanned failover must not spend minutes
+  // retrying a site that is down.
+  kube::KubeClientOptions quick;
+  quick.retry.maxAttempts = 2;
+  quick.connectTimeout = std::chrono::seconds(5);
+  quick.requestTimeout = std::chrono::seconds(20);
+  auto primary = kube::connect(cfg.primary.kubernetes, *w->env->clock, quick);
+  if (primary.ok()) {
+    w->primary = std::move(primary).value();
+  } else {
+    log::warn("primary cluster API not configured", {{"error", primary.error().message}});
+  }
+  const config::BackupStore& bs = cfg.backupStore;
+  OCPVDR_ASSIGN_OR_RETURN(auto options, failover::s3OptionsFromConfig(bs));
+  OCPVDR_ASSIGN_OR_RETURN(auto creds, failover::loadCredentials(bs.credentialsFile, bs.profile,
+                                                                failover::processEnv()));
+  w->s3Http = std::make_unique<CurlHttpClient>(failover::tlsOptionsFromConfig(bs));
+  OCPVDR_ASSIGN_OR_RETURN(
+      w->store, failover::S3ObjectStore::create(options, creds, *w->s3Http, *w->env->clock));
+  return w;
+}
+
+failover::WorkflowDeps depsOf(Wiring& w) {
+  return failover::WorkflowDeps{
+      w.env->config, *w.dr.client,           w.primary ? w.primary->client.get() : nullptr,
+      *w.store,      *w.env->catalog,        *w.env->runner,
+      *w.env->clock, w.env->replicator.get()};
+}
+
+Result<failover::Mode> modeOf(const FailoverArgs& a, bool required) {
+  if (a.planned && a.unplanned) return invalidError("give --planned or --unplanned, not both");
+  if (a.unplanned) return failover::Mode::Unplanned;
+  if (a.planned || !required) return failover::Mode::Planned;
+  return invalidError(
+      "say which failover this is: --planned (primary up: stop VMs, fence, final sync) or "
+      "--unplanned (primary down: restore from what DR has)");
+}
+
+failover::WorkflowOptions optionsOf(const FailoverArgs& a, failover::Mode mode) {
+  failover::WorkflowOptions o;
+  o.mode = mode;
+  o.backup = a.backup;
+  o.pollInterval = std::chrono::milliseconds(a.pollMs);
+  o.reportDir = a.reportDir;
+  o.runId = a.runId;
+  auto points = crashPoints(a.crashAt);
+  if (!points.empty()) {
+    o.checkpoint = [points](std::string_view point) {
+      for (const auto& p : points) {
+        if (p == point) {
+          std::cerr << "ocpv-dr: crash injected at " << point << "\n";
+          std::fflush(nullptr);
+          ::_exit(kCrashExitCode);
+        }
+      }
+    };
+  }
+  return o;
+}
+
+void printPlan(const Json& plan, bool json) {
+  if (json) {
+    std::cout << plan.dump(2) << "\n";
+    return;
+  }
+  std::cout << "Failover plan (" << plan.value("mode", "") << ")"
+            << (plan.value("feasible", false) ? "" : " — NOT feasible") << "\n";
+  if (plan.contains("backup") && plan["backup"].is_object())
+    std::cout << "Backup: " << plan["backup"].value("name", "") << " (completed "
+              << plan["backup"].value("completed", Json("-")).dump() << ")\n";
+  for (const auto& p : plan["problems"]) std::cout << "PROBLEM: " << p.get<std::string>() << "\n";
+  for (const auto& w : plan["warnings"]) std::cout << "warning: " << w.get<std::string>() << "\n";
+  int n = 0;
+  for (const auto& s : plan["steps"]) {
+    std::cout << ++n << ". " << s["step"].get<std::string>();
+    Json rest = s;
+    rest.erase("step");
+    if (s["step"] == "preflight") rest = Json::object();
+    if (!rest.empty()) std::cout << "\n" << rest.dump(2);
+    std::cout << "\n";
+  }
+}
+
+void printOutcome(const failover::RunOutcome& r, bool json) {
+  if (json) {
+    Json doc = {{"run", r.runId},
+                {"result", r.ok() ? "done" : "failed"},
+                {"failedStep", r.failedStep.empty() ? Json(nullptr) : Json(r.failedStep)},
+                {"error", r.error ? Json{{"kind", std::string(toString(r.error->kind))},
+                                         {"message", r.error->message}}
+                                  : Json(nullptr)},
+                {"reportFiles", r.reportFiles},
+                {"report", r.report}};
+    std::cout << doc.dump(2) << "\n";
+    return;
+  }
+  std::cout << failover::renderMarkdown(r.report);
+  for (const auto& f : r.reportFiles) std::cout << "report written: " << f << "\n";
+}
+
+void finish(const Result<failover::RunOutcome>& r, bool json, Outcome& out) {
+  if (!r.ok()) return fail(r.error(), json, out);
+  printOutcome(*r, json);
+  if (r->error) {
+    std::cerr << "ocpv-dr: failover run " << r->runId << " stopped: " << r->error->describe()
+              << "\n  after fixing the cause: ocpv-dr failover resume --run " << r->runId << "\n";
+    out.exitCode = exitCodeFor(r->error->kind);
+    return;
+  }
+  out.exitCode = 0;
+}
+
+}  // namespace
+
+void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
+  auto* cmd = app.add_subcommand(
+      "failover", "Fail the protected VMs over to the DR cluster (see docs/failover.md)");
+  cmd->require_subcommand(1);
+  cmd->fallthrough();
+  auto a = std::make_shared<FailoverArgs>();
+
+  auto common = [&](CLI::App* c) {
+    c->add_flag("--json", a->json, "Print one JSON document instead of text");
+    c->add_option("--poll-interval-ms", a->pollMs, "How often waits re-check the clusters")
+        ->check(CLI::Range(10, 600000))
+        ->group("");  // tests
+    c->add_option("--crash-at", a->crashAt, "Crash injection point (tests)")->group("");
+  };
+  auto modeFlags = [&](CLI::App* c) {
+    c->add_flag("--planned", a->planned,
+                "Primary site up: stop VMs there, fence the export, final sync");
+    c->add_flag("--unplanned", a->unplanned,
+                "Primary site down: restore from the DR data as it is");
+    c->add_option("--backup", a->backup, "Backup to restore (default: the latest Completed)");
+  };
+
+  auto* plan = cmd->add_subcommand("plan", "Show what a failover would do; changes nothing");
+  modeFlags(plan);
+  common(plan);
+  plan->callback([&g, &out, a] {
+    auto mode = modeOf(*a, false);
+    if (!mode.ok()) return fail(mode.error(), a->json, out);
+    auto w = wire(g);
+    if (!w.ok()) return fail(w.error(), a->json, out);
+    failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, *mode));
+    auto p = wf.plan();
+    if (!p.ok()) return fail(p.error(), a->json, out);
+    printPlan(*p, a->json);
+    out.exitCode = p->value("feasible", false) ? 0 : exitCodeFor(ErrorKind::Refused);
+  });
+
+  auto* run = cmd->add_subcommand("run", "Run a failover (journaled; resumable)");
+  modeFlags(run);
+  common(run);
+  run->add_flag("--dry-run", a->dryRun, "Same as `failover plan`");
+  run->add_option("--report-dir", a->reportDir,
+                  "Where the report goes (default <work_dir>/reports/<run id>)");
+  run->add_option("--run-id", a->runId, "Run id to use (default: generated)")->group("");
+  run->callback([&g, &out, a] {
+    auto mode = modeOf(*a, !a->dryRun);
+    if (!mode.ok()) return fail(mode.error(), a->json, out);
+    auto w = wire(g);
+    if (!w.ok()) return fail(w.error(), a->json, out);
+    failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, *mode));
+    if (a->dryRun) {
+      auto p = wf.plan();
+      if (!p.ok()) return fail(p.error(), a->json, out);
+      printPlan(*p, a->json);
+      out.exitCode = p->value("feasible", false) ? 0 : exitCodeFor(ErrorKind::Refused);
+      return;
+    }
+    finish(wf.run(), a->json, out);
+  });
+
+  auto* resume = cmd->add_subcommand(
+      "resume", "Continue an unfinished failover run (finished steps are not redone)");
+  common(resume);
+  resume->add_option("--run", a->runId, "Run id (default: the latest unfinished run)");
+  resume->add_option("--report-dir", a->reportDir,
+                     "Where the report goes (default <work_dir>/reports/<run id>)");
+  resume->callback([&g, &out, a] {
+    auto w = wire(g);
+    if (!w.ok()) return fail(w.error(), a->json, out);
+    failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, failover::Mode::Planned));
+    finish(wf.resume(), a->json, out);
+  });
+
+  auto* report = cmd->add_subcommand("report", "Print and write the report of a failover run");
+  report->add_option("--run", a->runId, "Run id (default: the latest run)");
+  report->add_option("--format", a->format, "What to print: md | json | html")
+      ->check(CLI::IsMember({"md", "json", "html"}))
+      ->capture_default_str();
+  report->add_option("--output", a->reportDir,
+                     "Directory for report.{json,md,html} (default <work_dir>/reports/<run id>)");
+  report->add_flag("--json", a->json, "Same as --format json");
+  report->callback([&g, &out, a] {
+    const bool json = a->json || a->format == "json";
+    auto cfg = config::loadConfig(g.configPath);
+    if (!cfg.ok()) return fail(cfg.error(), json, out);
+    auto cat = catalog::Catalog::open(cfg->catalog.path);
+    if (!cat.ok()) return fail(cat.error(), json, out);
+    failover::Journal journal(**cat);
+    auto rec = a->runId.empty() ? journal.latestRun() : journal.run(a->runId);
+    if (!rec.ok()) return fail(rec.error(), json, out);
+    if (!*rec)
+      return fail(notFoundError(a->runId.empty() ? "no failover run in the journal"
+                                                 : "no failover run " + a->runId),
+                  json, out);
+    RealClock clock;
+    Json doc = failover::buildReport(**rec, clock.now());
+    const std::string dir =
+        a->reportDir.empty() ? cfg->failover.workDir + "/reports/" + (*rec)->runId : a->reportDir;
+    auto files = failover::writeReportFiles(doc, dir);
+    if (!files.ok()) return fail(files.error(), json, out);
+    if (json) {
+      std::cout << doc.dump(2) << "\n";
+    } else if (a->format == "html") {
+      std::cout << failover::renderHtml(doc);
+    } else {
+      std::cout << failover::renderMarkdown(doc);
+    }
+    for (const auto& f : *files) std::cerr << "report written: " << f << "\n";
+    out.exitCode = 0;
+  });
+}
 
 }  // namespace ocpvdr::cli

@@ -42,6 +42,11 @@ std::string slurp(const std::filesystem::path& p) {
 
 Result<std::unique_ptr<S3rverProcess>> S3rverProcess::start(
     const std::vector<std::string>& buckets) {
+  return start(buckets, "127.0.0.1");
+}
+
+Result<std::unique_ptr<S3rverProcess>> S3rverProcess::start(const std::vector<std::string>& buckets,
+                                                            const std::string& host) {
   const std::filesystem::path script = sourcePath("node_modules/s3rver/bin/s3rver.js");
   if (!std::filesystem::exists(script)) {
     std::cerr << "\n*** s3rver is not installed (" << script.string()
@@ -55,12 +60,13 @@ Result<std::unique_ptr<S3rverProcess>> S3rverProcess::start(
   }
 
   std::unique_ptr<S3rverProcess> p(new S3rverProcess());
+  p->host_ = host;
   p->dir_ = std::make_unique<TempDir>("ocpvdr-s3rver");
   const std::string data = (p->dir_->path() / "data").string();
   const std::string logFile = (p->dir_->path() / "s3rver.log").string();
   std::filesystem::create_directories(data);
 
-  std::vector<std::string> args = {node, script.string(), "-d", data, "-a", "127.0.0.1", "-p",
+  std::vector<std::string> args = {node, script.string(), "-d", data, "-a", host, "-p",
                                    "0",  "--silent"};
   for (const auto& b : buckets) {
     args.push_back("--configure-bucket");
@@ -96,7 +102,8 @@ Result<std::unique_ptr<S3rverProcess>> S3rverProcess::start(
   p->pid_ = pid;
 
   // s3rver prints "S3rver listening on 127.0.0.1:<port>" once it accepts connections.
-  const std::regex listening(R"(listening on 127\.0\.0\.1:(\d+))");
+  const std::regex listening("listening on " +
+                             std::regex_replace(host, std::regex(R"(\.)"), R"(\.)") + R"(:(\d+))");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;

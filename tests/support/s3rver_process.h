@@ -30,13 +30,17 @@ class S3rverProcess {
   // Starts s3rver with the given buckets created. NotFound when node or node_modules/s3rver is
   // missing (the caller skips, loudly); any other error means s3rver itself failed.
   static Result<std::unique_ptr<S3rverProcess>> start(const std::vector<std::string>& buckets);
+  // The same, listening on `host` (an IPv4 address: the netns test bridge, so that processes in
+  // the namespace hosts can reach it) instead of 127.0.0.1.
+  static Result<std::unique_ptr<S3rverProcess>> start(const std::vector<std::string>& buckets,
+                                                      const std::string& host);
 
   ~S3rverProcess();
   S3rverProcess(const S3rverProcess&) = delete;
   S3rverProcess& operator=(const S3rverProcess&) = delete;
 
   int port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return "http://" + host_ + ":" + std::to_string(port_); }
   pid_t pid() const { return pid_; }
   // s3rver's own output (stdout and stderr), for diagnostics.
   std::string log() const;
@@ -48,6 +52,7 @@ class S3rverProcess {
   std::unique_ptr<TempDir> dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  std::string host_ = "127.0.0.1";
 };
 
 }  // namespace ocpvdr::testing

@@ -6,18 +6,58 @@
 #include <memory>
 #include <utility>
 
+#include "binding_controller.h"
+#include "kubevirt_controller.h"
+#include "velero_controller.h"
+
 namespace kubesim {
 
 namespace {
 
-using Factory = std::function<std::unique_ptr<Controller>()>;
+// Reads a millisecond option; the default when absent. Sets `bad` on an unparsable value.
+std::chrono::milliseconds msOption(const ControllerOptions& o, const std::string& key,
+                                   std::chrono::milliseconds fallback, std::string* bad) {
+  auto it = o.find(key);
+  if (it == o.end()) return fallback;
+  try {
+    std::size_t used = 0;
+    long long v = std::stoll(it->second, &used);
+    if (used == it->second.size() && v >= 0) return std::chrono::milliseconds(v);
+  } catch (const std::exception&) {
+  }
+  *bad = key + ": expected a non-negative integer of milliseconds, got \"" + it->second + "\"";
+  return fallback;
+}
+
+using Factory =
+    std::function<std::unique_ptr<Controller>(const ControllerOptions&, std::string* bad)>;
 
 const std::vector<std::pair<std::string, Factory>>& catalogue() {
-  static const std::vector<std::pair<std::string, Factory>> entries = {};
+  static const std::vector<std::pair<std::string, Factory>> entries = {
+      {"binding", [](const ControllerOptions&,
+                     std::string*) { return std::make_unique<BindingController>(); }},
+      {"kubevirt",
+       [](const ControllerOptions& o, std::string* bad) {
+         return std::make_unique<KubevirtController>(
+             msOption(o, "kubevirt.start-delay-ms", std::chrono::milliseconds(500), bad),
+             msOption(o, "kubevirt.stop-delay-ms", std::chrono::milliseconds(200), bad));
+       }},
+      {"velero",
+       [](const ControllerOptions& o, std::string* bad) {
+         return std::make_unique<VeleroController>(
+             msOption(o, "velero.sync-interval-ms", std::chrono::milliseconds(1000), bad));
+       }},
+  };
   return entries;
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, std::string>> builtinControllerOptionKeys() {
+  return {{"kubevirt.start-delay-ms", "VMI Scheduling -> Running after this long (default 500)"},
+          {"kubevirt.stop-delay-ms", "VMI deleted this long after a stop began (default 200)"},
+          {"velero.sync-interval-ms", "backup sync period (default 1000)"}};
+}
 
 std::vector<std::string> builtinControllerNames() {
   std::vector<std::string> names;
@@ -26,11 +66,29 @@ std::vector<std::string> builtinControllerNames() {
 }
 
 ApiStatus addBuiltinControllers(ControllerRunner& runner, const std::vector<std::string>& names) {
+  return addBuiltinControllers(runner, names, {});
+}
+
+ApiStatus addBuiltinControllers(ControllerRunner& runner, const std::vector<std::string>& names,
+                                const ControllerOptions& options) {
+  for (const auto& [key, value] : options) {
+    bool known = false;
+    std::string accepted;
+    for (const auto& [k, help] : builtinControllerOptionKeys()) {
+      known = known || k == key;
+      accepted += (accepted.empty() ? "" : ", ") + k;
+    }
+    if (!known)
+      return badRequest("unknown controller option \"" + key + "\" (accepted: " + accepted + ")");
+  }
   for (const auto& wanted : names) {
     bool found = wanted == "all";
     for (const auto& [name, factory] : catalogue()) {
       if (wanted == "all" || wanted == name) {
-        runner.add(factory());
+        std::string bad;
+        auto controller = factory(options, &bad);
+        if (!bad.empty()) return badRequest("controller option " + bad);
+        runner.add(std::move(controller));
         found = true;
       }
     }

@@ -3,6 +3,7 @@
 // added here as Controller implementations; with none selected kube-sim is a bare API server.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,5 +18,17 @@ std::vector<std::string> builtinControllerNames();
 // An unknown name is an error naming the available ones.
 [[nodiscard]] ApiStatus addBuiltinControllers(ControllerRunner& runner,
                                               const std::vector<std::string>& names);
+
+// `--controller-option KEY=VALUE` settings, e.g. {"kubevirt.start-delay-ms": "300"}.
+using ControllerOptions = std::map<std::string, std::string>;
+
+// The same with settings for the controllers. A key no registered controller reads, or a value
+// it cannot parse, is an error naming the accepted keys.
+[[nodiscard]] ApiStatus addBuiltinControllers(ControllerRunner& runner,
+                                              const std::vector<std::string>& names,
+                                              const ControllerOptions& options);
+
+// Every accepted option key with its meaning, in catalogue order.
+std::vector<std::pair<std::string, std::string>> builtinControllerOptionKeys();
 
 }  // namespace kubesim

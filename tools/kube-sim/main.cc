@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
   std::size_t maxThreads = 1024;
   bool logRequests = false;
   std::vector<std::string> controllerNames;
+  std::vector<std::string> controllerOptions;
   int tickMs = 1000;
   double faultErrorRate = 0.0;
   int faultErrorCode = 500, faultRetryAfter = 1, faultLatencyMs = 0;
@@ -96,6 +97,8 @@ int main(int argc, char** argv) {
   app.add_flag("--log-requests", logRequests, "Log every request to stderr");
   app.add_option("--controller", controllerNames,
                  "Run a simulated controller (repeatable; \"all\" for every one)");
+  app.add_option("--controller-option", controllerOptions,
+                 "KEY=VALUE setting for a controller (repeatable; see docs/kube-sim.md)");
   app.add_option("--controller-tick-ms", tickMs, "Interval of the controllers' tick")
       ->check(CLI::Range(10, 3600000))
       ->capture_default_str();
@@ -169,7 +172,16 @@ int main(int argc, char** argv) {
     }
     Faults faults(faultCfg.value());
     ControllerRunner controllers(store, clock, std::chrono::milliseconds(tickMs));
-    if (auto st = addBuiltinControllers(controllers, controllerNames); !st.ok()) {
+    ControllerOptions copts;
+    for (const auto& kv : controllerOptions) {
+      auto eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << "kube-sim: --controller-option must be KEY=VALUE, got \"" << kv << "\"\n";
+        return 2;
+      }
+      copts[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
+    if (auto st = addBuiltinControllers(controllers, controllerNames, copts); !st.ok()) {
       std::cerr << "kube-sim: " << st.error().message << "\n";
       return 2;
     }

@@ -1,0 +1,430 @@
+// Two simulated sites for the failover tests (see failover_lab.h).
+#include "failover/failover_lab.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "catalog/catalog.h"
+#include "core/clock.h"
+#include "core/http.h"
+#include "failover/s3_object_store.h"
+#include "replication/replicator.h"
+#include "support/velero_backup_writer.h"
+
+namespace ocpvdr::testing {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string pad(int i, int width) {
+  std::string s = std::to_string(i);
+  return std::string(width > static_cast<int>(s.size()) ? width - s.size() : 0, '0') + s;
+}
+
+void writeBytes(const fs::path& p, std::size_t n, unsigned seed) {
+  fs::create_directories(p.parent_path());
+  std::mt19937 rng(seed);
+  std::string data(n, '\0');
+  for (auto& c : data) c = static_cast<char>(rng());
+  std::ofstream(p, std::ios::binary) << data;
+}
+
+}  // namespace
+
+Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
+                       const std::string& server, const std::string& exportPath) {
+  Scenario s;
+  s.namespaces = namespaces;
+  for (const auto& ns : namespaces)
+    s.objects.push_back(
+        {{"apiVersion", "v1"},
+         {"kind", "Namespace"},
+         {"metadata", {{"name", ns}, {"labels", {{"dr.example.com/protected", "true"}}}}}});
+  std::string share = exportPath;
+  while (!share.empty() && share.front() == '/') share.erase(share.begin());
+  for (int i = 0; i < vms; ++i) {
+    ScenarioVolume v;
+    v.ns = namespaces[i % namespaces.size()];
+    const std::string vm = "vm-" + pad(i, 3);
+    v.fromDataVolume = i % 2 == 0;
+    v.pvc = vm + (v.fromDataVolume ? "-root" : "-disk");
+    v.pv = "pvc-5e0c" + pad(i, 4) + "-0000-4000-8000-000000000000";
+    v.csi = i % 3 == 0;
+    const std::string provisioner =
+        v.csi ? "nfs.csi.k8s.io" : "cluster.local/nfs-subdir-external-provisioner";
+    Json pv = {{"apiVersion", "v1"}, {"kind", "PersistentVolume"}};
+    pv["metadata"]["name"] = v.pv;
+    pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] = provisioner;
+    pv["spec"]["accessModes"] = {"ReadWriteMany"};
+    pv["spec"]["capacity"]["storage"] = "10Gi";
+    pv["spec"]["claimRef"] = {{"apiVersion", "v1"},
+                              {"kind", "PersistentVolumeClaim"},
+                              {"namespace", v.ns},
+                              {"name", v.pvc}};
+    pv["spec"]["persistentVolumeReclaimPolicy"] = "Delete";
+    pv["spec"]["storageClassName"] = v.csi ? "nfs-csi" : "nfs-dynamic";
+    pv["spec"]["volumeMode"] = "Filesystem";
+    if (v.csi) {
+      v.dir = v.pv;
+      pv["spec"]["csi"] = {{"driver", "nfs.csi.k8s.io"},
+                           {"volumeHandle", server + "#" + share + "#" + v.pv + "#" + v.pv + "#"},
+                           {"volumeAttributes",
+                            {{"server", server},
+                             {"share", exportPath},
+                             {"subdir", v.pv},
+                             {"csi.storage.k8s.io/pv/name", v.pv},
+                             {"csi.storage.k8s.io/pvc/name", v.pvc},
+                             {"csi.storage.k8s.io/pvc/namespace", v.ns}}}};
+    } else {
+      v.dir = v.ns + "-" + v.pvc + "-" + v.pv;
+      pv["spec"]["nfs"] = {{"server", server}, {"path", exportPath + "/" + v.dir}};
+    }
+    v.exportPath = exportPath + "/" + v.dir;
+    Json pvc = {{"apiVersion", "v1"},
+                {"kind", "PersistentVolumeClaim"},
+                {"metadata",
+                 {{"name", v.pvc},
+                  {"namespace", v.ns},
+                  {"labels", {{"app", vm}}},
+                  {"annotations",
+                   {{"volume.kubernetes.io/storage-provisioner",
+                     v.csi ? "nfs.csi.k8s.io" : "cluster.local/nfs-subdir-external-provisioner"},
+                    {"volume.kubernetes.io/selected-node", "worker-1"}}}}},
+                {"spec",
+                 {{"accessModes", {"ReadWriteMany"}},
+                  {"resources", {{"requests", {{"storage", "10Gi"}}}}},
+                  {"storageClassName", v.csi ? "nfs-csi" : "nfs-dynamic"},
+                  {"volumeMode", "Filesystem"},
+                  {"volumeName", v.pv}}}};
+    Json volume;
+    Json vmObj = {
+        {"apiVersion", "kubevirt.io/v1"},
+        {"kind", "VirtualMachine"},
+        {"metadata", {{"name", vm}, {"namespace", v.ns}, {"labels", {{"app", vm}}}}},
+        {"spec",
+         {{"runStrategy", "Always"},
+          {"template",
+           {{"metadata", {{"labels", {{"kubevirt.io/domain", vm}}}}},
+            {"spec",
+             {{"domain",
+               {{"devices", {{"disks", {{{"name", "root"}, {"disk", {{"bus", "virtio"}}}}}}}},
+                {"memory", {{"guest", "1Gi"}}}}},
+              {"volumes", Json::array()}}}}}}}};
+    if (v.fromDataVolume) {
+      pvc["metadata"]["annotations"]["cdi.kubevirt.io/storage.populatedFor"] = v.pvc;
+      pvc["metadata"]["annotations"]["cdi.kubevirt.io/storage.pod.phase"] = "Succeeded";
+      pvc["metadata"]["ownerReferences"] = {{{"apiVersion", "cdi.kubevirt.io/v1beta1"},
+                                             {"kind", "DataVolume"},
+                                             {"name", v.pvc},
+                                             {"uid", "00000000-0000-4000-8000-0000000000dv"},
+                                             {"controller", true}}};
+      vmObj["spec"]["dataVolumeTemplates"] = {
+          {{"metadata", {{"name", v.pvc}}},
+           {"spec",
+            {{"sourceRef",
+              {{"kind", "DataSource"},
+               {"name", "fedora"},
+               {"namespace", "openshift-virtualization-os-images"}}},
+             {"storage",
+              {{"resources", {{"requests", {{"storage", "10Gi"}}}}},
+               {"storageClassName", v.csi ? "nfs-csi" : "nfs-dynamic"}}}}}}};
+      vmObj["spec"]["template"]["spec"]["volumes"].push_back(
+          {{"name", "root"}, {"dataVolume", {{"name", v.pvc}}}});
+      s.objects.push_back(
+          {{"apiVersion", "cdi.kubevirt.io/v1beta1"},
+           {"kind", "DataVolume"},
+           {"metadata", {{"name", v.pvc}, {"namespace", v.ns}}},
+           {"spec",
+            {{"sourceRef", {{"kind", "DataSource"}, {"name", "fedora"}}},
+             {"storage", {{"resources", {{"requests", {{"storage", "10Gi"}}}}}}}}}});
+    } else {
+      vmObj["spec"]["template"]["spec"]["volumes"].push_back(
+          {{"name", "root"}, {"persistentVolumeClaim", {{"claimName", v.pvc}}}});
+    }
+    s.objects.push_back(pv);
+    s.objects.push_back(pvc);
+    s.objects.push_back(vmObj);
+    s.vms.emplace_back(v.ns, vm);
+    s.volumes.push_back(std::move(v));
+  }
+  return s;
+}
+
+Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& base,
+                                                         const std::string& dir,
+                                                         LabOptions options) {
+  std::unique_ptr<FailoverLab> lab(new FailoverLab());
+  lab->opt_ = options;
+  lab->dir = dir;
+  lab->cfg = base;
+  auto s3 = S3rverProcess::start({lab->bucket}, options.listenHost);
+  if (!s3.ok()) return s3.error();
+  lab->s3 = std::move(s3).value();
+
+  const std::string tick = std::to_string(options.controllerTickMs);
+  const std::string delay = "kubevirt.start-delay-ms=" + std::to_string(options.vmStartDelayMs);
+  KubeSimOptions po;
+  po.listen = options.listenHost + ":0";
+  po.extraArgs = {"--controller",         "binding",
+                  "--controller",         "kubevirt",
+                  "--controller-tick-ms", tick,
+                  "--controller-option",  delay,
+                  "--controller-option",  "kubevirt.stop-delay-ms=100"};
+  if (options.startPrimary) lab->primary = std::make_unique<KubeSimProcess>(po);
+  KubeSimOptions dro = po;
+  dro.extraArgs.insert(dro.extraArgs.end(), {"--controller", "velero", "--controller-option",
+                                             "velero.sync-interval-ms=200"});
+  lab->dr = std::make_unique<KubeSimProcess>(dro);
+
+  config::Config& c = lab->cfg;
+  if (lab->primary)
+    c.primary.kubernetes.kubeconfig = lab->primary->writeKubeconfig(dir + "/primary.kubeconfig");
+  c.dr.kubernetes.kubeconfig = lab->dr->writeKubeconfig(dir + "/dr.kubeconfig");
+  {
+    std::ofstream f(dir + "/cloud-credentials");
+    f << "[default]\naws_access_key_id = " << S3rverProcess::kAccessKey
+      << "\naws_secret_access_key = " << S3rverProcess::kSecretKey << "\n";
+  }
+  c.backupStore.endpoint = lab->s3->endpoint();
+  c.backupStore.bucket = lab->bucket;
+  c.backupStore.prefix = lab->prefix;
+  c.backupStore.region = "us-east-1";
+  c.backupStore.credentialsFile = dir + "/cloud-credentials";
+  c.backupStore.pathStyle = true;
+  c.failover.oadpNamespace = "openshift-adp";
+  c.failover.protectedNamespaces = options.namespaces;
+  c.failover.timeouts.backupSync = 30s;
+  c.failover.timeouts.vmStop = 30s;
+  c.failover.timeouts.pvcBind = 30s;
+  c.failover.timeouts.restore = 60s;
+  c.failover.timeouts.vmReady = 60s;
+  c.failover.runStrategyAfterRestore = "Always";
+  c.failover.fieldManager = "ocpv-dr";
+  lab->scenario = buildScenario(options.vms, options.namespaces, c.primary.nfsServer,
+                                c.primary.exportRoots.front().exportPath);
+  lab->configPath = lab->writeConfig();
+  return lab;
+}
+
+std::string FailoverLab::writeConfig() {
+  return writeConfig(cfg, dir + "/config.yaml");
+}
+
+std::string FailoverLab::writeConfig(const config::Config& c, const std::string& file) {
+  std::ofstream(file) << config::toJson(c).dump(2) << "\n";
+  return file;
+}
+
+std::vector<Json> FailoverLab::list(KubeSimProcess& sim, const std::string& path) {
+  Json l = sim.request("GET", path);
+  std::vector<Json> out;
+  if (!l.contains("items")) {
+    ADD_FAILURE() << "GET " << path << ": " << l.dump();
+    return out;
+  }
+  for (auto& i : l["items"]) out.push_back(i);
+  return out;
+}
+
+bool FailoverLab::waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return pred();
+}
+
+void FailoverLab::populatePrimary() {
+  ASSERT_TRUE(primary) << "the lab was created without a primary";
+  for (const auto& o : scenario.objects) {
+    const std::string kind = o["kind"];
+    const std::string ns = o["metadata"].value("namespace", "");
+    std::string path;
+    if (kind == "Namespace")
+      path = "/api/v1/namespaces";
+    else if (kind == "PersistentVolume")
+      path = "/api/v1/persistentvolumes";
+    else if (kind == "PersistentVolumeClaim")
+      path = "/api/v1/namespaces/" + ns + "/persistentvolumeclaims";
+    else if (kind == "DataVolume")
+      path = "/apis/cdi.kubevirt.io/v1beta1/namespaces/" + ns + "/datavolumes";
+    else if (kind == "VirtualMachine")
+      path = "/apis/kubevirt.io/v1/namespaces/" + ns + "/virtualmachines";
+    auto r = primary->send("POST", path, o.dump());
+    ASSERT_EQ(r.status, 201) << path << ": " << r.body;
+  }
+  for (std::size_t i = 0; i < scenario.volumes.size(); ++i) {
+    const auto& v = scenario.volumes[i];
+    fs::path root = cfg.primary.exportRoots.front().hostPath;
+    writeBytes(root / v.dir / "disk.img", 96 * 1024 + i * 1000, 100 + static_cast<unsigned>(i));
+    std::ofstream(root / v.dir / "owner.txt") << v.ns << "/" << v.pvc << "\n";
+  }
+  const bool up = waitFor(
+      [&] {
+        for (const auto& vm : list(*primary, "/apis/kubevirt.io/v1/virtualmachines"))
+          if (vm["status"].value("printableStatus", "") != "Running") return false;
+        return list(*primary, "/apis/kubevirt.io/v1/virtualmachines").size() == scenario.vms.size();
+      },
+      30s);
+  ASSERT_TRUE(up) << "primary VMs did not reach Running";
+}
+
+void FailoverLab::replicate(ProcessRunner& runner) {
+  auto cat = catalog::Catalog::open(cfg.catalog.path);
+  ASSERT_TRUE(cat.ok()) << cat.error().describe();
+  RealClock clock;
+  replication::Replicator rep(cfg, runner, clock, **cat);
+  for (const auto& v : scenario.volumes) {
+    Json pv = primary->request("GET", "/api/v1/persistentvolumes/" + v.pv);
+    auto r = rep.syncPv(pv);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    ASSERT_TRUE(r->ok()) << v.pv << ": " << r->toJson().dump();
+  }
+  rep.closeConnections();
+}
+
+void FailoverLab::takeBackup(const std::string& name, const std::string& phase) {
+  std::vector<Json> objects;
+  auto add = [&](const std::string& path, const std::string& apiVersion, const std::string& kind,
+                 const std::function<bool(const Json&)>& keep) {
+    for (auto& o : list(*primary, path)) {
+      if (!keep(o)) continue;
+      o["apiVersion"] = apiVersion;
+      o["kind"] = kind;
+      objects.push_back(o);
+    }
+  };
+  std::set<std::string> nss(opt_.namespaces.begin(), opt_.namespaces.end());
+  auto inNs = [&](const Json& o) { return nss.count(o["metadata"].value("namespace", "")) > 0; };
+  add("/api/v1/namespaces", "v1", "Namespace",
+      [&](const Json& o) { return nss.count(o["metadata"]["name"].get<std::string>()) > 0; });
+  add("/api/v1/persistentvolumes", "v1", "PersistentVolume",
+      [&](const Json& o) { return nss.count(o["spec"]["claimRef"].value("namespace", "")) > 0; });
+  add("/api/v1/persistentvolumeclaims", "v1", "PersistentVolumeClaim", inNs);
+  add("/apis/cdi.kubevirt.io/v1beta1/datavolumes", "cdi.kubevirt.io/v1beta1", "DataVolume", inNs);
+  add("/apis/kubevirt.io/v1/virtualmachines", "kubevirt.io/v1", "VirtualMachine", inNs);
+  add("/apis/kubevirt.io/v1/virtualmachineinstances", "kubevirt.io/v1", "VirtualMachineInstance",
+      inNs);
+  for (const auto& ns : opt_.namespaces)
+    objects.push_back({{"apiVersion", "v1"},
+                       {"kind", "ConfigMap"},
+                       {"metadata", {{"name", "settings"}, {"namespace", ns}, {"uid", "cm-" + ns}}},
+                       {"data", {{"key", "value"}}}});
+  VeleroBackupSpec spec;
+  spec.name = name;
+  spec.phase = phase;
+  const auto now = std::chrono::system_clock::now();
+  spec.started = now - 2min;
+  if (phase == "Completed" || phase == "PartiallyFailed") spec.completed = now - 1min;
+  spec.includedNamespaces = opt_.namespaces;
+  spec.objects = std::move(objects);
+  RealClock clock;
+  CurlHttpClient http;
+  failover::S3Options so;
+  so.endpoint = s3->endpoint();
+  so.bucket = bucket;
+  so.maxAttempts = 2;
+  auto store = failover::S3ObjectStore::create(
+      so, failover::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"},
+      http, clock);
+  ASSERT_TRUE(store.ok());
+  for (const auto& [key, data] : veleroBackupObjects(prefix, spec)) {
+    auto st = (*store)->put(key, data);
+    ASSERT_TRUE(st.ok()) << st.error().describe();
+  }
+}
+
+void FailoverLab::prepareDr(const std::string& name) {
+  auto r = dr->send("POST", "/api/v1/namespaces", R"({"metadata":{"name":"openshift-adp"}})");
+  ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
+  Json bsl = {
+      {"apiVersion", "velero.io/v1"},
+      {"kind", "BackupStorageLocation"},
+      {"metadata", {{"name", "default"}, {"namespace", "openshift-adp"}}},
+      {"spec",
+       {{"provider", "aws"},
+        {"default", true},
+        {"objectStorage", {{"bucket", bucket}, {"prefix", prefix}}},
+        {"config",
+         {{"region", "us-east-1"}, {"s3Url", s3->endpoint()}, {"s3ForcePathStyle", "true"}}}}}};
+  r = dr->send("POST", "/apis/velero.io/v1/namespaces/openshift-adp/backupstoragelocations",
+               bsl.dump());
+  ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
+  const bool synced = waitFor(
+      [&] {
+        return dr->send("GET", "/apis/velero.io/v1/namespaces/openshift-adp/backups/" + name)
+                   .status == 200;
+      },
+      20s);
+  ASSERT_TRUE(synced) << "Velero backup sync did not import " << name << ": " << dr->stderrText();
+}
+
+namespace {
+
+void scrub(Json& j, const std::string& runId) {
+  if (j.is_object()) {
+    for (const char* k : {"uid", "resourceVersion", "creationTimestamp", "managedFields",
+                          "generation", "lastPhaseTransitionTime", "startTimestamp",
+                          "completionTimestamp", "lastSyncedTime", "lastValidationTime"})
+      j.erase(k);
+    for (auto it = j.begin(); it != j.end(); ++it) scrub(it.value(), runId);
+  } else if (j.is_array()) {
+    for (auto& e : j) scrub(e, runId);
+  } else if (j.is_string() && !runId.empty()) {
+    std::string s = j.get<std::string>();
+    for (auto p = s.find(runId); p != std::string::npos; p = s.find(runId))
+      s.replace(p, runId.size(), "RUN");
+    j = s;
+  }
+}
+
+}  // namespace
+
+Json FailoverLab::normalisedState(KubeSimProcess& sim, const std::string& runId) {
+  Json st = sim.admin("GET", "/admin/state");
+  Json objs = st["objects"];
+  scrub(objs, runId);
+  std::vector<Json> v(objs.begin(), objs.end());
+  std::sort(v.begin(), v.end(), [](const Json& a, const Json& b) {
+    auto key = [](const Json& o) {
+      return o.value("kind", "") + "/" + o["metadata"].value("namespace", "") + "/" +
+             o["metadata"].value("name", "");
+    };
+    return key(a) < key(b);
+  });
+  return Json(v);
+}
+
+CliRun runCli(const std::string& configPath, const std::vector<std::string>& args,
+              const std::map<std::string, std::string>& env, const std::vector<std::string>& wrap,
+              std::chrono::seconds timeout) {
+  ProcessSpec spec;
+  spec.argv = wrap;
+  spec.argv.push_back(binaryPath("src/cli/ocpv-dr").string());
+  spec.argv.insert(spec.argv.end(), {"-c", configPath, "--log-format", "json"});
+  spec.argv.insert(spec.argv.end(), args.begin(), args.end());
+  spec.env = env;
+  spec.timeout = timeout;
+  spec.maxCapture = 16 << 20;
+  RealProcessRunner runner;
+  auto r = runner.run(spec);
+  CliRun out;
+  if (!r.ok()) {
+    ADD_FAILURE() << r.error().describe();
+    return out;
+  }
+  out.code = r->signaled ? 128 + r->termSignal : r->exitCode;
+  out.out = r->out;
+  out.err = r->err;
+  out.doc = Json::parse(r->out, nullptr, false);
+  if (out.doc.is_discarded()) out.doc = nullptr;
+  return out;
+}
+
+}  // namespace ocpvdr::testing

@@ -1,0 +1,122 @@
+// FailoverLab: two simulated sites for the failover tests, with real peers throughout.
+//
+//   primary  kube-sim (controllers binding + kubevirt) holding N VMs in 3 namespaces: VMs with
+//            dataVolumeTemplates (DataVolume + CDI-populated PVC) and VMs with plain PVCs, on
+//            in-tree and csi-driver-nfs PVs; each PV's directory under the primary export root
+//            holds a disk image.
+//   storage  s3rver with a Velero-layout backup of the protected namespaces, taken from the
+//            primary API the way Velero reads it (plus a ConfigMap per namespace, a resource the
+//            DR kube-sim does not serve).
+//   DR       kube-sim (binding + kubevirt + velero) with the OADP namespace and a
+//            BackupStorageLocation pointing at the bucket; Velero's backup sync imports the
+//            backup as a Backup CR.
+// The data is replicated with the Replicator before the failover (local transport in the root
+// namespace, ssh between namespace hosts in the netns test). Configuration is written as JSON
+// (config::toJson), which the YAML loader reads.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "core/json_util.h"
+#include "core/process.h"
+#include "core/result.h"
+#include "support/kube_sim_process.h"
+#include "support/s3rver_process.h"
+#include "support/temp_dir.h"
+
+namespace ocpvdr::testing {
+
+struct ScenarioVolume {
+  std::string pv, ns, pvc;
+  bool csi = false;
+  bool fromDataVolume = false;  // the PVC belongs to a VM's dataVolumeTemplate
+  std::string exportPath;       // primary export path of the data directory
+  std::string dir;              // that directory relative to the export root
+};
+
+struct Scenario {
+  std::vector<std::string> namespaces;
+  std::vector<Json> objects;  // to create at the primary (namespaces, PVs, PVCs, DVs, VMs)
+  std::vector<ScenarioVolume> volumes;
+  std::vector<std::pair<std::string, std::string>> vms;  // (ns, name)
+};
+
+// `vms` VMs spread over `namespaces`; even-numbered ones use a dataVolumeTemplate, odd ones a
+// plain PVC; every third volume is a csi-driver-nfs PV, the rest in-tree NFS.
+Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
+                       const std::string& server, const std::string& exportPath);
+
+struct LabOptions {
+  int vms = 10;
+  std::vector<std::string> namespaces{"vms-a", "vms-b", "vms-c"};
+  std::string listenHost = "127.0.0.1";  // kube-sims and s3rver (the bridge IP for netns)
+  int vmStartDelayMs = 300;
+  int controllerTickMs = 50;
+  std::string backupName = "nightly-1";
+  bool startPrimary = true;
+};
+
+class FailoverLab {
+ public:
+  // `base`: sites (servers, export roots, ssh), replication, catalog and failover.work_dir.
+  // The lab fills in kubeconfigs, backup_store and the failover section. NotFound when s3rver
+  // is not installed (callers skip).
+  [[nodiscard]] static Result<std::unique_ptr<FailoverLab>> create(const config::Config& base,
+                                                                   const std::string& dir,
+                                                                   LabOptions options = {});
+
+  // Creates the scenario at the primary, waits until every VM runs, writes each volume's data.
+  void populatePrimary();
+  // Replicates every PV with the Replicator over `runner` (catalog rows included).
+  void replicate(ProcessRunner& runner);
+  // Reads the protected namespaces from the primary API and uploads them as backup `name`.
+  void takeBackup(const std::string& name, const std::string& phase = "Completed");
+  // OADP namespace + BackupStorageLocation at DR; waits until backup `name` is synced.
+  void prepareDr(const std::string& name);
+
+  // Writes `cfg` to the config file (the lab's own config unless given).
+  std::string writeConfig();
+  std::string writeConfig(const config::Config& c, const std::string& file);
+
+  // Every object of a kube-sim, normalised for comparison between runs: server-owned metadata,
+  // uids, timestamps and the run id removed; sorted.
+  static Json normalisedState(KubeSimProcess& sim, const std::string& runId = "");
+  // Objects of one kind from a kube-sim ("/api/v1/persistentvolumes", ...).
+  static std::vector<Json> list(KubeSimProcess& sim, const std::string& path);
+  // Polls until `pred` is true or the timeout passes.
+  static bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+  const LabOptions& options() const { return opt_; }
+  std::string dir;
+  config::Config cfg;
+  std::string configPath;
+  std::unique_ptr<S3rverProcess> s3;
+  std::unique_ptr<KubeSimProcess> primary, dr;
+  Scenario scenario;
+  std::string bucket = "oadp";
+  std::string prefix = "velero";
+
+ private:
+  FailoverLab() = default;
+  LabOptions opt_;
+};
+
+// Runs `ocpv-dr -c <config> <args>` (prefixed by `wrap`, e.g. `ip netns exec <ns>`); the JSON
+// document it prints is parsed into `doc` (null when stdout is not JSON).
+struct CliRun {
+  int code = -1;
+  Json doc;
+  std::string out, err;
+};
+CliRun runCli(const std::string& configPath, const std::vector<std::string>& args,
+              const std::map<std::string, std::string>& env = {},
+              const std::vector<std::string>& wrap = {},
+              std::chrono::seconds timeout = std::chrono::seconds(300));
+
+}  // namespace ocpvdr::testing
