@@ -403,7 +403,8 @@ std::string ReconcileReport::toHtml() const {
        "border:1px solid #f0d27a}.good{background:#e6f6ea;border:1px solid #9bd3a8}\n"
     << "table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}\n"
     << "th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}\n"
-    << "th{background:#f0f0f3}td.num{text-align:right;white-space:nowrap}\n"
+    << "th{background:#f0f0f3}td.num,td.nw{text-align:right;white-space:nowrap}"
+       "td.nw{text-align:left}\n"
     << "tr.failed td{background:#fdecec}tr.stale td{background:#fff8e5}\n"
     << ".st{font-weight:600}.st-failed,.st-refused,.st-busy{color:#b00020}"
        ".st-synced{color:#1a7f37}.st-unchanged{color:#555}\n"
@@ -455,13 +456,14 @@ std::string ReconcileReport::toHtml() const {
       << (r.failed ? " failed"
           : stale  ? " stale"
                    : "")
-      << "\" data-pv=\"" << e(r.pv) << "\"><td>" << e(r.pv) << "</td><td class=\"st st-"
-      << e(r.status) << "\">" << e(r.status) << "</td><td>" << e(timeOrDash(r.lastSyncEnd))
-      << "</td><td>" << e(timeOrDash(r.lastSuccess)) << "</td><td class=\"num\">"
-      << e(humanBytes(r.bytes)) << "</td><td class=\"num\">" << e(durationText(r.duration))
-      << "</td><td class=\"num\">" << e(rpoText(r)) << (stale ? " ⚠" : "") << "</td><td><code>"
-      << e(r.source) << "</code><br><code>" << e(r.destination) << "</code></td><td>"
-      << e(r.errorMessage) << "</td></tr>\n";
+      << "\" data-pv=\"" << e(r.pv) << "\"><td class=\"nw\">" << e(r.pv)
+      << "</td><td class=\"st st-" << e(r.status) << "\">" << e(r.status)
+      << "</td><td class=\"nw\">" << e(timeOrDash(r.lastSyncEnd)) << "</td><td class=\"nw\">"
+      << e(timeOrDash(r.lastSuccess)) << "</td><td class=\"num\">" << e(humanBytes(r.bytes))
+      << "</td><td class=\"num\">" << e(durationText(r.duration)) << "</td><td class=\"num\">"
+      << e(rpoText(r)) << (stale ? " ⚠" : "") << "</td><td><code>" << e(r.source)
+      << "</code><br><code>" << e(r.destination) << "</code></td><td>" << e(r.errorMessage)
+      << "</td></tr>\n";
   }
   h << "</tbody><tfoot><tr><th>" << totals.selected << " PVs</th><th>" << totals.failed
     << " failed</th><th></th><th></th><th class=\"num\">" << e(humanBytes(totals.bytes))

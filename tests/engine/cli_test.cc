@@ -1,0 +1,299 @@
+// The engine's CLI verbs as processes: `ocpv-dr reconcile` (summary on stdout, three report files,
+// exit codes 0 / 3 breaker / 4 list failure, notify POST), `ocpv-dr status` (table and --json,
+// RPO over target), `ocpv-dr serve` (events accepted over HTTP and synced; SIGTERM → exit 0;
+// invalid cron → exit 2 naming it). kube-sim is the primary API; rsync uses the local transport.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "config/config.h"
+#include "core/http.h"
+#include "core/process.h"
+#include "replication/test_util.h"
+#include "support/http_test_server.h"
+#include "support/kube_sim_process.h"
+#include "support/temp_dir.h"
+
+extern char** environ;
+
+namespace ocpvdr::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+template <class P>
+bool eventually(P pred, std::chrono::milliseconds limit = 30s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+class EngineCliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { initHttpGlobal(); }
+
+  void SetUp() override {
+    base = fs::canonical(tmp.path());
+    primaryRoot = base / "p/srv/nfs/ocp";
+    drRoot = base / "d/srv/nfs/ocp";
+    fs::create_directories(primaryRoot);
+    fs::create_directories(drRoot);
+    cfg.primary.name = "primary";
+    cfg.primary.nfsServer = "nfs-primary";
+    cfg.primary.exportRoots = {{"/exports/ocp", primaryRoot.string()}};
+    cfg.primary.kubernetes.kubeconfig = sim.writeKubeconfig((base / "kubeconfig").string());
+    cfg.dr.name = "dr";
+    cfg.dr.nfsServer = "nfs-dr";
+    cfg.dr.exportRoots = {{"/exports/ocp", drRoot.string()}};
+    cfg.replication.transport = config::Transport::Local;
+    cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
+    cfg.replication.storageClasses = {"nfs-dynamic"};
+    cfg.catalog.path = (base / "d/catalog.db").string();
+    cfg.replication.lockDir = (base / "d/locks").string();
+    cfg.server.listen = "127.0.0.1:0";
+    cfg.server.tokenFile = tmp.write("token", "cli-t0ken\n").string();
+    cfg.server.settle = 100ms;
+    cfg.schedule.enabled = false;
+    bin = binaryPath("src/cli/ocpv-dr").string();
+    writeConfig();
+  }
+
+  void writeConfig() {
+    configPath = (base / "config.yaml").string();
+    std::ofstream(configPath) << config::toJson(cfg).dump(2);
+  }
+
+  void makePv(const std::string& dir) {
+    writeRandomFile(primaryRoot / dir / "disk.img", 30000, 7);
+    Json pv = inTreePv("pvc-" + dir, "nfs-primary", "/exports/ocp/" + dir);
+    pv.erase("status");
+    pv["metadata"].erase("uid");
+    Json created = sim.request("POST", "/api/v1/persistentvolumes", pv.dump());
+    ASSERT_EQ(created["metadata"]["name"], "pvc-" + dir) << created.dump();
+  }
+
+  struct Run {
+    int code = -1;
+    std::string out, err;
+    Json doc;
+  };
+  Run cli(std::vector<std::string> args) {
+    std::vector<std::string> argv{bin, "-c", configPath, "--log-format", "json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessSpec spec;
+    spec.argv = argv;
+    spec.timeout = 120s;
+    RealProcessRunner runner;
+    auto r = runner.run(spec);
+    Run out;
+    if (!r.ok()) {
+      ADD_FAILURE() << r.error().describe();
+      return out;
+    }
+    out.code = r->exitCode;
+    out.out = r->out;
+    out.err = r->err;
+    out.doc = Json::parse(r->out, nullptr, false);
+    return out;
+  }
+
+  TempDir tmp;
+  KubeSimProcess sim;
+  fs::path base, primaryRoot, drRoot;
+  config::Config cfg;
+  std::string bin, configPath;
+};
+
+TEST_F(EngineCliTest, ReconcilePrintsTheSummaryWritesReportsAndExitsWithItsCode) {
+  for (const char* d : {"a", "b", "c"}) makePv(d);
+  HttpTestServer notify;
+  Json notified;
+  std::mutex mu;
+  notify.server().Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard l(mu);
+    notified = Json::parse(req.body, nullptr, false);
+    notified["_auth"] = req.get_header_value("Authorization");
+    res.status = 204;
+  });
+  notify.start();
+  cfg.notify.urls = {notify.url("/hook")};
+  cfg.notify.tokenFile = tmp.write("notify-token", "n0tify\n").string();
+  writeConfig();
+  const std::string reports = (base / "reports").string();
+
+  auto ok = cli({"reconcile", "--report-dir", reports, "--no-progress"});
+  ASSERT_EQ(ok.code, 0) << ok.out << ok.err;
+  ASSERT_TRUE(ok.doc.is_object()) << ok.out;
+  EXPECT_EQ(ok.doc["action"], "reconcile");
+  EXPECT_EQ(ok.doc["result"], "ok");
+  EXPECT_TRUE(ok.doc["error"].is_null());
+  EXPECT_EQ(ok.doc["totals"]["synced"], 3);
+  for (const char* k : {"json", "markdown", "html"}) {
+    std::string f = ok.doc["reports"][k];
+    EXPECT_TRUE(fs::exists(f)) << f;
+    EXPECT_EQ(f.rfind(reports, 0), 0u) << f;
+  }
+  EXPECT_EQ(treeDigest(primaryRoot / "b"), treeDigest(drRoot / "b"));
+  {
+    std::lock_guard l(mu);
+    EXPECT_EQ(notified["action"], "reconcile");
+    EXPECT_EQ(notified["totals"]["synced"], 3);
+    EXPECT_EQ(notified["_auth"], "Bearer n0tify");
+  }
+  Json full = Json::parse(readFile(ok.doc["reports"]["json"]).valueOr("null"));
+  EXPECT_EQ(full["notify"][0]["status"], 204);
+
+  // status: the table, and --json with a clock two hours ahead: over the 1h target.
+  auto table = cli({"status"});
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("pvc-a"), std::string::npos);
+  EXPECT_NE(table.out.find("3 replica(s), 0 over the RPO target of 1h 0m"), std::string::npos)
+      << table.out;
+  const std::string later = formatTime(std::chrono::system_clock::now() + 2h);
+  auto later_ = cli({"status", "--json", "--now", later});
+  ASSERT_EQ(later_.code, 0) << later_.err;
+  EXPECT_EQ(later_.doc["totals"]["rpo_exceeded"], 3);
+  EXPECT_GE(later_.doc["replicas"][0]["rpo_seconds"].get<int>(), 7190);
+
+  // Every PV gone from the API: the breaker holds, exit 3, DR untouched.
+  for (const char* d : {"a", "b", "c"})
+    sim.request("DELETE", std::string("/api/v1/persistentvolumes/pvc-") + d);
+  auto before = treeDigest(drRoot);
+  auto held = cli({"reconcile", "--report-dir", reports, "--no-progress", "--no-notify"});
+  EXPECT_EQ(held.code, 3) << held.out;
+  EXPECT_EQ(held.doc["result"], "breaker");
+  EXPECT_EQ(held.doc["breaker"]["tripped"], true);
+  EXPECT_EQ(held.doc["error"]["kind"], "refused");
+  EXPECT_EQ(treeDigest(drRoot), before);
+
+  // The API is down: exit 4, no orphans.
+  sim.stop();
+  auto down = cli({"reconcile", "--report-dir", reports, "--no-progress", "--no-notify"});
+  EXPECT_EQ(down.code, 4) << down.out;
+  EXPECT_EQ(down.doc["result"], "list-failed");
+  EXPECT_EQ(down.doc["orphans"].size(), 0u);
+  EXPECT_EQ(treeDigest(drRoot), before);
+}
+
+TEST_F(EngineCliTest, ReconcileSetupErrorsAreJsonWithTheirExitCode) {
+  auto bad = cli({"reconcile", "--lock-wait", "soon"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_EQ(bad.doc["error"]["kind"], "invalid");
+  EXPECT_NE(bad.doc["error"]["message"].get<std::string>().find("--lock-wait"), std::string::npos);
+  configPath = (base / "nope.yaml").string();
+  auto missing = cli({"reconcile"});
+  EXPECT_NE(missing.code, 0);
+  EXPECT_EQ(missing.doc["result"], "failed");
+}
+
+// `ocpv-dr serve` as a process: spawned, events POSTed, SIGTERM.
+class ServeProcess {
+ public:
+  ServeProcess(const std::string& bin, const std::string& config, const fs::path& dir) {
+    ready_ = (dir / "serve.url").string();
+    log_ = (dir / "serve.log").string();
+    std::vector<std::string> args{bin,    "-c",    config,         "--log-format",
+                                  "json", "serve", "--ready-file", ready_};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    EXPECT_EQ(posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~ServeProcess() {
+    if (pid_ > 0 && status_ < 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string url() const { return readFile(ready_).valueOr(""); }
+  // Waits for exit; the exit status, or -1 on timeout.
+  int wait(std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        return status_;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return -1;
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  std::string log() const { return readFile(log_).valueOr(""); }
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::string ready_, log_;
+};
+
+TEST_F(EngineCliTest, ServeAcceptsEventsAndExitsZeroOnSigterm) {
+  makePv("served");
+  ServeProcess serve(bin, configPath, base);
+  ASSERT_TRUE(eventually([&] { return !serve.url().empty(); })) << serve.log();
+  std::string url = serve.url();
+  url.erase(url.find_last_not_of("\n") + 1);
+  Json pv = sim.request("GET", "/api/v1/persistentvolumes/pvc-served");
+  Json ev{{"kind", "PersistentVolume"}, {"type", "ADDED"}, {"resource", pv}, {"id", "cli:1:ADDED"}};
+  CurlHttpClient http;
+  HttpRequest req;
+  req.method = "POST";
+  req.url = url + "/v1/events";
+  req.body = ev.dump();
+  req.headers = {{"Authorization", "Bearer cli-t0ken"}};
+  auto r = http.send(req);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->status, 202) << r->body;
+  ASSERT_TRUE(eventually([&] { return fs::exists(drRoot / "served/disk.img"); })) << serve.log();
+
+  HttpRequest st;
+  st.url = url + "/v1/status";
+  st.headers = {{"Authorization", "Bearer cli-t0ken"}};
+  ASSERT_TRUE(eventually([&] {
+    auto s = http.send(st);
+    if (!s.ok() || s->status != 200) return false;
+    auto doc = Json::parse(s->body, nullptr, false);
+    return doc.is_object() && !doc["replicas"].empty() &&
+           doc["replicas"][0]["last_success"].is_string();
+  }));
+  HttpRequest metrics;
+  metrics.url = url + "/metrics";
+  auto m = http.send(metrics);
+  ASSERT_TRUE(m.ok());
+  EXPECT_NE(
+      m->body.find("ocpvdr_engine_syncs_total{action=\"sync\",kind=\"pv\",result=\"synced\"} 1"),
+      std::string::npos)
+      << m->body;
+
+  serve.signal(SIGTERM);
+  EXPECT_EQ(serve.wait(20s), 0) << serve.log();
+  EXPECT_NE(serve.log().find("serve: stopped"), std::string::npos);
+}
+
+TEST_F(EngineCliTest, ServeRefusesAnInvalidScheduleAtStartup) {
+  cfg.schedule.enabled = true;
+  cfg.schedule.cron = "0 0 30 feb *";
+  writeConfig();
+  ServeProcess serve(bin, configPath, base);
+  EXPECT_EQ(serve.wait(20s), 2) << serve.log();
+  EXPECT_NE(serve.log().find("never runs"), std::string::npos) << serve.log();
+}
+
+}  // namespace
+}  // namespace ocpvdr::testing
