@@ -609,6 +609,15 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   }
   details["newVolumes"] = newer;
 
+  // What is wrong already is reported now, without first waiting for the backup sync.
+  if (!problems.empty() && !dryRun) {
+    for (auto& w : warnings) ctx.warnings.push_back(w);
+    details["problems"] = problems;
+    ctx.progress = details;
+    return refusedError("preflight found " + std::to_string(problems.size()) + " problem" +
+                        (problems.size() == 1 ? "" : "s") + ": " + joined(problems, "; "));
+  }
+
   // The Backup CR at DR: Velero's backup sync must have imported it, or the Restore fails
   // validation.
   const std::string& oadp = cfg.failover.oadpNamespace;
