@@ -263,6 +263,7 @@ Status NetnsHosts::startSshd(NetnsHost& h) {
     << "MaxStartups 200:30:400\n"
     << "MaxSessions 200\n"
     << "Subsystem sftp internal-sftp\n";
+  for (const auto& line : opts_.sshdExtraConfig) c << line << "\n";
   writeText(cfg, c.str());
 
   int logFd = ::open(h.sshdLog.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -48,6 +48,9 @@ struct NetnsOptions {
   std::string exportPath = "/exports/ocp";  // export path PVs name, on both sites
   std::string primaryServer = "nfs-primary.example.com";
   std::string drServer = "nfs-dr.example.com";
+  // Extra sshd_config lines for both hosts (e.g. "SetEnv PATH=..." to put test doubles of host
+  // tools such as exportfs on the remote PATH).
+  std::vector<std::string> sshdExtraConfig;
 };
 
 class NetnsHosts {
