@@ -140,7 +140,7 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   queue_ = std::make_unique<WorkQueue>(clock_, q);
 
   metrics_.describe("ocpvdr_engine_events_total", "counter",
-                    "POST /v1/events requests by result (accepted, duplicate, rejected, "
+                    "POST /v1/events requests by result (accepted, duplicate, ignored, rejected, "
                     "unauthorized, unavailable)");
   metrics_.describe("ocpvdr_engine_syncs_total", "counter",
                     "Handler runs by key kind (pv, snapshot), action and result");
@@ -308,6 +308,14 @@ void Engine::handleEvent(const httplib::Request& req, httplib::Response& res) {
                              "\" (sites.primary.name)");
     return;
   }
+  if (std::string why = outOfScope(*ev); !why.empty()) {
+    // The forwarder applies the same filters; anything else that sends events must not widen
+    // what is replicated (or deleted) here.
+    count("ignored");
+    server::respondJson(
+        res, 200, Json{{"accepted", false}, {"ignored", why}, {"id", ev->id}, {"key", ev->key}});
+    return;
+  }
   if (acceptEvent(*ev) == Accepted::Duplicate) {
     count("duplicate");
     server::respondJson(
@@ -329,6 +337,18 @@ void Engine::handleStatus(const httplib::Request& req, httplib::Response& res) {
     }
   }
   server::respondJson(res, 200, statusDocument());
+}
+
+std::string Engine::outOfScope(const EventPayload& ev) const {
+  if (ev.kind == "PersistentVolume") {
+    if (storageClassSelected(cfg_, ev.resource)) return {};
+    auto sc = jsonOptString(ev.resource, "spec.storageClassName");
+    return "storage class \"" + (sc.ok() ? sc->value_or("") : std::string()) +
+           "\" is not in replication.storage_classes";
+  }
+  const auto& nss = cfg_.replication.namespaces;
+  if (nss.empty() || std::find(nss.begin(), nss.end(), ev.ns) != nss.end()) return {};
+  return "namespace \"" + ev.ns + "\" is not in replication.namespaces";
 }
 
 Engine::Accepted Engine::acceptEvent(const EventPayload& ev) {

@@ -138,6 +138,8 @@ class Engine {
   void handleEvent(const httplib::Request& req, httplib::Response& res);
   void handleStatus(const httplib::Request& req, httplib::Response& res);
   [[nodiscard]] Status authorize(const httplib::Request& req, bool requireSignature);
+  // Why an event is outside replication.storage_classes / replication.namespaces ("" if inside).
+  std::string outOfScope(const EventPayload& ev) const;
   void worker(std::stop_token stop);
   void processKey(const std::string& key);
   KeyOutcome reconcileKey(const std::string& key, const Known& k);

@@ -185,6 +185,31 @@ TEST_F(EngineCliTest, ReconcilePrintsTheSummaryWritesReportsAndExitsWithItsCode)
   EXPECT_EQ(treeDigest(drRoot), before);
 }
 
+TEST_F(EngineCliTest, ReconcileDrawsProgressOnATerminalOnly) {
+  for (const char* d : {"t1", "t2", "t3"}) makePv(d);
+  if (!fs::exists("/usr/bin/script")) GTEST_SKIP() << "util-linux script(1) is not installed";
+  // script(1) gives the command a pseudo-terminal: stderr is a TTY there.
+  std::string cmd;
+  for (const auto& a :
+       std::vector<std::string>{bin, "-c", configPath, "--log-level", "error", "reconcile",
+                                "--report-dir", (base / "reports").string()})
+    cmd += shellQuote(a) + " ";
+  ProcessSpec spec;
+  spec.argv = {"/usr/bin/script", "-qfec", cmd, "/dev/null"};
+  spec.timeout = 120s;
+  RealProcessRunner runner;
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->exitCode, 0) << r->out;
+  EXPECT_NE(r->out.find("reconcile: 3/3 done"), std::string::npos) << r->out;
+  EXPECT_NE(r->out.find("ETA 0:00:00"), std::string::npos) << r->out;
+  // Not a terminal: no progress line, stdout is exactly one JSON document.
+  auto plain = cli({"reconcile", "--report-dir", (base / "reports").string()});
+  EXPECT_EQ(plain.code, 0);
+  EXPECT_EQ(plain.err.find("done  "), std::string::npos) << plain.err;
+  EXPECT_TRUE(plain.doc.is_object()) << plain.out;
+}
+
 TEST_F(EngineCliTest, ReconcileSetupErrorsAreJsonWithTheirExitCode) {
   auto bad = cli({"reconcile", "--lock-wait", "soon"});
   EXPECT_EQ(bad.code, 2);
@@ -293,6 +318,39 @@ TEST_F(EngineCliTest, ServeRefusesAnInvalidScheduleAtStartup) {
   ServeProcess serve(bin, configPath, base);
   EXPECT_EQ(serve.wait(20s), 2) << serve.log();
   EXPECT_NE(serve.log().find("never runs"), std::string::npos) << serve.log();
+}
+
+TEST(SystemdUnitTest, TheShippedUnitVerifiesAndOutwaitsTheShutdownGrace) {
+  const std::string text =
+      readFile(sourcePath("deploy/systemd/ocpv-dr-serve.service").string()).valueOr("");
+  ASSERT_FALSE(text.empty());
+  EXPECT_NE(text.find("ExecStart=/usr/bin/ocpv-dr -c /etc/ocpv-dr/config.yaml --log-format json "
+                      "serve\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("KillSignal=SIGTERM"), std::string::npos);
+  EXPECT_NE(text.find("RestartPreventExitStatus=2"), std::string::npos);
+  // systemd must wait longer than serve's default grace (60s) before it SIGKILLs.
+  auto pos = text.find("TimeoutStopSec=");
+  ASSERT_NE(pos, std::string::npos);
+  auto timeout = config::parseDuration(text.substr(pos + 15, text.find('\n', pos) - pos - 15));
+  ASSERT_TRUE(timeout.ok());
+  EXPECT_GT(*timeout, config::Server{}.shutdownGrace + std::chrono::seconds(10));
+  if (!fs::exists("/usr/bin/systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
+  // Verified with the built binary in place of /usr/bin/ocpv-dr (systemd checks it exists).
+  TempDir dir;
+  std::string unit = text;
+  for (auto p = unit.find("/usr/bin/ocpv-dr"); p != std::string::npos;
+       p = unit.find("/usr/bin/ocpv-dr", p + 1))
+    unit.replace(p, 16, binaryPath("src/cli/ocpv-dr").string());
+  auto path = dir.write("ocpv-dr-serve.service", unit);
+  ProcessSpec spec;
+  spec.argv = {"/usr/bin/systemd-analyze", "verify", path.string()};
+  spec.timeout = 60s;
+  RealProcessRunner runner;
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->exitCode, 0) << r->out << r->err;
+  EXPECT_EQ(r->err.find("ocpv-dr-serve.service"), std::string::npos) << r->err;
 }
 
 }  // namespace

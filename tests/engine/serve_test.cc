@@ -226,6 +226,14 @@ TEST_F(ServeTest, BadRequestsGetA4xxWithAMessageAndTheServerKeepsServing) {
   EXPECT_EQ(huge.status, 413);
   EXPECT_NE(errorOf(huge).find("exceeds the limit of 1048576 bytes"), std::string::npos);
 
+  // Well-formed but out of scope (another storage class): acknowledged, ignored.
+  Json fast = inTreePv("pvc-fast", "nfs-primary", "/exports/ocp/fast");
+  fast["spec"]["storageClassName"] = "fast-ssd";
+  auto ignored = post(event(fast, "DELETED", "f:1:DELETED"));
+  EXPECT_EQ(ignored.status, 200);
+  EXPECT_EQ(Json::parse(ignored.body)["ignored"],
+            "storage class \"fast-ssd\" is not in replication.storage_classes");
+
   EXPECT_EQ(engine->stats().syncsStarted, 0u);  // nothing bad reached the queue
 
   // Still serving: a valid event is accepted and synced.
@@ -248,6 +256,7 @@ TEST_F(ServeTest, BadRequestsGetA4xxWithAMessageAndTheServerKeepsServing) {
       << m;
   EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"rejected\"} 5"), std::string::npos);
   EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"duplicate\"} 1"), std::string::npos);
+  EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"ignored\"} 1"), std::string::npos);
   EXPECT_NE(m.find("ocpvdr_replica_rpo_exceeded{pv=\"pvc-vol1\"} 0"), std::string::npos);
   EXPECT_NE(m.find("ocpvdr_engine_event_to_start_seconds{quantile=\"0.99\"}"), std::string::npos);
   engine->shutdown();
