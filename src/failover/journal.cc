@@ -41,7 +41,7 @@ Error dbError(sqlite3* db, const std::string& what) {
   const int code = sqlite3_errcode(db);
   std::string msg = "failover journal: " + what + ": " + sqlite3_errmsg(db);
   // A locked database is another process's write in progress: worth retrying.
-  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) return retryableError(msg);
+  if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED) return retryableError(msg);
   return terminalError(msg);
 }
 
@@ -92,7 +92,7 @@ Status Journal::createRun(const std::string& runId, const std::string& mode, con
     s.i64(3, catalog::toMillis(at));
     s.text(4, options.dump());
     int rc = s.step();
-    if (rc == SQLITE_CONSTRAINT)
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
       return conflictError("failover run " + runId + " already exists in the journal");
     if (rc != SQLITE_DONE) return dbError(db, "recording run " + runId);
     return Status::success();
