@@ -347,6 +347,8 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
         OrphanRow o{"pv", r->pv, r->drPath, dirHasData(r->drPath), "held", ""};
         if (rep.breaker.tripped) {
           o.detail = "circuit breaker tripped";
+        } else if (opts.stop.stop_requested()) {
+          o.detail = "not handled: the run was stopped";
         } else {
           replication::DeleteOptions d;
           d.wait = opts.lockWait;
@@ -426,6 +428,8 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
                     ""};
         if (rep.snapshotBreaker.tripped) {
           o.detail = "circuit breaker tripped";
+        } else if (opts.stop.stop_requested()) {
+          o.detail = "not handled: the run was stopped";
         } else {
           Json vs{{"apiVersion", "snapshot.storage.k8s.io/v1"},
                   {"kind", "VolumeSnapshot"},
