@@ -22,7 +22,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev libssl-dev \
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format \
   rsync openssh-server openssh-client iproute2 procps jq curl ca-certificates tar gzip xz-utils \
-  nodejs npm python3 python3-kubernetes python3-requests python3-botocore python3-jsonschema \
+  python3 python3-kubernetes python3-requests python3-botocore python3-jsonschema \
   python3-yaml ansible ansible-lint chromium hyperfine libhowardhinnant-date-dev
 
 .PHONY: all deps build test unit-test asan-test bench demo package format format-check clean
@@ -38,6 +38,13 @@ deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "make deps: Debian packages present"; fi
+	@# Node.js may come from another repository (NodeSource ships npm inside its nodejs package, and
+	@# Debian's npm conflicts with it): install Debian's only when no npm is on PATH.
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "make deps: installing nodejs npm"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }; \
+	fi
 	@if [ ! -d node_modules/s3rver ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error; else echo "make deps: npm peers present"; fi
 
