@@ -5,6 +5,23 @@
 
 namespace ocpvdr::forwarder {
 
+std::string QueuedEvent::id() const {
+  std::string out = uid;
+  out += ':';
+  out += rv;
+  out += ':';
+  out += toString(type);
+  return out;
+}
+
+std::string_view internKind(std::string_view kind) {
+  static constexpr std::string_view kPv = "PersistentVolume";
+  static constexpr std::string_view kVs = "VolumeSnapshot";
+  if (kind == kPv) return kPv;
+  if (kind == kVs) return kVs;
+  return {};
+}
+
 EventQueue::EventQueue(Options options, Clock& clock) : options_(options), clock_(clock) {}
 
 void EventQueue::restore(const std::vector<QueuedEvent>& events) {
@@ -89,7 +106,7 @@ std::vector<std::int64_t> EventQueue::compact() {
   std::vector<std::int64_t> dropped;
   for (auto& [key, seqs] : byKey_) {
     if (seqs.size() < 2) continue;
-    std::deque<std::int64_t> kept;
+    std::vector<std::int64_t> kept;
     for (std::size_t i = 0; i < seqs.size(); ++i) {
       const Entry& cur = entries_.at(seqs[i]);
       const bool hasNewerTwin = i + 1 < seqs.size() && [&] {

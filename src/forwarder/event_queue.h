@@ -19,7 +19,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -32,16 +31,22 @@
 
 namespace ocpvdr::forwarder {
 
+// Kept small: the queue may hold every event of a long webhook outage (bodies stay on disk).
 struct QueuedEvent {
-  std::int64_t seq = 0;  // spool row id; observation order
-  std::string key;       // changeKey(): events of one key go out one at a time, in seq order
-  std::string uid;       // folding never crosses object incarnations
-  std::string id;        // event id (eventId())
-  std::string kind;
+  std::int64_t seq = 0;   // spool row id; observation order
+  std::string key;        // changeKey(): events of one key go out one at a time, in seq order
+  std::string uid;        // folding never crosses object incarnations
+  std::string rv;         // the object's resourceVersion in this event
+  std::string_view kind;  // internKind(): static storage
   ChangeType type = ChangeType::Added;
   SteadyTime due{};  // not handed out before this (settle window)
   int attempts = 0;  // failed sends so far
+
+  std::string id() const;  // eventId(): "<uid>:<rv>:<TYPE>"
 };
+
+// "PersistentVolume" / "VolumeSnapshot" as views of static strings ("" for anything else).
+std::string_view internKind(std::string_view kind);
 
 enum class FoldReason { None, Settle, Limit };
 
@@ -100,7 +105,7 @@ class EventQueue {
   Clock& clock_;
   std::int64_t nextSeq_ = 1;
   std::map<std::int64_t, Entry> entries_;
-  std::unordered_map<std::string, std::deque<std::int64_t>> byKey_;
+  std::unordered_map<std::string, std::vector<std::int64_t>> byKey_;  // short chains
   std::set<std::int64_t> ready_;  // heads that are neither in flight nor hidden
   std::size_t inFlight_ = 0;
   std::uint64_t foldedSettle_ = 0, foldedLimit_ = 0;

@@ -1,6 +1,8 @@
 // The forwarder's threads: watches → committer (spool) → senders (webhook). See forwarder.h.
 #include "forwarder/forwarder.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -15,6 +17,11 @@ constexpr const char* kPrefix = "ocpvdr_forwarder_";
 
 std::string metric(const char* name) {
   return std::string(kPrefix) + name;
+}
+
+// Names show in top -H, perf and core dumps (at most 15 characters).
+void nameThread(const char* name) {
+  pthread_setname_np(pthread_self(), name);
 }
 
 ChangeType changeTypeOf(kube::WatchEventType t) {
@@ -109,12 +116,17 @@ Status Forwarder::start() {
     q.seq = r.seq;
     q.key = std::move(r.key);
     q.uid = std::move(r.uid);
-    q.id = std::move(r.id);
-    q.kind = std::move(r.kind);
+    // id = "<uid>:<rv>:<TYPE>"; uids and types hold no ':'.
+    const auto last = r.id.rfind(':');
+    const auto first = r.id.find(':', r.uid.size());
+    q.rv = last != std::string::npos && first < last ? r.id.substr(first + 1, last - first - 1)
+                                                     : std::string();
+    q.kind = internKind(r.kind);
     q.type = r.type;
     restored.push_back(std::move(q));
   }
   queue_.restore(restored);
+  queued_ = queue_.size();
   OCPVDR_ASSIGN_OR_RETURN(auto checkpoint, spool_->checkpoint());
   OCPVDR_ASSIGN_OR_RETURN(auto versions, spool_->watchVersions());
 
@@ -125,6 +137,9 @@ Status Forwarder::start() {
     w->kind = type.kind;
     w->apiVersion = type.apiVersion();
     kube::ReflectorOptions ro = options_.reflector;
+    // The checkpoint keeps every forwarded object on disk; holding them parsed in memory as well
+    // would cost kilobytes per object for nothing.
+    ro.keepObjects = false;
     ro.ns = ns;
     ro.labelSelector = selector;
     ro.name = w->name;
@@ -172,14 +187,23 @@ Status Forwarder::start() {
                                     {"spoolMaxEvents", options_.spoolMaxEvents}});
 
   started_ = true;
-  committer_ = std::thread([this] { committerLoop(); });
+  committer_ = std::thread([this] {
+    nameThread("fwd-commit");
+    committerLoop();
+  });
   for (int i = 0; i < options_.senders; ++i) {
     SpoolReader* reader = senderReaders_[static_cast<std::size_t>(i)].get();
-    senders_.emplace_back([this, reader](std::stop_token st) { senderLoop(st, *reader); });
+    senders_.emplace_back([this, reader](std::stop_token st) {
+      nameThread("fwd-send");
+      senderLoop(st, *reader);
+    });
   }
   for (auto& w : watches_) {
     kube::Reflector* r = w->reflector.get();
-    watchThreads_.emplace_back([r, st = watchStop_.get_token()] { r->run(st); });
+    watchThreads_.emplace_back([r, st = watchStop_.get_token()] {
+      nameThread("fwd-watch");
+      r->run(st);
+    });
   }
   return Status::success();
 }
@@ -202,9 +226,10 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   c.initial = fromRelist;
   c.observedAt = clock_.now();
   bool fromCheckpoint = false;
-  if (c.type == ChangeType::Deleted && fromRelist && !object.contains("spec")) {
-    // Vanished while we were down: the reflector only knows the checkpointed name and version;
-    // the checkpoint has the object as it was last forwarded.
+  if (c.type == ChangeType::Deleted && !object.contains("spec")) {
+    // A deletion the watch did not deliver (found by a list diff, or a new uid under the same
+    // name): the reflector keeps no objects (keepObjects = false), so it knows only the name and
+    // version; the checkpoint has the object as it was last forwarded.
     auto e = w.reader->object(changeKey(c.kind, c.meta));
     if (!e) {
       log::warn(
@@ -223,11 +248,18 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   metrics_.inc(metric("events_observed_total"),
                {{"kind", c.kind}, {"type", std::string(toString(c.type))}});
   std::unique_lock lk(ingestMu_);
-  ingestCv_.wait(lk, [&] { return ingest_.size() < options_.ingestLimit || watchesStopping_; });
+  auto room = [&] {
+    if (watchesStopping_) return true;
+    if (ingest_.size() >= options_.ingestLimit) return false;
+    return !deliveringWell_ || queued_ + ingest_.size() < options_.readAhead;
+  };
+  // Senders do not signal every acknowledgement; the read-ahead check polls.
+  while (!room()) spaceCv_.wait_for(lk, std::chrono::milliseconds(5));
   if (watchesStopping_) return;  // not checkpointed either: the next start finds it again
+  const bool wasEmpty = ingest_.empty();
   ingest_.push_back(Pending{std::move(c), w.name});
   lk.unlock();
-  ingestCv_.notify_all();
+  if (wasEmpty) committerCv_.notify_one();
 }
 
 Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks) {
@@ -246,8 +278,8 @@ Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::in
       QueuedEvent q;
       q.key = key;
       q.uid = c.meta.uid;
-      q.id = eventId(c);
-      q.kind = c.kind;
+      q.rv = c.meta.resourceVersion;
+      q.kind = internKind(c.kind);
       q.type = c.type;
       Placement pl = queue_.add(q);
       for (std::int64_t s : pl.compacted) {
@@ -258,7 +290,7 @@ Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::in
       row.seq = pl.seq;
       row.key = key;
       row.uid = c.meta.uid;
-      row.id = std::move(q.id);
+      row.id = eventId(c);
       row.kind = c.kind;
       row.type = c.type;
       row.body = std::move(bodies[i]);
@@ -313,6 +345,7 @@ Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::in
     std::lock_guard lk(queueMu_);
     queue_.publish(published);
     ++wakeGen_;
+    queued_ = queue_.size();
   }
   sendCv_.notify_all();
   return Status::success();
@@ -325,13 +358,15 @@ void Forwarder::committerLoop() {
     bool stopNow = false;
     {
       std::unique_lock lk(ingestMu_);
-      ingestCv_.wait_for(lk, std::chrono::milliseconds(250),
-                         [&] { return !ingest_.empty() || !acks_.empty() || committerStop_; });
+      // Changes are written at once; acknowledgements when enough have gathered or every 50 ms.
+      committerCv_.wait_for(lk, std::chrono::milliseconds(50), [&] {
+        return !ingest_.empty() || acks_.size() >= kAckBatch || committerStop_;
+      });
       changes.swap(ingest_);
       acks.swap(acks_);
       stopNow = committerStop_;
     }
-    ingestCv_.notify_all();  // producers blocked on a full ingest list may go on
+    spaceCv_.notify_all();  // watch threads blocked on a full ingest list may go on
     if (!changes.empty() || !acks.empty()) {
       Status st = commitBatch(changes, acks);
       if (!st.ok()) {
@@ -387,7 +422,6 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
           sendCv_.wait(lk, stop, [&] { return wakeGen_ != gen; });
         }
       }
-      metrics_.set(metric("in_flight"), static_cast<double>(queue_.inFlight()));
     }
 
     auto body = reader.body(ev.seq);
@@ -395,20 +429,21 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
     bool missing = false;
     if (!body) {
       log::error("forwarder: cannot read a spooled event; retrying",
-                 {{"id", ev.id}, {"error", body.error().message}});
+                 {{"id", ev.id()}, {"error", body.error().message}});
     } else if (!*body) {
       missing = true;  // cannot happen while the queue and the spool agree; do not wedge on it
-      log::error("forwarder: spooled event vanished from the spool; skipping", {{"id", ev.id}});
+      log::error("forwarder: spooled event vanished from the spool; skipping", {{"id", ev.id()}});
     } else {
       result = webhook_.deliver(**body, stop);
     }
 
     bool acked = false;
+    bool reopened = false;
     if (result && result->disposition == Disposition::DeadLetter) {
       Status st = deadLetters_->append(clock_.now(), result->status, result->detail, **body);
       if (st.ok()) {
         log::error("forwarder: webhook refused an event for good; written to the dead-letter file",
-                   {{"id", ev.id},
+                   {{"id", ev.id()},
                     {"status", result->status},
                     {"response", result->detail.substr(0, 512)},
                     {"file", deadLetters_->path()}});
@@ -416,13 +451,14 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
         metrics_.inc(metric("send_errors_total"), {{"code", std::to_string(result->status)}});
       } else {
         log::error("forwarder: cannot write the dead-letter file; keeping the event",
-                   {{"id", ev.id}, {"error", st.error().message}});
+                   {{"id", ev.id()}, {"error", st.error().message}});
         result->disposition = Disposition::Retry;
       }
     }
     {
       std::lock_guard lk(queueMu_);
       const SteadyTime now = clock_.monotonic();
+      const bool wasHealthy = gate_.healthy();
       if (missing) {
         queue_.ack(ev.seq);
         gate_.onAbandoned();
@@ -441,10 +477,12 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
             queue_.ack(ev.seq);
             gate_.onSuccess();
             acked = true;
-            metrics_.inc(metric("events_forwarded_total"),
-                         {{"kind", ev.kind}, {"type", std::string(toString(ev.type))}});
-            metrics_.set(metric("last_forward_timestamp_seconds"),
-                         std::chrono::duration<double>(clock_.now().time_since_epoch()).count());
+            metrics_.inc(
+                metric("events_forwarded_total"),
+                {{"kind", std::string(ev.kind)}, {"type", std::string(toString(ev.type))}});
+            lastForwardMs_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 clock_.now().time_since_epoch())
+                                 .count();
             break;
           case Disposition::DeadLetter:
             queue_.ack(ev.seq);
@@ -452,13 +490,12 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
             acked = true;
             break;
           case Disposition::Retry: {
-            const bool wasHealthy = gate_.healthy();
             queue_.release(ev.seq);
             const Millis wait = gate_.onFailure(now, result->retryAfter);
             metrics_.inc(metric("send_errors_total"), {{"code", code}});
             if (wasHealthy || ev.attempts % 10 == 0) {
               log::warn("forwarder: webhook POST failed; retrying with backoff",
-                        {{"id", ev.id},
+                        {{"id", ev.id()},
                          {"status", result->status},
                          {"error", result->detail.substr(0, 512)},
                          {"retryInMs", wait.count()}});
@@ -476,7 +513,7 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
                     "); check forwarder.token_file / token_env, forwarder.hmac_secret_file and "
                     "forwarder.webhook_url. No event is dropped; retrying slowly, and at once "
                     "when the token file changes",
-                {{"id", ev.id},
+                {{"id", ev.id()},
                  {"status", result->status},
                  {"response", result->detail.substr(0, 256)},
                  {"retryInMs", wait.count()}});
@@ -484,16 +521,22 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
           }
         }
       }
-      ++wakeGen_;
-      metrics_.set(metric("in_flight"), static_cast<double>(queue_.inFlight()));
+      reopened = !wasHealthy && gate_.healthy();
+      queued_ = queue_.size();
+      deliveringWell_ = gate_.healthy();
+      if (reopened) ++wakeGen_;
     }
-    sendCv_.notify_all();
+    // The sender that finished takes the next eligible event itself; the others need waking only
+    // when the gate reopened for everyone.
+    if (reopened) sendCv_.notify_all();
     if (acked) {
+      bool full;
       {
         std::lock_guard lk(ingestMu_);
         acks_.push_back(ev.seq);
+        full = acks_.size() >= kAckBatch;
       }
-      ingestCv_.notify_all();
+      if (full) committerCv_.notify_one();
     }
   }
 }
@@ -539,6 +582,9 @@ void Forwarder::publishMetrics() {
                  static_cast<double>(queue_.folded(FoldReason::Limit)), {{"reason", "limit"}});
     metrics_.set(metric("in_flight"), static_cast<double>(queue_.inFlight()));
   }
+  if (const std::int64_t ms = lastForwardMs_; ms > 0) {
+    metrics_.set(metric("last_forward_timestamp_seconds"), static_cast<double>(ms) / 1000.0);
+  }
   metrics_.set(metric("ready"), readiness().empty() ? 1 : 0);
 }
 
@@ -547,7 +593,7 @@ Status Forwarder::stop() {
   stopped_ = true;
   watchesStopping_ = true;
   watchStop_.request_stop();
-  ingestCv_.notify_all();
+  spaceCv_.notify_all();
   watchThreads_.clear();  // jthread joins
   for (auto& s : senders_) s.request_stop();
   sendCv_.notify_all();
@@ -556,7 +602,7 @@ Status Forwarder::stop() {
     std::lock_guard lk(ingestMu_);
     committerStop_ = true;
   }
-  ingestCv_.notify_all();
+  committerCv_.notify_all();
   if (committer_.joinable()) committer_.join();
   log::info("forwarder: stopped", {{"spooledEvents", spoolDepth()}});
   return committerStatus_;

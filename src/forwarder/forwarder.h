@@ -50,8 +50,12 @@ struct ForwarderOptions {
   Filter filter;              // storage classes (PVs), namespaces (VolumeSnapshots)
   std::string labelSelector;  // PVs, applied by the API server
   bool watchSnapshots = true;
-  int senders = 4;  // concurrent POSTs (never two for one object)
-  std::size_t ingestLimit = 1'000;
+  int senders = 4;               // concurrent POSTs (never two for one object)
+  std::size_t ingestLimit = 64;  // changes waiting for the spool before the watches pause
+  // While the webhook keeps up, the watches read at most this many events ahead of delivery: a
+  // backlog then waits in the API server's watch buffer, not in this process's memory. While the
+  // webhook fails, the spool takes everything (up to spoolMaxEvents, then folding).
+  std::size_t readAhead = 1'024;
   double highWaterShare = 0.9;  // /readyz fails while the spool holds more than this share
   BackoffPolicy backoff;
   kube::ReflectorOptions reflector;  // timeouts and backoff of the watches (ns/selector ignored)
@@ -106,9 +110,12 @@ class Forwarder {
   std::vector<std::unique_ptr<Watch>> watches_;
   std::vector<std::unique_ptr<SpoolReader>> senderReaders_;
 
-  // Ingest: changes and acknowledgements waiting for the committer.
+  // Ingest: changes and acknowledgements waiting for the committer. Acknowledgements are written
+  // in batches (a crash before they are written only means re-sends with the same ids).
+  static constexpr std::size_t kAckBatch = 256;
   std::mutex ingestMu_;
-  std::condition_variable ingestCv_;
+  std::condition_variable committerCv_;  // work for the committer
+  std::condition_variable spaceCv_;      // room in the ingest list for the watch threads
   std::vector<Pending> ingest_;
   std::vector<std::int64_t> acks_;
   bool committerStop_ = false;
@@ -121,6 +128,10 @@ class Forwarder {
   DeliveryGate gate_;
   std::uint64_t credentialsGeneration_ = 0;  // token + HMAC generations at the last 401/403
   std::uint64_t wakeGen_ = 0;                // bumped (under queueMu_) whenever senders may go on
+  // Copies for the watch threads' read-ahead check (written under queueMu_).
+  std::atomic<std::size_t> queued_{0};
+  std::atomic<bool> deliveringWell_{true};
+  std::atomic<std::int64_t> lastForwardMs_{0};  // wall clock of the last 2xx (published as a gauge)
 
   std::stop_source watchStop_;
   std::vector<std::jthread> watchThreads_;

@@ -92,7 +92,7 @@ CREATE TABLE IF NOT EXISTS objects (
   uid    TEXT NOT NULL,
   rv     TEXT NOT NULL,
   object TEXT NOT NULL
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS watches (
   name TEXT PRIMARY KEY,
   rv   TEXT NOT NULL
@@ -107,8 +107,12 @@ Result<detail::DbPtr> openDb(const std::string& path, int flags) {
   detail::DbPtr db(raw);
   if (rc != SQLITE_OK) return sqlError(raw, rc, "cannot open " + path);
   sqlite3_busy_timeout(db.get(), 5000);
+  // Readers look up one row by key (a few pages); there is one per sender and per watch.
+  const bool writer = (flags & SQLITE_OPEN_READWRITE) != 0;
   OCPVDR_TRY(
-      exec(db.get(), "PRAGMA cache_size=-256; PRAGMA synchronous=NORMAL", "configuring " + path));
+      exec(db.get(),
+           writer ? "PRAGMA cache_size=-512; PRAGMA synchronous=NORMAL" : "PRAGMA cache_size=-32",
+           "configuring " + path));
   return db;
 }
 
@@ -245,14 +249,28 @@ Result<std::unique_ptr<SpoolReader>> Spool::reader() const {
   return std::unique_ptr<SpoolReader>(new SpoolReader(std::move(db), path_));
 }
 
+SpoolReader::~SpoolReader() {
+  sqlite3_finalize(bodyStmt_);
+}
+
 Result<std::optional<std::string>> SpoolReader::body(std::int64_t seq) {
-  Stmt st(db_.get(), "SELECT body FROM events WHERE seq = ?");
-  OCPVDR_TRY(st.prepared("reading an event"));
-  st.bind(seq);
-  const int rc = st.step();
-  if (rc == SQLITE_ROW) return std::optional<std::string>(st.text(0));
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  return sqlError(db_.get(), rc, "reading event " + std::to_string(seq));
+  if (bodyStmt_ == nullptr) {
+    const int rc = sqlite3_prepare_v2(db_.get(), "SELECT body FROM events WHERE seq = ?", -1,
+                                      &bodyStmt_, nullptr);
+    if (rc != SQLITE_OK) return sqlError(db_.get(), rc, "reading an event");
+  }
+  sqlite3_bind_int64(bodyStmt_, 1, seq);
+  const int rc = sqlite3_step(bodyStmt_);
+  Result<std::optional<std::string>> out = std::optional<std::string>();
+  if (rc == SQLITE_ROW) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(bodyStmt_, 0));
+    out = std::optional<std::string>(
+        std::string(p ? p : "", static_cast<std::size_t>(sqlite3_column_bytes(bodyStmt_, 0))));
+  } else if (rc != SQLITE_DONE) {
+    out = sqlError(db_.get(), rc, "reading event " + std::to_string(seq));
+  }
+  sqlite3_reset(bodyStmt_);  // ends the read transaction: the next read sees newer commits
+  return out;
 }
 
 Result<std::optional<CheckpointEntry>> SpoolReader::object(const std::string& key) {

@@ -66,6 +66,10 @@ using DbPtr = std::unique_ptr<sqlite3, DbCloser>;
 
 class SpoolReader {
  public:
+  ~SpoolReader();
+  SpoolReader(const SpoolReader&) = delete;
+  SpoolReader& operator=(const SpoolReader&) = delete;
+
   // The body of a spooled event; nullopt when the row is gone.
   [[nodiscard]] Result<std::optional<std::string>> body(std::int64_t seq);
   // A checkpointed object by key; nullopt when not in the checkpoint.
@@ -73,9 +77,11 @@ class SpoolReader {
 
  private:
   friend class Spool;
-  explicit SpoolReader(detail::DbPtr db, std::string path) : db_(std::move(db)), path_(path) {}
+  explicit SpoolReader(detail::DbPtr db, std::string path)
+      : db_(std::move(db)), path_(std::move(path)) {}
   detail::DbPtr db_;
   std::string path_;
+  sqlite3_stmt* bodyStmt_ = nullptr;  // prepared once: one read per event sent
 };
 
 class Spool {

@@ -140,7 +140,7 @@ Status Reflector::relist(std::stop_token stop) {
       } else if (it->second.resourceVersion != rv) {
         out.emplace_back(WatchEventType::Modified, item);
       }
-      next[key] = Known{uid, rv, std::move(item)};
+      next[key] = Known{uid, rv, opts_.keepObjects ? std::move(item) : Json()};
     }
     for (auto& [key, k] : known_) {
       if (next.count(key) != 0) continue;
@@ -188,7 +188,7 @@ void Reflector::handleWatchEvent(WatchEvent& ev) {
       if (it != known_.end()) known_.erase(it);
       out.emplace_back(WatchEventType::Deleted, std::move(ev.object));
     } else if (it == known_.end()) {
-      known_[key] = Known{uid, ev.resourceVersion, ev.object};
+      known_[key] = Known{uid, ev.resourceVersion, opts_.keepObjects ? ev.object : Json()};
       out.emplace_back(WatchEventType::Added, std::move(ev.object));
     } else if (it->second.resourceVersion == ev.resourceVersion) {
       return;  // already known at this version (a replay); nothing changed
@@ -198,10 +198,13 @@ void Reflector::handleWatchEvent(WatchEvent& ev) {
                                                       ? minimalObject(key, it->second)
                                                       : std::move(it->second.object));
         out.emplace_back(WatchEventType::Added, ev.object);
-      } else {
+      } else if (opts_.keepObjects) {
         out.emplace_back(WatchEventType::Modified, ev.object);
+      } else {
+        out.emplace_back(WatchEventType::Modified, std::move(ev.object));
       }
-      it->second = Known{uid, ev.resourceVersion, std::move(ev.object)};
+      it->second =
+          Known{uid, ev.resourceVersion, opts_.keepObjects ? std::move(ev.object) : Json()};
     }
     counters_.events += out.size();
   }

@@ -47,6 +47,12 @@ struct ReflectorOptions {
   std::chrono::milliseconds minHealthyWatch{1'000};
   std::uint64_t seed = 0;  // watch timeout and jitter RNG; 0: std::random_device
   std::string name;        // for logs; default: the type's group resource
+  // Keep each object's last state, so that a deletion found by a re-list is reported with it.
+  // false keeps only name, uid and resourceVersion per object (a few hundred bytes instead of the
+  // parsed object); such a deletion then carries the minimal object described below, as for keys
+  // known only from seed(). For callers that store the objects themselves (the forwarder keeps
+  // them in its on-disk checkpoint).
+  bool keepObjects = true;
 };
 
 // type is ADDED, MODIFIED or DELETED. fromRelist: produced by a list diff (the first list, or a

@@ -13,8 +13,8 @@ QueuedEvent ev(const std::string& key, const std::string& rv, const std::string&
   QueuedEvent e;
   e.key = key;
   e.uid = uid.empty() ? "uid-" + key : uid;
-  e.id = e.uid + ":" + rv + ":MODIFIED";
-  e.kind = "PersistentVolume";
+  e.rv = rv;
+  e.kind = internKind("PersistentVolume");
   e.type = ChangeType::Modified;
   return e;
 }
@@ -47,7 +47,7 @@ TEST(EventQueue, OneInFlightPerObjectAndOldestFirst) {
   auto t3 = q.take();
   ASSERT_TRUE(t3);
   EXPECT_EQ(t3->seq, a2);
-  EXPECT_EQ(t3->id, "uid-A:3:MODIFIED");
+  EXPECT_EQ(t3->id(), "uid-A:3:MODIFIED");
   q.ack(b1);
   q.ack(a2);
   EXPECT_EQ(q.size(), 0u);
@@ -104,7 +104,7 @@ TEST(EventQueue, SettleWindowSendsOnceWithTheLatestState) {
   clock.advance(1ms);
   auto t = q.take();
   ASSERT_TRUE(t);
-  EXPECT_EQ(t->id, "uid-A:3:MODIFIED");
+  EXPECT_EQ(t->id(), "uid-A:3:MODIFIED");
   EXPECT_EQ(q.folded(FoldReason::Settle), 2u);
 
   // A change while the folded event is being sent starts a new window.
@@ -116,7 +116,7 @@ TEST(EventQueue, SettleWindowSendsOnceWithTheLatestState) {
   clock.advance(2000ms);
   auto t4 = q.take();
   ASSERT_TRUE(t4);
-  EXPECT_EQ(t4->id, "uid-A:4:MODIFIED");
+  EXPECT_EQ(t4->id(), "uid-A:4:MODIFIED");
 }
 
 TEST(EventQueue, SettleNeverFoldsAcrossIncarnations) {
@@ -146,7 +146,7 @@ TEST(EventQueue, LimitFoldsIntoTheNewestQueuedStateAndCounts) {
   EXPECT_EQ(q.folded(FoldReason::Limit), 1u);
   auto t = q.take();
   ASSERT_TRUE(t);
-  EXPECT_EQ(t->id, "uid-A:4:MODIFIED");
+  EXPECT_EQ(t->id(), "uid-A:4:MODIFIED");
 
   // A is in flight: its next change cannot fold into it, and nothing else can be dropped, so the
   // queue grows past its limit rather than lose a change.

@@ -193,7 +193,7 @@ TEST_F(NetnsReplicationTest, InTreeAndCsiPvsReplicateOverSshAndResyncTransfersNo
 
   // The catalog recorded both replicas.
   auto cat = catalog::Catalog::open(cfg.catalog.path);
-  ASSERT_TRUE(cat.ok());
+  ASSERT_TRUE(cat.ok()) << cat.error().describe();
   auto rows = (*cat)->replicas();
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 2u);
@@ -299,7 +299,7 @@ TEST_F(NetnsReplicationTest, SyncKilledMidTransferLeavesThePreviousWholeImage) {
   EXPECT_EQ(sha256File(dr / "vol/disk.img"), oldSum)
       << "DR image is no longer the old whole version";
   auto cat = catalog::Catalog::open(cfg.catalog.path);
-  ASSERT_TRUE(cat.ok());
+  ASSERT_TRUE(cat.ok()) << cat.error().describe();
   auto row = (*(*cat)->replica("pvc-vol"));
   ASSERT_TRUE(row.has_value());
   ASSERT_TRUE(row->lastSyncStart && row->lastSyncEnd);
@@ -494,7 +494,7 @@ TEST_F(NetnsReplicationTest, SnapshotLifecycleIsRecordedAndTheCsiArchiveReplicat
   EXPECT_EQ(same.doc["record"]["restore_size_bytes"], 1048576);
 
   auto cat = catalog::Catalog::open(cfg.catalog.path);
-  ASSERT_TRUE(cat.ok());
+  ASSERT_TRUE(cat.ok()) << cat.error().describe();
   auto rec = (*(*cat)->snapshot("5e1f-77aa"));
   ASSERT_TRUE(rec.has_value());
   EXPECT_EQ(rec->state, "ready");
