@@ -519,4 +519,159 @@ Result<std::vector<RunRecord>> Catalog::runs(int limit) {
   return out;
 }
 
+// --- DR active and failover actions ----------------------------------------------------------
+
+namespace {
+
+Status insertAction(sqlite3* db, const FailoverAction& a) {
+  Stmt s(db,
+         "INSERT INTO failover_actions (run_id, action, at_ms, forced, reason, details_json) "
+         "VALUES (?, ?, ?, ?, ?, ?)");
+  s.bind(a.runId)
+      .bind(a.action)
+      .bind(toMillis(a.at))
+      .bind(a.forced)
+      .bind(a.reason)
+      .bind(a.detailsJson.empty() ? std::string("{}") : a.detailsJson);
+  return runDone(db, s, "journaling " + a.action + " of failover run " + a.runId);
+}
+
+Result<std::optional<DrActiveRecord>> readDrActive(sqlite3* db) {
+  Stmt s(db, "SELECT run_id, backup, mode, set_at_ms FROM dr_active WHERE id = 1");
+  if (!s.prepared()) return sqlError(db, s.prepareCode(), "reading the DR-active state");
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<DrActiveRecord>{};
+  if (rc != SQLITE_ROW) return sqlError(db, rc, "reading the DR-active state");
+  DrActiveRecord r;
+  r.runId = s.text(0);
+  r.backup = s.text(1);
+  r.mode = s.text(2);
+  r.since = fromMillis(s.i64(3));
+  return std::optional<DrActiveRecord>{std::move(r)};
+}
+
+// Runs `fn` inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK when it fails).
+template <class F>
+Status inTransaction(sqlite3* db, std::string_view what, F&& fn) {
+  OCPVDR_TRY(execAll(db, "BEGIN IMMEDIATE", std::string("starting ") + std::string(what)));
+  Status st = fn();
+  if (!st.ok()) {
+    (void)execAll(db, "ROLLBACK", "rollback");
+    return st;
+  }
+  return execAll(db, "COMMIT", std::string("committing ") + std::string(what));
+}
+
+}  // namespace
+
+Result<std::optional<DrActiveRecord>> Catalog::drActive() {
+  std::lock_guard lock(mu_);
+  return readDrActive(db_);
+}
+
+Status Catalog::setDrActive(const DrActiveRecord& r) {
+  if (r.runId.empty()) return invalidError("catalog: DR-active state without a run id");
+  std::lock_guard lock(mu_);
+  return inTransaction(db_, "setting DR active", [&]() -> Status {
+    OCPVDR_ASSIGN_OR_RETURN(auto cur, readDrActive(db_));
+    if (cur) {
+      if (cur->runId == r.runId) return Status::success();
+      return conflictError("DR is already active for failover run " + cur->runId + " (since " +
+                           formatTime(cur->since) + "): its VMs run on the DR copies. " +
+                           "Fail back and lift it with `ocpv-dr failover release --run " +
+                           cur->runId + "` before another failover");
+    }
+    Stmt s(db_,
+           "INSERT INTO dr_active (id, run_id, backup, mode, set_at_ms) VALUES (1, ?, ?, ?, ?)");
+    s.bind(r.runId).bind(r.backup).bind(r.mode).bind(toMillis(r.since));
+    OCPVDR_TRY(runDone(db_, s, "setting DR active"));
+    FailoverAction a;
+    a.runId = r.runId;
+    a.action = "dr-active";
+    a.at = r.since;
+    a.reason = "failover run is about to change the DR cluster (apply-volumes)";
+    a.detailsJson = Json{{"backup", r.backup}, {"mode", r.mode}}.dump();
+    return insertAction(db_, a);
+  });
+}
+
+Status Catalog::releaseDrActive(std::string_view runId, SystemTime at, std::string_view reason) {
+  std::lock_guard lock(mu_);
+  return inTransaction(db_, "releasing DR active", [&]() -> Status {
+    OCPVDR_ASSIGN_OR_RETURN(auto cur, readDrActive(db_));
+    if (!cur) return notFoundError("DR is not active: nothing to release");
+    if (cur->runId != runId)
+      return conflictError("DR is active for failover run " + cur->runId + ", not " +
+                           std::string(runId) + ": release it with --run " + cur->runId);
+    Stmt s(db_, "DELETE FROM dr_active WHERE id = 1");
+    OCPVDR_TRY(runDone(db_, s, "releasing DR active"));
+    FailoverAction a;
+    a.runId = cur->runId;
+    a.action = "release";
+    a.at = at;
+    a.reason = std::string(reason);
+    a.detailsJson =
+        Json{{"backup", cur->backup}, {"mode", cur->mode}, {"since", formatTime(cur->since)}}
+            .dump();
+    return insertAction(db_, a);
+  });
+}
+
+Status Catalog::recordFailoverAction(const FailoverAction& a) {
+  std::lock_guard lock(mu_);
+  return insertAction(db_, a);
+}
+
+Result<std::vector<FailoverAction>> Catalog::failoverActions(std::string_view runId) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT id, run_id, action, at_ms, forced, reason, details_json FROM failover_actions "
+         "WHERE ? = '' OR run_id = ? ORDER BY id");
+  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing failover actions");
+  // A std::string: an empty string_view may carry a null pointer, which SQLite binds as NULL.
+  const std::string run(runId);
+  s.bind(run).bind(run);
+  std::vector<FailoverAction> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    FailoverAction a;
+    a.id = s.i64(0);
+    a.runId = s.text(1);
+    a.action = s.text(2);
+    a.at = fromMillis(s.i64(3));
+    a.forced = s.i64(4) != 0;
+    a.reason = s.text(5);
+    a.detailsJson = s.text(6);
+    out.push_back(std::move(a));
+  }
+  if (rc != SQLITE_DONE) return sqlError(db_, rc, "listing failover actions");
+  return out;
+}
+
+std::string drActiveMessage(const DrActiveRecord& r) {
+  return "DR is active since " + formatTime(r.since) + ": failover run " + r.runId +
+         (r.backup.empty() ? std::string() : " (backup " + r.backup + ")") +
+         " runs the VMs on the DR copies, and replication from the primary would overwrite "
+         "their disks. After failing back, lift it with `ocpv-dr failover release --run " +
+         r.runId + "`";
+}
+
+Status refuseIfDrActive(Catalog& catalog, std::string_view what) {
+  auto cur = catalog.drActive();
+  if (!cur.ok())
+    return cur.error().wrap("checking the DR-active state before " + std::string(what));
+  if (!*cur) return Status::success();
+  return refusedError(std::string(what) + " refused: " + drActiveMessage(**cur));
+}
+
+Json drActiveJson(const std::optional<DrActiveRecord>& r) {
+  if (!r) return Json{{"active", false}};
+  return Json{{"active", true},
+              {"run", r->runId},
+              {"backup", r->backup},
+              {"mode", r->mode},
+              {"since", formatTime(r->since)},
+              {"message", drActiveMessage(*r)}};
+}
+
 }  // namespace ocpvdr::catalog

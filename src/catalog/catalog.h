@@ -7,6 +7,10 @@
 //                   creation time, restore size, readiness, replicated archive location
 //   runs, run_items reconcile/failover runs and their per-key outcomes
 //   events_seen     event ids already handled successfully (dedupe of webhook/EDA deliveries)
+//   dr_active       at most one row: the failover run whose VMs now run on the DR copies. While
+//                   it exists every replication path that would write or remove DR data refuses
+//                   (docs/failover.md "DR active"); `ocpv-dr failover release` removes it
+//   failover_actions operator and workflow acts on failover runs (dr-active, release, abandon)
 //
 // Several processes (CLI invocations started by AAP, `serve`, `reconcile`) use one file at once:
 // the database runs in WAL mode with a busy timeout, every write is a single statement or an
@@ -27,6 +31,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/json_util.h"
 #include "core/result.h"
 
 namespace ocpvdr::catalog {
@@ -96,6 +101,25 @@ struct RunRecord {
   std::string summaryJson;  // free-form JSON written by the run's owner
 };
 
+// The DR-active state: set by a failover run right before it first changes the DR cluster.
+struct DrActiveRecord {
+  std::string runId;
+  std::string backup;
+  std::string mode;  // planned | unplanned
+  SystemTime since{};
+};
+
+// One journaled act on a failover run (table failover_actions).
+struct FailoverAction {
+  std::int64_t id = 0;
+  std::string runId;
+  std::string action;  // dr-active | release | abandon
+  SystemTime at{};
+  bool forced = false;
+  std::string reason;
+  std::string detailsJson = "{}";
+};
+
 class Catalog {
  public:
   // Opens (creating parent-less file as needed) and migrates the database. Fails Terminal when
@@ -138,6 +162,18 @@ class Catalog {
                                   std::string_view detailJson);
   [[nodiscard]] Result<std::vector<RunRecord>> runs(int limit = 50);
 
+  // DR active (see DrActiveRecord). set: inserts the row and journals a "dr-active" action in one
+  // transaction; the same run again is a no-op (resume); another run holding it is a Conflict.
+  [[nodiscard]] Result<std::optional<DrActiveRecord>> drActive();
+  [[nodiscard]] Status setDrActive(const DrActiveRecord& r);
+  // Removes the row and journals a "release" action. NotFound when DR is not active; Conflict
+  // when another run holds it (the message names it).
+  [[nodiscard]] Status releaseDrActive(std::string_view runId, SystemTime at,
+                                       std::string_view reason);
+  [[nodiscard]] Status recordFailoverAction(const FailoverAction& a);
+  // Oldest first; an empty runId lists every run's actions.
+  [[nodiscard]] Result<std::vector<FailoverAction>> failoverActions(std::string_view runId = {});
+
   // For modules that add their own tables through a migration step (failover journal, ...):
   // runs `fn` with the connection while holding the catalog's lock.
   template <class F>
@@ -154,6 +190,15 @@ class Catalog {
   sqlite3* db_ = nullptr;
   std::mutex mu_;
 };
+
+// What every refused replication path says while DR is active: which run, since when, why, and
+// how to lift it.
+std::string drActiveMessage(const DrActiveRecord& r);
+// Refused (with drActiveMessage) while DR is active; the catalog's own error when it cannot be
+// read (fails closed: no sync on an unreadable state). `what` names the refused act.
+[[nodiscard]] Status refuseIfDrActive(Catalog& catalog, std::string_view what);
+// {"active": false} or {"active": true, "run", "backup", "mode", "since", "message"}.
+Json drActiveJson(const std::optional<DrActiveRecord>& r);
 
 // Milliseconds since the epoch <-> time point, as stored.
 std::int64_t toMillis(SystemTime t);

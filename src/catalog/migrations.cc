@@ -121,7 +121,30 @@ CREATE TABLE failover_steps (
   PRIMARY KEY (run_id, step)
 );
 )sql"},
-      // Append new steps here: {3, "what it adds", R"sql(...)sql"},
+      {3, "DR active state (dr_active) and operator actions on failover runs (failover_actions)",
+       R"sql(
+CREATE TABLE dr_active (
+  id         INTEGER PRIMARY KEY CHECK (id = 1),
+  run_id     TEXT NOT NULL,
+  backup     TEXT NOT NULL DEFAULT '',
+  mode       TEXT NOT NULL DEFAULT '',
+  set_at_ms  INTEGER NOT NULL
+);
+
+CREATE TABLE failover_actions (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id     TEXT NOT NULL,
+  action     TEXT NOT NULL CHECK (action IN ('dr-active', 'release', 'abandon')),
+  at_ms      INTEGER NOT NULL,
+  forced     INTEGER NOT NULL DEFAULT 0 CHECK (forced IN (0, 1)),
+  reason     TEXT NOT NULL DEFAULT '',
+  details_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX failover_actions_run ON failover_actions (run_id, id);
+
+ALTER TABLE failover_runs ADD COLUMN abandoned_at_ms INTEGER;
+)sql"},
+      // Append new steps here: {4, "what it adds", R"sql(...)sql"},
   };
   return kSteps;
 }

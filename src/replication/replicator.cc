@@ -295,6 +295,11 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
     return done();
   }
   r.source = info->nfs->server + ":" + info->nfs->exportPath;
+  // After a failover the DR copies are the running VMs' disks: no sync, --force or not.
+  if (Status g = catalog::refuseIfDrActive(catalog_, "pv sync of " + info->name); !g.ok()) {
+    fail(r, g.error());
+    return done();
+  }
 
   // The catalog row is read before the lock only for refusals, which never touch data.
   auto prior = catalog_.replica(info->name);
@@ -325,6 +330,11 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   if (!lock.ok()) {
     r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
     r.error = lock.error();
+    return done();
+  }
+  // Again under the lock: a failover sets the state and then takes this lock once (a barrier).
+  if (Status g = catalog::refuseIfDrActive(catalog_, "pv sync of " + info->name); !g.ok()) {
+    fail(r, g.error());
     return done();
   }
   // Re-read under the lock: another process may have written the row meanwhile.
@@ -451,6 +461,10 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     r.error = lock.error();
     return done();
   }
+  if (Status g = catalog::refuseIfDrActive(catalog_, "pv delete of " + info->name); !g.ok()) {
+    fail(r, g.error());
+    return done();
+  }
   if (paths::isUnder(paths->drHostPath, paths->drRoot + "/" + std::string(kTrashDirName))) {
     fail(r, refusedError("DR path " + paths->drHostPath + " lies inside the DR trash"));
     return done();
@@ -563,6 +577,10 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
   if (!lock.ok()) {
     r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
     r.error = lock.error();
+    return done();
+  }
+  if (Status g = catalog::refuseIfDrActive(catalog_, "snapshot sync of " + r.snapshot); !g.ok()) {
+    fail(r, g.error());
     return done();
   }
   auto prior = catalog_.snapshot(vs->uid);
@@ -791,6 +809,10 @@ Result<SyncReport> Replicator::deleteSnapshot(const Json& doc, const DeleteOptio
     r.error = lock.error();
     return done();
   }
+  if (Status g = catalog::refuseIfDrActive(catalog_, "snapshot delete of " + r.snapshot); !g.ok()) {
+    fail(r, g.error());
+    return done();
+  }
   auto prior = catalog_.snapshot(vs->uid);
   if (!prior.ok()) {
     fail(r, prior.error());
@@ -879,6 +901,8 @@ Result<SyncReport> Replicator::deleteSnapshot(const Json& doc, const DeleteOptio
 // ---------------------------------------------------------------------------------------------
 
 Result<TrashEntry> Replicator::restoreFromTrash(std::string_view id) {
+  // A restore writes a volume's DR path back: the same data-safety rule as a sync.
+  OCPVDR_TRY(catalog::refuseIfDrActive(catalog_, "trash restore of " + std::string(id)));
   OCPVDR_ASSIGN_OR_RETURN(TrashEntry e, trash_.restore(id));
   if (e.manifest.kind == "pv" && !e.manifest.pv.empty()) {
     auto row = catalog_.replica(e.manifest.pv);

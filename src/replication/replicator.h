@@ -14,6 +14,10 @@
 //              content, handle, normalised creation time and restore size; csi-driver-nfs
 //              archive directory replicated like a volume (replication.snapshot_data)
 // snapshot delete: mark the record deleted; its DR archive follows the delete policy
+// DR active (catalog.h DrActiveRecord, set by a failover run): every handler that would write or
+// remove DR data — pv sync (--force included), pv delete, snapshot sync, snapshot delete, trash
+// restore — refuses (Refused, exit 3, naming the run and `ocpv-dr failover release`), checked
+// before and again under the per-key lock.
 // Thread-safe: one Replicator may run handlers for different keys in parallel (the per-key lock
 // serialises the same key); ssh connections are shared through ControlMaster sockets.
 #pragma once

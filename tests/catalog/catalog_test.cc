@@ -306,5 +306,100 @@ TEST(Catalog, ConcurrentProcessesWriteOneFileSafely) {
   EXPECT_EQ(*cat->schemaVersion(), migrations().back().version);
 }
 
+TEST(Catalog, DrActiveIsOneRunAtATimeJournaledAndReleasedOnlyByItsRun) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "catalog.db").string());
+  ASSERT_TRUE(cat);
+  auto none = cat->drActive();
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  EXPECT_TRUE(refuseIfDrActive(*cat, "pv sync").ok());
+  EXPECT_EQ(drActiveJson(*none), Json({{"active", false}}));
+  EXPECT_EQ(cat->releaseDrActive("run-a", at(1000), "x").error().kind, ErrorKind::NotFound);
+
+  ASSERT_TRUE(cat->setDrActive({"run-a", "nightly", "unplanned", at(5000)}).ok());
+  // The same run again (a resumed apply-volumes) keeps the first time; another run conflicts.
+  ASSERT_TRUE(cat->setDrActive({"run-a", "nightly", "unplanned", at(9000)}).ok());
+  auto other = cat->setDrActive({"run-b", "later", "planned", at(9000)});
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().kind, ErrorKind::Conflict);
+  EXPECT_NE(other.error().message.find("failover release --run run-a"), std::string::npos);
+
+  // A second connection (another process) sees it.
+  auto cat2 = openOk((tmp / "catalog.db").string());
+  auto cur = cat2->drActive();
+  ASSERT_TRUE(cur.ok() && cur->has_value());
+  EXPECT_EQ((*cur)->runId, "run-a");
+  EXPECT_EQ((*cur)->backup, "nightly");
+  EXPECT_EQ((*cur)->mode, "unplanned");
+  EXPECT_EQ((*cur)->since, at(5000));
+  Status refused = refuseIfDrActive(*cat2, "pv sync of pvc-1");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::Refused);
+  EXPECT_EQ(exitCodeFor(refused.error().kind), 3);
+  EXPECT_NE(refused.error().message.find("pv sync of pvc-1 refused"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("run-a"), std::string::npos);
+  Json j = drActiveJson(*cur);
+  EXPECT_EQ(j["active"], true);
+  EXPECT_EQ(j["run"], "run-a");
+
+  EXPECT_EQ(cat2->releaseDrActive("run-b", at(20000), "no").error().kind, ErrorKind::Conflict);
+  ASSERT_TRUE(cat2->releaseDrActive("run-a", at(20000), "failed back, CHG-1").ok());
+  EXPECT_FALSE(cat->drActive()->has_value());
+  auto actions = cat->failoverActions("run-a");
+  ASSERT_TRUE(actions.ok());
+  ASSERT_EQ(actions->size(), 2u);
+  EXPECT_EQ((*actions)[0].action, "dr-active");
+  EXPECT_EQ((*actions)[0].at, at(5000));
+  EXPECT_EQ((*actions)[1].action, "release");
+  EXPECT_EQ((*actions)[1].reason, "failed back, CHG-1");
+  EXPECT_EQ((*actions)[1].at, at(20000));
+  EXPECT_TRUE(cat->failoverActions("run-b")->empty());
+  // Now run-b may take it.
+  EXPECT_TRUE(cat->setDrActive({"run-b", "later", "planned", at(30000)}).ok());
+  EXPECT_EQ(cat->failoverActions()->size(), 3u);
+}
+
+TEST(Catalog, AVersionTwoDatabaseKeepsItsFailoverRunsThroughMigrationThree) {
+  TempDir tmp;
+  const std::string path = (tmp / "catalog.db").string();
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string sql =
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+        "applied_at_ms INTEGER NOT NULL);";
+    for (int i = 0; i < 2; ++i)
+      sql += migrations()[i].sql + "; INSERT INTO schema_version VALUES (" +
+             std::to_string(migrations()[i].version) + ", 'old', 0);";
+    sql +=
+        "INSERT INTO failover_runs (run_id, mode, backup, state, started_at_ms) VALUES "
+        "('old-run', 'planned', 'b1', 'failed', 1000);";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto cat = openOk(path);
+  ASSERT_TRUE(cat);
+  EXPECT_EQ(*cat->schemaVersion(), migrations().back().version);
+  EXPECT_GE(migrations().back().version, 3);
+  auto row = cat->withConnection([](sqlite3* db) {
+    sqlite3_stmt* st = nullptr;
+    sqlite3_prepare_v2(db,
+                       "SELECT backup, state, abandoned_at_ms IS NULL FROM failover_runs "
+                       "WHERE run_id = 'old-run'",
+                       -1, &st, nullptr);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW)
+      out = std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) + "/" +
+            reinterpret_cast<const char*>(sqlite3_column_text(st, 1)) + "/" +
+            std::to_string(sqlite3_column_int(st, 2));
+    sqlite3_finalize(st);
+    return out;
+  });
+  EXPECT_EQ(row, "b1/failed/1");
+  EXPECT_FALSE(cat->drActive()->has_value());
+}
+
 }  // namespace
 }  // namespace ocpvdr::catalog

@@ -373,6 +373,68 @@ TEST_F(LocalReplicatorTest, SnapshotLifecycleWithArchive) {
   EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
 }
 
+// After a failover the DR copies are the running VMs' disks: with DR active every handler that
+// writes or removes DR data refuses (exit 3, naming the run and the release command), --force
+// included, and DR stays byte for byte as it was; after the release syncs work again.
+TEST_F(LocalReplicatorTest, DrActiveRefusesEverySyncAndDeleteUntilReleased) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 8192, 1);
+  testing::writeRandomFile(primaryRoot / "vol2/disk.img", 8192, 2);
+  testing::writeRandomFile(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar.gz", 5000, 9);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  ASSERT_TRUE(sync(pv("vol2")).ok());
+  auto q = rep->deletePv(pv("vol2"));  // something in the trash to try restoring
+  ASSERT_TRUE(q.ok() && q->result == Outcome::Quarantined);
+  const std::string trashId = q->details["trash"]["id"];
+
+  catalog::DrActiveRecord active{"20261124-031500-ab12", "nightly-1", "planned", clock.now()};
+  ASSERT_TRUE(cat->setDrActive(active).ok());
+  // The VM at DR writes; the primary's stale copy changes too (it must not come over).
+  testing::writeRandomFile(drRoot / "vol1/disk.img", 8192, 3);
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 8192, 4);
+  fs::last_write_time(primaryRoot / "vol1/disk.img",
+                      fs::last_write_time(drRoot / "vol1/disk.img") + 10s);
+  const auto before = treeDigest(drRoot);
+
+  auto expectRefused = [&](const SyncReport& r, const std::string& what) {
+    EXPECT_EQ(r.result, Outcome::Refused) << what;
+    EXPECT_EQ(r.exitCode(), 3) << what;
+    ASSERT_TRUE(r.error.has_value()) << what;
+    EXPECT_NE(r.error->message.find("20261124-031500-ab12"), std::string::npos) << what;
+    EXPECT_NE(r.error->message.find("ocpv-dr failover release --run 20261124-031500-ab12"),
+              std::string::npos)
+        << what << ": " << r.error->message;
+  };
+  expectRefused(sync(pv("vol1")), "pv sync");
+  SyncOptions force;
+  force.force = true;
+  expectRefused(sync(pv("vol1"), force), "pv sync --force");
+  expectRefused(sync(pv("vol3")), "pv sync of a PV never replicated");
+  auto del = rep->deletePv(pv("vol1"));
+  ASSERT_TRUE(del.ok());
+  expectRefused(*del, "pv delete");
+  SnapshotOptions so;
+  so.content = contentJson();
+  auto snap = rep->syncSnapshot(snapshotJson(true, false), so);
+  ASSERT_TRUE(snap.ok());
+  expectRefused(*snap, "snapshot sync");
+  auto snapDel = rep->deleteSnapshot(snapshotJson(true, false));
+  ASSERT_TRUE(snapDel.ok());
+  expectRefused(*snapDel, "snapshot delete");
+  auto restored = rep->restoreFromTrash(trashId);
+  ASSERT_FALSE(restored.ok());
+  EXPECT_EQ(restored.error().kind, ErrorKind::Refused);
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_FALSE(cat->snapshot("1111-2222")->has_value());  // not even recorded
+
+  // Released by another run's id: refused; by the holder: syncs work again.
+  EXPECT_EQ(cat->releaseDrActive("someone-else", clock.now(), "x").error().kind,
+            ErrorKind::Conflict);
+  ASSERT_TRUE(cat->releaseDrActive(active.runId, clock.now(), "failed back").ok());
+  auto after = sync(pv("vol1"));
+  EXPECT_EQ(after.result, Outcome::Synced) << (after.error ? after.error->describe() : "");
+  EXPECT_EQ(treeDigest(primaryRoot / "vol1"), treeDigest(drRoot / "vol1"));
+}
+
 TEST_F(LocalReplicatorTest, SnapshotContentOfAnotherSnapshotIsRejected) {
   Json c = contentJson();
   c["spec"]["volumeSnapshotRef"]["uid"] = "someone-else";
