@@ -1,5 +1,5 @@
 // `ocpv-dr status`: per-PV replica state and current RPO from the catalog (wiring only; logic in
-// engine/replica_status.*). A table, or --json.
+// engine/replica_status.*), and the DR-active state a failover sets. A table, or --json.
 #include <iostream>
 #include <memory>
 
@@ -35,10 +35,20 @@ void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out) {
       out.exitCode = exitCodeFor(rows.error().kind);
       return;
     }
-    if (a->json)
-      std::cout << engine::statusJson(*rows, now, e.config.replication.rpoTarget).dump(2) << "\n";
-    else
+    auto active = e.catalog->drActive();
+    if (!active.ok()) {
+      std::cerr << "ocpv-dr status: " << active.error().message << "\n";
+      out.exitCode = exitCodeFor(active.error().kind);
+      return;
+    }
+    if (a->json) {
+      Json doc = engine::statusJson(*rows, now, e.config.replication.rpoTarget);
+      doc["dr_active"] = catalog::drActiveJson(*active);
+      std::cout << doc.dump(2) << "\n";
+    } else {
+      if (*active) std::cout << "DR ACTIVE: " << catalog::drActiveMessage(**active) << "\n\n";
       std::cout << engine::statusTable(*rows, e.config.replication.rpoTarget);
+    }
     out.exitCode = 0;
   });
 }

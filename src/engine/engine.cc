@@ -649,6 +649,11 @@ Json Engine::statusDocument() {
                   {"waiting", queue_->waitingLen()},
                   {"processing", queue_->processingLen()}};
   doc["draining"] = draining_.load();
+  // After a failover nothing syncs: events are acknowledged, every sync refused (docs/serve.md).
+  if (auto active = deps_.catalog->drActive(); active.ok())
+    doc["dr_active"] = catalog::drActiveJson(*active);
+  else
+    doc["dr_active"] = Json{{"active", nullptr}, {"error", active.error().message}};
   Json sched = {{"enabled", scheduler_ != nullptr},
                 {"cron", cfg_.schedule.cron},
                 {"time_zone", cfg_.schedule.timeZone}};

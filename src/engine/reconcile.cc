@@ -139,6 +139,18 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
     }
   }
 
+  // After a failover the DR copies are the running VMs' disks: every PV and snapshot is refused
+  // (no sync, no lock wait) and the orphan phases below quarantine nothing.
+  std::string drActiveRefusal;
+  if (auto active = catalog_.drActive(); active.ok() && active->has_value()) {
+    rep.drActive = catalog::drActiveJson(*active);
+    drActiveRefusal = catalog::drActiveMessage(**active);
+    rep.notes.push_back("nothing synced or quarantined: " + drActiveRefusal);
+    log::warn("reconcile: DR is active, every sync refused", {{"run", (*active)->runId}});
+  } else if (!active.ok()) {
+    rep.notes.push_back("could not read the DR-active state: " + active.error().message);
+  }
+
   // 2. Sync everything, `parallelism` at a time.
   struct Item {
     bool snapshot = false;
@@ -168,6 +180,14 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
       rep.pvs.push_back(row);
       continue;
     }
+    if (!drActiveRefusal.empty()) {
+      row.status = "refused";
+      row.failed = true;
+      row.errorKind = "refused";
+      row.errorMessage = "pv sync refused: " + drActiveRefusal;
+      rep.pvs.push_back(row);
+      continue;
+    }
     row.status = "pending";
     rep.pvs.push_back(row);
     items.push_back({false, &pv, rep.pvs.size() - 1});
@@ -180,6 +200,13 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
     auto uid = jsonString(snaps[i], "metadata.uid");
     s.snapshot = (ns.ok() ? *ns : "?") + "/" + (name.ok() ? *name : "?");
     s.uid = uid.ok() ? *uid : "";
+    if (!drActiveRefusal.empty()) {
+      s.status = "refused";
+      s.failed = true;
+      s.errorKind = "refused";
+      s.errorMessage = "snapshot sync refused: " + drActiveRefusal;
+      continue;
+    }
     s.status = "pending";
     items.push_back({true, &snaps[i], i});
   }
@@ -293,7 +320,9 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
 
   // 4./5. Orphans behind the breaker — only on a complete list and an uninterrupted run.
   const std::string reason = "reconcile run " + std::to_string(rep.runId) + ": gone at the primary";
-  if (!rep.pvListOk) {
+  if (!drActiveRefusal.empty()) {
+    rep.notes.push_back("orphan check skipped: DR is active");
+  } else if (!rep.pvListOk) {
     rep.notes.push_back("orphan check skipped: the PersistentVolume list failed");
   } else if (rep.stopped) {
     rep.notes.push_back("orphan check skipped: the run was stopped");
@@ -372,7 +401,9 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
     }
   }
 
-  if (!rep.snapshotListOk) {
+  if (!drActiveRefusal.empty()) {
+    rep.notes.push_back("snapshot orphan check skipped: DR is active");
+  } else if (!rep.snapshotListOk) {
     rep.notes.push_back("snapshot orphan check skipped: the VolumeSnapshot list failed");
   } else if (!rep.stopped) {
     const auto& nss = cfg_.replication.namespaces;

@@ -286,6 +286,7 @@ Json ReconcileReport::toJson() const {
   j["orphans"] = orph;
   j["untracked_dirs"] = untrackedDirs;
   j["notes"] = notes;
+  j["dr_active"] = drActive;
   j["snapshot_breaker"] = breakerJson(snapshotBreaker);
   j["pv_list"] = Json{{"ok", pvListOk}, {"error", pvListError}};
   j["snapshot_list"] = Json{{"ok", snapshotListOk}, {"error", snapshotListError}};
@@ -324,6 +325,7 @@ Json ReconcileReport::summary() const {
       {"breaker", breakerJson(breaker)},
       {"reports", filesJson(files)},
       {"notify", notify},
+      {"dr_active", drActive},
   };
 }
 

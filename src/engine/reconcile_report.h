@@ -82,6 +82,9 @@ struct ReconcileReport {
   bool snapshotListOk = false;
   std::string snapshotListError;
   bool stopped = false;  // the run was interrupted (shutdown)
+  // catalog::drActiveJson when DR was active (a failover ran): nothing was synced or quarantined,
+  // every PV and snapshot is "refused" with the reason. Null otherwise.
+  Json drActive = nullptr;
 
   std::vector<PvRow> pvs;  // failures first (sortRows)
   std::vector<SnapshotRow> snapshots;

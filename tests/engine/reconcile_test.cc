@@ -216,6 +216,45 @@ TEST_F(ReconcileTest, AnOrphanWithinTheShareIsQuarantined) {
   EXPECT_TRUE(next.orphans.empty());
 }
 
+// After a failover (DR active) reconcile syncs nothing, refuses every PV and snapshot with the
+// reason, quarantines no orphan, and exits 3; after the release it syncs and quarantines again.
+TEST_F(ReconcileTest, DrActiveRefusesEveryPvAndQuarantinesNothing) {
+  for (int i = 0; i < 10; ++i) addPv("vol" + std::to_string(i));
+  ASSERT_EQ(run().exitCode(), 0);
+  ASSERT_TRUE(cat->setDrActive({"run-7", "nightly-3", "unplanned", clock.now()}).ok());
+  primary.removePv("pvc-vol3");                                            // an orphan now
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 64 * 1024, 42);  // changed at primary
+  const auto before = treeDigest(drRoot);
+  const int rsyncsBefore = runner.calls();
+
+  auto report = run();
+  EXPECT_EQ(report.exitCode(), 3) << report.errorJson().dump();
+  EXPECT_EQ(runner.calls(), rsyncsBefore) << "no rsync may run while DR is active";
+  ASSERT_EQ(report.pvs.size(), 9u);
+  for (const auto& r : report.pvs) {
+    EXPECT_EQ(r.status, "refused") << r.pv;
+    EXPECT_EQ(r.errorKind, "refused") << r.pv;
+    EXPECT_NE(r.errorMessage.find("failover run run-7"), std::string::npos) << r.errorMessage;
+    EXPECT_NE(r.errorMessage.find("ocpv-dr failover release --run run-7"), std::string::npos);
+  }
+  EXPECT_TRUE(report.orphans.empty());
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_TRUE(fs::exists(drRoot / "vol3"));
+  EXPECT_EQ((*cat->replica("pvc-vol3"))->state, "active");
+  EXPECT_EQ(report.drActive["run"], "run-7");
+  EXPECT_EQ(report.summary()["dr_active"]["active"], true);
+  EXPECT_NE(report.errorJson()["message"].get<std::string>().find("DR is active"),
+            std::string::npos);
+
+  ASSERT_TRUE(cat->releaseDrActive("run-7", clock.now(), "failed back").ok());
+  auto after = run();
+  EXPECT_EQ(after.exitCode(), 0) << after.errorJson().dump();
+  EXPECT_TRUE(after.drActive.is_null());
+  ASSERT_EQ(after.orphans.size(), 1u);
+  EXPECT_EQ(after.orphans[0].action, "quarantined");
+  EXPECT_EQ(treeDigest(primaryRoot / "vol1"), treeDigest(drRoot / "vol1"));
+}
+
 TEST_F(ReconcileTest, BreakerTripsWhenTooManyWouldBeQuarantined) {
   for (int i = 0; i < 10; ++i) addPv("vol" + std::to_string(i));
   ASSERT_EQ(run().exitCode(), 0);

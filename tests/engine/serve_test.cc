@@ -311,6 +311,41 @@ TEST_F(ServeTest, DeletedTombstoneQuarantinesAndStatusShowsRpo) {
   engine->shutdown();
 }
 
+// After a failover (DR active) serve still acknowledges events but syncs nothing: the key is
+// refused once (not retried), DR is untouched, and /v1/status says why.
+TEST_F(ServeTest, DrActiveEventsAreAcknowledgedButNothingSyncsAndStatusSaysWhy) {
+  startEngine();
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 1000, 1);
+  Json pv = inTreePv("pvc-vol1", "nfs-primary", "/exports/ocp/vol1");
+  ASSERT_EQ(post(event(pv, "ADDED", "d:1:ADDED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return synced("pvc-vol1"); }));
+  const int rsyncs = runner.rsyncs.load();
+
+  ASSERT_TRUE(cat->setDrActive({"run-9", "nightly", "planned", clock.now()}).ok());
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 1000, 2);
+  const auto before = treeDigest(drRoot);
+  ASSERT_EQ(post(event(pv, "MODIFIED", "d:2:MODIFIED")).status, 202);
+  ASSERT_EQ(post(event(pv, "DELETED", "d:3:DELETED")).status, 202);
+  ASSERT_TRUE(eventually([&] {
+    return engine->stats().syncsPerKey["pv/pvc-vol1"] >= 2 &&
+           engine->queue().len() + engine->queue().processingLen() == 0;
+  }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(runner.rsyncs.load(), rsyncs);
+  EXPECT_EQ(engine->stats().retries, 0u);
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_EQ((*cat->replica("pvc-vol1"))->state, "active");
+
+  auto st = get("/v1/status");
+  ASSERT_EQ(st.status, 200);
+  Json doc = Json::parse(st.body);
+  EXPECT_EQ(doc["dr_active"]["active"], true);
+  EXPECT_EQ(doc["dr_active"]["run"], "run-9");
+  EXPECT_NE(doc["dr_active"]["message"].get<std::string>().find("failover release --run run-9"),
+            std::string::npos);
+  engine->shutdown();
+}
+
 TEST_F(ServeTest, ARetryableFailureBacksOffAndRecoversOnceFixed) {
   startEngine();
   // The primary directory does not exist yet: "nothing to replicate (yet)", retryable.
