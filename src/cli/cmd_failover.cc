@@ -1,5 +1,5 @@
-// `ocpv-dr failover plan|run|resume|report`: wiring only — the workflow, journal and report live
-// in src/failover (docs/failover.md is the runbook).
+// `ocpv-dr failover plan|run|resume|abandon|release|report`: wiring only — the workflow, journal
+// and report live in src/failover (docs/failover.md is the runbook).
 //
 // Crash injection for tests: OCPVDR_FAILOVER_CRASH=<point>[,<point>...] (or the hidden
 // --crash-at POINT) makes the process _exit(86) at that point: "after:<step>" right after the
@@ -10,7 +10,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <sstream>
+#include <utility>
 
 #include "cli/commands.h"
 #include "config/config.h"
@@ -40,6 +42,8 @@ struct FailoverArgs {
   std::string format = "md";
   int pollMs = 2000;
   std::string crashAt;
+  std::string reason;  // abandon / release
+  bool force = false;  // abandon
 };
 
 void fail(const Error& e, bool json, Outcome& out) {
@@ -268,6 +272,75 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     if (!w.ok()) return fail(w.error(), a->json, out);
     failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, failover::Mode::Planned));
     finish(wf.resume(), a->json, out);
+  });
+
+  // abandon / release need only the configuration and the catalog: no cluster is contacted.
+  auto openCatalog = [&g](bool json, Outcome& o)
+      -> std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> {
+    auto cfg = config::loadConfig(g.configPath);
+    if (!cfg.ok()) {
+      fail(cfg.error(), json, o);
+      return std::nullopt;
+    }
+    auto cat = catalog::Catalog::open(cfg->catalog.path);
+    if (!cat.ok()) {
+      fail(cat.error(), json, o);
+      return std::nullopt;
+    }
+    return std::make_pair(std::move(cfg).value(), std::move(cat).value());
+  };
+  auto printAct = [](const Json& doc, bool json, const std::string& text) {
+    if (json)
+      std::cout << doc.dump(2) << "\n";
+    else
+      std::cout << text << "\n";
+  };
+
+  auto* abandon = cmd->add_subcommand(
+      "abandon",
+      "Give up an unfinished failover run (journaled) so that a new run may start; refused once "
+      "the run has changed the DR cluster unless --force");
+  abandon->add_option("--run", a->runId, "Run id (see `ocpv-dr failover report`)")->required();
+  abandon->add_option("--reason", a->reason, "Why (journaled)");
+  abandon->add_flag("--force", a->force,
+                    "Abandon even though the run already changed the DR cluster (clean up there "
+                    "yourself; DR stays active until `failover release`)");
+  abandon->add_flag("--json", a->json, "Print one JSON document instead of text");
+  abandon->callback([&out, a, openCatalog, printAct] {
+    auto opened = openCatalog(a->json, out);
+    if (!opened) return;
+    RealClock clock;
+    auto r =
+        failover::abandonRun(opened->first, *opened->second, clock, a->runId, a->force, a->reason);
+    if (!r.ok()) return fail(r.error(), a->json, out);
+    printAct(*r, a->json,
+             "failover run " + a->runId + " abandoned" +
+                 (r->value("drActive", false)
+                      ? "; DR is still active for it: after failback, `ocpv-dr failover release "
+                        "--run " +
+                            a->runId + "`"
+                      : std::string()));
+    out.exitCode = 0;
+  });
+
+  auto* release = cmd->add_subcommand(
+      "release",
+      "After failback: lift the DR-active state a failover run set, so that replication from "
+      "the primary may overwrite the DR copies again (journaled)");
+  release->add_option("--run", a->runId, "The run that holds DR active (`ocpv-dr status`)")
+      ->required();
+  release->add_option("--reason", a->reason, "Why (journaled), e.g. the failback change ticket");
+  release->add_flag("--json", a->json, "Print one JSON document instead of text");
+  release->callback([&out, a, openCatalog, printAct] {
+    auto opened = openCatalog(a->json, out);
+    if (!opened) return;
+    RealClock clock;
+    auto r = failover::releaseDrActive(opened->first, *opened->second, clock, a->runId, a->reason);
+    if (!r.ok()) return fail(r.error(), a->json, out);
+    printAct(*r, a->json,
+             "DR active released (failover run " + a->runId +
+                 "): replication from the primary will write the DR copies again");
+    out.exitCode = 0;
   });
 
   auto* report = cmd->add_subcommand("report", "Print and write the report of a failover run");

@@ -80,6 +80,14 @@ const StepRecord* FailoverRunRecord::step(std::string_view name) const {
   return nullptr;
 }
 
+bool FailoverRunRecord::changedDr() const {
+  // Steps are journaled "started" before they act, so a started row is enough.
+  static const char* kDrChanging[] = {"apply-volumes", "restore", "start-vms"};
+  for (const char* name : kDrChanging)
+    if (step(name) != nullptr) return true;
+  return false;
+}
+
 Status Journal::createRun(const std::string& runId, const std::string& mode, const Json& options,
                           SystemTime at) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
@@ -105,7 +113,7 @@ Result<std::vector<FailoverRunRecord>> Journal::query(const std::string& where,
     std::vector<FailoverRunRecord> out;
     Stmt s(db,
            "SELECT run_id, mode, backup, state, started_at_ms, finished_at_ms, options_json, "
-           "error_kind, error_message FROM failover_runs " +
+           "error_kind, error_message, abandoned_at_ms FROM failover_runs " +
                where + " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2");
     if (!s.ok()) return dbError(db, "preparing run query");
     if (!arg.empty()) s.text(1, arg);
@@ -122,6 +130,7 @@ Result<std::vector<FailoverRunRecord>> Journal::query(const std::string& where,
       r.options = parseDetails(s.col(6));
       r.errorKind = s.col(7);
       r.errorMessage = s.col(8);
+      if (!s.colNull(9)) r.abandonedAt = catalog::fromMillis(s.colI64(9));
       out.push_back(std::move(r));
     }
     if (rc != SQLITE_DONE) return dbError(db, "reading runs");
@@ -165,7 +174,8 @@ Result<std::optional<FailoverRunRecord>> Journal::latestRun() {
 }
 
 Result<std::optional<FailoverRunRecord>> Journal::latestUnfinishedRun() {
-  OCPVDR_ASSIGN_OR_RETURN(auto rs, query("WHERE state != 'done' AND ?1 IS NULL", "", 1));
+  OCPVDR_ASSIGN_OR_RETURN(
+      auto rs, query("WHERE state != 'done' AND abandoned_at_ms IS NULL AND ?1 IS NULL", "", 1));
   if (rs.empty()) return std::optional<FailoverRunRecord>{};
   return std::optional<FailoverRunRecord>(std::move(rs.front()));
 }
@@ -257,6 +267,42 @@ Status Journal::stepFinished(const std::string& runId, const std::string& step, 
     if (sqlite3_changes(db) != 1)
       return terminalError("failover journal: step " + step + " of run " + runId +
                            " was never started");
+    return Status::success();
+  });
+}
+
+Status Journal::markAbandoned(const std::string& runId, SystemTime at, bool forced,
+                              const std::string& reason, const Json& details) {
+  return catalog_.withConnection([&](sqlite3* db) -> Status {
+    auto exec = [&](const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr); };
+    if (exec("BEGIN IMMEDIATE") != SQLITE_OK) return dbError(db, "starting the abandon");
+    auto rollback = [&](Error e) -> Status {
+      exec("ROLLBACK");
+      return e;
+    };
+    Stmt u(db,
+           "UPDATE failover_runs SET state = 'failed', finished_at_ms = COALESCE(finished_at_ms, "
+           "?2), abandoned_at_ms = ?2, error_kind = 'refused', error_message = ?3 "
+           "WHERE run_id = ?1 AND state != 'done' AND abandoned_at_ms IS NULL");
+    if (!u.ok()) return rollback(dbError(db, "preparing the abandon"));
+    u.text(1, runId);
+    u.i64(2, catalog::toMillis(at));
+    u.text(3, "abandoned by the operator: " + reason);
+    if (u.step() != SQLITE_DONE) return rollback(dbError(db, "abandoning run " + runId));
+    if (sqlite3_changes(db) != 1)
+      return rollback(conflictError("failover run " + runId +
+                                    " is not unfinished (done or already abandoned)"));
+    Stmt a(db,
+           "INSERT INTO failover_actions (run_id, action, at_ms, forced, reason, details_json) "
+           "VALUES (?1, 'abandon', ?2, ?3, ?4, ?5)");
+    if (!a.ok()) return rollback(dbError(db, "preparing the abandon record"));
+    a.text(1, runId);
+    a.i64(2, catalog::toMillis(at));
+    a.i64(3, forced ? 1 : 0);
+    a.text(4, reason);
+    a.text(5, details.dump());
+    if (a.step() != SQLITE_DONE) return rollback(dbError(db, "journaling the abandon"));
+    if (exec("COMMIT") != SQLITE_OK) return rollback(dbError(db, "committing the abandon"));
     return Status::success();
   });
 }

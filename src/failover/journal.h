@@ -38,15 +38,19 @@ struct FailoverRunRecord {
   std::string runId;
   std::string mode;    // planned | unplanned
   std::string backup;  // the backup the run restores from (set by preflight)
-  std::string state;   // running | done | failed
+  std::string state;   // running | done | failed (an abandoned run stays failed)
   SystemTime startedAt;
   std::optional<SystemTime> finishedAt;
   Json options = Json::object();  // what `run` was asked for (resume reuses it)
   std::string errorKind, errorMessage;
-  std::vector<StepRecord> steps;  // in seq order
+  std::vector<StepRecord> steps;          // in seq order
+  std::optional<SystemTime> abandonedAt;  // `failover abandon`: neither resumable nor blocking
 
   const StepRecord* step(std::string_view name) const;
   bool finished() const { return state == "done"; }
+  bool abandoned() const { return abandonedAt.has_value(); }
+  // Whether a step that changes the DR cluster (apply-volumes and later) has started.
+  bool changedDr() const;
 };
 
 class Journal {
@@ -59,8 +63,15 @@ class Journal {
   [[nodiscard]] Result<std::optional<FailoverRunRecord>> run(const std::string& runId);
   // The most recently started run, or the most recent one not done.
   [[nodiscard]] Result<std::optional<FailoverRunRecord>> latestRun();
+  // Not done and not abandoned.
   [[nodiscard]] Result<std::optional<FailoverRunRecord>> latestUnfinishedRun();
   [[nodiscard]] Result<std::vector<FailoverRunRecord>> runs(int limit = 20);
+
+  // Marks an unfinished run abandoned (state failed, abandoned_at set, the reason as its error)
+  // and journals an "abandon" action, in one transaction. The policy (refusing a run that
+  // changed the DR cluster unless forced) is abandonRun() in workflow.h.
+  [[nodiscard]] Status markAbandoned(const std::string& runId, SystemTime at, bool forced,
+                                     const std::string& reason, const Json& details);
 
   [[nodiscard]] Status setBackup(const std::string& runId, const std::string& backup);
   // running (resume), done or failed (with the error).

@@ -376,7 +376,9 @@ Result<RunOutcome> FailoverWorkflow::run() {
     return conflictError("failover run " + u.runId + " (" + u.mode + ") is unfinished" +
                          (where.empty() ? "" : " at step " + where) +
                          (u.errorMessage.empty() ? "" : ": " + u.errorMessage) +
-                         ". Continue it with `ocpv-dr failover resume` (after fixing the cause)");
+                         ". Continue it with `ocpv-dr failover resume` (after fixing the cause), "
+                         "or give it up with `ocpv-dr failover abandon --run " +
+                         u.runId + "`");
   }
   Context ctx;
   ctx.runId = o_.runId.empty() ? newRunId(d_.clock.now()) : o_.runId;
@@ -399,6 +401,9 @@ Result<RunOutcome> FailoverWorkflow::resume() {
     if (!rec) return notFoundError("no failover run " + o_.runId + " in the journal");
     if (rec->finished())
       return conflictError("failover run " + o_.runId + " is already done; nothing to resume");
+    if (rec->abandoned())
+      return conflictError("failover run " + o_.runId +
+                           " was abandoned (`ocpv-dr failover abandon`); start a new run instead");
   }
   Context ctx;
   ctx.runId = rec->runId;
@@ -621,9 +626,37 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   // The Backup CR at DR: Velero's backup sync must have imported it, or the Restore fails
   // validation.
   const std::string& oadp = cfg.failover.oadpNamespace;
+  const std::string& bslName = cfg.failover.storageLocation;
+  // Velero's backup sync imports the Backup from the BackupStorageLocation
+  // failover.storage_location: without it there is nothing to wait for.
+  bool bslPresent = true;
+  {
+    auto bsl = d_.dr.get(res::backupStorageLocations(), oadp, bslName, o_.stop);
+    if (bsl.ok()) {
+      const std::string phase = str(*bsl, "status.phase");
+      details["storageLocation"] = {{"name", bslName}, {"namespace", oadp}, {"phase", phase}};
+      if (!phase.empty() && phase != "Available")
+        warnings.push_back("BackupStorageLocation " + oadp + "/" + bslName + " at DR is " + phase +
+                           ", not Available: Velero may not sync or read backups from it");
+    } else if (kube::isNotFound(bsl.error())) {
+      bslPresent = false;
+      const std::string msg = "BackupStorageLocation " + bslName + " (failover.storage_location) " +
+                              "does not exist in namespace " + oadp +
+                              " of the DR cluster: create it (same bucket and prefix as the "
+                              "primary's) or set failover.storage_location to the DR's location";
+      if (dryRun) {
+        warnings.push_back(msg);
+      } else {
+        problems.push_back(msg);
+      }
+    } else {
+      warnings.push_back("could not read BackupStorageLocation " + oadp + "/" + bslName +
+                         " at DR: " + bsl.error().message);
+    }
+  }
   const auto deadline = d_.clock.monotonic() + cfg.failover.timeouts.backupSync;
   const auto waitStart = d_.clock.monotonic();
-  for (;;) {
+  while (bslPresent) {
     auto cr = d_.dr.get(res::backups(), oadp, b.name, o_.stop);
     if (cr.ok()) {
       const std::string phase = str(*cr, "status.phase");
@@ -635,6 +668,13 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
         problems.push_back("the Backup " + oadp + "/" + b.name + " at DR is " +
                            (phase.empty() ? std::string("without a phase") : phase) +
                            ", not Completed: a Restore from it would fail validation");
+      const std::string location = str(*cr, "spec.storageLocation");
+      details["backupCr"]["storageLocation"] = location;
+      if (!location.empty() && location != bslName)
+        problems.push_back("the Backup " + oadp + "/" + b.name + " at DR belongs to " +
+                           "BackupStorageLocation " + location + ", not " + bslName +
+                           " (failover.storage_location): check which location reads the "
+                           "primary's bucket and prefix");
       break;
     }
     if (!kube::isNotFound(cr.error())) return cr.error().wrap("reading the Backup at DR");
@@ -848,10 +888,42 @@ Status checkOurs(kube::KubeClient& dr, const kube::ResourceType& type, const Jso
 
 }  // namespace
 
+Status FailoverWorkflow::markDrActive(Context& ctx, const std::vector<std::string>& pvs) {
+  catalog::DrActiveRecord rec;
+  rec.runId = ctx.runId;
+  rec.backup = ctx.record.backup.empty() ? ctx.requestedBackup : ctx.record.backup;
+  rec.mode = std::string(toString(ctx.mode));
+  rec.since = d_.clock.now();
+  OCPVDR_TRY(d_.catalog.setDrActive(rec));
+  log::warn(
+      "DR is active: replication from the primary is refused until `ocpv-dr failover "
+      "release --run " +
+          ctx.runId + "`",
+      {{"run", ctx.runId}});
+  // A barrier: a sync that started before the state was set may still be writing. Taking each
+  // volume's replication lock once waits it out; every later sync sees the state under that lock.
+  const std::string lockDir = replication::effectiveLockDir(d_.config);
+  for (const auto& pv : pvs) {
+    auto lock = replication::FileLock::acquire(lockDir, pv, kSyncDrainWait, d_.clock, o_.stop);
+    if (!lock.ok())
+      return lock.error().wrap("waiting for a running sync of PV " + pv +
+                               " to end before the DR volumes are created (resume the run once "
+                               "it has ended)");
+  }
+  return Status::success();
+}
+
 Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   const auto& cfg = d_.config;
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
   OCPVDR_ASSIGN_OR_RETURN(Json objects, h.loadObjects(ctx));
+  {
+    // The first step that changes the DR cluster: from here on the DR copies belong to the VMs.
+    // DR PVs keep their primary names (rewriter.h): the names replication locks by.
+    std::vector<std::string> pvs;
+    for (const auto& pv : objects["persistentVolumes"]) pvs.push_back(str(pv, "metadata.name"));
+    OCPVDR_TRY(markDrActive(ctx, pvs));
+  }
   kube::ApplyOptions ao;
   ao.fieldManager = cfg.failover.fieldManager;
   ao.force = true;
@@ -1198,6 +1270,95 @@ Result<Json> FailoverWorkflow::plan() {
     steps.push_back(std::move(s));
   }
   return doc;
+}
+
+// --- abandon / release -------------------------------------------------------------------------
+
+namespace {
+
+// Held for the whole of abandon/release: a run executing on this host holds the same lock.
+Result<replication::FileLock> notExecuting(const config::Config& cfg, Clock& clock,
+                                           const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(cfg.failover.workDir, ec);
+  if (ec)
+    return terminalError("cannot create failover.work_dir " + cfg.failover.workDir + ": " +
+                         ec.message());
+  auto lock =
+      replication::FileLock::acquire(cfg.failover.workDir, "failover", milliseconds(0), clock);
+  if (!lock.ok())
+    return conflictError("an ocpv-dr failover is running on this host (lock " +
+                         cfg.failover.workDir + "/failover.lock): " + what +
+                         " only once it has ended or stopped");
+  return lock;
+}
+
+}  // namespace
+
+Result<Json> abandonRun(const config::Config& cfg, catalog::Catalog& catalog, Clock& clock,
+                        const std::string& runId, bool force, const std::string& reason) {
+  if (runId.empty()) return invalidError("name the run to abandon (--run ID)");
+  OCPVDR_ASSIGN_OR_RETURN(auto lock, notExecuting(cfg, clock, "abandon a run"));
+  Journal journal(catalog);
+  OCPVDR_ASSIGN_OR_RETURN(auto rec, journal.run(runId));
+  if (!rec) return notFoundError("no failover run " + runId + " in the journal");
+  if (rec->finished())
+    return conflictError("failover run " + runId + " is done; there is nothing to abandon");
+  if (rec->abandoned())
+    return conflictError("failover run " + runId + " was already abandoned at " +
+                         formatTime(*rec->abandonedAt));
+  OCPVDR_ASSIGN_OR_RETURN(auto actions, catalog.failoverActions(runId));
+  bool setDrActive = false;
+  for (const auto& a : actions)
+    if (a.action == "dr-active") setDrActive = true;
+  const bool changed = setDrActive || rec->changedDr();
+  OCPVDR_ASSIGN_OR_RETURN(auto active, catalog.drActive());
+  const bool holdsDrActive = active && active->runId == runId;
+  if (changed && !force) {
+    std::string where;
+    for (const auto& st : rec->steps)
+      if (st.state != StepState::Done && st.state != StepState::Skipped) where = st.step;
+    return refusedError(
+        "failover run " + runId + " has already changed the DR cluster" +
+        (where.empty() ? std::string() : " (it stopped at step " + where + ")") +
+        ": its volumes, restored objects or VMs may exist at DR. Finish it with `ocpv-dr "
+        "failover resume --run " +
+        runId +
+        "`, or clean up at DR yourself and abandon it with --force (DR stays active until "
+        "`ocpv-dr failover release --run " +
+        runId + "`)");
+  }
+  const std::string why = reason.empty() ? std::string("no reason given") : reason;
+  Json details = {{"changedDr", changed},
+                  {"runState", rec->state},
+                  {"backup", rec->backup},
+                  {"drActive", holdsDrActive}};
+  OCPVDR_TRY(journal.markAbandoned(runId, clock.now(), force, why, details));
+  log::warn("failover run abandoned",
+            {{"run", runId}, {"forced", force}, {"changed_dr", changed}, {"reason", why}});
+  return Json{{"run", runId},         {"abandoned", true},         {"forced", force},
+              {"changedDr", changed}, {"drActive", holdsDrActive}, {"reason", why}};
+}
+
+Result<Json> releaseDrActive(const config::Config& cfg, catalog::Catalog& catalog, Clock& clock,
+                             const std::string& runId, const std::string& reason) {
+  if (runId.empty())
+    return invalidError("name the failover run whose DR-active state to lift (--run ID)");
+  OCPVDR_ASSIGN_OR_RETURN(auto lock, notExecuting(cfg, clock, "release DR"));
+  OCPVDR_ASSIGN_OR_RETURN(auto active, catalog.drActive());
+  if (!active) return notFoundError("DR is not active: nothing to release");
+  Journal journal(catalog);
+  OCPVDR_ASSIGN_OR_RETURN(auto rec, journal.run(runId));
+  const std::string why = reason.empty() ? std::string("no reason given") : reason;
+  OCPVDR_TRY(catalog.releaseDrActive(runId, clock.now(), why));
+  log::warn("DR active released: replication from the primary may write DR again",
+            {{"run", runId}, {"reason", why}});
+  return Json{{"run", runId},
+              {"released", true},
+              {"since", formatTime(active->since)},
+              {"runState", rec ? Json(rec->abandoned() ? std::string("abandoned") : rec->state)
+                               : Json(nullptr)},
+              {"reason", why}};
 }
 
 }  // namespace ocpvdr::failover

@@ -21,7 +21,10 @@
 //   data-loss      (unplanned) per PV: now − last successful sync end, from the catalog.
 //   download       the tarball (re-fetched if the work dir lost it) parsed into objects.json:
 //                  the DR PVs and PVCs (rewriter.h) and the VMs to start.
-//   apply-volumes  Namespaces, then PVs, then PVCs, by server-side apply (failover.field_manager,
+//   apply-volumes  first sets the catalog's DR-active state (catalog.h DrActiveRecord) and waits
+//                  out any sync still holding a volume's replication lock: from here on every
+//                  replication path refuses until `ocpv-dr failover release`. Then
+//                  Namespaces, then PVs, then PVCs, by server-side apply (failover.field_manager,
 //                  force); refuses objects of the same name not created by ocpv-dr; waits until
 //                  every PVC is Bound (pvc_bind).
 //   restore        Velero Restore `ocpv-dr-<run id>` in the OADP namespace (an existing one of
@@ -129,6 +132,7 @@ class FailoverWorkflow {
   [[nodiscard]] Result<Json> dataLoss(Context& ctx);
   [[nodiscard]] Result<Json> download(Context& ctx);
   [[nodiscard]] Result<Json> applyVolumes(Context& ctx);
+  [[nodiscard]] Status markDrActive(Context& ctx, const std::vector<std::string>& pvs);
   [[nodiscard]] Result<Json> restore(Context& ctx);
   [[nodiscard]] Result<Json> startVms(Context& ctx);
   [[nodiscard]] Result<Json> cleanup(Context& ctx);
@@ -140,6 +144,27 @@ class FailoverWorkflow {
   WorkflowOptions o_;
   Journal journal_;
 };
+
+// How long apply-volumes waits for a sync that still holds a volume's replication lock.
+inline constexpr std::chrono::minutes kSyncDrainWait{10};
+
+// `ocpv-dr failover abandon`: gives up an unfinished run so that a new one may start. Conflict
+// while the run is executing (the failover lock in work_dir is held), when it is done or already
+// abandoned; Refused when it has already changed the DR cluster (it set DR active, or a step
+// from apply-volumes on ran) unless `force`. Journaled (failover_actions) with the reason. The
+// DR-active state is NOT lifted (that is `release`). Returns {"run", "abandoned", "forced",
+// "changedDr", "drActive"}.
+[[nodiscard]] Result<Json> abandonRun(const config::Config& cfg, catalog::Catalog& catalog,
+                                      Clock& clock, const std::string& runId, bool force,
+                                      const std::string& reason);
+
+// `ocpv-dr failover release`: lifts the DR-active state held by `runId` (after failback), so
+// that replication from the primary may write DR again. Conflict while that run is executing or
+// when another run holds the state; NotFound when DR is not active. Journaled. Returns
+// {"run", "released", "since", "runState"}.
+[[nodiscard]] Result<Json> releaseDrActive(const config::Config& cfg, catalog::Catalog& catalog,
+                                           Clock& clock, const std::string& runId,
+                                           const std::string& reason);
 
 // The Restore a run creates (exposed for plan output and tests).
 Json restoreObject(const config::Config& cfg, const std::string& runId,

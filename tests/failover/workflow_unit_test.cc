@@ -12,6 +12,7 @@
 #include "failover/journal.h"
 #include "failover/vm_control.h"
 #include "failover/workflow.h"
+#include "replication/lock.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::failover {
@@ -146,6 +147,80 @@ TEST_F(JournalTest, RecordsRunsAndStepsAcrossAttempts) {
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[1].runId, "r1");
+}
+
+// `failover abandon`: a run that never touched DR is abandoned (journaled, no longer blocking
+// nor resumable); one that set DR active or ran a DR-changing step needs --force; done and
+// executing runs cannot be abandoned.
+TEST_F(JournalTest, AbandonFreesTheWayUnlessTheRunChangedDr) {
+  config::Config cfg;
+  cfg.failover.workDir = (tmp / "work").string();
+  ManualClock clock{t0};
+  Journal j(*cat);
+  // A preflight that failed on a mistyped backup.
+  ASSERT_TRUE(j.createRun("r-typo", "unplanned", Json{{"backup", "nightly-typo"}}, t0).ok());
+  ASSERT_TRUE(j.stepStarted("r-typo", "preflight", 1, t0).ok());
+  ASSERT_TRUE(j.stepFinished("r-typo", "preflight", StepState::Failed, t0, Json::object(),
+                             notFoundError("backup nightly-typo not found"))
+                  .ok());
+  ASSERT_TRUE(j.setRunState("r-typo", "failed", t0, notFoundError("x")).ok());
+  ASSERT_EQ((*j.latestUnfinishedRun())->runId, "r-typo");
+
+  EXPECT_EQ(abandonRun(cfg, *cat, clock, "nope", false, "").error().kind, ErrorKind::NotFound);
+  EXPECT_EQ(abandonRun(cfg, *cat, clock, "", false, "").error().kind, ErrorKind::Invalid);
+  {
+    // Executing (the failover lock is held): refused.
+    auto held = replication::FileLock::acquire(cfg.failover.workDir, "failover", 0ms, clock);
+    ASSERT_TRUE(held.ok());
+    auto busy = abandonRun(cfg, *cat, clock, "r-typo", false, "typo");
+    ASSERT_FALSE(busy.ok());
+    EXPECT_EQ(busy.error().kind, ErrorKind::Conflict);
+  }
+  auto r = abandonRun(cfg, *cat, clock, "r-typo", false, "mistyped --backup");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ((*r)["changedDr"], false);
+  EXPECT_FALSE(j.latestUnfinishedRun()->has_value());
+  auto rec = *j.run("r-typo");
+  ASSERT_TRUE(rec.has_value());
+  EXPECT_TRUE(rec->abandoned());
+  EXPECT_EQ(rec->state, "failed");
+  EXPECT_NE(rec->errorMessage.find("mistyped --backup"), std::string::npos);
+  auto actions = *cat->failoverActions("r-typo");
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].action, "abandon");
+  EXPECT_FALSE(actions[0].forced);
+  EXPECT_EQ(abandonRun(cfg, *cat, clock, "r-typo", false, "").error().kind, ErrorKind::Conflict);
+
+  // A run that set DR active and stopped in apply-volumes: refused without --force.
+  ASSERT_TRUE(j.createRun("r-dr", "planned", Json::object(), t0 + 1s).ok());
+  for (const char* st : {"preflight", "stop-vms", "fence", "final-sync", "download"}) {
+    ASSERT_TRUE(j.stepStarted("r-dr", st, 1, t0 + 1s).ok());
+    ASSERT_TRUE(j.stepFinished("r-dr", st, StepState::Done, t0 + 1s, Json::object()).ok());
+  }
+  ASSERT_TRUE(cat->setDrActive({"r-dr", "b", "planned", t0 + 2s}).ok());
+  ASSERT_TRUE(j.stepStarted("r-dr", "apply-volumes", 6, t0 + 2s).ok());
+  auto refused = abandonRun(cfg, *cat, clock, "r-dr", false, "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::Refused);
+  EXPECT_NE(refused.error().message.find("already changed the DR cluster"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("--force"), std::string::npos);
+  EXPECT_EQ((*j.latestUnfinishedRun())->runId, "r-dr");
+  auto forced = abandonRun(cfg, *cat, clock, "r-dr", true, "cleaned up by hand");
+  ASSERT_TRUE(forced.ok()) << forced.error().describe();
+  EXPECT_EQ((*forced)["drActive"], true);
+  // Abandoning does not lift DR active: that is an explicit release.
+  EXPECT_EQ((*cat->drActive())->runId, "r-dr");
+  EXPECT_TRUE((*cat->failoverActions("r-dr")).back().forced);
+  auto released = releaseDrActive(cfg, *cat, clock, "r-dr", "failed back");
+  ASSERT_TRUE(released.ok()) << released.error().describe();
+  EXPECT_EQ((*released)["runState"], "abandoned");
+  EXPECT_FALSE(cat->drActive()->has_value());
+  EXPECT_EQ(releaseDrActive(cfg, *cat, clock, "r-dr", "").error().kind, ErrorKind::NotFound);
+
+  // A done run cannot be abandoned.
+  ASSERT_TRUE(j.createRun("r-done", "planned", Json::object(), t0 + 3s).ok());
+  ASSERT_TRUE(j.setRunState("r-done", "done", t0 + 4s).ok());
+  EXPECT_EQ(abandonRun(cfg, *cat, clock, "r-done", true, "").error().kind, ErrorKind::Conflict);
 }
 
 TEST_F(JournalTest, FinishingAStepThatNeverStartedIsAnError) {
