@@ -121,10 +121,24 @@ class BadInput : public ::testing::Test {
           EXPECT_EQ((*run)->steps[0].state, failover::StepState::Failed);
           EXPECT_NE((*run)->steps[0].errorMessage.find(mustMention), std::string::npos);
         }
-        // Out of the way for the next case: a failed run blocks new ones until resumed.
-        EXPECT_TRUE(failover::Journal(**cat)
-                        .setRunState((*run)->runId, "done", std::chrono::system_clock::now())
-                        .ok());
+        // Out of the way for the next case: a failed run blocks new ones until resumed or
+        // abandoned — the operator's way out of a preflight that failed on bad input.
+        const std::string runId = (*run)->runId;
+        auto blocked = runCli(configPath.empty() ? lab->configPath : configPath,
+                              {"failover", "run", "--unplanned", "--json"});
+        EXPECT_EQ(blocked.code, 6) << blocked.out;
+        EXPECT_NE(blocked.err.find("ocpv-dr failover abandon --run " + runId), std::string::npos)
+            << blocked.err;
+        auto abandon = runCli(configPath.empty() ? lab->configPath : configPath,
+                              {"failover", "abandon", "--run", runId, "--reason",
+                               "bad input: " + mustMention, "--json"});
+        EXPECT_EQ(abandon.code, 0) << abandon.out << abandon.err;
+        EXPECT_EQ(abandon.doc["abandoned"], true) << abandon.out;
+        EXPECT_EQ(abandon.doc["changedDr"], false) << abandon.out;
+        auto after = failover::Journal(**cat).run(runId);
+        EXPECT_TRUE(after.ok() && after->has_value() && (*after)->abandoned());
+        auto unfinished = failover::Journal(**cat).latestUnfinishedRun();
+        EXPECT_TRUE(unfinished.ok() && !unfinished->has_value());
       }
     }
     return r;

@@ -187,6 +187,51 @@ TEST_F(FailoverLocal, PlannedFailoverStopsPrimaryFencesSyncsAndStartsEveryVmAtDr
   // Temporary files are gone.
   EXPECT_FALSE(fs::exists(lab->cfg.failover.workDir + "/" + runId));
 
+  // DR is active from apply-volumes on (after the final sync): a later sync from the primary —
+  // even with --force — is refused and leaves the running VMs' disks alone, until released.
+  {
+    auto cat = catalog::Catalog::open(lab->cfg.catalog.path);
+    ASSERT_TRUE(cat.ok());
+    auto active = (*cat)->drActive();
+    ASSERT_TRUE(active.ok() && active->has_value());
+    EXPECT_EQ((*active)->runId, runId);
+    EXPECT_EQ((*active)->backup, "nightly-1");
+    auto run = failover::Journal(**cat).run(runId);
+    ASSERT_TRUE(run.ok() && run->has_value());
+    EXPECT_GE((*active)->since, *(*run)->step("final-sync")->finishedAt);
+    EXPECT_LE((*active)->since, (*run)->step("apply-volumes")->startedAt);
+    auto actions = (*cat)->failoverActions(runId);
+    ASSERT_TRUE(actions.ok());
+    ASSERT_EQ(actions->size(), 1u);
+    EXPECT_EQ((*actions)[0].action, "dr-active");
+  }
+  std::ofstream(primaryDir(late) / "disk.img", std::ios::app) << "stale primary write";
+  const std::string drDisk = slurp(drDir(late) / "disk.img");
+  for (bool force : {false, true}) {
+    std::vector<std::string> args = {"pv", "sync", "--pv", late.pv};
+    if (force) args.push_back("--force");
+    auto sync = runCli(lab->configPath, args);
+    EXPECT_EQ(sync.code, 3) << sync.out << sync.err;
+    EXPECT_EQ(sync.doc["result"], "refused") << sync.out;
+    const std::string msg = sync.doc["error"].is_object() ? sync.doc["error"]["message"] : "";
+    EXPECT_NE(msg.find("failover run " + runId), std::string::npos) << msg;
+    EXPECT_NE(msg.find("ocpv-dr failover release --run " + runId), std::string::npos) << msg;
+    EXPECT_EQ(slurp(drDir(late) / "disk.img"), drDisk);
+  }
+  auto status = runCli(lab->configPath, {"status", "--json"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  EXPECT_EQ(status.doc["dr_active"]["active"], true);
+  EXPECT_EQ(status.doc["dr_active"]["run"], runId);
+  auto wrongRelease = runCli(lab->configPath, {"failover", "release", "--run", "other", "--json"});
+  EXPECT_EQ(wrongRelease.code, 6) << wrongRelease.out;
+  auto release = runCli(lab->configPath, {"failover", "release", "--run", runId, "--reason",
+                                          "failed back", "--json"});
+  ASSERT_EQ(release.code, 0) << release.out << release.err;
+  EXPECT_EQ(release.doc["released"], true);
+  auto resync = runCli(lab->configPath, {"pv", "sync", "--pv", late.pv});
+  EXPECT_EQ(resync.code, 0) << resync.out << resync.err;
+  EXPECT_EQ(slurp(drDir(late) / "disk.img"), slurp(primaryDir(late) / "disk.img"));
+
   // `report` re-renders the same run from the journal.
   auto again = runCli(lab->configPath, {"failover", "report", "--json"});
   ASSERT_EQ(again.code, 0) << again.err;
