@@ -108,7 +108,7 @@ backup_store:                      # where OADP (Velero) writes its backups: S3 
 
 failover:
   oadp_namespace: openshift-adp    # namespace of OADP/Velero on the DR cluster
-  storage_location: default        # Velero BackupStorageLocation name
+  storage_location: default        # DR's Velero BackupStorageLocation (preflight: it exists, the Backup belongs to it)
   protected_namespaces: []         # namespaces whose VMs fail over
   timeouts:                        # each > 0
     backup_sync: 10m               # wait for the DR cluster to see the backup
@@ -117,11 +117,11 @@ failover:
     restore: 1h                    # wait for the Velero restore to finish
     vm_ready: 20m                  # wait for restored VMs to be ready
   fencing:                         # keep the primary from writing once DR takes over
-    method: exportfs               # exportfs (unexport on the primary NFS host) | command | none
+    method: exportfs               # exportfs (rw -> ro in exports_file, then exportfs -ra) | command | none
     exports_file: /etc/exports     # on the primary NFS host (method exportfs)
     command: []                    # method command: argv run on this host (required then)
   run_strategy_after_restore: Always  # Always | Halted | Manual | RerunOnFailure | Once
-  work_dir: /var/lib/ocpv-dr/failover  # plan, journal and downloaded backup
+  work_dir: /var/lib/ocpv-dr/failover  # per-run tarball + objects.json, reports, lock (journal: catalog)
   field_manager: ocpv-dr           # server-side apply field manager name
 
 server:                            # ocpv-dr serve (standalone engine on the DR NFS host)

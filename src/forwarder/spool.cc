@@ -125,8 +125,17 @@ std::string objectKeyOf(const std::string& key, const std::string& kind) {
 
 Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  namespace fs = std::filesystem;
+  // The spool holds the primary's PV/VolumeSnapshot objects: readable by this user only. Only a
+  // directory this call creates is narrowed; an operator's existing one keeps its mode.
+  const bool existed = fs::exists(dir, ec);
+  fs::create_directories(dir, ec);
   if (ec) return terminalError("spool: cannot create directory " + dir + ": " + ec.message());
+  if (!existed) {
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    if (ec)
+      return terminalError("spool: cannot make directory " + dir + " mode 0700: " + ec.message());
+  }
   const std::string path = (std::filesystem::path(dir) / "forwarder.db").string();
   OCPVDR_ASSIGN_OR_RETURN(auto db, openDb(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   OCPVDR_TRY(exec(db.get(), "PRAGMA journal_mode=WAL", "enabling WAL on " + path));

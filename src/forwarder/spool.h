@@ -86,8 +86,8 @@ class SpoolReader {
 
 class Spool {
  public:
-  // Creates the directory (0700) and the database when missing. Invalid/Terminal with the path
-  // and SQLite's message when it cannot.
+  // Creates the directory (mode 0700; an existing one keeps its mode) and the database when
+  // missing. Invalid/Terminal with the path and SQLite's message when it cannot.
   [[nodiscard]] static Result<std::unique_ptr<Spool>> open(const std::string& dir);
 
   const std::string& path() const { return path_; }

@@ -8,6 +8,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "support/temp_dir.h"
@@ -37,6 +40,26 @@ CheckpointEntry object(const std::string& name, const std::string& rv) {
   e.resourceVersion = rv;
   e.object = R"({"metadata":{"name":")" + name + R"("},"spec":{"storageClassName":"nfs"}})";
   return e;
+}
+
+// The spool holds the primary's objects: a directory it creates is 0700 whatever the umask; one
+// the operator made keeps its mode.
+TEST(Spool, CreatesItsDirectoryOwnerOnly) {
+  TempDir dir;
+  namespace fs = std::filesystem;
+  const mode_t old = ::umask(022);
+  auto spool = Spool::open(dir.str() + "/parent/spool");
+  ASSERT_TRUE(spool.ok()) << spool.error().message;
+  EXPECT_EQ(fs::status(dir.str() + "/parent/spool").permissions() & fs::perms::all,
+            fs::perms::owner_all);
+  fs::create_directories(dir.str() + "/mine");
+  fs::permissions(dir.str() + "/mine",
+                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
+  auto mine = Spool::open(dir.str() + "/mine");
+  ::umask(old);
+  ASSERT_TRUE(mine.ok()) << mine.error().message;
+  EXPECT_EQ(fs::status(dir.str() + "/mine").permissions() & fs::perms::all,
+            fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
 }
 
 TEST(Spool, BatchSurvivesReopen) {
