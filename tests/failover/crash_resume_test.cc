@@ -70,6 +70,19 @@ class CrashResume : public ::testing::Test {
   void reset() {
     lab->dr->admin("POST", "/admin/state", drInitial);
     lab->primary->admin("POST", "/admin/state", primaryInitial);
+    // A failback: the previous run's DR-active state is lifted the operator's way, or the next
+    // run's final sync and apply-volumes would (rightly) be refused.
+    {
+      auto cat = catalog::Catalog::open(lab->cfg.catalog.path);
+      ASSERT_TRUE(cat.ok());
+      auto active = (*cat)->drActive();
+      ASSERT_TRUE(active.ok());
+      if (active->has_value()) {
+        auto rel = runCli(lab->configPath, {"failover", "release", "--run", (*active)->runId,
+                                            "--reason", "test reset (failback)"});
+        ASSERT_EQ(rel.code, 0) << rel.out << rel.err;
+      }
+    }
     // The primary VMs run again (their VMIs came back with the state).
     ASSERT_TRUE(FailoverLab::waitFor(
         [&] {
