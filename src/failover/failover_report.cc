@@ -90,6 +90,7 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
   r["state"] = run.state;
   r["startedAt"] = formatTimeMillis(run.startedAt);
   r["finishedAt"] = timeOrNull(run.finishedAt);
+  r["abandonedAt"] = timeOrNull(run.abandonedAt);  // `failover abandon`
   r["generatedAt"] = formatTimeMillis(now);
   r["error"] = nullptr;
   r["warnings"] = Json::array();
