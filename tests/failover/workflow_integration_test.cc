@@ -198,8 +198,11 @@ TEST_F(FailoverLocal, PlannedFailoverStopsPrimaryFencesSyncsAndStartsEveryVmAtDr
     EXPECT_EQ((*active)->backup, "nightly-1");
     auto run = failover::Journal(**cat).run(runId);
     ASSERT_TRUE(run.ok() && run->has_value());
+    // Set at the start of apply-volumes: after the final sync (and download) ended, before
+    // apply-volumes finished creating anything.
     EXPECT_GE((*active)->since, *(*run)->step("final-sync")->finishedAt);
-    EXPECT_LE((*active)->since, (*run)->step("apply-volumes")->startedAt);
+    EXPECT_GE((*active)->since, (*run)->step("apply-volumes")->startedAt);
+    EXPECT_LE((*active)->since, *(*run)->step("apply-volumes")->finishedAt);
     auto actions = (*cat)->failoverActions(runId);
     ASSERT_TRUE(actions.ok());
     ASSERT_EQ(actions->size(), 1u);
