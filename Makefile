@@ -3,9 +3,10 @@
 #   make build    configure and build (build/)
 #   make test     deps + build + every test suite
 #   make bench    benchmarks (bench/), results go to bench/RESULTS.md by hand
-#   make demo     the whole system on one machine
+#   make demo     the whole system on one machine (DEMO_ARGS="--keep" keeps ./demo-out)
 #   make package  .deb of ocpv-dr (CPack)
-#   make asan-test  the test suites under AddressSanitizer/UBSan (build-asan/)
+#   make asan-test  the unit and integration suites under AddressSanitizer/UBSan (build-asan/);
+#                   the netns suites run in `make test` (CI's time budget)
 #   make format / format-check  clang-format
 SHELL := /bin/bash
 BUILD ?= build
@@ -62,7 +63,7 @@ unit-test: build
 
 asan-test: deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOCPVDR_SANITIZE=ON \
-	  -DOCPVDR_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	  -DOCPVDR_BUILD_BENCH=OFF -DOCPVDR_NETNS_TESTS=OFF $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -71,8 +72,10 @@ asan-test: deps
 bench: deps build
 	bench/run-all
 
-demo: deps build
-	$(BUILD)/src/cli/ocpv-dr demo
+# Only the two binaries the demo runs are built (the test suites are not needed for it).
+demo: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target ocpv-dr kube-sim
+	$(BUILD)/src/cli/ocpv-dr demo $(DEMO_ARGS)
 
 package: build
 	cd $(BUILD) && cpack -G DEB

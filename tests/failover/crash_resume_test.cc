@@ -88,7 +88,7 @@ class CrashResume : public ::testing::Test {
         [&] {
           for (const auto& vm :
                FailoverLab::list(*lab->primary, "/apis/kubevirt.io/v1/virtualmachines"))
-            if (vm["status"].value("printableStatus", "") != "Running") return false;
+            if (vm.value("/status/printableStatus"_json_pointer, "") != "Running") return false;
           return true;
         },
         10s));

@@ -26,31 +26,16 @@
 #include "core/json_util.h"
 #include "core/process.h"
 #include "core/result.h"
+#include "demo/scenario.h"
 #include "support/kube_sim_process.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::testing {
 
-struct ScenarioVolume {
-  std::string pv, ns, pvc;
-  bool csi = false;
-  bool fromDataVolume = false;  // the PVC belongs to a VM's dataVolumeTemplate
-  std::string exportPath;       // primary export path of the data directory
-  std::string dir;              // that directory relative to the export root
-};
-
-struct Scenario {
-  std::vector<std::string> namespaces;
-  std::vector<Json> objects;  // to create at the primary (namespaces, PVs, PVCs, DVs, VMs)
-  std::vector<ScenarioVolume> volumes;
-  std::vector<std::pair<std::string, std::string>> vms;  // (ns, name)
-};
-
-// `vms` VMs spread over `namespaces`; even-numbered ones use a dataVolumeTemplate, odd ones a
-// plain PVC; every third volume is a csi-driver-nfs PV, the rest in-tree NFS.
-Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
-                       const std::string& server, const std::string& exportPath);
+using demo::buildScenario;
+using demo::Scenario;
+using demo::ScenarioVolume;
 
 struct LabOptions {
   int vms = 10;

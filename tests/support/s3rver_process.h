@@ -1,6 +1,7 @@
 // S3rverProcess: a real s3rver (npm, installed by `make deps` under node_modules/) on 127.0.0.1
 // with an OS-chosen port and a private data directory, for object-store behaviour tests and the
 // failover end-to-end tests. RAII: the destructor stops it by PID (SIGTERM, then SIGKILL).
+// Launching and stopping is demo::PeerProcess's (the demo runs s3rver the same way).
 //
 // s3rver accepts any well-formed SigV4 signature for its built-in key pair S3RVER/S3RVER (it
 // checks that the access key exists, not the signature), so signing is proven elsewhere
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "demo/peer_process.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::testing {
@@ -41,7 +43,7 @@ class S3rverProcess {
 
   int port() const { return port_; }
   std::string endpoint() const { return "http://" + host_ + ":" + std::to_string(port_); }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return proc_ ? proc_->pid() : -1; }
   // s3rver's own output (stdout and stderr), for diagnostics.
   std::string log() const;
 
@@ -50,7 +52,7 @@ class S3rverProcess {
   void stop();
 
   std::unique_ptr<TempDir> dir_;
-  pid_t pid_ = -1;
+  std::unique_ptr<demo::PeerProcess> proc_;
   int port_ = 0;
   std::string host_ = "127.0.0.1";
 };

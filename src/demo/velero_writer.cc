@@ -1,5 +1,5 @@
-// Velero-layout backup writer for tests (see velero_backup_writer.h).
-#include "support/velero_backup_writer.h"
+// Velero-layout backup writer (see velero_writer.h).
+#include "demo/velero_writer.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <stdexcept>
 
-namespace ocpvdr::testing {
+namespace ocpvdr::demo {
 namespace {
 
 std::string rfc3339(TimePoint t) {
@@ -365,4 +365,4 @@ Json sampleDataVolume(const std::string& ns, const std::string& name) {
   })");
 }
 
-}  // namespace ocpvdr::testing
+}  // namespace ocpvdr::demo

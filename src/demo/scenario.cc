@@ -1,0 +1,133 @@
+// Workload objects for the demo and the failover tests (see scenario.h).
+#include "demo/scenario.h"
+
+namespace ocpvdr::demo {
+namespace {
+
+std::string pad(int i, int width) {
+  std::string s = std::to_string(i);
+  return std::string(width > static_cast<int>(s.size()) ? width - s.size() : 0, '0') + s;
+}
+
+}  // namespace
+
+Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
+                       const std::string& server, const std::string& exportPath) {
+  Scenario s;
+  s.namespaces = namespaces;
+  for (const auto& ns : namespaces)
+    s.objects.push_back(
+        {{"apiVersion", "v1"},
+         {"kind", "Namespace"},
+         {"metadata", {{"name", ns}, {"labels", {{"dr.example.com/protected", "true"}}}}}});
+  std::string share = exportPath;
+  while (!share.empty() && share.front() == '/') share.erase(share.begin());
+  for (int i = 0; i < vms; ++i) {
+    ScenarioVolume v;
+    v.ns = namespaces[i % namespaces.size()];
+    const std::string vm = "vm-" + pad(i, 3);
+    v.fromDataVolume = i % 2 == 0;
+    v.pvc = vm + (v.fromDataVolume ? "-root" : "-disk");
+    v.pv = "pvc-5e0c" + pad(i, 4) + "-0000-4000-8000-000000000000";
+    v.csi = i % 3 == 0;
+    const std::string provisioner =
+        v.csi ? "nfs.csi.k8s.io" : "cluster.local/nfs-subdir-external-provisioner";
+    Json pv = {{"apiVersion", "v1"}, {"kind", "PersistentVolume"}};
+    pv["metadata"]["name"] = v.pv;
+    pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"] = provisioner;
+    pv["spec"]["accessModes"] = {"ReadWriteMany"};
+    pv["spec"]["capacity"]["storage"] = "10Gi";
+    pv["spec"]["claimRef"] = {{"apiVersion", "v1"},
+                              {"kind", "PersistentVolumeClaim"},
+                              {"namespace", v.ns},
+                              {"name", v.pvc}};
+    pv["spec"]["persistentVolumeReclaimPolicy"] = "Delete";
+    pv["spec"]["storageClassName"] = v.csi ? "nfs-csi" : "nfs-dynamic";
+    pv["spec"]["volumeMode"] = "Filesystem";
+    if (v.csi) {
+      v.dir = v.pv;
+      pv["spec"]["csi"] = {{"driver", "nfs.csi.k8s.io"},
+                           {"volumeHandle", server + "#" + share + "#" + v.pv + "#" + v.pv + "#"},
+                           {"volumeAttributes",
+                            {{"server", server},
+                             {"share", exportPath},
+                             {"subdir", v.pv},
+                             {"csi.storage.k8s.io/pv/name", v.pv},
+                             {"csi.storage.k8s.io/pvc/name", v.pvc},
+                             {"csi.storage.k8s.io/pvc/namespace", v.ns}}}};
+    } else {
+      v.dir = v.ns + "-" + v.pvc + "-" + v.pv;
+      pv["spec"]["nfs"] = {{"server", server}, {"path", exportPath + "/" + v.dir}};
+    }
+    v.exportPath = exportPath + "/" + v.dir;
+    Json pvc = {{"apiVersion", "v1"},
+                {"kind", "PersistentVolumeClaim"},
+                {"metadata",
+                 {{"name", v.pvc},
+                  {"namespace", v.ns},
+                  {"labels", {{"app", vm}}},
+                  {"annotations",
+                   {{"volume.kubernetes.io/storage-provisioner",
+                     v.csi ? "nfs.csi.k8s.io" : "cluster.local/nfs-subdir-external-provisioner"},
+                    {"volume.kubernetes.io/selected-node", "worker-1"}}}}},
+                {"spec",
+                 {{"accessModes", {"ReadWriteMany"}},
+                  {"resources", {{"requests", {{"storage", "10Gi"}}}}},
+                  {"storageClassName", v.csi ? "nfs-csi" : "nfs-dynamic"},
+                  {"volumeMode", "Filesystem"},
+                  {"volumeName", v.pv}}}};
+    Json volume;
+    Json vmObj = {
+        {"apiVersion", "kubevirt.io/v1"},
+        {"kind", "VirtualMachine"},
+        {"metadata", {{"name", vm}, {"namespace", v.ns}, {"labels", {{"app", vm}}}}},
+        {"spec",
+         {{"runStrategy", "Always"},
+          {"template",
+           {{"metadata", {{"labels", {{"kubevirt.io/domain", vm}}}}},
+            {"spec",
+             {{"domain",
+               {{"devices", {{"disks", {{{"name", "root"}, {"disk", {{"bus", "virtio"}}}}}}}},
+                {"memory", {{"guest", "1Gi"}}}}},
+              {"volumes", Json::array()}}}}}}}};
+    if (v.fromDataVolume) {
+      pvc["metadata"]["annotations"]["cdi.kubevirt.io/storage.populatedFor"] = v.pvc;
+      pvc["metadata"]["annotations"]["cdi.kubevirt.io/storage.pod.phase"] = "Succeeded";
+      pvc["metadata"]["ownerReferences"] = {{{"apiVersion", "cdi.kubevirt.io/v1beta1"},
+                                             {"kind", "DataVolume"},
+                                             {"name", v.pvc},
+                                             {"uid", "00000000-0000-4000-8000-0000000000dv"},
+                                             {"controller", true}}};
+      vmObj["spec"]["dataVolumeTemplates"] = {
+          {{"metadata", {{"name", v.pvc}}},
+           {"spec",
+            {{"sourceRef",
+              {{"kind", "DataSource"},
+               {"name", "fedora"},
+               {"namespace", "openshift-virtualization-os-images"}}},
+             {"storage",
+              {{"resources", {{"requests", {{"storage", "10Gi"}}}}},
+               {"storageClassName", v.csi ? "nfs-csi" : "nfs-dynamic"}}}}}}};
+      vmObj["spec"]["template"]["spec"]["volumes"].push_back(
+          {{"name", "root"}, {"dataVolume", {{"name", v.pvc}}}});
+      s.objects.push_back(
+          {{"apiVersion", "cdi.kubevirt.io/v1beta1"},
+           {"kind", "DataVolume"},
+           {"metadata", {{"name", v.pvc}, {"namespace", v.ns}}},
+           {"spec",
+            {{"sourceRef", {{"kind", "DataSource"}, {"name", "fedora"}}},
+             {"storage", {{"resources", {{"requests", {{"storage", "10Gi"}}}}}}}}}});
+    } else {
+      vmObj["spec"]["template"]["spec"]["volumes"].push_back(
+          {{"name", "root"}, {"persistentVolumeClaim", {{"claimName", v.pvc}}}});
+    }
+    s.objects.push_back(pv);
+    s.objects.push_back(pvc);
+    s.objects.push_back(vmObj);
+    s.vms.emplace_back(v.ns, vm);
+    s.volumes.push_back(std::move(v));
+  }
+  return s;
+}
+
+}  // namespace ocpvdr::demo

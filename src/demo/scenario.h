@@ -1,0 +1,35 @@
+// The demo's (and the failover tests') workload: namespaces, NFS PersistentVolumes (in-tree and
+// csi-driver-nfs), their claims (plain, or populated by a VM's dataVolumeTemplate), DataVolumes
+// and KubeVirt VMs, as the objects a primary cluster holds. Objects only: writing them to a
+// cluster and data to the export is the caller's business.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/json_util.h"
+
+namespace ocpvdr::demo {
+
+struct ScenarioVolume {
+  std::string pv, ns, pvc;
+  bool csi = false;
+  bool fromDataVolume = false;  // the PVC belongs to a VM's dataVolumeTemplate
+  std::string exportPath;       // primary export path of the data directory
+  std::string dir;              // that directory relative to the export root
+};
+
+struct Scenario {
+  std::vector<std::string> namespaces;
+  std::vector<Json> objects;  // to create at the primary (namespaces, PVs, PVCs, DVs, VMs)
+  std::vector<ScenarioVolume> volumes;
+  std::vector<std::pair<std::string, std::string>> vms;  // (ns, name)
+};
+
+// `vms` VMs spread over `namespaces`; even-numbered ones use a dataVolumeTemplate, odd ones a
+// plain PVC; every third volume is a csi-driver-nfs PV, the rest in-tree NFS.
+Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
+                       const std::string& server, const std::string& exportPath);
+
+}  // namespace ocpvdr::demo
