@@ -1,26 +1,18 @@
 // Velero-layout backup writer (see velero_writer.h).
 #include "demo/velero_writer.h"
 
+#include "core/json_util.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <sys/stat.h>
 
 #include <cctype>
-#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
 namespace ocpvdr::demo {
 namespace {
-
-std::string rfc3339(TimePoint t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 struct Writer {
   archive* a = nullptr;
@@ -145,9 +137,9 @@ void writeVeleroTarball(const std::string& path, const std::vector<Json>& object
 Json veleroBackupJson(const VeleroBackupSpec& spec) {
   Json status = {
       {"phase", spec.phase}, {"formatVersion", spec.tarball.formatVersion}, {"version", 1}};
-  if (spec.started) status["startTimestamp"] = rfc3339(*spec.started);
-  if (spec.completed) status["completionTimestamp"] = rfc3339(*spec.completed);
-  if (spec.expires) status["expiration"] = rfc3339(*spec.expires);
+  if (spec.started) status["startTimestamp"] = formatTime(*spec.started);
+  if (spec.completed) status["completionTimestamp"] = formatTime(*spec.completed);
+  if (spec.expires) status["expiration"] = formatTime(*spec.expires);
   if (spec.errors) status["errors"] = spec.errors;
   if (spec.warnings) status["warnings"] = spec.warnings;
   status["progress"] = {{"totalItems", spec.objects.size()},
