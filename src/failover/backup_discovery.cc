@@ -120,8 +120,16 @@ void sortBackups(std::vector<BackupSummary>& backups) {
                      if (ca != cb) return ca;
                      SystemTime ta = sortTime(a), tb = sortTime(b);
                      if (ta != tb) return ta > tb;
-                     return a.name < b.name;
+                     return newerBackup(a, b);
                    });
+}
+
+bool newerBackup(const BackupSummary& a, const BackupSummary& b) {
+  const auto t = [](const std::optional<SystemTime>& x) { return x.value_or(SystemTime::min()); };
+  if (t(a.completionTimestamp) != t(b.completionTimestamp))
+    return t(a.completionTimestamp) > t(b.completionTimestamp);
+  if (t(a.startTimestamp) != t(b.startTimestamp)) return t(a.startTimestamp) > t(b.startTimestamp);
+  return a.name > b.name;
 }
 
 BackupDiscovery::BackupDiscovery(ObjectStore& store, std::string prefix)
@@ -202,7 +210,7 @@ Result<BackupSummary> BackupDiscovery::latest(bool allowPartiallyFailed, std::st
   const BackupSummary* best = nullptr;
   for (const BackupSummary& b : all) {
     if (!b.usable(allowPartiallyFailed) || !b.completionTimestamp) continue;
-    if (!best || *b.completionTimestamp > *best->completionTimestamp) best = &b;
+    if (!best || newerBackup(b, *best)) best = &b;
   }
   if (best) return *best;
   std::string seen;

@@ -53,6 +53,10 @@ struct BackupSummary {
 
 // Sorts into listing order (see the file comment).
 void sortBackups(std::vector<BackupSummary>& backups);
+// Whether a is newer than b for "the latest backup": completion time, then start time (both have
+// whole-second resolution in velero-backup.json), then the name — a Schedule's backups are named
+// <schedule>-<yyyymmddhhmmss>, so the greater name is the later one; a total order either way.
+bool newerBackup(const BackupSummary& a, const BackupSummary& b);
 
 class BackupDiscovery {
  public:

@@ -180,9 +180,7 @@ Result<Json> backupListReport(BackupDiscovery& discovery, const std::string& loc
   // The same rule latest() applies: newest completion among Completed.
   const BackupSummary* latest = nullptr;
   for (const auto& b : backups)
-    if (b.completed() && b.completionTimestamp &&
-        (!latest || *b.completionTimestamp > *latest->completionTimestamp))
-      latest = &b;
+    if (b.completed() && b.completionTimestamp && (!latest || newerBackup(b, *latest))) latest = &b;
   Json list = Json::array();
   for (const auto& b : backups) {
     Json j = backupToJson(b);

@@ -87,6 +87,34 @@ TEST(BackupDiscovery, ListOrderAndLatestFollowCompletionNotKeys) {
   EXPECT_NE(text.find("<- latest"), std::string::npos);
 }
 
+// Timestamps have whole-second resolution: two backups may complete in the same second. Then the
+// later start wins, and then the greater name (Schedule backups end in <yyyymmddhhmmss>), so the
+// list, latest() and the report agree whatever order the store lists them in.
+TEST(BackupDiscovery, ATieInCompletionIsBrokenByStartThenName) {
+  MemoryObjectStore store;
+  addBackup(
+      store, "velero",
+      spec("daily-20261123010000", "Completed", "2026-11-23T01:00:00Z", "2026-11-23T01:05:00Z"));
+  addBackup(
+      store, "velero",
+      spec("daily-20261123010001", "Completed", "2026-11-23T01:00:00Z", "2026-11-23T01:05:00Z"));
+  addBackup(store, "velero",
+            spec("adhoc", "Completed", "2026-11-23T00:59:00Z", "2026-11-23T01:05:00Z"));
+  BackupDiscovery d(store, "velero");
+  auto list = d.list();
+  ASSERT_TRUE(list.ok()) << list.error().describe();
+  std::vector<std::string> names;
+  for (const auto& b : *list) names.push_back(b.name);
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"daily-20261123010001", "daily-20261123010000", "adhoc"}));
+  auto latest = d.latest();
+  ASSERT_TRUE(latest.ok()) << latest.error().describe();
+  EXPECT_EQ(latest->name, "daily-20261123010001");
+  auto report = backupListReport(d, store.describe());
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ((*report)["latest"], "daily-20261123010001");
+}
+
 TEST(BackupDiscovery, ReadsOnlyMetadataAndNeverWrites) {
   MemoryObjectStore store;
   addScenario(store, "velero");
