@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include "catalog/catalog.h"
 #include "core/clock.h"
@@ -24,25 +25,8 @@ using namespace std::chrono_literals;
 class BadInput : public ::testing::Test {
  protected:
   void SetUp() override {
-    config::Config c;
-    auto site = [&](const std::string& name, const std::string& server) {
-      config::Site s;
-      s.name = name;
-      s.nfsServer = server;
-      s.exportRoots = {{"/exports/ocp", (tmp / (name + "/srv/nfs/ocp")).string()}};
-      fs::create_directories(s.exportRoots.front().hostPath);
-      return s;
-    };
-    c.primary = site("primary", "nfs-primary.example.com");
-    c.dr = site("dr", "nfs-dr.example.com");
+    config::Config c = FailoverLab::localSites(tmp.str());
     c.primary.kubernetes.kubeconfig = (tmp / "no-such-primary.kubeconfig").string();
-    c.replication.transport = config::Transport::Local;
-    c.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
-    c.replication.storageClasses = {"nfs-dynamic", "nfs-csi"};
-    c.replication.lockDir = (tmp / "dr/locks").string();
-    c.catalog.path = (tmp / "dr/catalog.db").string();
-    c.failover.workDir = (tmp / "dr/failover").string();
-    c.failover.fencing.method = config::FencingMethod::None;
     LabOptions o;
     o.startPrimary = false;
     auto l = FailoverLab::create(c, tmp.str(), o);
@@ -92,7 +76,15 @@ class BadInput : public ::testing::Test {
   // DR untouched, journal entry.
   CliRun failover(const std::string& backup, int expectedCode, const std::string& mustMention,
                   const std::string& configPath = "") {
-    const Json before = FailoverLab::normalisedState(*lab->dr);
+    // kube-sim's Velero controller imports backups from the store every 200 ms: let a backup the
+    // case just uploaded arrive first, so "before" is the state the failover starts from.
+    Json before = FailoverLab::normalisedState(*lab->dr);
+    for (int i = 0; i < 20; ++i) {
+      std::this_thread::sleep_for(600ms);
+      Json now = FailoverLab::normalisedState(*lab->dr);
+      if (now == before) break;
+      before = std::move(now);
+    }
     const std::size_t objectsBefore = lab->dr->admin("GET", "/admin/state")["objects"].size();
     std::vector<std::string> args = {"failover",           "run", "--unplanned", "--json",
                                      "--poll-interval-ms", "100"};

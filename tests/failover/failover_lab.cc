@@ -87,6 +87,29 @@ Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& b
   return lab;
 }
 
+config::Config FailoverLab::localSites(const std::string& dir) {
+  const fs::path root(dir);
+  config::Config c;
+  auto site = [&](const std::string& name, const std::string& server) {
+    config::Site s;
+    s.name = name;
+    s.nfsServer = server;
+    s.exportRoots = {{"/exports/ocp", (root / (name + "/srv/nfs/ocp")).string()}};
+    fs::create_directories(s.exportRoots.front().hostPath);
+    return s;
+  };
+  c.primary = site("primary", "nfs-primary.example.com");
+  c.dr = site("dr", "nfs-dr.example.com");
+  c.replication.transport = config::Transport::Local;
+  c.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
+  c.replication.storageClasses = {"nfs-dynamic", "nfs-csi"};
+  c.replication.lockDir = (root / "dr/locks").string();
+  c.catalog.path = (root / "dr/catalog.db").string();
+  c.failover.workDir = (root / "dr/failover").string();
+  c.failover.fencing.method = config::FencingMethod::None;
+  return c;
+}
+
 std::string FailoverLab::writeConfig() {
   return writeConfig(cfg, dir + "/config.yaml");
 }

@@ -71,6 +71,9 @@ class FailoverLab {
 
   // Every object of a kube-sim, normalised for comparison between runs: server-owned metadata,
   // uids, timestamps and the run id removed; sorted.
+  // Both sites as local directories under dir (<site>/srv/nfs/ocp, created), the local rsync
+  // transport, the identity path mapping, catalog, locks and work dir under dir/dr, fencing off.
+  static config::Config localSites(const std::string& dir);
   static Json normalisedState(KubeSimProcess& sim, const std::string& runId = "");
   // Objects of one kind from a kube-sim ("/api/v1/persistentvolumes", ...).
   static std::vector<Json> list(KubeSimProcess& sim, const std::string& path);

@@ -26,23 +26,7 @@ std::string slurp(const fs::path& p) {
 }
 
 config::Config localSites(const TempDir& tmp) {
-  config::Config c;
-  auto site = [&](const std::string& name, const std::string& server) {
-    config::Site s;
-    s.name = name;
-    s.nfsServer = server;
-    s.exportRoots = {{"/exports/ocp", (tmp / (name + "/srv/nfs/ocp")).string()}};
-    fs::create_directories(s.exportRoots.front().hostPath);
-    return s;
-  };
-  c.primary = site("primary", "nfs-primary.example.com");
-  c.dr = site("dr", "nfs-dr.example.com");
-  c.replication.transport = config::Transport::Local;
-  c.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
-  c.replication.storageClasses = {"nfs-dynamic", "nfs-csi"};
-  c.replication.lockDir = (tmp / "dr/locks").string();
-  c.catalog.path = (tmp / "dr/catalog.db").string();
-  c.failover.workDir = (tmp / "dr/failover").string();
+  config::Config c = FailoverLab::localSites(tmp.str());
   c.failover.fencing.method = config::FencingMethod::Command;
   c.failover.fencing.command = {
       "/bin/sh", "-c",
