@@ -4,104 +4,27 @@
 #include <filesystem>
 #include <utility>
 
+#include "catalog/sqlite.h"
+
 namespace ocpvdr::catalog {
 namespace {
 
 using Clock = std::chrono::system_clock;
 
-// Lock contention that outlived the busy timeout is worth retrying; anything else on an open
-// database (corruption, I/O, full disk) will not fix itself.
+constexpr std::string_view kComponent = "catalog";
+
 Error sqlError(sqlite3* db, int rc, std::string_view what) {
-  std::string msg =
-      "catalog: " + std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  int primary = rc & 0xff;
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return retryableError(msg);
-  return terminalError(msg);
+  return sqlite::error(db, rc, kComponent, what);
 }
-
-// A prepared statement with typed binds and column reads; finalised on destruction.
-class Stmt {
- public:
-  Stmt(sqlite3* db, std::string_view sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &st_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  bool prepared() const { return rc_ == SQLITE_OK; }
-  int prepareCode() const { return rc_; }
-
-  Stmt& bind(std::string_view v) {
-    sqlite3_bind_text(st_, ++idx_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& bind(const std::string& v) { return bind(std::string_view(v)); }
-  Stmt& bind(const char* v) { return bind(std::string_view(v)); }
-  Stmt& bind(std::int64_t v) {
-    sqlite3_bind_int64(st_, ++idx_, v);
-    return *this;
-  }
-  Stmt& bind(int v) { return bind(static_cast<std::int64_t>(v)); }
-  Stmt& bind(bool v) { return bind(static_cast<std::int64_t>(v ? 1 : 0)); }
-  Stmt& bind(const std::optional<SystemTime>& t) {
-    if (t) return bind(toMillis(*t));
-    sqlite3_bind_null(st_, ++idx_);
-    return *this;
-  }
-  Stmt& bind(const std::optional<std::int64_t>& v) {
-    if (v) return bind(*v);
-    sqlite3_bind_null(st_, ++idx_);
-    return *this;
-  }
-
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() { return sqlite3_step(st_); }
-
-  std::string text(int col) const {
-    const unsigned char* p = sqlite3_column_text(st_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
-             : std::string();
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(st_, col); }
-  bool isNull(int col) const { return sqlite3_column_type(st_, col) == SQLITE_NULL; }
-  std::optional<SystemTime> time(int col) const {
-    if (isNull(col)) return std::nullopt;
-    return fromMillis(i64(col));
-  }
-  std::optional<std::int64_t> optI64(int col) const {
-    if (isNull(col)) return std::nullopt;
-    return i64(col);
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-  int idx_ = 0;
-};
 
 Status execAll(sqlite3* db, const std::string& sql, std::string_view what) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errstr(rc);
-    sqlite3_free(err);
-    Error e = sqlError(nullptr, rc, what);
-    e.message = "catalog: " + std::string(what) + ": " + msg;
-    return e;
-  }
-  return Status::success();
+  return sqlite::exec(db, sql, kComponent, what);
 }
 
-// Runs a statement that returns no rows.
-Status runDone(sqlite3* db, Stmt& st, std::string_view what) {
-  if (!st.prepared()) return sqlError(db, st.prepareCode(), what);
-  int rc = st.step();
-  if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError(db, rc, what);
-  return Status::success();
-}
+// The shared statement wrapper, naming the catalog in its errors.
+struct Stmt : sqlite::Stmt {
+  Stmt(sqlite3* db, std::string_view sql) : sqlite::Stmt(db, sql, kComponent) {}
+};
 
 constexpr const char* kReplicaColumns =
     "pv, uid, source_kind, source_server, source_path, primary_host_path, dr_path, "
@@ -287,7 +210,7 @@ Status Catalog::migrate() {
       Stmt ins(db_,
                "INSERT INTO schema_version (version, description, applied_at_ms) VALUES (?, ?, ?)");
       ins.bind(step.version).bind(step.description).bind(toMillis(Clock::now()));
-      applied = runDone(db_, ins, "recording migration");
+      applied = ins.run("recording migration");
     }
     if (!applied.ok()) {
       (void)execAll(db_, "ROLLBACK", "rollback");
@@ -301,7 +224,7 @@ Status Catalog::migrate() {
 Result<int> Catalog::schemaVersion() {
   std::lock_guard lock(mu_);
   Stmt s(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading schema_version");
+  OCPVDR_TRY(s.checkPrepared("reading schema_version"));
   int rc = s.step();
   if (rc != SQLITE_ROW) return sqlError(db_, rc, "reading schema_version");
   return static_cast<int>(s.i64(0));
@@ -310,7 +233,7 @@ Result<int> Catalog::schemaVersion() {
 Result<std::optional<ReplicaRecord>> Catalog::replica(std::string_view pv) {
   std::lock_guard lock(mu_);
   Stmt s(db_, std::string("SELECT ") + kReplicaColumns + " FROM replicas WHERE pv = ?");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading replica");
+  OCPVDR_TRY(s.checkPrepared("reading replica"));
   s.bind(pv);
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<ReplicaRecord>{};
@@ -321,7 +244,7 @@ Result<std::optional<ReplicaRecord>> Catalog::replica(std::string_view pv) {
 Result<std::vector<ReplicaRecord>> Catalog::replicas() {
   std::lock_guard lock(mu_);
   Stmt s(db_, std::string("SELECT ") + kReplicaColumns + " FROM replicas ORDER BY pv");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing replicas");
+  OCPVDR_TRY(s.checkPrepared("listing replicas"));
   std::vector<ReplicaRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(readReplica(s));
@@ -335,7 +258,7 @@ Result<std::optional<ReplicaRecord>> Catalog::replicaByClaim(std::string_view ns
   Stmt s(db_, std::string("SELECT ") + kReplicaColumns +
                   " FROM replicas WHERE claim_namespace = ? AND claim_name = ? AND state = "
                   "'active' ORDER BY last_sync_start_ms DESC LIMIT 1");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading replica by claim");
+  OCPVDR_TRY(s.checkPrepared("reading replica by claim"));
   s.bind(ns).bind(name);
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<ReplicaRecord>{};
@@ -371,13 +294,13 @@ Status Catalog::putReplica(const ReplicaRecord& r) {
       .bind(r.errorMessage)
       .bind(r.forced)
       .bind(r.trashPath);
-  return runDone(db_, s, "writing replica " + r.pv);
+  return s.run("writing replica " + r.pv);
 }
 
 Result<std::optional<SnapshotRecord>> Catalog::snapshot(std::string_view uid) {
   std::lock_guard lock(mu_);
   Stmt s(db_, std::string("SELECT ") + kSnapshotColumns + " FROM snapshots WHERE uid = ?");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading snapshot");
+  OCPVDR_TRY(s.checkPrepared("reading snapshot"));
   s.bind(uid);
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<SnapshotRecord>{};
@@ -391,7 +314,7 @@ Result<std::optional<SnapshotRecord>> Catalog::snapshotByName(std::string_view n
   Stmt s(db_, std::string("SELECT ") + kSnapshotColumns +
                   " FROM snapshots WHERE namespace = ? AND name = ?"
                   " ORDER BY COALESCE(first_seen_ms, 0) DESC LIMIT 1");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading snapshot by name");
+  OCPVDR_TRY(s.checkPrepared("reading snapshot by name"));
   s.bind(ns).bind(name);
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<SnapshotRecord>{};
@@ -403,7 +326,7 @@ Result<std::vector<SnapshotRecord>> Catalog::snapshots() {
   std::lock_guard lock(mu_);
   Stmt s(db_,
          std::string("SELECT ") + kSnapshotColumns + " FROM snapshots ORDER BY namespace, name");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing snapshots");
+  OCPVDR_TRY(s.checkPrepared("listing snapshots"));
   std::vector<SnapshotRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(readSnapshot(s));
@@ -440,13 +363,13 @@ Status Catalog::putSnapshot(const SnapshotRecord& r) {
       .bind(r.bytes)
       .bind(r.errorKind)
       .bind(r.errorMessage);
-  return runDone(db_, s, "writing snapshot " + r.ns + "/" + r.name);
+  return s.run("writing snapshot " + r.ns + "/" + r.name);
 }
 
 Result<bool> Catalog::eventProcessed(std::string_view eventId) {
   std::lock_guard lock(mu_);
   Stmt s(db_, "SELECT ok FROM events_seen WHERE event_id = ?");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "reading events_seen");
+  OCPVDR_TRY(s.checkPrepared("reading events_seen"));
   s.bind(eventId);
   int rc = s.step();
   if (rc == SQLITE_DONE) return false;
@@ -465,14 +388,14 @@ Status Catalog::recordEvent(std::string_view eventId, std::string_view key, std:
          "excluded.result, ok = MAX(ok, excluded.ok), processed_at_ms = excluded.processed_at_ms "
          "WHERE events_seen.ok = 0");
   s.bind(eventId).bind(key).bind(result).bind(ok).bind(toMillis(at));
-  return runDone(db_, s, "recording event");
+  return s.run("recording event");
 }
 
 Result<std::int64_t> Catalog::beginRun(std::string_view kind, SystemTime at) {
   std::lock_guard lock(mu_);
   Stmt s(db_, "INSERT INTO runs (kind, started_at_ms) VALUES (?, ?)");
   s.bind(kind).bind(toMillis(at));
-  OCPVDR_TRY(runDone(db_, s, "starting run"));
+  OCPVDR_TRY(s.run("starting run"));
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(db_));
 }
 
@@ -481,7 +404,7 @@ Status Catalog::finishRun(std::int64_t id, std::string_view result, std::string_
   std::lock_guard lock(mu_);
   Stmt s(db_, "UPDATE runs SET finished_at_ms = ?, result = ?, summary_json = ? WHERE id = ?");
   s.bind(toMillis(at)).bind(result).bind(summaryJson).bind(id);
-  OCPVDR_TRY(runDone(db_, s, "finishing run"));
+  OCPVDR_TRY(s.run("finishing run"));
   if (sqlite3_changes(db_) == 0)
     return notFoundError("catalog: no run with id " + std::to_string(id));
   return Status::success();
@@ -493,7 +416,7 @@ Status Catalog::addRunItem(std::int64_t runId, std::string_view key, std::string
   Stmt s(db_,
          "INSERT OR REPLACE INTO run_items (run_id, key, result, detail_json) VALUES (?, ?, ?, ?)");
   s.bind(runId).bind(key).bind(result).bind(detailJson);
-  return runDone(db_, s, "recording run item");
+  return s.run("recording run item");
 }
 
 Result<std::vector<RunRecord>> Catalog::runs(int limit) {
@@ -501,7 +424,7 @@ Result<std::vector<RunRecord>> Catalog::runs(int limit) {
   Stmt s(db_,
          "SELECT id, kind, started_at_ms, finished_at_ms, result, summary_json FROM runs ORDER BY "
          "id DESC LIMIT ?");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing runs");
+  OCPVDR_TRY(s.checkPrepared("listing runs"));
   s.bind(limit);
   std::vector<RunRecord> out;
   int rc;
@@ -533,12 +456,12 @@ Status insertAction(sqlite3* db, const FailoverAction& a) {
       .bind(a.forced)
       .bind(a.reason)
       .bind(a.detailsJson.empty() ? std::string("{}") : a.detailsJson);
-  return runDone(db, s, "journaling " + a.action + " of failover run " + a.runId);
+  return s.run("journaling " + a.action + " of failover run " + a.runId);
 }
 
 Result<std::optional<DrActiveRecord>> readDrActive(sqlite3* db) {
   Stmt s(db, "SELECT run_id, backup, mode, set_at_ms FROM dr_active WHERE id = 1");
-  if (!s.prepared()) return sqlError(db, s.prepareCode(), "reading the DR-active state");
+  OCPVDR_TRY(s.checkPrepared("reading the DR-active state"));
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<DrActiveRecord>{};
   if (rc != SQLITE_ROW) return sqlError(db, rc, "reading the DR-active state");
@@ -584,7 +507,7 @@ Status Catalog::setDrActive(const DrActiveRecord& r) {
     Stmt s(db_,
            "INSERT INTO dr_active (id, run_id, backup, mode, set_at_ms) VALUES (1, ?, ?, ?, ?)");
     s.bind(r.runId).bind(r.backup).bind(r.mode).bind(toMillis(r.since));
-    OCPVDR_TRY(runDone(db_, s, "setting DR active"));
+    OCPVDR_TRY(s.run("setting DR active"));
     FailoverAction a;
     a.runId = r.runId;
     a.action = "dr-active";
@@ -604,7 +527,7 @@ Status Catalog::releaseDrActive(std::string_view runId, SystemTime at, std::stri
       return conflictError("DR is active for failover run " + cur->runId + ", not " +
                            std::string(runId) + ": release it with --run " + cur->runId);
     Stmt s(db_, "DELETE FROM dr_active WHERE id = 1");
-    OCPVDR_TRY(runDone(db_, s, "releasing DR active"));
+    OCPVDR_TRY(s.run("releasing DR active"));
     FailoverAction a;
     a.runId = cur->runId;
     a.action = "release";
@@ -627,7 +550,7 @@ Result<std::vector<FailoverAction>> Catalog::failoverActions(std::string_view ru
   Stmt s(db_,
          "SELECT id, run_id, action, at_ms, forced, reason, details_json FROM failover_actions "
          "WHERE ? = '' OR run_id = ? ORDER BY id");
-  if (!s.prepared()) return sqlError(db_, s.prepareCode(), "listing failover actions");
+  OCPVDR_TRY(s.checkPrepared("listing failover actions"));
   // A std::string: an empty string_view may carry a null pointer, which SQLite binds as NULL.
   const std::string run(runId);
   s.bind(run).bind(run);

@@ -7,74 +7,26 @@
 #include <cstring>
 #include <filesystem>
 
+#include "catalog/sqlite.h"
+
 namespace ocpvdr::forwarder {
 namespace {
 
+constexpr std::string_view kComponent = "spool";
+
 Error sqlError(sqlite3* db, int rc, const std::string& what) {
-  std::string msg = "spool: " + what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  const int primary = rc & 0xff;
-  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return retryableError(msg);
-  return terminalError(msg);
+  return sqlite::error(db, rc, kComponent, what);
 }
-
-// A prepared statement; finalised on destruction.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &st_, nullptr);
-  }
-  ~Stmt() { sqlite3_finalize(st_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Status prepared(const std::string& what) const {
-    if (rc_ != SQLITE_OK) return sqlError(db_, rc_, what);
-    return Status::success();
-  }
-  Stmt& bind(std::string_view v) {
-    sqlite3_bind_text(st_, ++idx_, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind(std::int64_t v) {
-    sqlite3_bind_int64(st_, ++idx_, v);
-    return *this;
-  }
-  int step() { return sqlite3_step(st_); }
-  Status done(const std::string& what) {
-    const int rc = sqlite3_step(st_);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) return sqlError(db_, rc, what);
-    sqlite3_reset(st_);
-    sqlite3_clear_bindings(st_);
-    idx_ = 0;
-    return Status::success();
-  }
-  std::string text(int col) const {
-    const unsigned char* p = sqlite3_column_text(st_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<std::size_t>(sqlite3_column_bytes(st_, col)))
-             : std::string();
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(st_, col); }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* st_ = nullptr;
-  int rc_ = SQLITE_OK;
-  int idx_ = 0;
-};
 
 Status exec(sqlite3* db, const char* sql, const std::string& what) {
-  char* err = nullptr;
-  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errstr(rc);
-    sqlite3_free(err);
-    Error e = sqlError(nullptr, rc, what);
-    e.message = "spool: " + what + ": " + msg;
-    return e;
-  }
-  return Status::success();
+  return sqlite::exec(db, sql, kComponent, what);
 }
+
+// The shared statement wrapper, naming the spool in its errors. Text is bound with bindRef:
+// every value bound here outlives the statement's execution.
+struct Stmt : sqlite::Stmt {
+  Stmt(sqlite3* db, const char* sql) : sqlite::Stmt(db, sql, kComponent) {}
+};
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS events (
@@ -145,7 +97,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& dir) {
 
 Result<std::vector<SpoolRow>> Spool::pending() {
   Stmt st(db_.get(), "SELECT seq, key, uid, id, kind, type FROM events ORDER BY seq");
-  OCPVDR_TRY(st.prepared("listing events"));
+  OCPVDR_TRY(st.checkPrepared("listing events"));
   std::vector<SpoolRow> rows;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
@@ -168,7 +120,7 @@ Result<std::vector<SpoolRow>> Spool::pending() {
 Result<std::vector<CheckpointEntry>> Spool::checkpoint(bool withObjects) {
   Stmt st(db_.get(), withObjects ? "SELECT key, kind, uid, rv, object FROM objects ORDER BY key"
                                  : "SELECT key, kind, uid, rv FROM objects ORDER BY key");
-  OCPVDR_TRY(st.prepared("reading the checkpoint"));
+  OCPVDR_TRY(st.checkPrepared("reading the checkpoint"));
   std::vector<CheckpointEntry> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
@@ -187,7 +139,7 @@ Result<std::vector<CheckpointEntry>> Spool::checkpoint(bool withObjects) {
 
 Result<std::map<std::string, std::string>> Spool::watchVersions() {
   Stmt st(db_.get(), "SELECT name, rv FROM watches");
-  OCPVDR_TRY(st.prepared("reading watch versions"));
+  OCPVDR_TRY(st.checkPrepared("reading watch versions"));
   std::map<std::string, std::string> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) out[st.text(0)] = st.text(1);
@@ -197,7 +149,7 @@ Result<std::map<std::string, std::string>> Spool::watchVersions() {
 
 Result<std::int64_t> Spool::count() {
   Stmt st(db_.get(), "SELECT count(*) FROM events");
-  OCPVDR_TRY(st.prepared("counting events"));
+  OCPVDR_TRY(st.checkPrepared("counting events"));
   if (st.step() != SQLITE_ROW) return sqlError(db_.get(), SQLITE_ERROR, "counting events");
   return st.i64(0);
 }
@@ -211,35 +163,40 @@ Status Spool::commit(const SpoolBatch& batch) {
       Stmt st(db,
               "INSERT OR REPLACE INTO events(seq, key, uid, id, kind, type, body) "
               "VALUES(?,?,?,?,?,?,?)");
-      OCPVDR_TRY(st.prepared("writing events"));
+      OCPVDR_TRY(st.checkPrepared("writing events"));
       for (const auto& r : batch.upserts) {
-        st.bind(r.seq).bind(r.key).bind(r.uid).bind(r.id).bind(r.kind).bind(toString(r.type));
-        OCPVDR_TRY(st.bind(r.body).done("writing event " + r.id));
+        st.bind(r.seq).bindRef(r.key).bindRef(r.uid).bindRef(r.id).bindRef(r.kind).bindRef(
+            toString(r.type));
+        OCPVDR_TRY(st.bindRef(r.body).run("writing event " + r.id));
       }
     }
     if (!batch.deletes.empty()) {
       Stmt st(db, "DELETE FROM events WHERE seq = ?");
-      OCPVDR_TRY(st.prepared("deleting events"));
-      for (std::int64_t s : batch.deletes) OCPVDR_TRY(st.bind(s).done("deleting events"));
+      OCPVDR_TRY(st.checkPrepared("deleting events"));
+      for (std::int64_t s : batch.deletes) OCPVDR_TRY(st.bind(s).run("deleting events"));
     }
     if (!batch.objectUpserts.empty()) {
       Stmt st(db, "INSERT OR REPLACE INTO objects(key, kind, uid, rv, object) VALUES(?,?,?,?,?)");
-      OCPVDR_TRY(st.prepared("writing the checkpoint"));
+      OCPVDR_TRY(st.checkPrepared("writing the checkpoint"));
       for (const auto& o : batch.objectUpserts) {
-        st.bind(o.key).bind(o.kind).bind(o.uid).bind(o.resourceVersion).bind(o.object);
-        OCPVDR_TRY(st.done("writing the checkpoint of " + o.key));
+        st.bindRef(o.key)
+            .bindRef(o.kind)
+            .bindRef(o.uid)
+            .bindRef(o.resourceVersion)
+            .bindRef(o.object);
+        OCPVDR_TRY(st.run("writing the checkpoint of " + o.key));
       }
     }
     if (!batch.objectDeletes.empty()) {
       Stmt st(db, "DELETE FROM objects WHERE key = ?");
-      OCPVDR_TRY(st.prepared("deleting from the checkpoint"));
-      for (const auto& k : batch.objectDeletes) OCPVDR_TRY(st.bind(k).done("deleting " + k));
+      OCPVDR_TRY(st.checkPrepared("deleting from the checkpoint"));
+      for (const auto& k : batch.objectDeletes) OCPVDR_TRY(st.bindRef(k).run("deleting " + k));
     }
     if (!batch.watchVersions.empty()) {
       Stmt st(db, "INSERT OR REPLACE INTO watches(name, rv) VALUES(?,?)");
-      OCPVDR_TRY(st.prepared("writing watch versions"));
+      OCPVDR_TRY(st.checkPrepared("writing watch versions"));
       for (const auto& [name, rv] : batch.watchVersions) {
-        OCPVDR_TRY(st.bind(name).bind(rv).done("writing the watch version of " + name));
+        OCPVDR_TRY(st.bindRef(name).bindRef(rv).run("writing the watch version of " + name));
       }
     }
     return Status::success();
@@ -284,8 +241,8 @@ Result<std::optional<std::string>> SpoolReader::body(std::int64_t seq) {
 
 Result<std::optional<CheckpointEntry>> SpoolReader::object(const std::string& key) {
   Stmt st(db_.get(), "SELECT key, kind, uid, rv, object FROM objects WHERE key = ?");
-  OCPVDR_TRY(st.prepared("reading the checkpoint"));
-  st.bind(key);
+  OCPVDR_TRY(st.checkPrepared("reading the checkpoint"));
+  st.bindRef(key);
   const int rc = st.step();
   if (rc == SQLITE_DONE) return std::optional<CheckpointEntry>();
   if (rc != SQLITE_ROW) return sqlError(db_.get(), rc, "reading the checkpoint of " + key);
