@@ -3,10 +3,8 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "core/process.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::testing {
@@ -15,11 +13,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kAnsiblePlaybook = "/usr/bin/ansible-playbook";
-
-void writeFile(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
 
 }  // namespace
 
@@ -103,12 +96,12 @@ fs::path AnsibleProject::writeInventory(const std::string& drHostLine) const {
   std::error_code ec;
   fs::remove(inv / "group_vars", ec);
   fs::create_directory_symlink(sourcePath("group_vars"), inv / "group_vars");
-  writeFile(inv / "hosts.ini",
-            "# written by tests/ansible (mirrors inventory/hosts.ini)\n"
-            "[dr_nfs]\n" +
-                drHostLine +
-                "\n\n[all:vars]\n"
-                "ansible_python_interpreter=/usr/bin/python3\n");
+  putFile(inv / "hosts.ini",
+          "# written by tests/ansible (mirrors inventory/hosts.ini)\n"
+          "[dr_nfs]\n" +
+              drHostLine +
+              "\n\n[all:vars]\n"
+              "ansible_python_interpreter=/usr/bin/python3\n");
   return inv / "hosts.ini";
 }
 
@@ -128,7 +121,7 @@ fs::path AnsibleProject::writeLocalInventory() const {
 PlaybookRun AnsibleProject::run(const std::string& playbook, const fs::path& inventory,
                                 const Json& extraVars, std::chrono::seconds timeout) const {
   fs::path vars = dir_ / ("extra-vars-" + std::to_string(++runs_) + ".json");
-  writeFile(vars, extraVars.dump(2));
+  putFile(vars, extraVars.dump(2));
   RealProcessRunner runner;
   ProcessSpec spec;
   spec.argv = {kAnsiblePlaybook,    "-i",

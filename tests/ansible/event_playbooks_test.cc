@@ -7,12 +7,9 @@
 // the path taken.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <random>
-#include <sstream>
-
 #include "ansible/ansible_harness.h"
 #include "catalog/catalog.h"
+#include "support/files.h"
 #include "support/netns_hosts.h"
 #include "support/temp_dir.h"
 
@@ -20,25 +17,6 @@ namespace ocpvdr::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string readFile(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void writeFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-
-std::string randomBytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 Json inTreePv(const std::string& name, const std::string& server, const std::string& path,
               const std::string& storageClass = "nfs-dynamic") {
@@ -101,8 +79,8 @@ TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
   const fs::path src = hosts_->primary().exportDir / dir;
   const fs::path dst = hosts_->dr().exportDir / dir;
   const std::string image = randomBytes(3 << 20, 7);
-  writeFile(src / "disk.img", image);
-  writeFile(src / "meta/notes.txt", "first version\n");
+  putFile(src / "disk.img", image);
+  putFile(src / "meta/notes.txt", "first version\n");
   Json pv = inTreePv("pvc-a1b2", hosts_->options().primaryServer, "/exports/ocp/" + dir);
 
   // 1. ADDED, as EDA launches "EDA - Sync NFS PV to DR".
@@ -113,8 +91,8 @@ TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
   EXPECT_EQ(r1.stat("localhost", "failures"), 0);
   EXPECT_EQ(r1.stat("localhost", "changed"), 1) << r1.describe();
   ASSERT_TRUE(fs::exists(dst / "disk.img")) << r1.describe();
-  EXPECT_EQ(readFile(dst / "disk.img"), image);
-  EXPECT_EQ(readFile(dst / "meta/notes.txt"), "first version\n");
+  EXPECT_EQ(slurp(dst / "disk.img"), image);
+  EXPECT_EQ(slurp(dst / "meta/notes.txt"), "first version\n");
   Json stats = r1.customStats();
   ASSERT_TRUE(stats.contains("ocpvdr_pv_sync")) << stats.dump();
   EXPECT_EQ(stats["ocpvdr_pv_sync"]["pvc-a1b2"]["result"], "synced");
@@ -145,14 +123,14 @@ TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
   EXPECT_EQ(r2.customStats()["ocpvdr_pv_sync"]["pvc-a1b2"]["result"], "skipped");
 
   // 3. MODIFIED with new data, the PV taken from ansible_eda.event only (no pv_object).
-  writeFile(src / "meta/notes.txt", "second version\n");
+  putFile(src / "meta/notes.txt", "second version\n");
   Json ev3 = edaEvent("uid-pvc-a1b2:101:MODIFIED", "PersistentVolume", "MODIFIED", pv);
   auto r3 = play("playbooks/event_driven/handle_nfs_pv_sync.yml",
                  edaJobVars("Sync NFS PV to DR on create or update", ev3, Json::object()));
   ASSERT_EQ(r3.exitCode, 0) << r3.describe();
   EXPECT_EQ(r3.stat("localhost", "changed"), 1);
-  EXPECT_EQ(readFile(dst / "meta/notes.txt"), "second version\n");
-  EXPECT_EQ(readFile(dst / "disk.img"), image);
+  EXPECT_EQ(slurp(dst / "meta/notes.txt"), "second version\n");
+  EXPECT_EQ(slurp(dst / "disk.img"), image);
 
   // 4. DELETED, as EDA launches "EDA - Delete NFS PV from DR": the DR copy is quarantined.
   Json ev4 = edaEvent("uid-pvc-a1b2:102:DELETED", "PersistentVolume", "DELETED", pv);
@@ -166,7 +144,7 @@ TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
   EXPECT_FALSE(fs::exists(dst)) << "the DR directory must have moved to the trash";
   ASSERT_TRUE(del.contains("trash")) << del.dump();
   const fs::path trashData = fs::path(del["trash"]["path"].get<std::string>()) / "data";
-  EXPECT_EQ(readFile(trashData / "disk.img"), image);
+  EXPECT_EQ(slurp(trashData / "disk.img"), image);
   EXPECT_TRUE(fs::exists(src / "disk.img")) << "the primary is never touched";
   // ocpv-dr's own view of the trash, on the DR host.
   auto list = hosts_->runOn(hosts_->dr(), {binaryPath("src/cli/ocpv-dr").string(), "-c",
@@ -181,7 +159,7 @@ TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
 TEST_F(AnsibleEventPlaybooks, GuardRefusalFailsTheJobWithWhatToCheck) {
   const std::string dir = "vms-disk-pvc-c3d4";
   const fs::path src = hosts_->primary().exportDir / dir;
-  writeFile(src / "disk.img", randomBytes(64 << 10, 3));
+  putFile(src / "disk.img", randomBytes(64 << 10, 3));
   Json pv = inTreePv("pvc-c3d4", hosts_->options().primaryServer, "/exports/ocp/" + dir);
   auto ok =
       play("playbooks/event_driven/handle_nfs_pv_sync.yml",
@@ -238,7 +216,7 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   const std::string uid = "5e1c0de0-0000-4000-8000-000000000001";
   const std::string snapDir = "snapshot-" + uid;
   const std::string archive = randomBytes(256 << 10, 11);
-  writeFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
+  putFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
   const std::string server = hosts_->options().primaryServer;
   Json vs = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
              {"kind", "VolumeSnapshot"},
@@ -289,7 +267,7 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   EXPECT_EQ(doc["result"], "synced") << doc.dump();
   const fs::path drArchive = hosts_->dr().exportDir / snapDir / "pvc-src.tar.gz";
   ASSERT_TRUE(fs::exists(drArchive)) << doc.dump();
-  EXPECT_EQ(readFile(drArchive), archive);
+  EXPECT_EQ(slurp(drArchive), archive);
   {
     auto cat = openCatalog();
     ASSERT_TRUE(cat);
@@ -333,7 +311,7 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
     ASSERT_TRUE(rec.ok() && rec->has_value());
     EXPECT_EQ((*rec)->state, "deleted");
     ASSERT_FALSE((*rec)->trashPath.empty());
-    EXPECT_EQ(readFile(fs::path((*rec)->trashPath) / "data/pvc-src.tar.gz"), archive);
+    EXPECT_EQ(slurp(fs::path((*rec)->trashPath) / "data/pvc-src.tar.gz"), archive);
   }
 }
 

@@ -11,10 +11,10 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "ansible/ansible_harness.h"
 #include "failover/failover_lab.h"
+#include "support/files.h"
 #include "support/netns_hosts.h"
 #include "support/temp_dir.h"
 
@@ -22,13 +22,6 @@ namespace ocpvdr::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class AnsibleFailoverPlaybook : public ::testing::Test {
  protected:

@@ -6,11 +6,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "ansible/ansible_harness.h"
 #include "core/process.h"
+#include "support/files.h"
 #include "support/netns_hosts.h"
 #include "support/temp_dir.h"
 
@@ -18,13 +16,6 @@ namespace ocpvdr::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string readFile(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 ProcessResult run(std::vector<std::string> argv, const std::string& cwd = "") {
   RealProcessRunner runner;
@@ -139,7 +130,7 @@ TEST(AnsibleInstallPlaybook, InstallsTheDebAndRendersAValidatedConfig) {
 
   ASSERT_TRUE(fs::exists(cfgPath)) << r1.describe();
   EXPECT_EQ(modeOf(cfgPath), 0640u);
-  const std::string rendered = readFile(cfgPath);
+  const std::string rendered = slurp(cfgPath);
   EXPECT_NE(rendered.find(hosts->dr().exportDir.string()), std::string::npos) << rendered;
   EXPECT_NE(rendered.find("Ansible managed"), std::string::npos) << rendered;
   EXPECT_EQ(rendered.find("wJalrXUt"), std::string::npos) << "no secret in config.yaml";
@@ -153,9 +144,8 @@ TEST(AnsibleInstallPlaybook, InstallsTheDebAndRendersAValidatedConfig) {
   EXPECT_EQ(shown["backup_store"]["bucket"], "oadp-backups");
   const fs::path creds = etc / "cloud-credentials";
   EXPECT_EQ(modeOf(creds), 0600u);
-  EXPECT_NE(
-      readFile(creds).find("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
-      std::string::npos);
+  EXPECT_NE(slurp(creds).find("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            std::string::npos);
   EXPECT_TRUE(fs::is_directory(hosts->dr().root / "var/lib/ocpv-dr/failover"));
   EXPECT_EQ(r1.out.find("wJalrXUt"), std::string::npos) << "no_log keeps the key out of the log";
 
@@ -174,7 +164,7 @@ TEST(AnsibleInstallPlaybook, InstallsTheDebAndRendersAValidatedConfig) {
   EXPECT_NE(f.find("Installing ocpv-dr on dr-nfs failed"), std::string::npos) << r3.describe();
   EXPECT_NE(f.find("replication.delete_policy"), std::string::npos) << f;
   EXPECT_NE(f.find("replication.path_mappings"), std::string::npos) << f;
-  EXPECT_EQ(readFile(cfgPath), rendered) << "a failed validation must not replace the file";
+  EXPECT_EQ(slurp(cfgPath), rendered) << "a failed validation must not replace the file";
 }
 
 }  // namespace

@@ -5,11 +5,8 @@
 // fetched, and the summary comes back as the job artifact.
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <random>
-#include <sstream>
-
 #include "ansible/ansible_harness.h"
+#include "support/files.h"
 #include "support/kube_sim_process.h"
 #include "support/netns_hosts.h"
 #include "support/temp_dir.h"
@@ -18,25 +15,6 @@ namespace ocpvdr::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string readFile(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void writeFile(const fs::path& p, const std::string& data) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << data;
-}
-
-std::string randomBytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
-  return s;
-}
 
 Json nfsPv(const std::string& name, const std::string& server, const std::string& path,
            const std::string& sc) {
@@ -87,19 +65,19 @@ TEST(AnsiblePeriodicSync, ReconcilesEveryPrimaryPvAndPublishesTheReport) {
   for (int i = 0; i < 3; ++i) {
     std::string dir = "vms-disk-" + std::to_string(i);
     images[dir] = randomBytes((256 + 128 * i) << 10, 20 + i);
-    writeFile(hosts->primary().exportDir / dir / "disk.img", images[dir]);
+    putFile(hosts->primary().exportDir / dir / "disk.img", images[dir]);
     Json created = sim.request(
         "POST", "/api/v1/persistentvolumes",
         nfsPv("pvc-" + std::to_string(i), server, "/exports/ocp/" + dir, "nfs-dynamic").dump());
     ASSERT_EQ(created["metadata"]["name"], "pvc-" + std::to_string(i)) << created.dump();
   }
   images["csi-vol"] = randomBytes(300 << 10, 31);
-  writeFile(hosts->primary().exportDir / "csi-vol" / "disk.img", images["csi-vol"]);
+  putFile(hosts->primary().exportDir / "csi-vol" / "disk.img", images["csi-vol"]);
   Json csi = sim.request("POST", "/api/v1/persistentvolumes",
                          csiPv("pvc-csi", server, "/exports/ocp", "csi-vol").dump());
   ASSERT_EQ(csi["metadata"]["name"], "pvc-csi") << csi.dump();
   // Not selected: another StorageClass. Its data must not show up at DR.
-  writeFile(hosts->primary().exportDir / "other" / "disk.img", "not replicated");
+  putFile(hosts->primary().exportDir / "other" / "disk.img", "not replicated");
   sim.request("POST", "/api/v1/persistentvolumes",
               nfsPv("pvc-other", server, "/exports/ocp/other", "local-path").dump());
 
@@ -117,7 +95,7 @@ TEST(AnsiblePeriodicSync, ReconcilesEveryPrimaryPvAndPublishesTheReport) {
   for (const auto& [dir, content] : images) {
     const fs::path dst = hosts->dr().exportDir / dir / "disk.img";
     ASSERT_TRUE(fs::exists(dst)) << dir << "\n" << r.describe();
-    EXPECT_EQ(readFile(dst), content) << dir;
+    EXPECT_EQ(slurp(dst), content) << dir;
   }
   EXPECT_FALSE(fs::exists(hosts->dr().exportDir / "other")) << "unselected StorageClass";
   // rsync pulled from the primary host, from the DR host's address.
@@ -167,7 +145,7 @@ TEST(AnsiblePeriodicSync, ReconcilesEveryPrimaryPvAndPublishesTheReport) {
   EXPECT_EQ(failedSummary["failed"], Json::array({"pvc-lost"})) << failedSummary.dump();
   EXPECT_NE(failing.failures().find("Failed PVs: pvc-lost"), std::string::npos)
       << failing.describe();
-  EXPECT_EQ(readFile(hosts->dr().exportDir / "vms-disk-0" / "disk.img"), images["vms-disk-0"]);
+  EXPECT_EQ(slurp(hosts->dr().exportDir / "vms-disk-0" / "disk.img"), images["vms-disk-0"]);
 }
 
 }  // namespace

@@ -5,12 +5,11 @@
 // checker is also shown to reject broken input, so a pass means something.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <regex>
-#include <sstream>
 
 #include "ansible/ansible_harness.h"
 #include "core/process.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::testing {
@@ -46,24 +45,12 @@ Ran runTool(std::vector<std::string> argv, const fs::path& cwd = sourcePath(""),
   return out;
 }
 
-std::string readFile(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void writeFile(const fs::path& p, const std::string& text) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
-}
-
 void replaceIn(const fs::path& p, const std::string& from, const std::string& to) {
-  std::string s = readFile(p);
+  std::string s = slurp(p);
   auto pos = s.find(from);
   ASSERT_NE(pos, std::string::npos) << from << " not in " << p;
   s.replace(pos, from.size(), to);
-  writeFile(p, s);
+  putFile(p, s);
 }
 
 bool have(const char* path) {
@@ -97,7 +84,7 @@ Ran checkAap(const fs::path& aapDir, const fs::path& ee) {
 TEST(AnsibleLint, ProjectPassesTheProductionProfileOffline) {
   SKIP_WITHOUT("/usr/bin/ansible-lint", "ansible-lint");
   TempDir home("ansible-lint-home");
-  std::string cfg = readFile(sourcePath(".ansible-lint"));
+  std::string cfg = slurp(sourcePath(".ansible-lint"));
   EXPECT_NE(cfg.find("profile: production"), std::string::npos);
   Ran r = runTool({"/usr/bin/ansible-lint", "--offline", "-p"}, sourcePath(""),
                   {{"XDG_CACHE_HOME", home.str()}, {"ANSIBLE_HOME", home.str()}});
@@ -113,7 +100,7 @@ TEST(AnsibleLint, ProjectPassesTheProductionProfileOffline) {
 TEST(AnsibleLint, TheSameConfigurationRejectsABadPlaybook) {
   SKIP_WITHOUT("/usr/bin/ansible-lint", "ansible-lint");
   TempDir dir("ansible-lint-bad");
-  writeFile(dir / "bad.yml", "---\n- hosts: all\n  tasks:\n    - command: echo {{ something }}\n");
+  putFile(dir / "bad.yml", "---\n- hosts: all\n  tasks:\n    - command: echo {{ something }}\n");
   Ran r = runTool({"/usr/bin/ansible-lint", "--offline", "-p", "-c",
                    sourcePath(".ansible-lint").string(), "bad.yml"},
                   dir.path(), {{"XDG_CACHE_HOME", dir.str()}, {"ANSIBLE_HOME", dir.str()}});
@@ -133,7 +120,7 @@ TEST(Rulebooks, ValidAgainstTheSchemaAndTheProjectRules) {
 TEST(Rulebooks, TheCheckerRejectsTheMistakesItGuardsAgainst) {
   SKIP_WITHOUT("/usr/bin/python3", "python3");
   TempDir dir("rulebook-bad");
-  writeFile(dir / "bad.yml", R"(---
+  putFile(dir / "bad.yml", R"(---
 - name: bad
   hosts: all
   sources:
@@ -180,7 +167,7 @@ TEST(Rulebooks, TheCheckerRejectsTheMistakesItGuardsAgainst) {
 TEST(Rulebooks, TheSchemaRejectsAMalformedThrottle) {
   SKIP_WITHOUT("/usr/bin/python3", "python3");
   TempDir dir("rulebook-schema");
-  writeFile(dir / "bad.yml", R"(---
+  putFile(dir / "bad.yml", R"(---
 - name: bad throttle
   hosts: all
   sources:

@@ -16,6 +16,7 @@
 
 #include "failover/failover_lab.h"
 #include "replication/path_map.h"
+#include "support/files.h"
 #include "support/netns_hosts.h"
 
 namespace ocpvdr::testing {
@@ -23,13 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class FailoverE2E : public ::testing::Test {
  protected:

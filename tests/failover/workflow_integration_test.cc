@@ -11,19 +11,13 @@
 #include "failover/failover_lab.h"
 #include "failover/journal.h"
 #include "replication/path_map.h"
+#include "support/files.h"
 
 namespace ocpvdr::testing {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 config::Config localSites(const TempDir& tmp) {
   config::Config c = FailoverLab::localSites(tmp.str());

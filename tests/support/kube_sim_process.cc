@@ -21,16 +21,11 @@
 #include <stdexcept>
 #include <thread>
 
+#include "support/files.h"
+
 namespace ocpvdr::testing {
 
 namespace {
-
-std::string readFileText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 std::string base64(const std::string& in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
@@ -221,7 +216,7 @@ int KubeSimProcess::stop(std::chrono::milliseconds grace) {
 }
 
 std::string KubeSimProcess::stderrText() const {
-  return readFileText((dir_ / "stderr.log").string());
+  return slurp((dir_ / "stderr.log").string());
 }
 
 std::string KubeSimProcess::writeKubeconfig(const std::string& path,
@@ -230,7 +225,7 @@ std::string KubeSimProcess::writeKubeconfig(const std::string& path,
   y << "apiVersion: v1\nkind: Config\nclusters:\n- name: " << context << "\n  cluster:\n"
     << "    server: " << url_ << "\n";
   if (options_.tls) {
-    y << "    certificate-authority-data: " << base64(readFileText(caFile_)) << "\n";
+    y << "    certificate-authority-data: " << base64(slurp(caFile_)) << "\n";
   }
   y << "users:\n- name: " << context << "\n  user:\n    token: " << options_.token << "\n"
     << "contexts:\n- name: " << context << "\n  context:\n    cluster: " << context
