@@ -16,6 +16,7 @@
 #include "core/http.h"
 #include "core/process.h"
 #include "replication/test_util.h"
+#include "support/cli_run.h"
 #include "support/http_test_server.h"
 #include "support/kube_sim_process.h"
 #include "support/temp_dir.h"
@@ -44,22 +45,11 @@ class EngineCliTest : public ::testing::Test {
 
   void SetUp() override {
     base = fs::canonical(tmp.path());
-    primaryRoot = base / "p/srv/nfs/ocp";
-    drRoot = base / "d/srv/nfs/ocp";
-    fs::create_directories(primaryRoot);
-    fs::create_directories(drRoot);
-    cfg.primary.name = "primary";
-    cfg.primary.nfsServer = "nfs-primary";
-    cfg.primary.exportRoots = {{"/exports/ocp", primaryRoot.string()}};
+    cfg = localSitesConfig(base);
+    primaryRoot = cfg.primary.exportRoots.front().hostPath;
+    drRoot = cfg.dr.exportRoots.front().hostPath;
     cfg.primary.kubernetes.kubeconfig = sim.writeKubeconfig((base / "kubeconfig").string());
-    cfg.dr.name = "dr";
-    cfg.dr.nfsServer = "nfs-dr";
-    cfg.dr.exportRoots = {{"/exports/ocp", drRoot.string()}};
-    cfg.replication.transport = config::Transport::Local;
-    cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
     cfg.replication.storageClasses = {"nfs-dynamic"};
-    cfg.catalog.path = (base / "d/catalog.db").string();
-    cfg.replication.lockDir = (base / "d/locks").string();
     cfg.server.listen = "127.0.0.1:0";
     cfg.server.tokenFile = tmp.write("token", "cli-t0ken\n").string();
     cfg.server.settle = 100ms;
@@ -82,29 +72,12 @@ class EngineCliTest : public ::testing::Test {
     ASSERT_EQ(created["metadata"]["name"], "pvc-" + dir) << created.dump();
   }
 
-  struct Run {
-    int code = -1;
-    std::string out, err;
-    Json doc;
-  };
-  Run cli(std::vector<std::string> args) {
-    std::vector<std::string> argv{bin, "-c", configPath, "--log-format", "json"};
-    argv.insert(argv.end(), args.begin(), args.end());
+  CliRun cli(std::vector<std::string> args) {
     ProcessSpec spec;
-    spec.argv = argv;
+    spec.argv = {bin, "-c", configPath, "--log-format", "json"};
+    spec.argv.insert(spec.argv.end(), args.begin(), args.end());
     spec.timeout = 120s;
-    RealProcessRunner runner;
-    auto r = runner.run(spec);
-    Run out;
-    if (!r.ok()) {
-      ADD_FAILURE() << r.error().describe();
-      return out;
-    }
-    out.code = r->exitCode;
-    out.out = r->out;
-    out.err = r->err;
-    out.doc = Json::parse(r->out, nullptr, false);
-    return out;
+    return runCliProcess(spec);
   }
 
   TempDir tmp;

@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::FakePrimary;
 using testing::inTreePv;
+using testing::localSitesConfig;
 using testing::treeDigest;
 
 // Counts rsync processes running at once (and makes each last a little, so overlap is certain).
@@ -53,22 +54,11 @@ class ReconcileTest : public ::testing::Test {
  protected:
   void SetUp() override {
     base = fs::canonical(tmp.path());
-    primaryRoot = base / "p/srv/nfs/ocp";
-    drRoot = base / "d/srv/nfs/ocp";
-    fs::create_directories(primaryRoot);
-    fs::create_directories(drRoot);
-    cfg.primary.name = "primary";
-    cfg.primary.nfsServer = "nfs-primary";
-    cfg.primary.exportRoots = {{"/exports/ocp", primaryRoot.string()}};
-    cfg.dr.name = "dr";
-    cfg.dr.nfsServer = "nfs-dr";
-    cfg.dr.exportRoots = {{"/exports/ocp", drRoot.string()}};
-    cfg.replication.transport = config::Transport::Local;
-    cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
+    cfg = localSitesConfig(base);
+    primaryRoot = cfg.primary.exportRoots.front().hostPath;
+    drRoot = cfg.dr.exportRoots.front().hostPath;
     cfg.replication.storageClasses = {"nfs-dynamic"};
     cfg.replication.parallelism = 3;
-    cfg.catalog.path = (base / "d/catalog.db").string();
-    cfg.replication.lockDir = (base / "d/locks").string();
     auto c = catalog::Catalog::open(cfg.catalog.path);
     ASSERT_TRUE(c.ok()) << c.error().describe();
     cat = std::move(c).value();

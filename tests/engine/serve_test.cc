@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::FakePrimary;
 using testing::inTreePv;
+using testing::localSitesConfig;
 using testing::treeDigest;
 
 template <class P>
@@ -83,20 +84,9 @@ class ServeTest : public ::testing::Test {
 
   void SetUp() override {
     base = fs::canonical(tmp.path());
-    primaryRoot = base / "p/srv/nfs/ocp";
-    drRoot = base / "d/srv/nfs/ocp";
-    fs::create_directories(primaryRoot);
-    fs::create_directories(drRoot);
-    cfg.primary.name = "primary";
-    cfg.primary.nfsServer = "nfs-primary";
-    cfg.primary.exportRoots = {{"/exports/ocp", primaryRoot.string()}};
-    cfg.dr.name = "dr";
-    cfg.dr.nfsServer = "nfs-dr";
-    cfg.dr.exportRoots = {{"/exports/ocp", drRoot.string()}};
-    cfg.replication.transport = config::Transport::Local;
-    cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
-    cfg.catalog.path = (base / "d/catalog.db").string();
-    cfg.replication.lockDir = (base / "d/locks").string();
+    cfg = localSitesConfig(base);
+    primaryRoot = cfg.primary.exportRoots.front().hostPath;
+    drRoot = cfg.dr.exportRoots.front().hostPath;
     cfg.server.tokenFile = tmp.write("token", "t0ken-for-tests\n").string();
     cfg.server.maxBodyBytes = 1 << 20;
     auto c = catalog::Catalog::open(cfg.catalog.path);

@@ -311,17 +311,7 @@ CliRun runCli(const std::string& configPath, const std::vector<std::string>& arg
   spec.env = env;
   spec.timeout = timeout;
   spec.maxCapture = 16 << 20;
-  RealProcessRunner runner;
-  auto r = runner.run(spec);
-  CliRun out;
-  if (!r.ok()) {
-    ADD_FAILURE() << r.error().describe();
-    return out;
-  }
-  out.code = r->signaled ? 128 + r->termSignal : r->exitCode;
-  out.out = r->out;
-  out.err = r->err;
-  out.doc = Json::parse(r->out, nullptr, false);
+  CliRun out = runCliProcess(spec);
   if (out.doc.is_discarded()) out.doc = nullptr;
   return out;
 }

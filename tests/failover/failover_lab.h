@@ -27,6 +27,7 @@
 #include "core/process.h"
 #include "core/result.h"
 #include "demo/scenario.h"
+#include "support/cli_run.h"
 #include "support/kube_sim_process.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"
@@ -97,11 +98,6 @@ class FailoverLab {
 
 // Runs `ocpv-dr -c <config> <args>` (prefixed by `wrap`, e.g. `ip netns exec <ns>`); the JSON
 // document it prints is parsed into `doc` (null when stdout is not JSON).
-struct CliRun {
-  int code = -1;
-  Json doc;
-  std::string out, err;
-};
 CliRun runCli(const std::string& configPath, const std::vector<std::string>& args,
               const std::map<std::string, std::string>& env = {},
               const std::vector<std::string>& wrap = {},

@@ -8,6 +8,7 @@
 
 #include "catalog/catalog.h"
 #include "replication/test_util.h"
+#include "support/cli_run.h"
 #include "support/kube_sim_process.h"
 #include "support/netns_hosts.h"
 
@@ -33,28 +34,16 @@ class PrimaryApiTest : public ::testing::Test {
     bin = binaryPath("src/cli/ocpv-dr").string();
   }
 
-  struct Run {
-    int code = -1;
-    Json doc;
-    std::string out, err;
-  };
-  Run cli(std::vector<std::string> args) {
+  CliRun cli(std::vector<std::string> args) {
     std::vector<std::string> argv{bin, "-c", configPath};
     argv.insert(argv.end(), args.begin(), args.end());
     ProcessSpec spec;
     spec.argv = hosts->onHost(hosts->dr(), argv);
     spec.timeout = 120s;
-    auto r = runner.run(spec);
-    Run out;
-    if (!r.ok()) {
-      ADD_FAILURE() << r.error().describe();
-      return out;
+    CliRun out = runCliProcess(spec);
+    if (out.code != -1) {
+      EXPECT_FALSE(out.doc.is_discarded()) << out.out << out.err;
     }
-    out.code = r->exitCode;
-    out.out = r->out;
-    out.err = r->err;
-    out.doc = Json::parse(r->out, nullptr, false);
-    EXPECT_FALSE(out.doc.is_discarded()) << r->out << r->err;
     return out;
   }
   std::string writeJson(const std::string& name, const Json& j) {

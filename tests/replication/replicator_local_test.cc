@@ -18,6 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::inTreePv;
+using testing::localSitesConfig;
 using testing::TempDir;
 using testing::treeDigest;
 
@@ -25,18 +26,9 @@ class LocalReplicatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     base = fs::canonical(tmp.path());
-    primaryRoot = base / "p/srv/nfs/ocp";
-    drRoot = base / "d/srv/nfs/ocp";
-    fs::create_directories(primaryRoot);
-    fs::create_directories(drRoot);
-    cfg.primary.nfsServer = "nfs-primary";
-    cfg.primary.exportRoots = {{"/exports/ocp", primaryRoot.string()}};
-    cfg.dr.nfsServer = "nfs-dr";
-    cfg.dr.exportRoots = {{"/exports/ocp", drRoot.string()}};
-    cfg.replication.transport = config::Transport::Local;
-    cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
-    cfg.catalog.path = (base / "d/catalog.db").string();
-    cfg.replication.lockDir = (base / "d/locks").string();
+    cfg = localSitesConfig(base);
+    primaryRoot = cfg.primary.exportRoots.front().hostPath;
+    drRoot = cfg.dr.exportRoots.front().hostPath;
     auto c = catalog::Catalog::open(cfg.catalog.path);
     ASSERT_TRUE(c.ok()) << c.error().describe();
     cat = std::move(c).value();

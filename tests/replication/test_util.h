@@ -13,9 +13,32 @@
 #include <random>
 #include <string>
 
+#include "config/config.h"
 #include "core/json_util.h"
 
 namespace ocpvdr::testing {
+
+// Both sites on this host for the `local` transport: export "/exports/ocp" of nfs-primary is
+// <base>/p/srv/nfs/ocp and that of nfs-dr is <base>/d/srv/nfs/ocp (both created); the DR catalog
+// and locks live under <base>/d. Tests add what they exercise on top.
+inline config::Config localSitesConfig(const std::filesystem::path& base) {
+  config::Config cfg;
+  auto site = [&](const std::string& name, const std::string& server, const std::string& dir) {
+    config::Site s;
+    s.name = name;
+    s.nfsServer = server;
+    s.exportRoots = {{"/exports/ocp", (base / dir / "srv/nfs/ocp").string()}};
+    std::filesystem::create_directories(s.exportRoots.front().hostPath);
+    return s;
+  };
+  cfg.primary = site("primary", "nfs-primary", "p");
+  cfg.dr = site("dr", "nfs-dr", "d");
+  cfg.replication.transport = config::Transport::Local;
+  cfg.replication.pathMappings = {{"/exports/ocp", "/exports/ocp"}};
+  cfg.catalog.path = (base / "d/catalog.db").string();
+  cfg.replication.lockDir = (base / "d/locks").string();
+  return cfg;
+}
 
 inline Json inTreePv(const std::string& name, const std::string& server, const std::string& path,
                      const std::string& claim = "disk") {
