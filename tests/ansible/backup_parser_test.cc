@@ -68,27 +68,7 @@ class AnsibleBackupParser : public ::testing::Test {
   }
 
   fs::path writeConfig(const std::string& bucket) {
-    auto creds =
-        dir_.write("cloud-credentials",
-                   "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n");
-    return dir_.write("config-" + bucket + ".yaml", R"(sites:
-  primary:
-    nfs:
-      server: nfs-primary.example.com
-      export_roots: [{export: /exports/ocp, path: /srv/nfs/ocp}]
-  dr:
-    nfs:
-      server: nfs-dr.example.com
-      export_roots: [{export: /exports/ocp-dr, path: /srv/nfs/ocp-dr}]
-replication:
-  path_mappings: [{primary: /exports/ocp, dr: /exports/ocp-dr}]
-backup_store:
-  endpoint: )" + s3_->endpoint() + R"(
-  bucket: )" + bucket + R"(
-  prefix: velero
-  credentials_file: )" + creds.string() + R"(
-  path_style: true
-)");
+    return s3_->writeBackupStoreConfig(dir_, "config-" + bucket + ".yaml", bucket);
   }
 
   void put(const VeleroBackupSpec& spec) {

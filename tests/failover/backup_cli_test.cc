@@ -33,29 +33,7 @@ class BackupCli : public ::testing::Test {
     ASSERT_TRUE(store.ok());
     store_ = std::move(store).value();
 
-    auto creds = dir_.write("cloud-credentials",
-                            "[default]\naws_access_key_id = S3RVER\n"
-                            "aws_secret_access_key = S3RVER\n");
-    config_ = dir_.write("config.yaml", R"(sites:
-  primary:
-    nfs:
-      server: nfs-primary.example.com
-      export_roots: [{export: /exports/ocp, path: /srv/nfs/ocp}]
-  dr:
-    nfs:
-      server: nfs-dr.example.com
-      export_roots: [{export: /exports/ocp-dr, path: /srv/nfs/ocp-dr}]
-replication:
-  path_mappings: [{primary: /exports/ocp, dr: /exports/ocp-dr}]
-backup_store:
-  endpoint: )" + server_->endpoint() + R"(
-  region: us-east-1
-  bucket: oadp
-  prefix: velero
-  credentials_file: )" + creds.string() + R"(
-  path_style: true
-)")
-                  .string();
+    config_ = server_->writeBackupStoreConfig(dir_, "config.yaml", "oadp").string();
   }
 
   void put(const t::VeleroBackupSpec& spec) {

@@ -72,4 +72,32 @@ S3rverProcess::~S3rverProcess() {
   stop();
 }
 
+std::filesystem::path S3rverProcess::writeBackupStoreConfig(const TempDir& dir,
+                                                            const std::string& file,
+                                                            const std::string& bucket) const {
+  auto creds =
+      dir.write("cloud-credentials", std::string("[default]\naws_access_key_id = ") + kAccessKey +
+                                         "\naws_secret_access_key = " + kSecretKey + "\n");
+  return dir.write(file, R"(sites:
+  primary:
+    nfs:
+      server: nfs-primary.example.com
+      export_roots: [{export: /exports/ocp, path: /srv/nfs/ocp}]
+  dr:
+    nfs:
+      server: nfs-dr.example.com
+      export_roots: [{export: /exports/ocp-dr, path: /srv/nfs/ocp-dr}]
+replication:
+  path_mappings: [{primary: /exports/ocp, dr: /exports/ocp-dr}]
+backup_store:
+  endpoint: )" + endpoint() + R"(
+  region: us-east-1
+  bucket: )" + bucket + R"(
+  prefix: velero
+  credentials_file: )" + creds.string() +
+                             R"(
+  path_style: true
+)");
+}
+
 }  // namespace ocpvdr::testing

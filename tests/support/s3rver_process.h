@@ -14,6 +14,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,11 @@ class S3rverProcess {
   pid_t pid() const { return proc_ ? proc_->pid() : -1; }
   // s3rver's own output (stdout and stderr), for diagnostics.
   std::string log() const;
+  // Writes dir/cloud-credentials (this server's keys) and dir/<file>: an ocpv-dr configuration
+  // with two example sites (no data paths of this host) whose backup_store is `bucket` (prefix
+  // velero, path-style) on this server. Returns the configuration's path.
+  std::filesystem::path writeBackupStoreConfig(const TempDir& dir, const std::string& file,
+                                               const std::string& bucket) const;
 
  private:
   S3rverProcess() = default;
