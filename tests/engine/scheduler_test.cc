@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json_util.h"
+#include "support/eventually.h"
 
 #include <future>
 #include <mutex>
@@ -15,15 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using ocpvdr::testing::eventually;
 
 SystemTime at(const std::string& s) {
   return *parseTime(s);

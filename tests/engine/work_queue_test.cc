@@ -8,21 +8,14 @@
 #include <future>
 #include <thread>
 
+#include "support/eventually.h"
+
 namespace ocpvdr::engine {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Spins (real time, bounded) until `pred` holds.
-template <class P>
-bool eventually(P pred, std::chrono::milliseconds limit = 5s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
+using ocpvdr::testing::eventually;
 
 class WorkQueueTest : public ::testing::Test {
  protected:

@@ -15,14 +15,8 @@ using testing::FakeResponse;
 using testing::jsonResponse;
 using testing::RecordedRequest;
 using testing::RecordingClock;
-
-Json pv(const std::string& name, const std::string& rv, const std::string& uid = "") {
-  return {{"kind", "PersistentVolume"},
-          {"apiVersion", "v1"},
-          {"metadata",
-           {{"name", name}, {"resourceVersion", rv}, {"uid", uid.empty() ? "uid-" + name : uid}}},
-          {"spec", {{"storageClassName", "nfs-dynamic"}}}};
-}
+using testing::watchedPv;
+using testing::watchEventLine;
 
 std::string listBody(const std::vector<Json>& items, const std::string& rv) {
   return Json{{"kind", "PersistentVolumeList"},
@@ -30,10 +24,6 @@ std::string listBody(const std::vector<Json>& items, const std::string& rv) {
               {"metadata", {{"resourceVersion", rv}}},
               {"items", items}}
       .dump();
-}
-
-std::string event(const std::string& type, const Json& obj) {
-  return Json{{"type", type}, {"object", obj}}.dump() + "\n";
 }
 
 struct Seen {
@@ -47,19 +37,22 @@ std::vector<Seen> runScript(bool keepObjects, std::map<std::string, std::string>
   RecordingClock clock;
   std::stop_source stop;
   std::deque<FakeResponse> steps;
-  steps.push_back(jsonResponse(200, listBody({pv("a", "10"), pv("b", "11"), pv("c", "12")}, "12")));
+  steps.push_back(jsonResponse(
+      200, listBody({watchedPv("a", "10"), watchedPv("b", "11"), watchedPv("c", "12")}, "12")));
   const std::string expired =
       R"({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},)"
       R"("status":"Failure","message":"too old","reason":"Expired","code":410}})"
       "\n";
-  steps.push_back(FakeResponse{
-      200,
-      {},
-      "",
-      {event("MODIFIED", pv("a", "13")), event("MODIFIED", pv("c", "14", "uid-c2")), expired},
-      std::nullopt});
+  steps.push_back(
+      FakeResponse{200,
+                   {},
+                   "",
+                   {watchEventLine("MODIFIED", watchedPv("a", "13")),
+                    watchEventLine("MODIFIED", watchedPv("c", "14", "uid-c2")), expired},
+                   std::nullopt});
   // While disconnected: b deleted, a modified.
-  steps.push_back(jsonResponse(200, listBody({pv("a", "20"), pv("c", "14", "uid-c2")}, "22")));
+  steps.push_back(
+      jsonResponse(200, listBody({watchedPv("a", "20"), watchedPv("c", "14", "uid-c2")}, "22")));
   http.setHandler([&](const RecordedRequest&) {
     if (steps.empty()) {
       stop.request_stop();

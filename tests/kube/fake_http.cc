@@ -156,4 +156,16 @@ FakeResponse jsonResponse(int status, const std::string& body, HttpHeaders heade
   return FakeResponse{status, std::move(headers), body, {}, std::nullopt};
 }
 
+Json watchedPv(const std::string& name, const std::string& rv, const std::string& uid) {
+  return {{"kind", "PersistentVolume"},
+          {"apiVersion", "v1"},
+          {"metadata",
+           {{"name", name}, {"resourceVersion", rv}, {"uid", uid.empty() ? "uid-" + name : uid}}},
+          {"spec", {{"storageClassName", "nfs-dynamic"}}}};
+}
+
+std::string watchEventLine(const std::string& type, const Json& obj) {
+  return Json{{"type", type}, {"object", obj}}.dump() + "\n";
+}
+
 }  // namespace ocpvdr::kube::testing

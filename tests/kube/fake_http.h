@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/http.h"
+#include "core/json_util.h"
 
 namespace ocpvdr::kube::testing {
 
@@ -65,5 +66,11 @@ class RecordingClock final : public Clock {
 };
 
 FakeResponse jsonResponse(int status, const std::string& body, HttpHeaders headers = {});
+
+// A PersistentVolume as a watch stream carries it (class nfs-dynamic); uid defaults to
+// "uid-<name>" — pass another to model a re-creation under the same name.
+Json watchedPv(const std::string& name, const std::string& rv, const std::string& uid = "");
+// One line of a watch stream: {"type": <type>, "object": <obj>} and a newline.
+std::string watchEventLine(const std::string& type, const Json& obj);
 
 }  // namespace ocpvdr::kube::testing

@@ -21,14 +21,8 @@ using testing::FakeResponse;
 using testing::jsonResponse;
 using testing::RecordedRequest;
 using testing::RecordingClock;
-
-Json pv(const std::string& name, const std::string& rv, const std::string& uid = "") {
-  return {{"kind", "PersistentVolume"},
-          {"apiVersion", "v1"},
-          {"metadata",
-           {{"name", name}, {"resourceVersion", rv}, {"uid", uid.empty() ? "uid-" + name : uid}}},
-          {"spec", {{"storageClassName", "nfs-dynamic"}}}};
-}
+using testing::watchedPv;
+using testing::watchEventLine;
 
 std::string listBody(const std::vector<Json>& items, const std::string& rv) {
   Json body = {{"kind", "PersistentVolumeList"},
@@ -42,14 +36,10 @@ std::string listBody(const std::vector<Json>& items, const std::string& rv) {
   return body.dump();
 }
 
-std::string event(const std::string& type, const Json& obj) {
-  return Json{{"type", type}, {"object", obj}}.dump() + "\n";
-}
-
 std::string bookmark(const std::string& rv) {
-  return event("BOOKMARK", {{"kind", "PersistentVolume"},
-                            {"apiVersion", "v1"},
-                            {"metadata", {{"resourceVersion", rv}}}});
+  return watchEventLine("BOOKMARK", {{"kind", "PersistentVolume"},
+                                     {"apiVersion", "v1"},
+                                     {"metadata", {{"resourceVersion", rv}}}});
 }
 
 FakeResponse stream(std::vector<std::string> events) {
@@ -138,9 +128,10 @@ std::string describe(const std::vector<Seen>& s) {
 
 TEST(Reflector, ListThenWatchThenRewatchFromLastRvWithoutRelisting) {
   ReflectorHarness h;
-  h.add(jsonResponse(200, listBody({pv("a", "10"), pv("b", "11")}, "12")));
-  h.add(stream({event("MODIFIED", pv("a", "13")), bookmark("15")}));
-  h.add(stream({event("ADDED", pv("c", "16")), event("DELETED", pv("b", "17"))}));
+  h.add(jsonResponse(200, listBody({watchedPv("a", "10"), watchedPv("b", "11")}, "12")));
+  h.add(stream({watchEventLine("MODIFIED", watchedPv("a", "13")), bookmark("15")}));
+  h.add(stream({watchEventLine("ADDED", watchedPv("c", "16")),
+                watchEventLine("DELETED", watchedPv("b", "17"))}));
   auto r = h.make();
   EXPECT_FALSE(r->hasSynced());
   r->run(h.stop.get_token());
@@ -198,7 +189,8 @@ TEST(Reflector, RandomisedWatchTimeoutDependsOnTheSeed) {
     h.opts.seed = seed;
     h.add(jsonResponse(200, listBody({}, "1")));
     for (int i = 0; i < 5; ++i)
-      h.add(stream({event("ADDED", pv("x" + std::to_string(i), std::to_string(i + 2)))}));
+      h.add(stream(
+          {watchEventLine("ADDED", watchedPv("x" + std::to_string(i), std::to_string(i + 2)))}));
     h.make()->run(h.stop.get_token());
     std::vector<std::string> out;
     for (auto& w : h.watches()) out.push_back(w.query("timeoutSeconds"));
@@ -214,21 +206,22 @@ TEST(Reflector, RandomisedWatchTimeoutDependsOnTheSeed) {
 TEST(Reflector, ExpiredWatchRelistsAndDiffs) {
   for (bool asHttpStatus : {false, true}) {
     ReflectorHarness h;
-    Json cFull = pv("c", "12");
+    Json cFull = watchedPv("c", "12");
     cFull["spec"]["nfs"] = {{"server", "nfs1"}, {"path", "/exports/c"}};
-    h.add(jsonResponse(200, listBody({pv("a", "10"), pv("b", "11"), cFull}, "12")));
+    h.add(jsonResponse(200, listBody({watchedPv("a", "10"), watchedPv("b", "11"), cFull}, "12")));
     const std::string expired =
         R"js({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 12 (20)","reason":"Expired","code":410}})js"
         "\n";
     if (asHttpStatus) {
-      h.add(stream({event("MODIFIED", pv("a", "13"))}));
+      h.add(stream({watchEventLine("MODIFIED", watchedPv("a", "13"))}));
       h.add(jsonResponse(410,
                          R"({"kind":"Status","status":"Failure","reason":"Expired","code":410})"));
     } else {
-      h.add(stream({event("MODIFIED", pv("a", "13")), expired}));
+      h.add(stream({watchEventLine("MODIFIED", watchedPv("a", "13")), expired}));
     }
     // While disconnected: b modified, c deleted, d created, a unchanged since 13.
-    h.add(jsonResponse(200, listBody({pv("a", "13"), pv("b", "20"), pv("d", "21")}, "22")));
+    h.add(jsonResponse(
+        200, listBody({watchedPv("a", "13"), watchedPv("b", "20"), watchedPv("d", "21")}, "22")));
     auto r = h.make();
     r->run(h.stop.get_token());
 
@@ -262,9 +255,9 @@ TEST(Reflector, ExpiredWatchRelistsAndDiffs) {
 
 TEST(Reflector, RecreatedObjectWithANewUidIsDeleteThenAdd) {
   ReflectorHarness h;
-  h.add(jsonResponse(200, listBody({pv("a", "10", "uid-1")}, "10")));
+  h.add(jsonResponse(200, listBody({watchedPv("a", "10", "uid-1")}, "10")));
   h.add(jsonResponse(410, R"({"kind":"Status","status":"Failure","reason":"Expired","code":410})"));
-  h.add(jsonResponse(200, listBody({pv("a", "30", "uid-2")}, "30")));
+  h.add(jsonResponse(200, listBody({watchedPv("a", "30", "uid-2")}, "30")));
   h.make()->run(h.stop.get_token());
   ASSERT_EQ(h.seen.size(), 3u) << describe(h.seen);
   EXPECT_EQ(h.seen[1].type, WatchEventType::Deleted);
@@ -275,7 +268,8 @@ TEST(Reflector, RecreatedObjectWithANewUidIsDeleteThenAdd) {
 
 TEST(Reflector, SeededCheckpointReportsOnlyRealChanges) {
   ReflectorHarness h;
-  h.add(jsonResponse(200, listBody({pv("a", "10"), pv("b", "12"), pv("new", "13")}, "14")));
+  h.add(jsonResponse(
+      200, listBody({watchedPv("a", "10"), watchedPv("b", "12"), watchedPv("new", "13")}, "14")));
   auto r = h.make();
   r->seed(std::map<std::string, std::string>{{"a", "10"}, {"b", "11"}, {"gone", "5"}});
   r->run(h.stop.get_token());
@@ -308,13 +302,15 @@ TEST(Reflector, SeededCheckpointReportsOnlyRealChanges) {
 
 TEST(Reflector, MalformedObjectsAreSkippedAndTheStreamContinues) {
   ReflectorHarness h;
-  Json noName = pv("x", "3");
+  Json noName = watchedPv("x", "3");
   noName["metadata"].erase("name");
-  Json noRv = pv("y", "4");
+  Json noRv = watchedPv("y", "4");
   noRv["metadata"].erase("resourceVersion");
-  h.add(jsonResponse(200, listBody({noName, noRv, pv("ok", "5")}, "6")));
-  h.add(stream({event("ADDED", {{"kind", "PersistentVolume"}, {"metadata", {{"name", "nrv"}}}}),
-                event("MODIFIED", {{"kind", "PersistentVolume"}}), event("ADDED", pv("z", "8"))}));
+  h.add(jsonResponse(200, listBody({noName, noRv, watchedPv("ok", "5")}, "6")));
+  h.add(stream(
+      {watchEventLine("ADDED", {{"kind", "PersistentVolume"}, {"metadata", {{"name", "nrv"}}}}),
+       watchEventLine("MODIFIED", {{"kind", "PersistentVolume"}}),
+       watchEventLine("ADDED", watchedPv("z", "8"))}));
   auto r = h.make();
   r->run(h.stop.get_token());
   ASSERT_EQ(h.seen.size(), 2u) << describe(h.seen);
@@ -331,10 +327,10 @@ TEST(Reflector, ErrorsBackOffExponentiallyWithJitterAndResetAfterAHealthyWatch) 
   const std::string forbidden =
       R"({"kind":"Status","status":"Failure","reason":"Forbidden","code":403})";
   for (int i = 0; i < 3; ++i) h.add(jsonResponse(403, forbidden));
-  h.add(jsonResponse(200, listBody({pv("a", "1")}, "1")));
+  h.add(jsonResponse(200, listBody({watchedPv("a", "1")}, "1")));
   h.add(FakeResponse{0, {}, "", {}, retryableError("connection refused")});
   h.add(FakeResponse{0, {}, "", {}, retryableError("connection refused")});
-  h.add(stream({event("MODIFIED", pv("a", "2"))}));  // healthy: delivered an event
+  h.add(stream({watchEventLine("MODIFIED", watchedPv("a", "2"))}));  // healthy: delivered an event
   h.add(FakeResponse{0, {}, "", {}, retryableError("connection refused")});
   // Then the script ends (stop).
   auto r = h.make();
