@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/result.h"
+#include "core/text.h"  // htmlEscape, which the HTML rendering uses
 
 namespace ocpvdr::engine {
 
@@ -114,8 +115,6 @@ struct ReconcileReport {
   std::string toHtml() const;
 };
 
-// Escapes text for HTML element content and attribute values (& < > " ').
-std::string htmlEscape(std::string_view text);
 // "1.5 GiB", "12 KiB", "0 B".
 std::string humanBytes(std::int64_t bytes);
 // "45s", "12m 5s", "3h 2m", "2d 4h".

@@ -5,6 +5,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/text.h"
 #include "failover/vm_control.h"
 
 namespace ocpvdr::failover {
@@ -51,32 +52,6 @@ std::string mdEscape(std::string t) {
       out += ' ';
     else
       out += c;
-  }
-  return out;
-}
-
-std::string htmlEscape(const std::string& t) {
-  std::string out;
-  for (char c : t) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
   }
   return out;
 }

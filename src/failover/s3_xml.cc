@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cstdint>
 
+#include "core/text.h"
+
 namespace ocpvdr::failover {
 namespace {
 
@@ -20,24 +22,6 @@ bool isSpace(char c) {
 std::string localName(std::string_view qname) {
   auto colon = qname.rfind(':');
   return std::string(colon == std::string_view::npos ? qname : qname.substr(colon + 1));
-}
-
-void appendUtf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
 }
 
 // XML 1.0 Char production.
@@ -157,7 +141,7 @@ class Parser {
       if (!isXmlChar(cp))
         return failAt(start, "character reference \"&" + std::string(ref) +
                                  ";\" is not a legal XML character");
-      appendUtf8(out, cp);
+      ocpvdr::appendUtf8(out, cp);
     } else {
       return failAt(start, "unknown entity \"&" + std::string(ref) + ";\"");
     }

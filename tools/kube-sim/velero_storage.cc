@@ -9,6 +9,8 @@
 #include <regex>
 #include <set>
 
+#include "core/text.h"
+
 namespace kubesim {
 namespace {
 
@@ -44,22 +46,7 @@ std::string decodeXmlText(const std::string& in) {
       unsigned long cp = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X')
                              ? std::strtoul(ent.c_str() + 2, nullptr, 16)
                              : std::strtoul(ent.c_str() + 1, nullptr, 10);
-      // Keys are UTF-8; encode the code point.
-      if (cp < 0x80) {
-        out += static_cast<char>(cp);
-      } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      }
+      ocpvdr::appendUtf8(out, cp);  // keys are UTF-8
     } else {
       out += '&' + ent + ';';
     }
