@@ -21,33 +21,23 @@ struct BackupArgs {
   std::string name;
 };
 
-void fail(const Error& e, bool json, Outcome& out) {
-  if (json) {
-    nlohmann::json doc{
-        {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}}};
-    std::cout << doc.dump(2) << "\n";
-  }
-  std::cerr << "ocpv-dr: " << e.describe() << "\n";
-  out.exitCode = exitCodeFor(e.kind);
-}
-
 // Builds the store from the configuration and runs `body` with discovery over it.
 template <class Body>
 void withDiscovery(const GlobalOptions& g, bool json, Outcome& out, Body body) {
   auto cfg = config::loadConfig(g.configPath);
-  if (!cfg.ok()) return fail(cfg.error(), json, out);
+  if (!cfg.ok()) return reportFailure(cfg.error(), json, out);
   const config::BackupStore& bs = cfg->backupStore;
   auto options = failover::s3OptionsFromConfig(bs);
-  if (!options.ok()) return fail(options.error(), json, out);
+  if (!options.ok()) return reportFailure(options.error(), json, out);
   auto creds = failover::loadCredentials(bs.credentialsFile, bs.profile, failover::processEnv());
-  if (!creds.ok()) return fail(creds.error(), json, out);
+  if (!creds.ok()) return reportFailure(creds.error(), json, out);
   CurlHttpClient http(failover::tlsOptionsFromConfig(bs));
   RealClock clock;
   auto store = failover::S3ObjectStore::create(*options, *creds, http, clock);
-  if (!store.ok()) return fail(store.error(), json, out);
+  if (!store.ok()) return reportFailure(store.error(), json, out);
   failover::BackupDiscovery discovery(**store, bs.prefix);
   auto report = body(discovery, (*store)->describe());
-  if (!report.ok()) return fail(report.error(), json, out);
+  if (!report.ok()) return reportFailure(report.error(), json, out);
   out.exitCode = 0;
 }
 

@@ -46,16 +46,6 @@ struct FailoverArgs {
   bool force = false;  // abandon
 };
 
-void fail(const Error& e, bool json, Outcome& out) {
-  if (json) {
-    nlohmann::json doc{
-        {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}}};
-    std::cout << doc.dump(2) << "\n";
-  }
-  std::cerr << "ocpv-dr: " << e.describe() << "\n";
-  out.exitCode = exitCodeFor(e.kind);
-}
-
 std::vector<std::string> crashPoints(const std::string& flag) {
   std::string spec = flag;
   if (spec.empty()) {
@@ -188,7 +178,7 @@ void printOutcome(const failover::RunOutcome& r, bool json) {
 }
 
 void finish(const Result<failover::RunOutcome>& r, bool json, Outcome& out) {
-  if (!r.ok()) return fail(r.error(), json, out);
+  if (!r.ok()) return reportFailure(r.error(), json, out);
   printOutcome(*r, json);
   if (r->error) {
     std::cerr << "ocpv-dr: failover run " << r->runId << " stopped: " << r->error->describe()
@@ -228,12 +218,12 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
   common(plan);
   plan->callback([&g, &out, a] {
     auto mode = modeOf(*a, false);
-    if (!mode.ok()) return fail(mode.error(), a->json, out);
+    if (!mode.ok()) return reportFailure(mode.error(), a->json, out);
     auto w = wire(g);
-    if (!w.ok()) return fail(w.error(), a->json, out);
+    if (!w.ok()) return reportFailure(w.error(), a->json, out);
     failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, *mode));
     auto p = wf.plan();
-    if (!p.ok()) return fail(p.error(), a->json, out);
+    if (!p.ok()) return reportFailure(p.error(), a->json, out);
     printPlan(*p, a->json);
     out.exitCode = p->value("feasible", false) ? 0 : exitCodeFor(ErrorKind::Refused);
   });
@@ -247,13 +237,13 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
   run->add_option("--run-id", a->runId, "Run id to use (default: generated)")->group("");
   run->callback([&g, &out, a] {
     auto mode = modeOf(*a, !a->dryRun);
-    if (!mode.ok()) return fail(mode.error(), a->json, out);
+    if (!mode.ok()) return reportFailure(mode.error(), a->json, out);
     auto w = wire(g);
-    if (!w.ok()) return fail(w.error(), a->json, out);
+    if (!w.ok()) return reportFailure(w.error(), a->json, out);
     failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, *mode));
     if (a->dryRun) {
       auto p = wf.plan();
-      if (!p.ok()) return fail(p.error(), a->json, out);
+      if (!p.ok()) return reportFailure(p.error(), a->json, out);
       printPlan(*p, a->json);
       out.exitCode = p->value("feasible", false) ? 0 : exitCodeFor(ErrorKind::Refused);
       return;
@@ -269,7 +259,7 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
                      "Where the report goes (default <work_dir>/reports/<run id>)");
   resume->callback([&g, &out, a] {
     auto w = wire(g);
-    if (!w.ok()) return fail(w.error(), a->json, out);
+    if (!w.ok()) return reportFailure(w.error(), a->json, out);
     failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, failover::Mode::Planned));
     finish(wf.resume(), a->json, out);
   });
@@ -279,12 +269,12 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
       -> std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> {
     auto cfg = config::loadConfig(g.configPath);
     if (!cfg.ok()) {
-      fail(cfg.error(), json, o);
+      reportFailure(cfg.error(), json, o);
       return std::nullopt;
     }
     auto cat = catalog::Catalog::open(cfg->catalog.path);
     if (!cat.ok()) {
-      fail(cat.error(), json, o);
+      reportFailure(cat.error(), json, o);
       return std::nullopt;
     }
     return std::make_pair(std::move(cfg).value(), std::move(cat).value());
@@ -312,7 +302,7 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     RealClock clock;
     auto r =
         failover::abandonRun(opened->first, *opened->second, clock, a->runId, a->force, a->reason);
-    if (!r.ok()) return fail(r.error(), a->json, out);
+    if (!r.ok()) return reportFailure(r.error(), a->json, out);
     printAct(*r, a->json,
              "failover run " + a->runId + " abandoned" +
                  (r->value("drActive", false)
@@ -336,7 +326,7 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     if (!opened) return;
     RealClock clock;
     auto r = failover::releaseDrActive(opened->first, *opened->second, clock, a->runId, a->reason);
-    if (!r.ok()) return fail(r.error(), a->json, out);
+    if (!r.ok()) return reportFailure(r.error(), a->json, out);
     printAct(*r, a->json,
              "DR active released (failover run " + a->runId +
                  "): replication from the primary will write the DR copies again");
@@ -354,22 +344,22 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
   report->callback([&g, &out, a] {
     const bool json = a->json || a->format == "json";
     auto cfg = config::loadConfig(g.configPath);
-    if (!cfg.ok()) return fail(cfg.error(), json, out);
+    if (!cfg.ok()) return reportFailure(cfg.error(), json, out);
     auto cat = catalog::Catalog::open(cfg->catalog.path);
-    if (!cat.ok()) return fail(cat.error(), json, out);
+    if (!cat.ok()) return reportFailure(cat.error(), json, out);
     failover::Journal journal(**cat);
     auto rec = a->runId.empty() ? journal.latestRun() : journal.run(a->runId);
-    if (!rec.ok()) return fail(rec.error(), json, out);
+    if (!rec.ok()) return reportFailure(rec.error(), json, out);
     if (!*rec)
-      return fail(notFoundError(a->runId.empty() ? "no failover run in the journal"
-                                                 : "no failover run " + a->runId),
-                  json, out);
+      return reportFailure(notFoundError(a->runId.empty() ? "no failover run in the journal"
+                                                          : "no failover run " + a->runId),
+                           json, out);
     RealClock clock;
     Json doc = failover::buildReport(**rec, clock.now());
     const std::string dir =
         a->reportDir.empty() ? cfg->failover.workDir + "/reports/" + (*rec)->runId : a->reportDir;
     auto files = failover::writeReportFiles(doc, dir);
-    if (!files.ok()) return fail(files.error(), json, out);
+    if (!files.ok()) return reportFailure(files.error(), json, out);
     if (json) {
       std::cout << doc.dump(2) << "\n";
     } else if (a->format == "html") {

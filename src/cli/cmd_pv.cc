@@ -89,37 +89,30 @@ void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out) {
                   "quarantine | keep | delete (default: replication.delete_policy)");
   del->add_option("--reason", da->reason, "Reason written into the trash manifest");
   del->callback([da, &g, &out] {
-    out.exitCode = runPv(
-        g, *da, "pv delete",
-        [&](HandlerEnv& env, const std::optional<Json>& doc, std::chrono::milliseconds wait,
-            const std::string& eventId) {
-          DeleteOptions o;
-          o.wait = wait;
-          o.eventId = eventId;
-          o.reason = da->reason;
-          if (da->policy == "quarantine")
-            o.policy = config::DeletePolicy::Quarantine;
-          else if (da->policy == "keep")
-            o.policy = config::DeletePolicy::Keep;
-          else if (da->policy == "delete")
-            o.policy = config::DeletePolicy::Delete;
-          else if (!da->policy.empty())
-            return setupFailure("pv delete", invalidError("--policy: expected quarantine, keep or "
-                                                          "delete, got \"" +
-                                                          da->policy + "\""));
-          if (!doc) {
-            if (env.primary == nullptr)
-              return setupFailure("pv delete",
-                                  invalidError("no primary API access configured here: pass the "
-                                               "PV as JSON (--pv-json)"));
-            auto pvj = env.primary->getPersistentVolume(da->pvName);
-            if (!pvj.ok()) return setupFailure("pv delete", pvj.error());
-            auto r = env.replicator->deletePv(*pvj, o);
-            return r.ok() ? *r : setupFailure("pv delete", r.error());
-          }
-          auto r = env.replicator->deletePv(*doc, o);
-          return r.ok() ? *r : setupFailure("pv delete", r.error());
-        });
+    out.exitCode =
+        runPv(g, *da, "pv delete",
+              [&](HandlerEnv& env, const std::optional<Json>& doc, std::chrono::milliseconds wait,
+                  const std::string& eventId) {
+                DeleteOptions o;
+                o.wait = wait;
+                o.eventId = eventId;
+                o.reason = da->reason;
+                auto policy = deletePolicyFlag(da->policy);
+                if (!policy.ok()) return setupFailure("pv delete", policy.error());
+                o.policy = *policy;
+                if (!doc) {
+                  if (env.primary == nullptr)
+                    return setupFailure(
+                        "pv delete", invalidError("no primary API access configured here: pass the "
+                                                  "PV as JSON (--pv-json)"));
+                  auto pvj = env.primary->getPersistentVolume(da->pvName);
+                  if (!pvj.ok()) return setupFailure("pv delete", pvj.error());
+                  auto r = env.replicator->deletePv(*pvj, o);
+                  return r.ok() ? *r : setupFailure("pv delete", r.error());
+                }
+                auto r = env.replicator->deletePv(*doc, o);
+                return r.ok() ? *r : setupFailure("pv delete", r.error());
+              });
   });
 }
 

@@ -94,15 +94,7 @@ void registerSnapshot(CLI::App& app, GlobalOptions& g, Outcome& out) {
           o.wait = wait;
           o.eventId = eventId;
           o.reason = da->reason;
-          if (da->policy == "quarantine")
-            o.policy = config::DeletePolicy::Quarantine;
-          else if (da->policy == "keep")
-            o.policy = config::DeletePolicy::Keep;
-          else if (da->policy == "delete")
-            o.policy = config::DeletePolicy::Delete;
-          else if (!da->policy.empty())
-            return invalidError("--policy: expected quarantine, keep or delete, got \"" +
-                                da->policy + "\"");
+          OCPVDR_ASSIGN_OR_RETURN(o.policy, deletePolicyFlag(da->policy));
           return env.replicator->deleteSnapshot(doc, o);
         });
   });

@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "core/result.h"
+
 namespace ocpvdr::cli {
 
 struct GlobalOptions {
@@ -18,6 +20,10 @@ struct GlobalOptions {
 struct Outcome {
   int exitCode = 0;
 };
+
+// A command that failed: with --json, the error as a JSON document on stdout; always the message
+// on stderr; the exit code of its kind.
+void reportFailure(const Error& e, bool json, Outcome& out);
 
 void registerVersion(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerConfig(CLI::App& app, GlobalOptions& g, Outcome& out);

@@ -82,6 +82,15 @@ int emitReport(const SyncReport& report) {
   return report.exitCode();
 }
 
+Result<std::optional<config::DeletePolicy>> deletePolicyFlag(const std::string& value) {
+  if (value == "quarantine") return std::optional(config::DeletePolicy::Quarantine);
+  if (value == "keep") return std::optional(config::DeletePolicy::Keep);
+  if (value == "delete") return std::optional(config::DeletePolicy::Delete);
+  if (!value.empty())
+    return invalidError("--policy: expected quarantine, keep or delete, got \"" + value + "\"");
+  return std::optional<config::DeletePolicy>();
+}
+
 SyncReport setupFailure(std::string action, const Error& e) {
   SyncReport r;
   r.action = std::move(action);

@@ -62,6 +62,10 @@ std::function<void(const RsyncProgress&)> ttyProgress(const std::string& label, 
 // Ends the progress line (newline) if one was drawn.
 void endTtyProgress(bool enabled);
 
+// The --policy value of `pv|snapshot delete`; empty means replication.delete_policy.
+[[nodiscard]] Result<std::optional<config::DeletePolicy>> deletePolicyFlag(
+    const std::string& value);
+
 // Prints the report as one JSON document on stdout; returns its exit code.
 int emitReport(const SyncReport& report);
 // A report for a command that failed before a handler could run (bad config, unreadable input).
