@@ -411,30 +411,36 @@ Engine::KeyOutcome Engine::reconcileKey(const std::string& key, const Known& k) 
     out.ok = r->ok() || r->result == replication::Outcome::NotReplicable;
     if (!out.ok) out.error = r->error;
   };
+  // A key queued without its object (resync, restart) reads it now. No tombstone and gone at the
+  // primary: the reconcile's orphan check (with its breaker) decides about the DR copy, not a key
+  // without an object. False when `out` is already the outcome.
+  auto fetched = [&](Result<Json> got, const std::string& what, Json& object,
+                     std::string& type) -> bool {
+    if (got.ok()) {
+      object = std::move(*got);
+      type = "MODIFIED";
+      return true;
+    }
+    if (got.error().kind == ErrorKind::NotFound) {
+      out.ok = true;
+      out.action = "gone";
+      out.result = "gone";
+      return false;
+    }
+    out.error = got.error().wrap(what);
+    out.result = "failed";
+    out.action = "sync";
+    return false;
+  };
   const std::stop_token stop = syncStop_.get_token();
   if (key.rfind("pv/", 0) == 0) {
     const std::string name = key.substr(3);
     Json object = k.object;
     std::string type = k.type;
-    if (object.is_null()) {
-      auto got = deps_.objects->getPersistentVolume(name);
-      if (!got.ok()) {
-        if (got.error().kind == ErrorKind::NotFound) {
-          // No tombstone and gone at the primary: the reconcile's orphan check (with its
-          // breaker) decides about the DR copy, not a key without an object.
-          out.ok = true;
-          out.action = "gone";
-          out.result = "gone";
-          return out;
-        }
-        out.error = got.error().wrap("reading PersistentVolume " + name + " from the primary");
-        out.result = "failed";
-        out.action = "sync";
-        return out;
-      }
-      object = std::move(*got);
-      type = "MODIFIED";
-    }
+    if (object.is_null() &&
+        !fetched(deps_.objects->getPersistentVolume(name),
+                 "reading PersistentVolume " + name + " from the primary", object, type))
+      return out;
     if (type == "DELETED") {
       replication::DeleteOptions o;
       o.reason = "PersistentVolume " + name + " DELETED at the primary (serve)";
@@ -453,23 +459,9 @@ Engine::KeyOutcome Engine::reconcileKey(const std::string& key, const Known& k) 
   const std::string name = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
   Json object = k.object;
   std::string type = k.type;
-  if (object.is_null()) {
-    auto got = deps_.lister->getVolumeSnapshot(ns, name, stop);
-    if (!got.ok()) {
-      if (got.error().kind == ErrorKind::NotFound) {
-        out.ok = true;
-        out.action = "gone";
-        out.result = "gone";
-        return out;
-      }
-      out.error = got.error().wrap("reading VolumeSnapshot " + ns + "/" + name);
-      out.result = "failed";
-      out.action = "sync";
-      return out;
-    }
-    object = std::move(*got);
-    type = "MODIFIED";
-  }
+  if (object.is_null() && !fetched(deps_.lister->getVolumeSnapshot(ns, name, stop),
+                                   "reading VolumeSnapshot " + ns + "/" + name, object, type))
+    return out;
   if (type == "DELETED") {
     replication::DeleteOptions o;
     o.reason = "VolumeSnapshot " + ns + "/" + name + " DELETED at the primary (serve)";
