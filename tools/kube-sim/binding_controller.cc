@@ -18,19 +18,6 @@ WriteOptions asBinder(const std::string& subresource = "") {
   return o;
 }
 
-std::string str(const Json& j, const char* key) {
-  if (!j.is_object()) return {};
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-const Json& child(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
 void setClaimPhase(Store& store, const std::string& ns, const std::string& name,
                    const std::string& phase) {
   (void)store.modify(

@@ -3,6 +3,18 @@
 
 namespace kubesim {
 
+const Json& child(const Json& j, const char* key) {
+  static const Json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string str(const Json& j, const char* key) {
+  const Json& v = child(j, key);
+  return v.is_string() ? v.get<std::string>() : std::string();
+}
+
 ControllerRunner::ControllerRunner(Store& store, const ocpvdr::Clock& clock,
                                    std::chrono::milliseconds tickInterval)
     : store_(store), clock_(clock), tickInterval_(tickInterval) {}

@@ -26,6 +26,11 @@
 
 namespace kubesim {
 
+// Lenient field reads for controllers: a missing field, or one of another type, reads as null
+// (child) or "" (str); so does any field of a non-object.
+const Json& child(const Json& j, const char* key);
+std::string str(const Json& j, const char* key);
+
 // PUT /apis/<group>/<version>/namespaces/<ns>/<resource>/<name>/<action>
 struct ActionRequest {
   std::string group;     // "subresources.kubevirt.io"

@@ -24,18 +24,6 @@ WriteOptions asVirtController(const std::string& subresource = "") {
   return o;
 }
 
-const Json& child(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string str(const Json& j, const char* key) {
-  const Json& v = child(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 // spec.runStrategy, else the deprecated spec.running as Always/Halted.
 std::string runStrategyOf(const Json& vm) {
   const Json& spec = child(vm, "spec");

@@ -40,18 +40,6 @@ WriteOptions asVelero() {
   return o;
 }
 
-const Json& child(const Json& j, const char* key) {
-  static const Json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string str(const Json& j, const char* key) {
-  const Json& v = child(j, key);
-  return v.is_string() ? v.get<std::string>() : std::string();
-}
-
 std::vector<std::string> strings(const Json& j) {
   std::vector<std::string> out;
   if (!j.is_array()) return out;
