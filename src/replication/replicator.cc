@@ -43,6 +43,24 @@ Json inputJson(const Unwrapped& u) {
   return j;
 }
 
+// An event id the catalog already saw succeed: the report says Skipped and why.
+bool skipProcessedEvent(catalog::Catalog& catalog, const std::string& eventId, SyncReport& r) {
+  if (eventId.empty()) return false;
+  auto seen = catalog.eventProcessed(eventId);
+  if (!seen.ok() || !*seen) return false;
+  r.result = Outcome::Skipped;
+  r.details["reason"] = "event " + eventId + " was already processed successfully";
+  return true;
+}
+
+// A lock still held by another run after --wait is Busy (retry later); any other error Failed.
+bool lockNotTaken(const Result<FileLock>& lock, SyncReport& r) {
+  if (lock.ok()) return false;
+  r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
+  r.error = lock.error();
+  return true;
+}
+
 }  // namespace
 
 std::string effectiveLockDir(const config::Config& cfg) {
@@ -281,14 +299,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   }
   r.pv = info->name;
 
-  if (!opts.eventId.empty()) {
-    auto seen = catalog_.eventProcessed(opts.eventId);
-    if (seen.ok() && *seen) {
-      r.result = Outcome::Skipped;
-      r.details["reason"] = "event " + opts.eventId + " was already processed successfully";
-      return done();
-    }
-  }
+  if (skipProcessedEvent(catalog_, opts.eventId, r)) return done();
   if (!info->nfs) {
     r.result = Outcome::NotReplicable;
     r.error = refusedError("PV " + info->name + " is not replicable: " + info->notReplicableReason);
@@ -327,11 +338,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   r.destination = paths->drHostPath;
 
   auto lock = FileLock::acquire(lockDir_, info->name, opts.wait, clock_, opts.stop);
-  if (!lock.ok()) {
-    r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
-    r.error = lock.error();
-    return done();
-  }
+  if (lockNotTaken(lock, r)) return done();
   // Again under the lock: a failover sets the state and then takes this lock once (a barrier).
   if (Status g = catalog::refuseIfDrActive(catalog_, "pv sync of " + info->name); !g.ok()) {
     fail(r, g.error());
@@ -432,14 +439,7 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     return done();
   }
   r.pv = info->name;
-  if (!opts.eventId.empty()) {
-    auto seen = catalog_.eventProcessed(opts.eventId);
-    if (seen.ok() && *seen) {
-      r.result = Outcome::Skipped;
-      r.details["reason"] = "event " + opts.eventId + " was already processed successfully";
-      return done();
-    }
-  }
+  if (skipProcessedEvent(catalog_, opts.eventId, r)) return done();
   if (!info->nfs) {
     r.result = Outcome::NotReplicable;
     r.error = refusedError("PV " + info->name + " is not replicable: " + info->notReplicableReason);
@@ -456,11 +456,7 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
   r.details["policy"] = config::toString(policy);
 
   auto lock = FileLock::acquire(lockDir_, info->name, opts.wait, clock_);
-  if (!lock.ok()) {
-    r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
-    r.error = lock.error();
-    return done();
-  }
+  if (lockNotTaken(lock, r)) return done();
   if (Status g = catalog::refuseIfDrActive(catalog_, "pv delete of " + info->name); !g.ok()) {
     fail(r, g.error());
     return done();
@@ -565,20 +561,9 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
   }
   r.snapshot = vs->ns + "/" + vs->name;
   key = "snap/" + r.snapshot;
-  if (!opts.eventId.empty()) {
-    auto seen = catalog_.eventProcessed(opts.eventId);
-    if (seen.ok() && *seen) {
-      r.result = Outcome::Skipped;
-      r.details["reason"] = "event " + opts.eventId + " was already processed successfully";
-      return done();
-    }
-  }
+  if (skipProcessedEvent(catalog_, opts.eventId, r)) return done();
   auto lock = FileLock::acquire(lockDir_, "snap-" + vs->uid, opts.wait, clock_, opts.stop);
-  if (!lock.ok()) {
-    r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
-    r.error = lock.error();
-    return done();
-  }
+  if (lockNotTaken(lock, r)) return done();
   if (Status g = catalog::refuseIfDrActive(catalog_, "snapshot sync of " + r.snapshot); !g.ok()) {
     fail(r, g.error());
     return done();
@@ -793,22 +778,11 @@ Result<SyncReport> Replicator::deleteSnapshot(const Json& doc, const DeleteOptio
   }
   r.snapshot = vs->ns + "/" + vs->name;
   key = "snap/" + r.snapshot;
-  if (!opts.eventId.empty()) {
-    auto seen = catalog_.eventProcessed(opts.eventId);
-    if (seen.ok() && *seen) {
-      r.result = Outcome::Skipped;
-      r.details["reason"] = "event " + opts.eventId + " was already processed successfully";
-      return done();
-    }
-  }
+  if (skipProcessedEvent(catalog_, opts.eventId, r)) return done();
   const auto policy = opts.policy.value_or(cfg_.replication.deletePolicy);
   r.details["policy"] = config::toString(policy);
   auto lock = FileLock::acquire(lockDir_, "snap-" + vs->uid, opts.wait, clock_);
-  if (!lock.ok()) {
-    r.result = lock.error().kind == ErrorKind::Retryable ? Outcome::Busy : Outcome::Failed;
-    r.error = lock.error();
-    return done();
-  }
+  if (lockNotTaken(lock, r)) return done();
   if (Status g = catalog::refuseIfDrActive(catalog_, "snapshot delete of " + r.snapshot); !g.ok()) {
     fail(r, g.error());
     return done();
