@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
       ->envname("OCPVDR_CONFIG")
       ->capture_default_str();
   app.add_option("--log-level", g.logLevel, "debug | info | warn | error")->capture_default_str();
-  app.add_option("--log-format", g.logFormat, "auto (human on a TTY, JSON otherwise) | human | json")
+  app.add_option("--log-format", g.logFormat,
+                 "auto (human on a TTY, JSON otherwise) | human | json")
       ->capture_default_str();
   app.parse_complete_callback([&] {
     log::setup(g.logFormat == "json"    ? log::Format::Json

@@ -1,11 +1,11 @@
 // Temporary directories and repository paths for tests.
 #include "support/temp_dir.h"
 
+#include <unistd.h>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 #include <system_error>
-#include <unistd.h>
 
 namespace ocpvdr::testing {
 
