@@ -17,6 +17,7 @@
 #include "core/process.h"
 #include "replication/test_util.h"
 #include "support/cli_run.h"
+#include "support/eventually.h"
 #include "support/http_test_server.h"
 #include "support/kube_sim_process.h"
 #include "support/temp_dir.h"
@@ -29,14 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+// support/eventually.h with this suite's limit (30s) and poll interval (20ms).
 template <class P>
-bool eventually(P pred, std::chrono::milliseconds limit = 30s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
+bool waitFor(P pred, std::chrono::milliseconds limit = 30s) {
+  return eventually(pred, limit, 20ms);
 }
 
 class EngineCliTest : public ::testing::Test {
@@ -244,7 +241,7 @@ class ServeProcess {
 TEST_F(EngineCliTest, ServeAcceptsEventsAndExitsZeroOnSigterm) {
   makePv("served");
   ServeProcess serve(bin, configPath, base);
-  ASSERT_TRUE(eventually([&] { return !serve.url().empty(); })) << serve.log();
+  ASSERT_TRUE(waitFor([&] { return !serve.url().empty(); })) << serve.log();
   std::string url = serve.url();
   url.erase(url.find_last_not_of("\n") + 1);
   Json pv = sim.request("GET", "/api/v1/persistentvolumes/pvc-served");
@@ -258,12 +255,12 @@ TEST_F(EngineCliTest, ServeAcceptsEventsAndExitsZeroOnSigterm) {
   auto r = http.send(req);
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(r->status, 202) << r->body;
-  ASSERT_TRUE(eventually([&] { return fs::exists(drRoot / "served/disk.img"); })) << serve.log();
+  ASSERT_TRUE(waitFor([&] { return fs::exists(drRoot / "served/disk.img"); })) << serve.log();
 
   HttpRequest st;
   st.url = url + "/v1/status";
   st.headers = {{"Authorization", "Bearer cli-t0ken"}};
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(waitFor([&] {
     auto s = http.send(st);
     if (!s.ok() || s->status != 200) return false;
     auto doc = Json::parse(s->body, nullptr, false);

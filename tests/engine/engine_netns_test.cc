@@ -19,6 +19,7 @@
 #include "engine/engine.h"
 #include "kube/connect.h"
 #include "replication/test_util.h"
+#include "support/eventually.h"
 #include "support/kube_sim_process.h"
 #include "support/netns_hosts.h"
 #include "support/temp_dir.h"
@@ -29,14 +30,10 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
+// support/eventually.h with this suite's limit (60s) and poll interval (10ms).
 template <class P>
-bool eventually(P pred, std::chrono::milliseconds limit = 60s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+bool waitFor(P pred, std::chrono::milliseconds limit = 60s) {
+  return eventually(pred, limit, 10ms);
 }
 
 // Records every rsync transfer (start, end, source) and the most that ran at once.
@@ -221,7 +218,7 @@ TEST_F(EngineNetnsTest, ABurstOf100EventsForOnePvCausesAtMostTwoSyncs) {
   senders.clear();
   auto burst = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(accepted, 100);
-  ASSERT_TRUE(eventually([&] { return synced("pvc-burst") && idle(); }));
+  ASSERT_TRUE(waitFor([&] { return synced("pvc-burst") && idle(); }));
   const int syncs = engine->stats().syncsPerKey["pv/pvc-burst"];
   const auto rsyncs = recorder->callsFor("burst").size();
   std::cout << "[ measured ] 100 events in "
@@ -246,7 +243,7 @@ TEST_F(EngineNetnsTest, EventsFor50PvsRunInParallelUpToTheWorkerCount) {
   startEngine();
   CurlHttpClient http;
   for (int i = 0; i < 50; ++i) ASSERT_EQ(post(http, pvs[i], "ADDED", ""), 202);
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(waitFor([&] {
     for (int i = 0; i < 50; ++i)
       if (!synced("pvc-par" + std::to_string(i))) return false;
     return idle();
@@ -269,7 +266,7 @@ TEST_F(EngineNetnsTest, AFailingPvBacksOffAndRecoversOnceFixed) {
   fs::remove_all(hosts->primary().exportDir / "flaky");
   CurlHttpClient http;
   ASSERT_EQ(post(http, pv, "ADDED", "flaky:1:ADDED"), 202);
-  ASSERT_TRUE(eventually([&] { return recorder->callsFor("flaky").size() >= 4; }));
+  ASSERT_TRUE(waitFor([&] { return recorder->callsFor("flaky").size() >= 4; }));
   auto calls = recorder->callsFor("flaky");
   std::vector<double> gaps;
   for (std::size_t i = 1; i < calls.size(); ++i)
@@ -288,9 +285,9 @@ TEST_F(EngineNetnsTest, AFailingPvBacksOffAndRecoversOnceFixed) {
   EXPECT_GE(engine->queue().numRequeues("pv/pvc-flaky"), 3);
 
   writeRandomFile(hosts->primary().exportDir / "flaky/disk.img", 50000, 9);  // fixed
-  ASSERT_TRUE(eventually([&] { return synced("pvc-flaky"); }, 30s));
+  ASSERT_TRUE(waitFor([&] { return synced("pvc-flaky"); }, 30s));
   EXPECT_TRUE(sameData("flaky"));
-  ASSERT_TRUE(eventually([&] { return engine->queue().numRequeues("pv/pvc-flaky") == 0; }));
+  ASSERT_TRUE(waitFor([&] { return engine->queue().numRequeues("pv/pvc-flaky") == 0; }));
   EXPECT_TRUE(cat->eventProcessed("flaky:1:ADDED").valueOr(false));
 }
 
@@ -299,11 +296,11 @@ TEST_F(EngineNetnsTest, TheEnginesOwnWatchSyncsWithoutAnyEventPost) {
   opts.settle = 100ms;
   startEngine();
   makePv("watched");
-  ASSERT_TRUE(eventually([&] { return synced("pvc-watched"); }));
+  ASSERT_TRUE(waitFor([&] { return synced("pvc-watched"); }));
   EXPECT_TRUE(sameData("watched"));
   // Deleting the PV at the primary reaches the engine as a DELETED event: quarantined.
   sim->request("DELETE", "/api/v1/persistentvolumes/pvc-watched");
-  ASSERT_TRUE(eventually([&] {
+  ASSERT_TRUE(waitFor([&] {
     auto r = cat->replica("pvc-watched");
     return r.ok() && r->has_value() && (*r)->state == "quarantined";
   }));
@@ -318,7 +315,7 @@ TEST_F(EngineNetnsTest, ReconcileFindsAPvWhoseEventsWereNeverDelivered) {
   CurlHttpClient http;
   ASSERT_EQ(post(http, sim->request("GET", "/api/v1/persistentvolumes/pvc-known"), "ADDED", ""),
             202);
-  ASSERT_TRUE(eventually([&] { return synced("pvc-known") && idle(); }));
+  ASSERT_TRUE(waitFor([&] { return synced("pvc-known") && idle(); }));
   EXPECT_FALSE(synced("pvc-silent"));
 
   auto report = engine->runReconcile("api");

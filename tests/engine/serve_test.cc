@@ -15,6 +15,7 @@
 
 #include "engine/fake_primary.h"
 #include "replication/test_util.h"
+#include "support/eventually.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::engine {
@@ -27,14 +28,10 @@ using testing::inTreePv;
 using testing::localSitesConfig;
 using testing::treeDigest;
 
+// support/eventually.h with this suite's limit (20s) and poll interval (5ms).
 template <class P>
 bool eventually(P pred, std::chrono::milliseconds limit = 20s) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
+  return testing::eventually(pred, limit, 5ms);
 }
 
 // Real processes; rsync runs can be held (until released or stopped) to keep a sync in flight.
