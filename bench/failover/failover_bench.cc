@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "failover/failover_lab.h"
 #include "failover/s3_object_store.h"
 #include "failover/velero_tarball.h"

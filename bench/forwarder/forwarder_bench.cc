@@ -1,7 +1,7 @@
 // bench/forwarder: the same stream of PersistentVolume and VolumeSnapshot events from kube-sim
-// through (1) `ocpv-dr forward` (spool and checkpoint on, as deployed) and (2) the Python baseline
-// (bench/baseline/forwarder.py: the kubernetes client's watch + requests.post), into the same
-// receiver (tests/support/webhook_receiver, checking the Bearer token).
+// through (1) ocpv-dr-forward, the image's program (spool and checkpoint on, as deployed) and (2)
+// the Python baseline (bench/baseline/forwarder.py: the kubernetes client's watch + requests.post),
+// into the same receiver (tests/support/webhook_receiver, checking the Bearer token).
 //
 // One run: fresh kube-sim and receiver; start the forwarder; a sentinel PV and VolumeSnapshot
 // prove both watches are live; the forwarder is frozen (SIGSTOP) while the stream is written into
@@ -348,7 +348,7 @@ RunResult runOnce(const std::string& which, const Options& o, int run) {
   r.cpuSeconds = cpuSeconds(pid) - cpuBefore;
   if (ours) {
     const int st = ours->signal(SIGTERM);
-    if (st != 0) std::cerr << "ocpv-dr forward exited with " << st << "\n";
+    if (st != 0) std::cerr << "ocpv-dr-forward exited with " << st << "\n";
   } else {
     (void)stopChild(pid);
   }
@@ -439,7 +439,7 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   Options o;
   o.baseline = std::string(OCPVDR_SOURCE_DIR) + "/bench/baseline/forwarder.py";
-  CLI::App app{"Forwarder benchmark: ocpv-dr forward vs the Python baseline"};
+  CLI::App app{"Forwarder benchmark: ocpv-dr-forward vs the Python baseline"};
   app.add_option("--runs", o.runs, "Runs per forwarder (medians are reported)");
   app.add_option("--pvs", o.pvs, "PersistentVolumes in the stream");
   app.add_option("--modifications", o.modifications, "Modifications per PV");

@@ -30,7 +30,7 @@
 #include <thread>
 
 #include "config/config.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "core/json_util.h"
 #include "support/kube_sim_process.h"
 #include "support/netns_hosts.h"

@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "failover/backup_report.h"
 #include "failover/s3_credentials.h"
 #include "failover/s3_object_store.h"

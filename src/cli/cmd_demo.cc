@@ -12,7 +12,7 @@
 
 #include "cli/commands.h"
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "core/process.h"
 #include "demo/demo.h"
 #include "demo/peer_process.h"

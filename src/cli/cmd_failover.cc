@@ -17,7 +17,7 @@
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "core/log.h"
 #include "failover/failover_report.h"
 #include "failover/journal.h"
@@ -74,7 +74,7 @@ Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
   auto w = std::make_unique<Wiring>();
   OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath));
   const config::Config& cfg = w->env->config;
-  auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock);
+  auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock, curlHttpClients());
   if (!dr.ok()) return dr.error().wrap("DR cluster API (sites.dr.kubernetes)");
   w->dr = std::move(dr).value();
   // The primary answers quickly or not at all: an unplanned failover must not spend minutes
@@ -83,7 +83,7 @@ Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
   quick.retry.maxAttempts = 2;
   quick.connectTimeout = std::chrono::seconds(5);
   quick.requestTimeout = std::chrono::seconds(20);
-  auto primary = kube::connect(cfg.primary.kubernetes, *w->env->clock, quick);
+  auto primary = kube::connect(cfg.primary.kubernetes, *w->env->clock, curlHttpClients(), quick);
   if (primary.ok()) {
     w->primary = std::move(primary).value();
   } else {

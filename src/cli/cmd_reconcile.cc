@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
+#include "core/curl_http.h"
 #include "core/log.h"
 #include "engine/engine.h"
 #include "engine/primary_api.h"
@@ -55,7 +56,7 @@ int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
   auto env = replication::HandlerEnv::open(g.configPath, a.now);
   if (!env.ok()) return setupFailure(env.error());
   auto& e = **env;
-  auto conn = kube::connect(e.config.primary.kubernetes, *e.clock);
+  auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());
   if (!conn.ok()) return setupFailure(conn.error().wrap("sites.primary.kubernetes"));
   engine::KubePrimary primary(*conn->client);
   std::unique_ptr<CurlHttpClient> notifyHttp;

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "core/curl_http.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
@@ -39,7 +40,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   auto env = replication::HandlerEnv::open(g.configPath);
   if (!env.ok()) return fail(env.error());
   auto& e = **env;
-  auto conn = kube::connect(e.config.primary.kubernetes, *e.clock);
+  auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());
   if (!conn.ok()) return fail(conn.error().wrap("sites.primary.kubernetes"));
   engine::KubePrimary primary(*conn->client);
   CurlHttpClient notifyHttp;

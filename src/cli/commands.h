@@ -21,6 +21,10 @@ struct Outcome {
   int exitCode = 0;
 };
 
+// -c/--config, --log-level and --log-format, and logging set up once they are parsed (both
+// binaries: ocpv-dr and ocpv-dr-forward).
+void addGlobalOptions(CLI::App& app, GlobalOptions& g);
+
 // A command that failed: with --json, the error as a JSON document on stdout; always the message
 // on stderr; the exit code of its kind.
 void reportFailure(const Error& e, bool json, Outcome& out);

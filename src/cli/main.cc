@@ -6,8 +6,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
-#include "core/http.h"
-#include "core/log.h"
+#include "core/curl_http.h"
 
 int main(int argc, char** argv) {
   using namespace ocpvdr;
@@ -21,19 +20,7 @@ int main(int argc, char** argv) {
   app.fallthrough();
   cli::GlobalOptions g;
   cli::Outcome out;
-  app.add_option("-c,--config", g.configPath, "Configuration file")
-      ->envname("OCPVDR_CONFIG")
-      ->capture_default_str();
-  app.add_option("--log-level", g.logLevel, "debug | info | warn | error")->capture_default_str();
-  app.add_option("--log-format", g.logFormat,
-                 "auto (human on a TTY, JSON otherwise) | human | json")
-      ->capture_default_str();
-  app.parse_complete_callback([&] {
-    log::setup(g.logFormat == "json"    ? log::Format::Json
-               : g.logFormat == "human" ? log::Format::Human
-                                        : log::Format::Auto,
-               log::parseLevel(g.logLevel));
-  });
+  cli::addGlobalOptions(app, g);
 
   cli::registerVersion(app, g, out);
   cli::registerConfig(app, g, out);

@@ -1,8 +1,6 @@
 // Single-value checks for the configuration file (see value_rules.h).
 #include "config/value_rules.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -12,6 +10,7 @@
 #include <vector>
 
 #include "core/paths.h"
+#include "core/url.h"
 
 namespace ocpvdr::config::rules {
 namespace {
@@ -153,21 +152,6 @@ std::string cronFieldProblem(std::string_view text, const CronField& f) {
   return {};
 }
 
-struct CurlUrlDeleter {
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
-};
-struct CurlStringDeleter {
-  void operator()(char* s) const { curl_free(s); }
-};
-
-// The part of a parsed URL, or empty when absent.
-std::string urlPart(CURLU* u, CURLUPart part) {
-  char* raw = nullptr;
-  if (curl_url_get(u, part, &raw, 0) != CURLUE_OK || raw == nullptr) return {};
-  std::unique_ptr<char, CurlStringDeleter> owned(raw);
-  return std::string(raw);
-}
-
 }  // namespace
 
 std::string quoted(std::string_view text) {
@@ -273,19 +257,13 @@ Message httpUrl(std::string_view value) {
   const char* expected = "an http:// or https:// URL";
   if (value.empty() || value.find('\0') != std::string_view::npos)
     return expectedGot(expected, value);
-  std::unique_ptr<CURLU, CurlUrlDeleter> u(curl_url());
-  if (!u) return std::string("cannot check the URL: out of memory");
-  std::string text(value);
-  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), 0) != CURLUE_OK)
-    return expectedGot(expected, value);
-  std::string scheme = urlPart(u.get(), CURLUPART_SCHEME);
-  if (scheme != "http" && scheme != "https") return expectedGot(expected, value);
+  auto url = parseHttpUrl(value);
+  if (!url) return expectedGot(expected, value);
   // The value is not echoed here: it holds a password.
-  if (!urlPart(u.get(), CURLUPART_USER).empty() || !urlPart(u.get(), CURLUPART_PASSWORD).empty())
+  if (!url->userinfo.empty())
     return std::string(
         "expected a URL without a user:password part (secrets are never written in this file; "
         "use the token_file keys), got a URL with credentials");
-  if (urlPart(u.get(), CURLUPART_HOST).empty()) return expectedGot(expected, value);
   return std::nullopt;
 }
 

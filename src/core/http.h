@@ -1,8 +1,12 @@
 // HttpClient: the seam for every outgoing HTTP request (Kubernetes API, webhook, S3, notify).
 //
-// CurlHttpClient reuses connections (a pool of libcurl easy handles), takes TLS material as PEM
-// data or as files, applies connect and total timeouts, and can stream a response body to a
-// callback that may cancel the transfer (watch streams, large downloads).
+// Two implementations keep the same contract (tests/core/http_test.cc runs one suite on both):
+// CurlHttpClient (core/curl_http.h, libcurl) for the ocpv-dr commands, and HttplibHttpClient
+// (core/httplib_client.h, cpp-httplib) for the forwarder, whose process must stay small —
+// Debian's libcurl maps some 25 libraries the forwarder would never use. Both reuse
+// connections, take TLS material as PEM data or as files, apply connect and total timeouts, and
+// can stream a response body to a callback that may cancel the transfer (watch streams, large
+// downloads).
 #pragma once
 
 #include <chrono>
@@ -71,21 +75,19 @@ class HttpClient {
                                                   std::stop_token stop = {}) = 0;
 };
 
-class CurlHttpClient final : public HttpClient {
- public:
-  explicit CurlHttpClient(TlsOptions tls = {});
-  ~CurlHttpClient() override;
-  CurlHttpClient(const CurlHttpClient&) = delete;
-  CurlHttpClient& operator=(const CurlHttpClient&) = delete;
+// Builds a client for one set of TLS material (a cluster's, a webhook's). Chosen in main().
+using HttpClientFactory = std::function<std::unique_ptr<HttpClient>(const TlsOptions&)>;
 
-  Result<HttpResponse> send(const HttpRequest& req, std::stop_token stop = {}) override;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-// Call once in main() before threads start (curl_global_init).
-void initHttpGlobal();
+// Helpers both implementations use.
+bool isHttpToken(std::string_view s);  // RFC 9110 token (methods, header names)
+std::string lowerAscii(std::string_view s);
+// "METHOD URL" for messages, the URL without any user:password part.
+std::string describeRequest(const HttpRequest& req);
+// Refuses (Invalid) a method or header name that is not a token and a header value with a line
+// break or NUL: nothing can be smuggled into the request head.
+[[nodiscard]] Status checkRequestHead(const HttpRequest& req);
+// True when a TLS library's error text reports a certificate alert from the server (a client
+// certificate it rejects): retrying with the same material cannot help.
+bool mentionsTlsCertificateAlert(std::string_view detail);
 
 }  // namespace ocpvdr

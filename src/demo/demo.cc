@@ -21,6 +21,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "core/curl_http.h"
 #include "core/json_util.h"
 #include "demo/netns_sites.h"
 #include "demo/peer_process.h"
@@ -256,7 +257,7 @@ Result<std::unique_ptr<PeerProcess>> DemoRun::startKubeSim(
   OCPVDR_TRY(writeFile(site.kubeconfig, kubeconfigYaml(site.name, site.url, site.token), 0600));
   config::KubeAccess access;
   access.kubeconfig = site.kubeconfig;
-  OCPVDR_ASSIGN_OR_RETURN(auto conn, kube::connect(access, clock_));
+  OCPVDR_ASSIGN_OR_RETURN(auto conn, kube::connect(access, clock_, curlHttpClients()));
   site.conn = std::move(conn);
   return proc;
 }

@@ -1,6 +1,6 @@
 // One call from a site's `kubernetes:` configuration to a ready KubeClient: resolve the cluster
-// configuration (kubeconfig / in-cluster / $KUBECONFIG / ~/.kube/config), build the curl
-// HttpClient with that cluster's TLS material, and the client on top. For the CLI's wiring.
+// configuration (kubeconfig / in-cluster / $KUBECONFIG / ~/.kube/config), build an HttpClient
+// with that cluster's TLS material (from the factory the binary chose), and the client on top.
 #pragma once
 
 #include <memory>
@@ -22,12 +22,13 @@ struct KubeConnection {
   std::unique_ptr<KubeClient> client;
 };
 
-// initHttpGlobal() must have run (main() does it).
 [[nodiscard]] Result<KubeConnection> connect(const config::KubeAccess& access, Clock& clock,
+                                             const HttpClientFactory& http,
                                              KubeClientOptions options = {},
                                              const EnvLookup& env = processEnv());
 
 // The same from an already resolved configuration.
-KubeConnection connect(ClusterConfig cfg, Clock& clock, KubeClientOptions options = {});
+KubeConnection connect(ClusterConfig cfg, Clock& clock, const HttpClientFactory& http,
+                       KubeClientOptions options = {});
 
 }  // namespace ocpvdr::kube

@@ -1,6 +1,7 @@
 // PrimaryObjects backed by the Kubernetes REST client (see kube_primary_objects.h).
 #include "replication/kube_primary_objects.h"
 
+#include "core/curl_http.h"
 #include "kube/resource_type.h"
 
 namespace ocpvdr::replication {
@@ -8,7 +9,7 @@ namespace ocpvdr::replication {
 Result<kube::KubeClient*> KubePrimaryObjects::client() {
   std::lock_guard lock(mu_);
   if (!conn_) {
-    auto c = kube::connect(access_, clock_);
+    auto c = kube::connect(access_, clock_, curlHttpClients());
     if (!c.ok())
       return c.error().wrap("connecting to the primary cluster's API (sites.primary.kubernetes)");
     conn_.emplace(std::move(c).value());

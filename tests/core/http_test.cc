@@ -1,7 +1,9 @@
-// CurlHttpClient against an in-process cpp-httplib server on a kernel-chosen loopback port:
-// methods, headers, bodies, connection reuse, streaming and cancellation, timeouts, error
-// kinds, and TLS (CA as data and file, wrong CA, skip-verify, server name, client certs).
-#include "core/http.h"
+// The HttpClient contract, run on both implementations (CurlHttpClient and HttplibHttpClient)
+// against an in-process cpp-httplib server on a kernel-chosen loopback port: methods, headers,
+// bodies, connection reuse, streaming and cancellation, timeouts, error kinds, and TLS (CA as
+// data and file, wrong CA, skip-verify, server name, client certs).
+#include "core/curl_http.h"
+#include "core/httplib_client.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -72,6 +74,7 @@ void registerEcho(httplib::Server& s) {
   s.Delete("/echo", echoHandler);
 }
 
+template <class Client>
 class HttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -142,9 +145,19 @@ class HttpTest : public ::testing::Test {
   Gate release_;
 };
 
-TEST_F(HttpTest, GetReturnsStatusBodyAndLowerCasedHeaders) {
-  CurlHttpClient client;
-  auto r = client.send(get("/hello"));
+using Clients = ::testing::Types<CurlHttpClient, HttplibHttpClient>;
+// Test names carry the implementation: HttpTest/curl.*, HttpTest/httplib.*.
+struct ClientName {
+  template <class T>
+  static std::string GetName(int) {
+    return std::is_same_v<T, CurlHttpClient> ? "curl" : "httplib";
+  }
+};
+TYPED_TEST_SUITE(HttpTest, Clients, ClientName);
+
+TYPED_TEST(HttpTest, GetReturnsStatusBodyAndLowerCasedHeaders) {
+  TypeParam client;
+  auto r = client.send(this->get("/hello"));
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "hello");
@@ -160,21 +173,21 @@ TEST_F(HttpTest, GetReturnsStatusBodyAndLowerCasedHeaders) {
   EXPECT_EQ(r->header("x-absent"), std::nullopt);
 }
 
-TEST_F(HttpTest, NonSuccessStatusIsStillASuccessfulResult) {
-  CurlHttpClient client;
-  auto r = client.send(get("/status/418"));
+TYPED_TEST(HttpTest, NonSuccessStatusIsStillASuccessfulResult) {
+  TypeParam client;
+  auto r = client.send(this->get("/status/418"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 418);
   EXPECT_EQ(r->body, "teapot");
-  auto nf = client.send(get("/no-such-path"));
+  auto nf = client.send(this->get("/no-such-path"));
   ASSERT_TRUE(nf.ok());
   EXPECT_EQ(nf->status, 404);
 }
 
-TEST_F(HttpTest, MethodsBodiesAndHeadersRoundTrip) {
-  CurlHttpClient client;
+TYPED_TEST(HttpTest, MethodsBodiesAndHeadersRoundTrip) {
+  TypeParam client;
   for (std::string method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
-    HttpRequest req = get("/echo");
+    HttpRequest req = this->get("/echo");
     req.method = method;
     req.headers = {{"X-Test", "value-" + method}, {"Content-Type", "application/merge-patch+json"}};
     if (method != "GET" && method != "DELETE") req.body = R"({"m":")" + method + "\"}";
@@ -192,9 +205,9 @@ TEST_F(HttpTest, MethodsBodiesAndHeadersRoundTrip) {
   }
 }
 
-TEST_F(HttpTest, BodyWithoutContentTypeIsNotLabelledAsForm) {
-  CurlHttpClient client;
-  HttpRequest req = get("/echo");
+TYPED_TEST(HttpTest, BodyWithoutContentTypeIsNotLabelledAsForm) {
+  TypeParam client;
+  HttpRequest req = this->get("/echo");
   req.method = "POST";
   req.body = "a=b";
   auto r = client.send(req);
@@ -204,9 +217,9 @@ TEST_F(HttpTest, BodyWithoutContentTypeIsNotLabelledAsForm) {
   EXPECT_EQ(j["has-content-type"], false) << r->body;
 }
 
-TEST_F(HttpTest, HeadHasHeadersButNoBody) {
-  CurlHttpClient client;
-  HttpRequest req = get("/hello");
+TYPED_TEST(HttpTest, HeadHasHeadersButNoBody) {
+  TypeParam client;
+  HttpRequest req = this->get("/hello");
   req.method = "HEAD";
   auto r = client.send(req);
   ASSERT_TRUE(r.ok()) << r.error().describe();
@@ -215,13 +228,13 @@ TEST_F(HttpTest, HeadHasHeadersButNoBody) {
   EXPECT_EQ(r->header("content-length"), std::optional<std::string>("5"));
 }
 
-TEST_F(HttpTest, UploadBodyFromFile) {
+TYPED_TEST(HttpTest, UploadBodyFromFile) {
   TempDir dir;
   std::string data(3 * 1024 * 1024 + 17, '\0');
   for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 % 251);
   auto file = dir.write("blob.bin", data);
-  CurlHttpClient client;
-  HttpRequest req = get("/upload");
+  TypeParam client;
+  HttpRequest req = this->get("/upload");
   req.method = "PUT";
   req.bodyFile = file.string();
   auto r = client.send(req);
@@ -236,22 +249,22 @@ TEST_F(HttpTest, UploadBodyFromFile) {
   EXPECT_NE(missing.error().message.find("missing.bin"), std::string::npos);
 }
 
-TEST_F(HttpTest, ConnectionsAreReusedSequentiallyAndAcrossThreads) {
-  CurlHttpClient client;
+TYPED_TEST(HttpTest, ConnectionsAreReusedSequentiallyAndAcrossThreads) {
+  TypeParam client;
   for (int i = 0; i < 10; ++i) {
-    auto r = client.send(get("/hello"));
+    auto r = client.send(this->get("/hello"));
     ASSERT_TRUE(r.ok());
     ASSERT_EQ(r->body, "hello");
   }
-  EXPECT_EQ(server_.requestCount(), 10u);
-  EXPECT_EQ(server_.remotePorts().size(), 1u) << "a new connection per request";
+  EXPECT_EQ(this->server_.requestCount(), 10u);
+  EXPECT_EQ(this->server_.remotePorts().size(), 1u) << "a new connection per request";
 
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 25; ++i) {
-        auto r = client.send(get("/hello"));
+        auto r = client.send(this->get("/hello"));
         if (r.ok() && r->body == "hello") ++ok;
       }
     });
@@ -259,12 +272,12 @@ TEST_F(HttpTest, ConnectionsAreReusedSequentiallyAndAcrossThreads) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 100);
   // At most one connection per concurrently used pool slot (plus the first one).
-  EXPECT_LE(server_.remotePorts().size(), 5u);
+  EXPECT_LE(this->server_.remotePorts().size(), 5u);
 }
 
-TEST_F(HttpTest, StreamingDeliversChunkedBodyInOrderAfterHeaders) {
-  CurlHttpClient client;
-  HttpRequest req = get("/chunked");
+TYPED_TEST(HttpTest, StreamingDeliversChunkedBodyInOrderAfterHeaders) {
+  TypeParam client;
+  HttpRequest req = this->get("/chunked");
   std::vector<std::string> events;
   std::string streamed;
   int headerStatus = 0;
@@ -293,9 +306,9 @@ TEST_F(HttpTest, StreamingDeliversChunkedBodyInOrderAfterHeaders) {
   EXPECT_EQ(events[2], "body");
 }
 
-TEST_F(HttpTest, OnHeadersCalledOnceEvenWithoutBody) {
-  CurlHttpClient client;
-  HttpRequest req = get("/hello");
+TYPED_TEST(HttpTest, OnHeadersCalledOnceEvenWithoutBody) {
+  TypeParam client;
+  HttpRequest req = this->get("/hello");
   req.method = "HEAD";
   int calls = 0;
   req.onHeaders = [&](int status, const HttpHeaders&) {
@@ -306,9 +319,9 @@ TEST_F(HttpTest, OnHeadersCalledOnceEvenWithoutBody) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(HttpTest, CancelFromOnBody) {
-  CurlHttpClient client;
-  HttpRequest req = get("/forever");
+TYPED_TEST(HttpTest, CancelFromOnBody) {
+  TypeParam client;
+  HttpRequest req = this->get("/forever");
   req.timeout = 0ms;
   int chunks = 0;
   req.onBody = [&](std::string_view) { return ++chunks < 3; };
@@ -320,20 +333,20 @@ TEST_F(HttpTest, CancelFromOnBody) {
   EXPECT_EQ(chunks, 3);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   // The client stays usable after an aborted transfer.
-  auto again = client.send(get("/hello"));
+  auto again = client.send(this->get("/hello"));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->body, "hello");
 }
 
-TEST_F(HttpTest, StopTokenCancelsWhileWaitingForTheServer) {
-  CurlHttpClient client;
+TYPED_TEST(HttpTest, StopTokenCancelsWhileWaitingForTheServer) {
+  TypeParam client;
   std::stop_source stop;
-  auto arrived = arrived_.get_future();
+  auto arrived = this->arrived_.get_future();
   std::thread stopper([&] {
     arrived.wait();  // the request is in the server's hands; the client is blocked
     stop.request_stop();
   });
-  HttpRequest req = get("/slow");
+  HttpRequest req = this->get("/slow");
   auto t0 = std::chrono::steady_clock::now();
   auto r = client.send(req, stop.get_token());
   auto elapsed = std::chrono::steady_clock::now() - t0;
@@ -343,10 +356,10 @@ TEST_F(HttpTest, StopTokenCancelsWhileWaitingForTheServer) {
   EXPECT_LT(elapsed, 3s);  // the handler would hold the response for 5 s
 }
 
-TEST_F(HttpTest, StopTokenCancelsAStream) {
-  CurlHttpClient client;
+TYPED_TEST(HttpTest, StopTokenCancelsAStream) {
+  TypeParam client;
   std::stop_source stop;
-  HttpRequest req = get("/forever");
+  HttpRequest req = this->get("/forever");
   req.timeout = 0ms;
   int chunks = 0;
   req.onBody = [&](std::string_view) {
@@ -359,25 +372,25 @@ TEST_F(HttpTest, StopTokenCancelsAStream) {
   EXPECT_LE(chunks, 3);
 }
 
-TEST_F(HttpTest, TotalTimeoutIsRetryable) {
-  CurlHttpClient client;
-  HttpRequest req = get("/slow");
+TYPED_TEST(HttpTest, TotalTimeoutIsRetryable) {
+  TypeParam client;
+  HttpRequest req = this->get("/slow");
   req.timeout = 300ms;
   auto t0 = std::chrono::steady_clock::now();
   auto r = client.send(req);
   auto elapsed = std::chrono::steady_clock::now() - t0;
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::Retryable);
-  EXPECT_NE(r.error().message.find("GET " + server_.url("/slow")), std::string::npos)
+  EXPECT_NE(r.error().message.find("GET " + this->server_.url("/slow")), std::string::npos)
       << r.error().message;
   EXPECT_NE(r.error().message.find("imeout"), std::string::npos) << r.error().message;
   EXPECT_GE(elapsed, 250ms);  // curl's millisecond timers may fire a fraction early
   EXPECT_LT(elapsed, 3s);
 }
 
-TEST_F(HttpTest, LowSpeedTimeAbortsAStalledStream) {
-  CurlHttpClient client;
-  HttpRequest req = get("/stall");
+TYPED_TEST(HttpTest, LowSpeedTimeAbortsAStalledStream) {
+  TypeParam client;
+  HttpRequest req = this->get("/stall");
   req.timeout = 0ms;
   req.lowSpeedTime = 1000ms;
   auto t0 = std::chrono::steady_clock::now();
@@ -390,10 +403,10 @@ TEST_F(HttpTest, LowSpeedTimeAbortsAStalledStream) {
   EXPECT_LT(elapsed, 3s);
 }
 
-TEST_F(HttpTest, LowSpeedTimeLeavesASteadyTrickleAlone) {
+TYPED_TEST(HttpTest, LowSpeedTimeLeavesASteadyTrickleAlone) {
   // /forever sends a few bytes every 20 ms: slow, but never silent for 300 ms.
-  CurlHttpClient client;
-  HttpRequest req = get("/forever");
+  TypeParam client;
+  HttpRequest req = this->get("/forever");
   req.timeout = 0ms;
   req.lowSpeedTime = 300ms;
   int chunks = 0;
@@ -416,8 +429,12 @@ int unusedPort() {
   return ntohs(a.sin_port);
 }
 
-TEST(HttpErrorTest, ConnectionRefusedIsRetryableAndHidesCredentials) {
-  CurlHttpClient client;
+template <class Client>
+class HttpErrorTest : public ::testing::Test {};
+TYPED_TEST_SUITE(HttpErrorTest, Clients, ClientName);
+
+TYPED_TEST(HttpErrorTest, ConnectionRefusedIsRetryableAndHidesCredentials) {
+  TypeParam client;
   HttpRequest req;
   req.url = "http://admin:hunter2pw@127.0.0.1:" + std::to_string(unusedPort()) + "/api";
   req.headers = {{"Authorization", "Bearer very-secret-token"}};
@@ -429,8 +446,8 @@ TEST(HttpErrorTest, ConnectionRefusedIsRetryableAndHidesCredentials) {
   EXPECT_EQ(r.error().message.find("very-secret-token"), std::string::npos);
 }
 
-TEST(HttpErrorTest, BadRequestsAreInvalid) {
-  CurlHttpClient client;
+TYPED_TEST(HttpErrorTest, BadRequestsAreInvalid) {
+  TypeParam client;
   for (const char* url : {"not a url", "ftp://127.0.0.1/x", "http://", "://x"}) {
     HttpRequest req;
     req.url = url;
@@ -448,8 +465,8 @@ TEST(HttpErrorTest, BadRequestsAreInvalid) {
   EXPECT_EQ(client.send(badHeader).error().kind, ErrorKind::Invalid);
 }
 
-TEST(HttpErrorTest, UnresolvableHostIsRetryable) {
-  CurlHttpClient client;
+TYPED_TEST(HttpErrorTest, UnresolvableHostIsRetryable) {
+  TypeParam client;
   HttpRequest req;
   req.url = "http://ocpvdr-no-such-host.invalid/";
   req.connectTimeout = 3000ms;
@@ -460,6 +477,7 @@ TEST(HttpErrorTest, UnresolvableHostIsRetryable) {
 
 // --- TLS -------------------------------------------------------------------------------------
 
+template <class Client>
 class HttpsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -484,149 +502,153 @@ class HttpsTest : public ::testing::Test {
   static TlsMaterial* pki_;
   static TlsMaterial* otherPki_;
 };
-TlsMaterial* HttpsTest::pki_ = nullptr;
-TlsMaterial* HttpsTest::otherPki_ = nullptr;
+template <class Client>
+TlsMaterial* HttpsTest<Client>::pki_ = nullptr;
+template <class Client>
+TlsMaterial* HttpsTest<Client>::otherPki_ = nullptr;
 
-TEST_F(HttpsTest, CaAsDataAndAsFile) {
-  HttpTestServer server({pki_->serverCert, pki_->serverKey, ""});
-  addRoutes(server);
+TYPED_TEST_SUITE(HttpsTest, Clients, ClientName);
+
+TYPED_TEST(HttpsTest, CaAsDataAndAsFile) {
+  HttpTestServer server({this->pki_->serverCert, this->pki_->serverKey, ""});
+  TestFixture::addRoutes(server);
   server.start();
 
   TlsOptions data;
-  data.caData = pki_->caCert;
-  auto r = CurlHttpClient(data).send(get(server));
+  data.caData = this->pki_->caCert;
+  auto r = TypeParam(data).send(this->get(server));
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(r->body, "secure hello");
 
   TempDir dir;
-  auto files = pki_->writeTo(dir.path());
+  auto files = this->pki_->writeTo(dir.path());
   TlsOptions file;
   file.caFile = files.caCert.string();
-  auto rf = CurlHttpClient(file).send(get(server));
+  auto rf = TypeParam(file).send(this->get(server));
   ASSERT_TRUE(rf.ok()) << rf.error().describe();
   EXPECT_EQ(rf->body, "secure hello");
 
   TlsOptions missingFile;
   missingFile.caFile = (dir / "nope.crt").string();
-  auto rm = CurlHttpClient(missingFile).send(get(server));
+  auto rm = TypeParam(missingFile).send(this->get(server));
   ASSERT_FALSE(rm.ok());
   EXPECT_EQ(rm.error().kind, ErrorKind::Terminal) << rm.error().message;
 }
 
-TEST_F(HttpsTest, WrongCaIsTerminalAndSkipVerifyConnects) {
-  HttpTestServer server({pki_->serverCert, pki_->serverKey, ""});
-  addRoutes(server);
+TYPED_TEST(HttpsTest, WrongCaIsTerminalAndSkipVerifyConnects) {
+  HttpTestServer server({this->pki_->serverCert, this->pki_->serverKey, ""});
+  TestFixture::addRoutes(server);
   server.start();
 
   TlsOptions wrong;
-  wrong.caData = otherPki_->caCert;
-  auto r = CurlHttpClient(wrong).send(get(server));
+  wrong.caData = this->otherPki_->caCert;
+  auto r = TypeParam(wrong).send(this->get(server));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::Terminal) << r.error().message;
   EXPECT_NE(r.error().message.find(server.url("/hello")), std::string::npos);
 
   TlsOptions noCa;  // system CAs do not know our test CA either
-  auto rn = CurlHttpClient(noCa).send(get(server));
+  auto rn = TypeParam(noCa).send(this->get(server));
   ASSERT_FALSE(rn.ok());
   EXPECT_EQ(rn.error().kind, ErrorKind::Terminal) << rn.error().message;
 
   TlsOptions skip;
-  skip.caData = otherPki_->caCert;
+  skip.caData = this->otherPki_->caCert;
   skip.insecureSkipVerify = true;
-  auto rs = CurlHttpClient(skip).send(get(server));
+  auto rs = TypeParam(skip).send(this->get(server));
   ASSERT_TRUE(rs.ok()) << rs.error().describe();
   EXPECT_EQ(rs->body, "secure hello");
 }
 
-TEST_F(HttpsTest, ServerNameOverridesVerificationName) {
+TYPED_TEST(HttpsTest, ServerNameOverridesVerificationName) {
   // The certificate names only dr-api.example; we connect to 127.0.0.1.
   TlsMaterial named = TlsMaterial::generate({"dr-api.example"});
   HttpTestServer server({named.serverCert, named.serverKey, ""});
-  addRoutes(server);
+  TestFixture::addRoutes(server);
   server.start();
 
   TlsOptions plain;
   plain.caData = named.caCert;
-  auto mismatch = CurlHttpClient(plain).send(get(server));
+  auto mismatch = TypeParam(plain).send(this->get(server));
   ASSERT_FALSE(mismatch.ok());
   EXPECT_EQ(mismatch.error().kind, ErrorKind::Terminal) << mismatch.error().message;
 
   TlsOptions withName = plain;
   withName.serverName = "dr-api.example";
-  auto r = CurlHttpClient(withName).send(get(server, "/echo"));
+  auto r = TypeParam(withName).send(this->get(server, "/echo"));
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(r->status, 200);
   // The Host header still names the address we were asked to reach.
   EXPECT_EQ(Json::parse(r->body)["host"], "127.0.0.1:" + std::to_string(server.port()));
 }
 
-TEST_F(HttpsTest, ClientCertificateRequiredByServer) {
-  HttpTestServer server({pki_->serverCert, pki_->serverKey, pki_->caCert});
-  addRoutes(server);
+TYPED_TEST(HttpsTest, ClientCertificateRequiredByServer) {
+  HttpTestServer server({this->pki_->serverCert, this->pki_->serverKey, this->pki_->caCert});
+  TestFixture::addRoutes(server);
   server.start();
 
   TlsOptions withCert;
-  withCert.caData = pki_->caCert;
-  withCert.certData = pki_->clientCert;
-  withCert.keyData = pki_->clientKey;
-  CurlHttpClient good(withCert);
-  auto r = good.send(get(server));
+  withCert.caData = this->pki_->caCert;
+  withCert.certData = this->pki_->clientCert;
+  withCert.keyData = this->pki_->clientKey;
+  TypeParam good(withCert);
+  auto r = good.send(this->get(server));
   ASSERT_TRUE(r.ok()) << r.error().describe();
   EXPECT_EQ(r->body, "secure hello");
-  auto again = good.send(get(server));  // reuses the authenticated connection
+  auto again = good.send(this->get(server));  // reuses the authenticated connection
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(server.remotePorts().size(), 1u);
 
   TempDir dir;
-  auto files = pki_->writeTo(dir.path());
+  auto files = this->pki_->writeTo(dir.path());
   TlsOptions asFiles;
   asFiles.caFile = files.caCert.string();
   asFiles.certFile = files.clientCert.string();
   asFiles.keyFile = files.clientKey.string();
-  auto rf = CurlHttpClient(asFiles).send(get(server));
+  auto rf = TypeParam(asFiles).send(this->get(server));
   ASSERT_TRUE(rf.ok()) << rf.error().describe();
 
   // Rejected by the server. Under TLS 1.3 the rejection can arrive as a dropped connection
   // rather than a readable alert, so the kind is Terminal or Retryable (see http.h); what
   // matters is that no response is mistaken for success.
   TlsOptions noCert;
-  noCert.caData = pki_->caCert;
-  auto rn = CurlHttpClient(noCert).send(get(server));
+  noCert.caData = this->pki_->caCert;
+  auto rn = TypeParam(noCert).send(this->get(server));
   ASSERT_FALSE(rn.ok());
   EXPECT_TRUE(rn.error().kind == ErrorKind::Terminal || rn.error().kind == ErrorKind::Retryable)
       << rn.error().describe();
 
   TlsOptions foreignCert = withCert;  // signed by a CA the server does not trust
-  foreignCert.certData = otherPki_->clientCert;
-  foreignCert.keyData = otherPki_->clientKey;
-  auto rx = CurlHttpClient(foreignCert).send(get(server));
+  foreignCert.certData = this->otherPki_->clientCert;
+  foreignCert.keyData = this->otherPki_->clientKey;
+  auto rx = TypeParam(foreignCert).send(this->get(server));
   ASSERT_FALSE(rx.ok());
   EXPECT_TRUE(rx.error().kind == ErrorKind::Terminal || rx.error().kind == ErrorKind::Retryable)
       << rx.error().describe();
 
   // A key that does not match the certificate is our own misconfiguration: Terminal.
   TlsOptions mismatchedKey = withCert;
-  mismatchedKey.keyData = otherPki_->clientKey;
-  auto rk = CurlHttpClient(mismatchedKey).send(get(server));
+  mismatchedKey.keyData = this->otherPki_->clientKey;
+  auto rk = TypeParam(mismatchedKey).send(this->get(server));
   ASSERT_FALSE(rk.ok());
   EXPECT_EQ(rk.error().kind, ErrorKind::Terminal) << rk.error().message;
 
   TlsOptions garbageKey = withCert;
   garbageKey.keyData = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
-  auto rg = CurlHttpClient(garbageKey).send(get(server));
+  auto rg = TypeParam(garbageKey).send(this->get(server));
   ASSERT_FALSE(rg.ok());
   EXPECT_EQ(rg.error().kind, ErrorKind::Terminal) << rg.error().message;
 }
 
-TEST_F(HttpsTest, ConcurrentMutualTlsRequestsShareOneClient) {
-  HttpTestServer server({pki_->serverCert, pki_->serverKey, pki_->caCert});
-  addRoutes(server);
+TYPED_TEST(HttpsTest, ConcurrentMutualTlsRequestsShareOneClient) {
+  HttpTestServer server({this->pki_->serverCert, this->pki_->serverKey, this->pki_->caCert});
+  TestFixture::addRoutes(server);
   server.start();
   TlsOptions tls;
-  tls.caData = pki_->caCert;
-  tls.certData = pki_->clientCert;
-  tls.keyData = pki_->clientKey;
-  CurlHttpClient client(tls);
+  tls.caData = this->pki_->caCert;
+  tls.certData = this->pki_->clientCert;
+  tls.keyData = this->pki_->clientKey;
+  TypeParam client(tls);
   std::atomic<int> ok{0};
   std::mutex errMu;
   std::vector<std::string> errors;
@@ -634,7 +656,7 @@ TEST_F(HttpsTest, ConcurrentMutualTlsRequestsShareOneClient) {
   for (int t = 0; t < 6; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 15; ++i) {
-        auto r = client.send(get(server));
+        auto r = client.send(this->get(server));
         if (r.ok() && r->status == 200 && r->body == "secure hello") {
           ++ok;
         } else {

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "config/config.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "core/process.h"
 #include "replication/test_util.h"
 #include "support/cli_run.h"

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/curl_http.h"
 #include "engine/engine.h"
 #include "kube/connect.h"
 #include "replication/test_util.h"
@@ -105,7 +106,7 @@ class EngineNetnsTest : public ::testing::Test {
     cat = std::move(c).value();
     onDr = std::make_unique<NetnsProcessRunner>(real, hosts->dr().ns);
     recorder = std::make_unique<RecordingRunner>(*onDr);
-    auto conn = kube::connect(cfg.primary.kubernetes, clock);
+    auto conn = kube::connect(cfg.primary.kubernetes, clock, curlHttpClients());
     ASSERT_TRUE(conn.ok()) << conn.error().describe();
     kube = std::make_unique<kube::KubeConnection>(std::move(*conn));
     primary = std::make_unique<engine::KubePrimary>(*kube->client);

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "core/json_util.h"
 #include "core/process.h"
 #include "failover/s3_object_store.h"

@@ -10,7 +10,7 @@
 
 #include "catalog/catalog.h"
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "failover/failover_lab.h"
 #include "failover/journal.h"
 #include "failover/s3_object_store.h"

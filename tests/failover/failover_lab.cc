@@ -9,7 +9,7 @@
 
 #include "catalog/catalog.h"
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "failover/s3_object_store.h"
 #include "replication/replicator.h"
 #include "support/velero_backup_writer.h"

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/curl_http.h"
 #include "failover/fakes.h"
 #include "failover/s3_object_store.h"
 #include "support/temp_dir.h"

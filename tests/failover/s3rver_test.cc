@@ -8,7 +8,7 @@
 #include <random>
 
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "failover/backup_discovery.h"
 #include "failover/s3_object_store.h"
 #include "support/s3rver_process.h"

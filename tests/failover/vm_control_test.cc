@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "core/curl_http.h"
 #include "failover/vm_control.h"
 #include "kube/connect.h"
 #include "support/kube_sim_process.h"
@@ -40,7 +41,7 @@ class VmControlTest : public ::testing::Test {
     sim = std::make_unique<KubeSimProcess>(KubeSimOptions{.extraArgs = {"--log-requests"}});
     config::KubeAccess access;
     access.kubeconfig = sim->writeKubeconfig((tmp / "kubeconfig").string());
-    auto c = kube::connect(access, clock);
+    auto c = kube::connect(access, clock, curlHttpClients());
     ASSERT_TRUE(c.ok()) << c.error().describe();
     conn = std::move(c).value();
     sim->request("POST", "/api/v1/namespaces", R"({"metadata":{"name":"vms"}})");

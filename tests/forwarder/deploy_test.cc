@@ -203,7 +203,15 @@ TEST_F(Rendered, ConfigMountsProbesAndSecretAgree) {
   for (std::size_t i = 0; i + 1 < args.size(); ++i) {
     if (args[i] == "-c") configArg = args[i + 1];
   }
-  EXPECT_NE(std::find(args.begin(), args.end(), "forward"), args.end());
+  // The program is the image's lean forwarder binary (deploy/Containerfile installs it there).
+  const auto command = c["command"].as<std::vector<std::string>>();
+  ASSERT_EQ(command.size(), 1u);
+  EXPECT_EQ(command[0], "/usr/local/bin/ocpv-dr-forward");
+  const std::string containerfile =
+      readText(std::string(OCPVDR_SOURCE_DIR) + "/deploy/Containerfile");
+  EXPECT_NE(
+      containerfile.find("COPY --from=build /src/build/src/cli/ocpv-dr-forward " + command[0]),
+      std::string::npos);
   YAML::Node cfgVol = volumeAt(configArg);
   ASSERT_TRUE(cfgVol) << configArg;
   EXPECT_EQ(cfgVol["configMap"]["name"].as<std::string>(),
@@ -218,6 +226,35 @@ TEST_F(Rendered, ConfigMountsProbesAndSecretAgree) {
             c["ports"][0]["name"].as<std::string>());
   // A read-only root filesystem needs every written path on a volume.
   EXPECT_TRUE(volumeAt("/tmp")) << "/tmp must be a volume";
+}
+
+// The image's program maps only what the forwarder uses: not libcurl (and the ~25 libraries
+// Debian's libcurl pulls in) nor libarchive; the runtime stage installs none of them either.
+TEST(Containerfile, ForwarderBinaryLinksNeitherLibcurlNorLibarchive) {
+  const std::string binary = std::string(OCPVDR_BINARY_DIR) + "/src/cli/ocpv-dr-forward";
+  std::FILE* p = ::popen(("readelf -d '" + binary + "' 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  ASSERT_EQ(::pclose(p), 0) << out;
+  std::set<std::string> needed;
+  for (std::size_t at = out.find("Shared library: ["); at != std::string::npos;
+       at = out.find("Shared library: [", at + 1)) {
+    const std::size_t start = at + 17;
+    needed.insert(out.substr(start, out.find(']', start) - start));
+  }
+  ASSERT_FALSE(needed.empty()) << out;
+  for (const auto& lib : needed) {
+    EXPECT_EQ(lib.find("libcurl"), std::string::npos) << lib;
+    EXPECT_EQ(lib.find("libarchive"), std::string::npos) << lib;
+  }
+  EXPECT_TRUE(needed.count("libcpp-httplib.so.0.11")) << "the forwarder's HTTP transport";
+  const std::string text = readText(sourcePath("deploy/Containerfile").string());
+  const std::string runtimeStage =
+      text.substr(text.find("FROM docker.io/library/debian:bookworm-slim"));
+  EXPECT_EQ(runtimeStage.find("libcurl"), std::string::npos);
+  EXPECT_EQ(runtimeStage.find("libarchive"), std::string::npos);
 }
 
 TEST(Containerfile, MultiStageNonRootGroupZero) {

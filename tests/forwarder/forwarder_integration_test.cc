@@ -1,8 +1,9 @@
-// `ocpv-dr forward` as a process against kube-sim and a real HTTP receiver (the EDA-like
-// tests/support/webhook_receiver): every change arrives in order per object; the receiver going
-// down, failing or refusing the token loses nothing; SIGKILL and restart re-sends nothing that did
-// not change; a watch cut and a forced 410 still forward the deletions of the gap; a malformed
-// object from the API is skipped; the bodies carry what the EDA rules read; SIGTERM persists.
+// The forwarder (ocpv-dr-forward, and once `ocpv-dr forward`) as a process against kube-sim and a
+// real HTTP receiver (the EDA-like tests/support/webhook_receiver): every change arrives in order
+// per object; the receiver going down, failing or refusing the token loses nothing; SIGKILL and
+// restart re-sends nothing that did not change; a watch cut and a forced 410 still forward the
+// deletions of the gap; a malformed object from the API is skipped; the bodies carry what the EDA
+// rules read; SIGTERM persists.
 //
 // "The server's sequence" of an object is read back from kube-sim's own history (a watch from the
 // start resourceVersion, which replays every committed event), not from what the test believes it
@@ -263,9 +264,12 @@ class ForwarderIntegration : public ::testing::Test {
     cfg_.clusterName = "site-a";
   }
 
-  std::unique_ptr<ForwarderProcess> startForwarder(bool waitReady = true) {
+  std::unique_ptr<ForwarderProcess> startForwarder(
+      bool waitReady = true, ForwarderProcess::Program program = ForwarderProcess::Program::Image) {
     const std::string cfgPath = dir_.write("config.yaml", forwarderConfigYaml(cfg_)).string();
-    auto p = std::make_unique<ForwarderProcess>(cfgPath, (dir_ / "forwarder.log").string());
+    auto p = std::make_unique<ForwarderProcess>(cfgPath, (dir_ / "forwarder.log").string(),
+                                                std::chrono::seconds(30),
+                                                std::map<std::string, std::string>{}, program);
     if (waitReady) {
       bool ready = false;
       for (int i = 0; i < 300 && !ready; ++i) {
@@ -786,6 +790,18 @@ TEST_F(ForwarderIntegration, BodiesCarryWhatTheEdaRulesRead) {
   EXPECT_EQ(pvSyncRule, 3);
   EXPECT_EQ(pvDeleteRule, 1);
   EXPECT_EQ(snapReadyRule, 1);
+  EXPECT_EQ(fwd->signal(SIGTERM), 0);
+}
+
+// The tests above run ocpv-dr-forward (the container image's program); `ocpv-dr forward` is the
+// same process inside the full binary: it delivers, and a SIGTERM stops it cleanly.
+TEST_F(ForwarderIntegration, OcpvDrForwardSubcommandRunsTheSameForwarder) {
+  auto fwd = startForwarder(true, ForwarderProcess::Program::Subcommand);
+  for (int i = 0; i < 5; ++i) createPv(sim_, pvName(i));
+  ASSERT_TRUE(rx_->waitFor([&] { return rx_->acceptedCount() >= 5; }, 30s));
+  std::set<std::string> names;
+  for (const auto& r : rx_->accepted()) names.insert(r.json["resource"]["metadata"]["name"]);
+  EXPECT_EQ(names.size(), 5u);
   EXPECT_EQ(fwd->signal(SIGTERM), 0);
 }
 

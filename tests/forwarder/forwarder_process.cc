@@ -1,4 +1,5 @@
-// Launching and scraping `ocpv-dr forward` for tests and benchmarks (see forwarder_process.h).
+// Launching and scraping the forwarder process (ocpv-dr-forward or `ocpv-dr forward`) for tests and
+// benchmarks (see forwarder_process.h).
 #include "forwarder_process.h"
 
 #include <fcntl.h>
@@ -71,15 +72,19 @@ std::string forwarderConfigYaml(const ForwarderConfig& c) {
 
 ForwarderProcess::ForwarderProcess(std::string configPath, std::string logPath,
                                    std::chrono::milliseconds timeout,
-                                   std::map<std::string, std::string> env)
+                                   std::map<std::string, std::string> env, Program program)
     : logPath_(std::move(logPath)) {
-  const std::string binary = binaryPath("src/cli/ocpv-dr").string();
+  const bool image = program == Program::Image;
+  const std::string binary =
+      binaryPath(image ? "src/cli/ocpv-dr-forward" : "src/cli/ocpv-dr").string();
   if (::access(binary.c_str(), X_OK) != 0) throw std::runtime_error("no binary at " + binary);
   const std::string readyFile = logPath_ + ".ready";
   std::filesystem::remove(readyFile);
-  std::vector<std::string> args = {binary,         "--log-format", "json", "--log-level",
-                                   "info",         "forward",      "-c",   configPath,
-                                   "--ready-file", readyFile};
+  std::vector<std::string> args = {binary, "--log-format", "json", "--log-level", "info"};
+  if (!image) args.push_back("forward");
+  for (const std::string& a :
+       {std::string("-c"), configPath, std::string("--ready-file"), readyFile})
+    args.push_back(a);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -120,7 +125,7 @@ ForwarderProcess::ForwarderProcess(std::string configPath, std::string logPath,
   const int st = signal(SIGKILL);
   std::string log = logText();
   if (log.size() > 4000) log = log.substr(log.size() - 4000);
-  throw std::runtime_error("ocpv-dr forward did not become ready (status " + std::to_string(st) +
+  throw std::runtime_error("the forwarder did not become ready (status " + std::to_string(st) +
                            "): " + log);
 }
 

@@ -32,12 +32,16 @@ std::string forwarderConfigYaml(const ForwarderConfig& c);
 
 class ForwarderProcess {
  public:
-  // Starts `<binary> forward -c <configPath> --ready-file ... --log-format json` with stderr
+  // Which program runs the forwarder: the container image's `ocpv-dr-forward` (what deploys),
+  // or the `ocpv-dr forward` subcommand (the same code in the full binary).
+  enum class Program { Image, Subcommand };
+
+  // Starts the forwarder with `-c <configPath> --ready-file ... --log-format json`, stderr
   // going to `logPath` (appended, so restarts keep one log), and waits up to `timeout` for the
   // ready file. Throws std::runtime_error (with the log's tail) when the process dies first.
   ForwarderProcess(std::string configPath, std::string logPath,
                    std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                   std::map<std::string, std::string> env = {});
+                   std::map<std::string, std::string> env = {}, Program program = Program::Image);
   ~ForwarderProcess();  // SIGKILL if still running
   ForwarderProcess(const ForwarderProcess&) = delete;
   ForwarderProcess& operator=(const ForwarderProcess&) = delete;

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "core/httplib_client.h"
 #include "core/json_util.h"
 #include "forwarder/dead_letter.h"
 #include "forwarder/secret_source.h"
@@ -42,7 +43,7 @@ class WebhookTest : public ::testing::Test {
   }
 
   std::unique_ptr<WebhookReceiver> receiver_;
-  CurlHttpClient http_;
+  HttplibHttpClient http_;  // the forwarder's transport
   SecretSource token_ = SecretSource::fromValue("s3cret-token\n");
   SecretSource hmac_ = SecretSource::fromValue("hmac-key");
 };

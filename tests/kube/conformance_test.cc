@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <random>
 
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "kube/cluster_config.h"
 #include "kube/kube_client.h"
 #include "support/kube_sim_process.h"

@@ -1,13 +1,15 @@
 // The kubeconfig's TLS and credential settings carried end to end: kubeconfig → ClusterConfig →
-// TlsOptions → the real CurlHttpClient → an in-process HTTPS server on 127.0.0.1 that requires a
-// client certificate and checks the bearer token. Also a chunked watch stream over real HTTP.
+// TlsOptions → each real HttpClient (curl for the commands, cpp-httplib for the forwarder) → an
+// in-process HTTPS server on 127.0.0.1 that requires a client certificate and checks the bearer
+// token. Also a chunked watch stream over real HTTP.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 
 #include <atomic>
 #include <thread>
 
-#include "core/http.h"
+#include "core/curl_http.h"
+#include "core/httplib_client.h"
 #include "core/json_util.h"
 #include "kube/cluster_config.h"
 #include "kube/connect.h"
@@ -32,7 +34,12 @@ std::string b64(const std::string& s) {
   return out;
 }
 
-struct TlsCluster : ::testing::Test {
+// The transports under test, by name (the test parameter).
+HttpClientFactory transport(const std::string& name) {
+  return name == "curl" ? curlHttpClients() : httplibHttpClients();
+}
+
+struct TlsCluster : ::testing::TestWithParam<std::string> {
   static void SetUpTestSuite() { initHttpGlobal(); }
 
   TlsMaterial pki = TlsMaterial::generate({"localhost", "127.0.0.1"});
@@ -67,17 +74,17 @@ struct TlsCluster : ::testing::Test {
   }
 
   Result<Json> getDefault(const ClusterConfig& cfg) {
-    CurlHttpClient http(tlsOptionsFor(cfg));
+    auto http = transport(GetParam())(tlsOptionsFor(cfg));
     KubeClientOptions o;
     o.retry.maxAttempts = 1;
-    KubeClient client(http, cfg, clock, o);
+    KubeClient client(*http, cfg, clock, o);
     return client.get(resources::namespaces(), "", "default");
   }
 
   RealClock clock;
 };
 
-TEST_F(TlsCluster, InlineCaAndClientCertificateData) {
+TEST_P(TlsCluster, InlineCaAndClientCertificateData) {
   TempDir dir;
   auto path =
       dir.write("config", kubeconfig("    certificate-authority-data: " + b64(pki.caCert) + "\n",
@@ -91,7 +98,7 @@ TEST_F(TlsCluster, InlineCaAndClientCertificateData) {
   EXPECT_EQ(authorized.load(), 1);
 }
 
-TEST_F(TlsCluster, CaAndClientCertificateFilesRelativeToTheKubeconfig) {
+TEST_P(TlsCluster, CaAndClientCertificateFilesRelativeToTheKubeconfig) {
   TempDir dir;
   pki.writeTo(dir / "pki");
   auto path = dir.write("config", kubeconfig("    certificate-authority: pki/ca.crt\n",
@@ -104,7 +111,7 @@ TEST_F(TlsCluster, CaAndClientCertificateFilesRelativeToTheKubeconfig) {
   EXPECT_EQ(authorized.load(), 1);
 }
 
-TEST_F(TlsCluster, WrongCaFailsUnlessInsecureAndMissingClientCertFails) {
+TEST_P(TlsCluster, WrongCaFailsUnlessInsecureAndMissingClientCertFails) {
   TempDir dir;
   TlsMaterial other = TlsMaterial::generate({"localhost"}, "some other CA");
   const std::string clientCreds = "    client-certificate-data: " + b64(pki.clientCert) +
@@ -134,6 +141,9 @@ TEST_F(TlsCluster, WrongCaFailsUnlessInsecureAndMissingClientCertFails) {
   EXPECT_EQ(authorized.load(), 1);
 }
 
+INSTANTIATE_TEST_SUITE_P(Transports, TlsCluster, ::testing::Values("curl", "httplib"),
+                         [](const auto& info) { return info.param; });
+
 TEST(ChunkedWatch, RealHttpStreamWithEventsSplitAcrossChunks) {
   initHttpGlobal();
   auto text = readFile(ocpvdr::testing::fixturePath("kube-api/watch_pv.ndjson").string());
@@ -156,7 +166,7 @@ TEST(ChunkedWatch, RealHttpStreamWithEventsSplitAcrossChunks) {
   server.start();
   ClusterConfig cfg;
   cfg.server = server.url();
-  CurlHttpClient http;
+  HttplibHttpClient http;  // the forwarder's transport; the curl one streams in ConformanceTest
   RealClock clock;
   KubeClient client(http, cfg, clock);
   int events = 0;
@@ -188,10 +198,11 @@ TEST(Connect, FromSiteAccessToAWorkingClient) {
                           "    user: u\n");
   RealClock clock;
   config::KubeAccess access;  // no explicit path, not in-cluster: $KUBECONFIG is used
-  auto conn = connect(access, clock, {}, [&](const std::string& n) -> std::optional<std::string> {
-    if (n == "KUBECONFIG") return kc.string();
-    return std::nullopt;
-  });
+  auto conn = connect(access, clock, httplibHttpClients(), {},
+                      [&](const std::string& n) -> std::optional<std::string> {
+                        if (n == "KUBECONFIG") return kc.string();
+                        return std::nullopt;
+                      });
   ASSERT_TRUE(conn.ok()) << conn.error().describe();
   EXPECT_EQ(conn->config.server, server.url());
   auto pv = conn->client->get(resources::persistentVolumes(), "", "pv-1");
@@ -199,7 +210,7 @@ TEST(Connect, FromSiteAccessToAWorkingClient) {
   EXPECT_EQ((*pv)["metadata"]["name"], "pv-1");
 
   access.kubeconfig = (dir / "missing").string();
-  auto bad = connect(access, clock);
+  auto bad = connect(access, clock, httplibHttpClients());
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::Invalid);
 }

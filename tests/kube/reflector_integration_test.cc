@@ -13,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "core/log.h"
 #include "kube/cluster_config.h"
 #include "kube/kube_client.h"

@@ -3,7 +3,7 @@
 // recording Clock, so the Retry-After arithmetic is checked without waiting for it.
 #include <gtest/gtest.h>
 
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "kube/cluster_config.h"
 #include "kube/fake_http.h"
 #include "kube/kube_client.h"

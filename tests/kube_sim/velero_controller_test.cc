@@ -9,7 +9,7 @@
 #include <mutex>
 
 #include "core/clock.h"
-#include "core/http.h"
+#include "core/curl_http.h"
 #include "failover/s3_object_store.h"
 #include "store.h"
 #include "support/s3rver_process.h"

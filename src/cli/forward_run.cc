@@ -1,0 +1,132 @@
+// The forwarder's process: configuration, Kubernetes connection, webhook transport and
+// credentials, the health/metrics listener, and SIGTERM/SIGINT handling (stop watching,
+// persist, exit 0). Shared by `ocpv-dr forward` and the lean `ocpv-dr-forward` binary of the
+// container image (forward_main.cc); both use the cpp-httplib transport.
+#include "cli/forward_run.h"
+
+#include <signal.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <memory>
+
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/httplib_client.h"
+#include "core/json_util.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "forwarder/forwarder.h"
+#include "kube/connect.h"
+#include "server/http_server.h"
+
+namespace ocpvdr::cli {
+namespace {
+
+int fail(const Error& e) {
+  std::cerr << "ocpv-dr forward: " << e.message << "\n";
+  return exitCodeFor(e.kind);
+}
+
+}  // namespace
+
+int runForward(const std::string& configPath, const std::string& readyFile) {
+  // Signals are taken synchronously on this thread (sigtimedwait below); block them before any
+  // thread exists so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto loaded = config::loadConfig(configPath);
+  if (!loaded) return fail(loaded.error());
+  const config::Config& cfg = *loaded;
+  const config::Forwarder& f = cfg.forwarder;
+  if (f.webhookUrl.empty()) {
+    return fail(invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
+  }
+
+  RealClock clock;
+  MetricsRegistry metrics;
+
+  forwarder::SecretSource token;
+  if (!f.tokenFile.empty()) {
+    token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
+    auto t = token.value();
+    if (!t) return fail(t.error().wrap("forwarder.token_file"));
+  } else if (const char* env = std::getenv(f.tokenEnv.c_str()); env && *env) {
+    token = forwarder::SecretSource::fromValue(env);
+  } else {
+    log::warn("forward: no webhook token configured (forwarder.token_file, or $" + f.tokenEnv +
+              "); POSTs carry no Authorization header");
+  }
+  forwarder::SecretSource hmac;
+  if (!f.hmacSecretFile.empty()) {
+    hmac = forwarder::SecretSource::fromFile(f.hmacSecretFile, clock);
+    auto k = hmac.value();
+    if (!k) return fail(k.error().wrap("forwarder.hmac_secret_file"));
+  }
+
+  const HttpClientFactory transport = httplibHttpClients();
+  auto kube = kube::connect(cfg.primary.kubernetes, clock, transport);
+  if (!kube) return fail(kube.error().wrap("sites.primary.kubernetes"));
+
+  TlsOptions tls;
+  tls.caFile = f.caFile;
+  tls.insecureSkipVerify = f.insecureSkipTlsVerify;
+  std::unique_ptr<HttpClient> webhookHttp = transport(tls);
+
+  forwarder::ForwarderOptions opts;
+  opts.cluster = cfg.primary.name;
+  opts.spoolDir = f.spoolDir;
+  opts.spoolMaxEvents = static_cast<std::size_t>(f.spoolMaxEvents);
+  opts.settle = f.settle;
+  opts.filter.storageClasses = cfg.replication.storageClasses;
+  opts.filter.namespaces = cfg.replication.namespaces;
+  opts.labelSelector = cfg.replication.labelSelector;
+  opts.watchSnapshots = f.watchSnapshots;
+  forwarder::WebhookOptions wopts;
+  wopts.url = f.webhookUrl;
+
+  forwarder::Forwarder fwd(*kube->client, *webhookHttp, wopts, token, hmac, clock, metrics, opts);
+  if (Status st = fwd.start(); !st.ok()) return fail(st.error());
+
+  server::ServerOptions so;
+  so.listen = f.listen;
+  so.threads = 2;
+  server::HttpServer http(so);
+  http.addStandardEndpoints(metrics, [&fwd] { return fwd.readiness(); });
+  auto port = http.start();
+  if (!port) {
+    (void)fwd.stop();
+    return fail(port.error().wrap("forwarder.listen"));
+  }
+  auto hp = server::splitHostPort(f.listen);
+  const std::string host = hp && hp->first != "0.0.0.0" ? hp->first : "127.0.0.1";
+  const std::string url = "http://" + host + ":" + std::to_string(*port);
+  log::info("forward: health and metrics listening",
+            {{"url", url}, {"webhook", f.webhookUrl}, {"cluster", cfg.primary.name}});
+  if (!readyFile.empty()) {
+    if (Status st = writeFileAtomic(readyFile, url + "\n"); !st.ok()) {
+      log::warn("forward: cannot write the ready file", {{"error", st.error().message}});
+    }
+  }
+
+  int sig = 0;
+  while (true) {
+    fwd.publishMetrics();
+    timespec wait{1, 0};
+    sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) break;
+  }
+  log::info("forward: signal received; stopping", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
+  Status st = fwd.stop();
+  fwd.publishMetrics();
+  http.stop();
+  if (!st.ok()) return fail(st.error().wrap("persisting the spool at shutdown"));
+  return 0;
+}
+
+}  // namespace ocpvdr::cli

@@ -1,0 +1,406 @@
+// HttplibHttpClient: cpp-httplib behind the HttpClient seam (see httplib_client.h).
+//
+// One httplib client is one keep-alive connection; a pool per origin lends each request a client
+// of its own, so concurrent senders never share a socket. Cancellation from another thread
+// (std::stop_token) uses httplib's stop(), which only shuts the socket down while a request is
+// in flight; a stop that lands before the socket exists is caught by the socket hook, which shuts
+// a fresh socket down before it connects.
+#include "core/httplib_client.h"
+
+#include <httplib.h>
+#include <netdb.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "core/url.h"
+
+namespace ocpvdr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kMaxIdleConnections = 32;
+// httplib has no "no timeout": requests without one wait this long between reads.
+constexpr milliseconds kNoTimeout = std::chrono::hours(24);
+
+struct X509Free {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct StoreFree {
+  void operator()(X509_STORE* p) const { X509_STORE_free(p); }
+};
+struct BioFree {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+
+// Drains this thread's OpenSSL error queue into one line ("" when empty).
+std::string takeOpensslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+Result<std::string> readPem(const std::string& data, const std::string& file,
+                            std::string_view what) {
+  if (!data.empty()) return data;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return terminalError(std::string(what) + " " + file + ": cannot read (" + std::strerror(errno) +
+                         ")");
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::unique_ptr<BIO, BioFree> memBio(const std::string& pem) {
+  return std::unique_ptr<BIO, BioFree>(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+Result<std::unique_ptr<X509_STORE, StoreFree>> caStore(const std::string& pem) {
+  std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+  auto bio = memBio(pem);
+  int added = 0;
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    std::unique_ptr<X509, X509Free> owned(cert);
+    if (X509_STORE_add_cert(store.get(), cert) == 1) ++added;
+  }
+  ERR_clear_error();  // the loop ends on "no start line"
+  if (added == 0) return terminalError("CA bundle: no PEM certificate in it");
+  return store;
+}
+
+// Socket options for every connection: TCP keep-alive (as the curl client sets), and the
+// late-stop check described at the top of this file.
+httplib::SocketOptions socketHook(std::shared_ptr<std::atomic<bool>> cancel) {
+  return [cancel](int sock) {
+    int one = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (cancel->load()) ::shutdown(sock, SHUT_RDWR);
+  };
+}
+
+Result<std::string> numericAddress(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0 || res == nullptr) {
+    return retryableError("resolving " + host + ": " + ::gai_strerror(rc));
+  }
+  char buf[NI_MAXHOST];
+  int rc =
+      ::getnameinfo(res->ai_addr, res->ai_addrlen, buf, sizeof buf, nullptr, 0, NI_NUMERICHOST);
+  ::freeaddrinfo(res);
+  if (rc != 0) return retryableError("resolving " + host + ": " + ::gai_strerror(rc));
+  return std::string(buf);
+}
+
+std::string millis(milliseconds d) {
+  return std::to_string(d.count()) + " ms";
+}
+
+}  // namespace
+
+// One pooled connection and the cancellation flag its socket hook reads.
+struct PooledConnection {
+  std::string origin;
+  std::unique_ptr<httplib::ClientImpl> client;
+  std::shared_ptr<std::atomic<bool>> cancel = std::make_shared<std::atomic<bool>>(false);
+};
+
+struct HttplibHttpClient::Impl {
+  TlsOptions tls;
+  std::mutex mu;
+  std::vector<PooledConnection> idle;
+
+  Result<PooledConnection> take(const HttpUrl& url);
+  void give(PooledConnection conn);
+  Result<std::unique_ptr<httplib::ClientImpl>> makeTlsClient(const HttpUrl& url);
+};
+
+Result<std::unique_ptr<httplib::ClientImpl>> HttplibHttpClient::Impl::makeTlsClient(
+    const HttpUrl& url) {
+  std::unique_ptr<X509, X509Free> cert;
+  std::unique_ptr<EVP_PKEY, PkeyFree> key;
+  if (!tls.certData.empty() || !tls.certFile.empty()) {
+    OCPVDR_ASSIGN_OR_RETURN(std::string certPem,
+                            readPem(tls.certData, tls.certFile, "client certificate"));
+    // Without a separate key, the key is looked for next to the certificate (one PEM file).
+    std::string keyPem = certPem;
+    if (!tls.keyData.empty() || !tls.keyFile.empty()) {
+      OCPVDR_ASSIGN_OR_RETURN(keyPem, readPem(tls.keyData, tls.keyFile, "client key"));
+    }
+    cert.reset(PEM_read_bio_X509(memBio(certPem).get(), nullptr, nullptr, nullptr));
+    if (!cert)
+      return terminalError("client certificate: not a PEM certificate (" + takeOpensslErrors() +
+                           ")");
+    key.reset(PEM_read_bio_PrivateKey(memBio(keyPem).get(), nullptr, nullptr, nullptr));
+    if (!key)
+      return terminalError("client key: not a PEM private key (" + takeOpensslErrors() + ")");
+    if (X509_check_private_key(cert.get(), key.get()) != 1) {
+      takeOpensslErrors();
+      return terminalError("client key does not match the client certificate");
+    }
+  }
+  // With serverName, the TLS name (SNI and verification) is serverName and the connection goes
+  // to the URL host's address.
+  const bool renamed = !tls.serverName.empty();
+  const std::string tlsHost = renamed ? tls.serverName : url.host;
+  auto client = std::make_unique<httplib::SSLClient>(tlsHost, url.port, cert.get(), key.get());
+  if (!client->is_valid()) {
+    return terminalError("TLS client setup failed (" + takeOpensslErrors() + ")");
+  }
+  if (renamed) {
+    OCPVDR_ASSIGN_OR_RETURN(std::string address, numericAddress(url.host));
+    client->set_hostname_addr_map({{tlsHost, address}});
+  }
+  if (tls.insecureSkipVerify) {
+    client->enable_server_certificate_verification(false);
+  } else if (!tls.caData.empty() || !tls.caFile.empty()) {
+    OCPVDR_ASSIGN_OR_RETURN(std::string caPem, readPem(tls.caData, tls.caFile, "CA bundle"));
+    auto store = caStore(caPem);
+    if (!store) return store.error();
+    client->set_ca_cert_store(store->release());  // the client's SSL_CTX owns it now
+  }
+  return std::unique_ptr<httplib::ClientImpl>(std::move(client));
+}
+
+Result<PooledConnection> HttplibHttpClient::Impl::take(const HttpUrl& url) {
+  const std::string origin = url.scheme + "://" + url.host + ":" + std::to_string(url.port);
+  {
+    std::lock_guard lock(mu);
+    for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
+      if (it->origin == origin) {
+        PooledConnection conn = std::move(*it);
+        idle.erase(std::next(it).base());
+        return conn;
+      }
+    }
+  }
+  PooledConnection conn;
+  conn.origin = origin;
+  if (url.scheme == "https") {
+    OCPVDR_ASSIGN_OR_RETURN(conn.client, makeTlsClient(url));
+  } else {
+    conn.client = std::make_unique<httplib::ClientImpl>(url.host, url.port);
+  }
+  conn.client->set_keep_alive(true);
+  conn.client->set_url_encode(false);  // targets are sent exactly as given (already encoded)
+  conn.client->set_follow_location(false);
+  conn.client->set_socket_options(socketHook(conn.cancel));
+  return conn;
+}
+
+void HttplibHttpClient::Impl::give(PooledConnection conn) {
+  conn.cancel->store(false);
+  std::lock_guard lock(mu);
+  if (idle.size() >= kMaxIdleConnections) idle.erase(idle.begin());
+  idle.push_back(std::move(conn));
+}
+
+HttplibHttpClient::HttplibHttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>()) {
+  impl_->tls = std::move(tls);
+}
+
+HttplibHttpClient::~HttplibHttpClient() = default;
+
+Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_token stop) {
+  const std::string what = describeRequest(req);
+  OCPVDR_TRY(checkRequestHead(req));
+  auto url = parseHttpUrl(req.url);
+  if (!url) return invalidError(what + ": " + url.error().message);
+
+  std::shared_ptr<std::FILE> upload;
+  std::size_t uploadSize = 0;
+  if (!req.bodyFile.empty()) {
+    upload.reset(std::fopen(req.bodyFile.c_str(), "rbe"), [](std::FILE* f) {
+      if (f) std::fclose(f);
+    });
+    if (!upload) {
+      return invalidError(what + ": opening body file " + req.bodyFile + ": " +
+                          std::strerror(errno));
+    }
+    std::fseek(upload.get(), 0, SEEK_END);
+    uploadSize = static_cast<std::size_t>(std::max(0L, std::ftell(upload.get())));
+    std::fseek(upload.get(), 0, SEEK_SET);
+  }
+
+  HttpResponse resp;
+  if (stop.stop_requested()) {
+    resp.cancelled = true;
+    return resp;
+  }
+  auto taken = impl_->take(*url);
+  if (!taken) return taken.error().wrap(what);
+  PooledConnection conn = std::move(taken).value();
+  httplib::ClientImpl& client = *conn.client;
+
+  // httplib's timeouts are per read/write; `timeout` is also checked as a deadline per chunk.
+  milliseconds readTimeout = kNoTimeout;
+  if (req.timeout.count() > 0) readTimeout = std::min(readTimeout, req.timeout);
+  const bool stallLimited = req.lowSpeedTime.count() > 0 && req.lowSpeedTime < readTimeout;
+  if (stallLimited) readTimeout = req.lowSpeedTime;
+  client.set_connection_timeout(req.connectTimeout);
+  client.set_read_timeout(readTimeout);
+  client.set_write_timeout(readTimeout);
+  const auto started = Clock::now();
+  const auto deadline = req.timeout.count() > 0 ? started + req.timeout : Clock::time_point::max();
+
+  httplib::Request hr;
+  hr.method = req.method;
+  hr.path = url->target;
+  bool hasHost = false, hasAgent = false;
+  for (const auto& [k, v] : req.headers) {
+    const std::string lk = lowerAscii(k);
+    hasHost |= lk == "host";
+    hasAgent |= lk == "user-agent";
+    hr.headers.emplace(k, v);
+  }
+  if (!hasHost) hr.headers.emplace("Host", url->authority());
+  if (!hasAgent) hr.headers.emplace("User-Agent", "ocpv-dr");
+  // Bodies go through a content provider: httplib would otherwise label a body text/plain.
+  if (upload) {
+    hr.content_length_ = uploadSize;
+    hr.content_provider_ = [upload](std::size_t offset, std::size_t length,
+                                    httplib::DataSink& sink) {
+      char buf[64 * 1024];
+      if (std::fseek(upload.get(), static_cast<long>(offset), SEEK_SET) != 0) return false;
+      std::size_t got = std::fread(buf, 1, std::min(length, sizeof buf), upload.get());
+      return got > 0 && sink.write(buf, got);
+    };
+  } else if (!req.body.empty()) {
+    hr.content_length_ = req.body.size();
+    hr.content_provider_ = [&body = req.body](std::size_t offset, std::size_t length,
+                                              httplib::DataSink& sink) {
+      return sink.write(body.data() + offset, std::min(length, body.size() - offset));
+    };
+  }
+
+  bool cancelled = false, timedOut = false, headersDelivered = false;
+  auto lastActivity = started;
+  auto deliverHeaders = [&] {
+    if (headersDelivered) return;
+    headersDelivered = true;
+    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
+  };
+  hr.response_handler = [&](const httplib::Response& r) {
+    if (stop.stop_requested()) {
+      cancelled = true;
+      return false;
+    }
+    resp.status = r.status;
+    for (const auto& [k, v] : r.headers) resp.headers.emplace_back(lowerAscii(k), v);
+    deliverHeaders();
+    return true;
+  };
+  hr.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+    lastActivity = Clock::now();
+    if (stop.stop_requested()) {
+      cancelled = true;
+      return false;
+    }
+    if (lastActivity > deadline) {
+      timedOut = true;
+      return false;
+    }
+    deliverHeaders();
+    if (!req.onBody) {
+      resp.body.append(data, n);
+      return true;
+    }
+    if (!req.onBody(std::string_view(data, n))) {
+      cancelled = true;
+      return false;
+    }
+    return true;
+  };
+
+  httplib::Response hres;
+  httplib::Error err = httplib::Error::Success;
+  bool ok = false;
+  {
+    std::stop_callback onStop(stop, [&conn] {
+      conn.cancel->store(true);
+      conn.client->stop();
+    });
+    ok = client.send(hr, hres, err);
+  }
+  const std::string tlsDetail = takeOpensslErrors();
+  long verifyResult = X509_V_OK;
+  if (url->scheme == "https") {
+    verifyResult = static_cast<httplib::SSLClient&>(client).get_openssl_verify_result();
+  }
+  impl_->give(std::move(conn));
+
+  if (cancelled || stop.stop_requested()) {
+    resp.cancelled = true;
+    return resp;
+  }
+  const auto now = Clock::now();
+  if (timedOut ||
+      (!ok && err == httplib::Error::Read && now - lastActivity >= readTimeout * 9 / 10)) {
+    if (stallLimited && !timedOut) {
+      return retryableError(what + ": no data received for " + millis(req.lowSpeedTime) +
+                            " (stalled)");
+    }
+    return retryableError(what + ": Timeout: no complete response within " +
+                          millis(req.timeout.count() > 0 ? req.timeout : readTimeout));
+  }
+  if (!ok) {
+    std::string msg = what + ": " + httplib::to_string(err);
+    if (!tlsDetail.empty()) msg += " (" + tlsDetail + ")";
+    switch (err) {
+      case httplib::Error::SSLServerVerification:
+        if (verifyResult != X509_V_OK) {
+          msg += " (" + std::string(X509_verify_cert_error_string(verifyResult)) + ")";
+        } else {
+          msg += " (the certificate does not name " +
+                 (impl_->tls.serverName.empty() ? url->host : impl_->tls.serverName) + ")";
+        }
+        return terminalError(std::move(msg));
+      case httplib::Error::SSLLoadingCerts:
+        return terminalError(std::move(msg));
+      case httplib::Error::SSLConnection:
+        // As in the curl client: a server's certificate alert will not change on retry.
+        if (mentionsTlsCertificateAlert(tlsDetail)) return terminalError(std::move(msg));
+        return retryableError(std::move(msg));
+      default:
+        // DNS, connect, connect timeout, reset, short reads and writes: transient by nature.
+        return retryableError(std::move(msg));
+    }
+  }
+  if (resp.status == 0) {
+    resp.status = hres.status;
+    for (const auto& [k, v] : hres.headers) resp.headers.emplace_back(lowerAscii(k), v);
+  }
+  deliverHeaders();
+  return resp;
+}
+
+HttpClientFactory httplibHttpClients() {
+  return [](const TlsOptions& tls) -> std::unique_ptr<HttpClient> {
+    return std::make_unique<HttplibHttpClient>(tls);
+  };
+}
+
+}  // namespace ocpvdr
