@@ -205,6 +205,9 @@ Result<PooledConnection> HttplibHttpClient::Impl::take(const HttpUrl& url) {
     conn.client = std::make_unique<httplib::ClientImpl>(url.host, url.port);
   }
   conn.client->set_keep_alive(true);
+  // httplib writes the request head and the body separately; with Nagle's algorithm the body
+  // would wait for the server's delayed ACK (~40 ms per request). libcurl sets this too.
+  conn.client->set_tcp_nodelay(true);
   conn.client->set_url_encode(false);  // targets are sent exactly as given (already encoded)
   conn.client->set_follow_location(false);
   conn.client->set_socket_options(socketHook(conn.cancel));
