@@ -22,7 +22,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev libarchive-dev libsqlite3-dev sqlite3 \
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev libssl-dev \
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format \
-  rsync openssh-server openssh-client iproute2 procps jq curl ca-certificates tar gzip xz-utils \
+  rsync openssh-server openssh-client iproute2 procps jq curl ca-certificates tar gzip xz-utils tinyproxy \
   python3 python3-kubernetes python3-requests python3-botocore python3-jsonschema \
   python3-yaml ansible ansible-lint chromium hyperfine libhowardhinnant-date-dev
 

@@ -17,6 +17,7 @@
 #include "core/json_util.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/url.h"
 #include "forwarder/forwarder.h"
 #include "kube/connect.h"
 #include "server/http_server.h"
@@ -69,7 +70,17 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
     if (!k) return fail(k.error().wrap("forwarder.hmac_secret_file"));
   }
 
-  const HttpClientFactory transport = httplibHttpClients();
+  // Both the API server and the webhook are reached through the environment's proxy settings,
+  // as Kubernetes clients do (an OpenShift cluster-wide proxy injects them into the pod).
+  const ProxySettings proxy = ProxySettings::fromEnvironment();
+  if (Status st = checkProxySettings(proxy); !st.ok()) return fail(st.error());
+  if (!proxy.empty()) {
+    log::info("forward: using the environment's proxy settings",
+              {{"http_proxy", redactUrl(proxy.httpProxy)},
+               {"https_proxy", redactUrl(proxy.httpsProxy)},
+               {"no_proxy", proxy.noProxy}});
+  }
+  const HttpClientFactory transport = httplibHttpClients(proxy);
   auto kube = kube::connect(cfg.primary.kubernetes, clock, transport);
   if (!kube) return fail(kube.error().wrap("sites.primary.kubernetes"));
 

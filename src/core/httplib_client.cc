@@ -7,6 +7,7 @@
 // a fresh socket down before it connects.
 #include "core/httplib_client.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -18,6 +19,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -119,7 +121,104 @@ std::string millis(milliseconds d) {
   return std::to_string(d.count()) + " ms";
 }
 
+std::string envEither(const char* lower, const char* upper) {
+  if (const char* v = std::getenv(lower); v && *v) return v;
+  if (const char* v = std::getenv(upper); v && *v) return v;
+  return {};
+}
+
+Result<HttpUrl> parseProxy(const std::string& text) {
+  return parseHttpUrl(text.find("://") == std::string::npos ? "http://" + text : text);
+}
+
+// An IP address in network byte order with its family.
+struct IpAddress {
+  int family = AF_INET;
+  unsigned char bytes[16] = {};
+  int bits() const { return family == AF_INET ? 32 : 128; }
+};
+
+std::optional<IpAddress> parseIp(const std::string& text) {
+  IpAddress ip;
+  if (::inet_pton(AF_INET, text.c_str(), ip.bytes) == 1) return ip;
+  ip.family = AF_INET6;
+  if (::inet_pton(AF_INET6, text.c_str(), ip.bytes) == 1) return ip;
+  return std::nullopt;
+}
+
+bool samePrefix(const IpAddress& a, const IpAddress& b, int prefix) {
+  for (int i = 0; i < prefix; ++i) {
+    const int mask = 0x80 >> (i % 8);
+    if ((a.bytes[i / 8] & mask) != (b.bytes[i / 8] & mask)) return false;
+  }
+  return true;
+}
+
+// One NO_PROXY entry against a target host (both lower-case, IPv6 without brackets).
+bool noProxyMatches(std::string entry, const std::string& host) {
+  if (entry == "*") return true;
+  if (auto slash = entry.find('/'); slash != std::string::npos) {  // CIDR
+    auto net = parseIp(entry.substr(0, slash));
+    auto ip = parseIp(host);
+    const std::string len = entry.substr(slash + 1);
+    if (!net || !ip || net->family != ip->family || len.empty() || len.size() > 3 ||
+        len.find_first_not_of("0123456789") != std::string::npos)
+      return false;
+    const int prefix = std::stoi(len);
+    return prefix <= net->bits() && samePrefix(*net, *ip, prefix);
+  }
+  if (entry.size() > 2 && entry.front() == '[' && entry.find(']') != std::string::npos)
+    entry = entry.substr(1, entry.find(']') - 1);  // [v6] or [v6]:port
+  if (auto ip = parseIp(entry)) {
+    auto target = parseIp(host);
+    return target && target->family == ip->family && samePrefix(*ip, *target, ip->bits());
+  }
+  if (auto colon = entry.rfind(':'); colon != std::string::npos) entry.resize(colon);  // name:port
+  if (entry.starts_with("*.")) entry.erase(0, 1);
+  if (entry.starts_with(".")) return host.ends_with(entry) || host == entry.substr(1);
+  return host == entry || host.ends_with("." + entry);
+}
+
 }  // namespace
+
+ProxySettings ProxySettings::fromEnvironment() {
+  ProxySettings p;
+  p.httpProxy = envEither("http_proxy", "HTTP_PROXY");
+  p.httpsProxy = envEither("https_proxy", "HTTPS_PROXY");
+  p.noProxy = envEither("no_proxy", "NO_PROXY");
+  return p;
+}
+
+Status checkProxySettings(const ProxySettings& proxy) {
+  for (const auto& [name, value] : {std::pair{"http_proxy/HTTP_PROXY", &proxy.httpProxy},
+                                    std::pair{"https_proxy/HTTPS_PROXY", &proxy.httpsProxy}}) {
+    if (value->empty()) continue;
+    auto url = parseProxy(*value);
+    if (!url) return invalidError(std::string(name) + ": " + url.error().message);
+    if (url->scheme != "http")
+      return invalidError(std::string(name) + ": expected an http:// proxy URL or host:port, got " +
+                          redactUrl(*value) + " (TLS to the proxy itself is not supported)");
+  }
+  return Status::success();
+}
+
+std::optional<HttpUrl> proxyFor(const ProxySettings& proxy, const HttpUrl& target) {
+  const std::string& chosen = target.scheme == "https" ? proxy.httpsProxy : proxy.httpProxy;
+  if (chosen.empty()) return std::nullopt;
+  const std::string host = lowerAscii(target.host);
+  std::string_view list = proxy.noProxy;
+  while (!list.empty()) {
+    const auto comma = std::min(list.find(','), list.size());
+    std::string entry = lowerAscii(list.substr(0, comma));
+    list.remove_prefix(std::min(comma + 1, list.size()));
+    entry.erase(0, entry.find_first_not_of(" \t"));
+    entry.erase(entry.find_last_not_of(" \t") + 1);
+    if (!entry.empty() && noProxyMatches(entry, host)) return std::nullopt;
+  }
+  auto url = parseProxy(chosen);
+  if (!url || url->scheme != "http") return std::nullopt;  // refused by checkProxySettings
+  return std::move(url).value();
+}
 
 // One pooled connection and the cancellation flag its socket hook reads.
 struct PooledConnection {
@@ -130,6 +229,7 @@ struct PooledConnection {
 
 struct HttplibHttpClient::Impl {
   TlsOptions tls;
+  ProxySettings proxy;
   std::mutex mu;
   std::vector<PooledConnection> idle;
 
@@ -211,6 +311,21 @@ Result<PooledConnection> HttplibHttpClient::Impl::take(const HttpUrl& url) {
   conn.client->set_url_encode(false);  // targets are sent exactly as given (already encoded)
   conn.client->set_follow_location(false);
   conn.client->set_socket_options(socketHook(conn.cancel));
+  if (auto via = proxyFor(proxy, url)) {
+    if (!tls.serverName.empty() && url.scheme == "https") {
+      return terminalError("a TLS server name override (" + tls.serverName +
+                           ") cannot go through a proxy; add " + url.host + " to NO_PROXY");
+    }
+    conn.client->set_proxy(via->host, via->port);
+    if (!via->userinfo.empty()) {
+      const auto colon = via->userinfo.find(':');
+      conn.client->set_proxy_basic_auth(
+          httplib::detail::decode_url(via->userinfo.substr(0, colon), false),
+          colon == std::string::npos
+              ? std::string()
+              : httplib::detail::decode_url(via->userinfo.substr(colon + 1), false));
+    }
+  }
   return conn;
 }
 
@@ -221,8 +336,10 @@ void HttplibHttpClient::Impl::give(PooledConnection conn) {
   idle.push_back(std::move(conn));
 }
 
-HttplibHttpClient::HttplibHttpClient(TlsOptions tls) : impl_(std::make_unique<Impl>()) {
+HttplibHttpClient::HttplibHttpClient(TlsOptions tls, ProxySettings proxy)
+    : impl_(std::make_unique<Impl>()) {
   impl_->tls = std::move(tls);
+  impl_->proxy = std::move(proxy);
 }
 
 HttplibHttpClient::~HttplibHttpClient() = default;
@@ -400,9 +517,9 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
   return resp;
 }
 
-HttpClientFactory httplibHttpClients() {
-  return [](const TlsOptions& tls) -> std::unique_ptr<HttpClient> {
-    return std::make_unique<HttplibHttpClient>(tls);
+HttpClientFactory httplibHttpClients(ProxySettings proxy) {
+  return [proxy = std::move(proxy)](const TlsOptions& tls) -> std::unique_ptr<HttpClient> {
+    return std::make_unique<HttplibHttpClient>(tls, proxy);
   };
 }
 

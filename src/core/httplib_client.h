@@ -5,18 +5,40 @@
 //
 // Differences from CurlHttpClient, all inside the contract: `timeout` is enforced between reads
 // (a server that trickles bytes can stretch it by up to one read interval), tls.serverName needs
-// the URL's host to resolve (its first address is used), and proxies are not supported.
+// the URL's host to resolve (its first address is used) and cannot be combined with a proxy, and
+// the forward proxy comes from ProxySettings given by the wiring, not from the environment.
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "core/http.h"
+#include "core/url.h"
 
 namespace ocpvdr {
 
+// A forward proxy as Kubernetes clients take it from the environment: http_proxy / HTTP_PROXY
+// for http:// targets, https_proxy / HTTPS_PROXY for https:// ones (tunnelled with CONNECT), and
+// no_proxy / NO_PROXY for the exceptions — comma-separated host names (a name also covers its
+// subdomains; a leading "." or "*." is allowed), IP addresses, CIDR ranges, or "*" for all. The
+// lower-case name wins when both are set. Loopback is not exempt unless listed.
+struct ProxySettings {
+  std::string httpProxy, httpsProxy, noProxy;
+  static ProxySettings fromEnvironment();
+  bool empty() const { return httpProxy.empty() && httpsProxy.empty(); }
+};
+
+// Invalid, naming the variable, when a proxy is not an http:// URL or host:port (TLS to the
+// proxy itself is not supported).
+[[nodiscard]] Status checkProxySettings(const ProxySettings& proxy);
+
+// The proxy for `target`, or nullopt when none is set for its scheme or NO_PROXY matches it.
+std::optional<HttpUrl> proxyFor(const ProxySettings& proxy, const HttpUrl& target);
+
 class HttplibHttpClient final : public HttpClient {
  public:
-  explicit HttplibHttpClient(TlsOptions tls = {});
+  explicit HttplibHttpClient(TlsOptions tls = {}, ProxySettings proxy = {});
   ~HttplibHttpClient() override;
   HttplibHttpClient(const HttplibHttpClient&) = delete;
   HttplibHttpClient& operator=(const HttplibHttpClient&) = delete;
@@ -28,7 +50,7 @@ class HttplibHttpClient final : public HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// A factory of HttplibHttpClients (kube::connect and the forwarder's wiring).
-HttpClientFactory httplibHttpClients();
+// A factory of HttplibHttpClients (kube::connect and the forwarder's wiring), all using `proxy`.
+HttpClientFactory httplibHttpClients(ProxySettings proxy = {});
 
 }  // namespace ocpvdr

@@ -5,11 +5,7 @@
 #include "core/curl_http.h"
 #include "core/httplib_client.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <cctype>
 #include <condition_variable>
@@ -20,6 +16,7 @@
 #include "core/json_util.h"
 #include "support/http_test_server.h"
 #include "support/temp_dir.h"
+#include "support/tinyproxy_process.h"
 #include "support/tls_material.h"
 
 namespace ocpvdr {
@@ -417,18 +414,6 @@ TYPED_TEST(HttpTest, LowSpeedTimeLeavesASteadyTrickleAlone) {
   EXPECT_EQ(chunks, 50);
 }
 
-int unusedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);  // nothing listens there now
-  return ntohs(a.sin_port);
-}
-
 template <class Client>
 class HttpErrorTest : public ::testing::Test {};
 TYPED_TEST_SUITE(HttpErrorTest, Clients, ClientName);
@@ -436,7 +421,9 @@ TYPED_TEST_SUITE(HttpErrorTest, Clients, ClientName);
 TYPED_TEST(HttpErrorTest, ConnectionRefusedIsRetryableAndHidesCredentials) {
   TypeParam client;
   HttpRequest req;
-  req.url = "http://admin:hunter2pw@127.0.0.1:" + std::to_string(unusedPort()) + "/api";
+  req.url =
+      "http://admin:hunter2pw@127.0.0.1:" + std::to_string(ocpvdr::testing::unusedLoopbackPort()) +
+      "/api";
   req.headers = {{"Authorization", "Bearer very-secret-token"}};
   auto r = client.send(req);
   ASSERT_FALSE(r.ok());

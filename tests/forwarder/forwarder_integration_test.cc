@@ -22,6 +22,7 @@
 #include "forwarder_process.h"
 #include "support/kube_sim_process.h"
 #include "support/temp_dir.h"
+#include "support/tinyproxy_process.h"
 #include "support/webhook_receiver.h"
 
 namespace ocpvdr::testing {
@@ -265,11 +266,11 @@ class ForwarderIntegration : public ::testing::Test {
   }
 
   std::unique_ptr<ForwarderProcess> startForwarder(
-      bool waitReady = true, ForwarderProcess::Program program = ForwarderProcess::Program::Image) {
+      bool waitReady = true, ForwarderProcess::Program program = ForwarderProcess::Program::Image,
+      std::map<std::string, std::string> env = {}) {
     const std::string cfgPath = dir_.write("config.yaml", forwarderConfigYaml(cfg_)).string();
     auto p = std::make_unique<ForwarderProcess>(cfgPath, (dir_ / "forwarder.log").string(),
-                                                std::chrono::seconds(30),
-                                                std::map<std::string, std::string>{}, program);
+                                                std::chrono::seconds(30), std::move(env), program);
     if (waitReady) {
       bool ready = false;
       for (int i = 0; i < 300 && !ready; ++i) {
@@ -803,6 +804,35 @@ TEST_F(ForwarderIntegration, OcpvDrForwardSubcommandRunsTheSameForwarder) {
   for (const auto& r : rx_->accepted()) names.insert(r.json["resource"]["metadata"]["name"]);
   EXPECT_EQ(names.size(), 5u);
   EXPECT_EQ(fwd->signal(SIGTERM), 0);
+}
+
+// Behind an egress proxy: with the proxy variables set (NO_PROXY empty) the API server's list and
+// watches and the webhook POSTs all go through a real proxy (tinyproxy), and every event arrives.
+TEST_F(ForwarderIntegration, ApiAndWebhookTrafficGoThroughTheEnvironmentsProxy) {
+  TinyproxyProcess proxy(dir_);
+  const std::map<std::string, std::string> env = {
+      {"http_proxy", proxy.url()}, {"HTTP_PROXY", proxy.url()}, {"no_proxy", ""}, {"NO_PROXY", ""}};
+  auto fwd = startForwarder(true, ForwarderProcess::Program::Image, env);
+  for (int i = 0; i < 5; ++i) createPv(sim_, pvName(i));
+  ASSERT_TRUE(rx_->waitFor([&] { return rx_->acceptedCount() >= 5; }, 30s));
+  const std::string log = proxy.log();
+  EXPECT_NE(log.find("GET " + sim_.url() + "/api/v1/persistentvolumes"), std::string::npos) << log;
+  EXPECT_NE(log.find("watch=true"), std::string::npos) << log;
+  EXPECT_NE(log.find("POST " + rx_->url()), std::string::npos) << log;
+  EXPECT_EQ(fwd->signal(SIGTERM), 0);
+}
+
+// A proxy setting that cannot work stops the start with exit 2 and names the variable.
+TEST_F(ForwarderIntegration, AnUnusableProxySettingStopsTheStartNamingTheVariable) {
+  try {
+    auto fwd = startForwarder(false, ForwarderProcess::Program::Image,
+                              {{"https_proxy", "https://proxy.corp.example:3128"}});
+    ADD_FAILURE() << "the forwarder started with an https:// proxy";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("status 2"), std::string::npos) << what;
+    EXPECT_NE(what.find("https_proxy/HTTPS_PROXY"), std::string::npos) << what;
+  }
 }
 
 // SIGTERM with undelivered events: exit 0, and the next start sends them from the spool with
