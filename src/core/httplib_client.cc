@@ -21,10 +21,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
+#include "core/json_util.h"
 #include "core/url.h"
 
 namespace ocpvdr {
@@ -65,14 +64,10 @@ std::string takeOpensslErrors() {
 Result<std::string> readPem(const std::string& data, const std::string& file,
                             std::string_view what) {
   if (!data.empty()) return data;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    return terminalError(std::string(what) + " " + file + ": cannot read (" + std::strerror(errno) +
-                         ")");
-  }
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = readFile(file);
+  // Unreadable TLS material is our own misconfiguration: retrying cannot help.
+  if (!text) return terminalError(std::string(what) + ": " + text.error().message);
+  return text;
 }
 
 std::unique_ptr<BIO, BioFree> memBio(const std::string& pem) {
