@@ -18,6 +18,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/text.h"
+
 namespace ocpvdr {
 namespace {
 

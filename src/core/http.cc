@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "core/text.h"
 #include "core/url.h"
 
 namespace ocpvdr {
@@ -13,12 +14,6 @@ bool isHttpToken(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
   });
-}
-
-std::string lowerAscii(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string describeRequest(const HttpRequest& req) {

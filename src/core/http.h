@@ -80,7 +80,6 @@ using HttpClientFactory = std::function<std::unique_ptr<HttpClient>(const TlsOpt
 
 // Helpers both implementations use.
 bool isHttpToken(std::string_view s);  // RFC 9110 token (methods, header names)
-std::string lowerAscii(std::string_view s);
 // "METHOD URL" for messages, the URL without any user:password part.
 std::string describeRequest(const HttpRequest& req);
 // Refuses (Invalid) a method or header name that is not a token and a header value with a line

@@ -24,6 +24,7 @@
 #include <mutex>
 
 #include "core/json_util.h"
+#include "core/text.h"
 #include "core/url.h"
 
 namespace ocpvdr {

@@ -1,7 +1,15 @@
-// Text encoders (see text.h).
+// Small text helpers (see text.h).
 #include "core/text.h"
 
+#include <cctype>
+
 namespace ocpvdr {
+
+std::string lowerAscii(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
 
 std::string htmlEscape(std::string_view text) {
   std::string out;

@@ -1,5 +1,6 @@
-// Small text encoders shared across modules: HTML escaping for the self-contained HTML reports
-// (reconcile, failover) and UTF-8 encoding of a code point (XML character references).
+// Small text helpers shared across modules: ASCII lower-casing, HTML escaping for the
+// self-contained HTML reports (reconcile, failover) and UTF-8 encoding of a code point (XML
+// character references).
 #pragma once
 
 #include <cstdint>
@@ -7,6 +8,9 @@
 #include <string_view>
 
 namespace ocpvdr {
+
+// ASCII lower-case (header names, schemes, host names); other bytes unchanged.
+std::string lowerAscii(std::string_view s);
 
 // Escapes text for HTML element content and attribute values (& < > " ').
 std::string htmlEscape(std::string_view text);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "core/text.h"
 
 namespace ocpvdr::failover {
 namespace {
@@ -19,12 +20,6 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return s;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 void registerSecrets(const AwsCredentials& c) {
@@ -67,7 +62,7 @@ Result<AwsCredentials> parseCredentialsFile(std::string_view text, std::string_v
     auto eq = line.find('=');
     if (eq == std::string_view::npos)
       return invalidError(where + ": expected `key = value` or `[section]`");
-    std::string key = lower(trim(line.substr(0, eq)));
+    std::string key = lowerAscii(trim(line.substr(0, eq)));
     std::string value(trim(line.substr(eq + 1)));
     if (key.empty()) return invalidError(where + ": empty key before '='");
     if (!inSection) return invalidError(where + ": `" + key + "` outside any [section]");

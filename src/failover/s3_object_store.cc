@@ -15,15 +15,10 @@
 #include <set>
 
 #include "core/log.h"
+#include "core/text.h"
 
 namespace ocpvdr::failover {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool isUnreservedOrSlash(char c) {
   auto u = static_cast<unsigned char>(c);
@@ -33,7 +28,7 @@ bool isUnreservedOrSlash(char c) {
 Result<S3ObjectStore::Endpoint> parseEndpoint(std::string_view url) {
   S3ObjectStore::Endpoint ep;
   const std::string what = "backup_store.endpoint \"" + std::string(url) + "\"";
-  std::string lowered = lower(url.substr(0, 8));
+  std::string lowered = lowerAscii(url.substr(0, 8));
   std::string_view rest;
   if (lowered.rfind("https://", 0) == 0) {
     ep.scheme = "https";
@@ -57,7 +52,7 @@ Result<S3ObjectStore::Endpoint> parseEndpoint(std::string_view url) {
   if (!authority.empty() && authority.front() == '[') {
     auto close = authority.find(']');
     if (close == std::string_view::npos) return invalidError(what + ": unterminated IPv6 address");
-    ep.host = lower(authority.substr(0, close + 1));
+    ep.host = lowerAscii(authority.substr(0, close + 1));
     std::string_view after = authority.substr(close + 1);
     if (!after.empty()) {
       if (after.front() != ':') return invalidError(what + ": junk after the IPv6 address");
@@ -66,7 +61,7 @@ Result<S3ObjectStore::Endpoint> parseEndpoint(std::string_view url) {
     }
   } else {
     auto colon = authority.find(':');
-    ep.host = lower(authority.substr(0, colon));
+    ep.host = lowerAscii(authority.substr(0, colon));
     if (colon != std::string_view::npos) {
       portText = authority.substr(colon + 1);
       if (portText.empty()) return invalidError(what + ": empty port");

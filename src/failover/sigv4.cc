@@ -9,24 +9,15 @@
 #include <ctime>
 #include <map>
 
+#include "core/http.h"
+#include "core/text.h"
+
 namespace ocpvdr::failover {
 namespace {
 
 bool isUnreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '_' || c == '.' || c == '~';
-}
-
-// RFC 7230 token characters: what a header name may consist of.
-bool isTokenChar(unsigned char c) {
-  if (std::isalnum(c)) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 // Trim and collapse runs of whitespace to one space (SigV4 "Trimall"; botocore splits on any
@@ -173,13 +164,11 @@ Result<SigV4Result> signV4(const SigV4Request& req, const AwsCredentials& creds,
   // Header names lower-cased and grouped; repeated headers keep their order, joined by ','.
   std::map<std::string, std::vector<std::string>> headers;
   for (const auto& [name, value] : req.headers) {
-    if (name.empty() || !std::all_of(name.begin(), name.end(), [](char c) {
-          return isTokenChar(static_cast<unsigned char>(c));
-        }))
+    if (!isHttpToken(name))
       return invalidError("SigV4: header name \"" + name + "\" is not a valid HTTP token");
     if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
       return invalidError("SigV4: value of header \"" + name + "\" contains CR, LF or NUL");
-    headers[lower(name)].push_back(trimAll(value));
+    headers[lowerAscii(name)].push_back(trimAll(value));
   }
   if (!headers.count("host")) return invalidError("SigV4: the host header must be signed");
 
