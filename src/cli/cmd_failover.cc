@@ -6,6 +6,7 @@
 // step is journaled done, "mid:<step>" part-way through it (see workflow.h).
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -147,6 +148,17 @@ void printPlan(const Json& plan, bool json) {
   if (plan.contains("backup") && plan["backup"].is_object())
     std::cout << "Backup: " << plan["backup"].value("name", "") << " (completed "
               << plan["backup"].value("completed", Json("-")).dump() << ")\n";
+  if (plan.contains("checks") && !plan["checks"].empty()) {
+    std::cout << "DR checks:\n";
+    for (const auto& c : plan["checks"]) {
+      std::string status = c.value("status", "");
+      for (auto& ch : status) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      std::cout << "  [" << status << "] " << c.value("check", "") << ": " << c.value("summary", "")
+                << "\n";
+      if (!c.value("fix", "").empty())
+        std::cout << "         what to do: " << c["fix"].get<std::string>() << "\n";
+    }
+  }
   for (const auto& p : plan["problems"]) std::cout << "PROBLEM: " << p.get<std::string>() << "\n";
   for (const auto& w : plan["warnings"]) std::cout << "warning: " << w.get<std::string>() << "\n";
   int n = 0;

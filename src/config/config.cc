@@ -428,7 +428,7 @@ class Schema {
   Fields failover(Failover& f) {
     return {
         text("oadp_namespace", f.oadpNamespace, of("a namespace name", rules::namespaceName)),
-        text("storage_location", f.storageLocation, of("an object name", rules::objectName)),
+        text("storage_location", f.storageLocation, of("an object name", rules::objectName, true)),
         texts("protected_namespaces", f.protectedNamespaces,
               of("a namespace name", rules::namespaceName)),
         section("timeouts",

@@ -132,7 +132,8 @@ struct FailoverTimeouts {
 
 struct Failover {
   std::string oadpNamespace = "openshift-adp";
-  std::string storageLocation = "default";       // Velero BackupStorageLocation name
+  // DR's Velero BackupStorageLocation; empty: the one reading backup_store's bucket and prefix
+  std::string storageLocation;
   std::vector<std::string> protectedNamespaces;  // namespaces whose VMs fail over
   FailoverTimeouts timeouts;
   Fencing fencing;

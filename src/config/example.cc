@@ -108,7 +108,7 @@ backup_store:                      # where OADP (Velero) writes its backups: S3 
 
 failover:
   oadp_namespace: openshift-adp    # namespace of OADP/Velero on the DR cluster
-  storage_location: default        # DR's Velero BackupStorageLocation (preflight: it exists, the Backup belongs to it)
+  storage_location: ""             # DR's Velero BackupStorageLocation; empty: the one on bucket+prefix above
   protected_namespaces: []         # namespaces whose VMs fail over
   timeouts:                        # each > 0
     backup_sync: 10m               # wait for the DR cluster to see the backup

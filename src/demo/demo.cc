@@ -27,6 +27,7 @@
 #include "demo/peer_process.h"
 #include "demo/scenario.h"
 #include "demo/velero_writer.h"
+#include "failover/preflight.h"
 #include "failover/s3_object_store.h"
 #include "kube/connect.h"
 #include "kube/resource_type.h"
@@ -815,17 +816,26 @@ Status DemoRun::backup() {
 
   Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kOadp}}}};
   OCPVDR_TRY(dr_.api().create(kube::resources::namespaces(), ns, {}, stop_));
-  Json bsl = {
-      {"apiVersion", "velero.io/v1"},
-      {"kind", "BackupStorageLocation"},
-      {"metadata", {{"name", "default"}, {"namespace", kOadp}}},
-      {"spec",
-       {{"provider", "aws"},
-        {"default", true},
-        {"objectStorage", {{"bucket", kBucket}, {"prefix", kPrefix}}},
-        {"config",
-         {{"region", "us-east-1"}, {"s3Url", s3Endpoint_}, {"s3ForcePathStyle", "true"}}}}}};
-  OCPVDR_TRY(dr_.api().create(kube::resources::backupStorageLocations(), bsl, {}, stop_));
+  // What failover preflight checks at DR (docs/failover.md, DR prerequisites): CSIDriver,
+  // StorageClasses, the DPA with the kubevirt plugin and its ReadOnly backup location.
+  DrSite site;
+  site.oadpNamespace = kOadp;
+  site.bucket = kBucket;
+  site.prefix = kPrefix;
+  site.s3Url = s3Endpoint_;
+  site.nfsServer = cfg_.dr.nfsServer;
+  site.exportPath = kExportPath;
+  namespace pr = failover::preflight_resources;
+  const std::map<std::string, const kube::ResourceType*> types = {
+      {"CSIDriver", &pr::csiDrivers()},
+      {"StorageClass", &pr::storageClasses()},
+      {"DataProtectionApplication", &pr::dataProtectionApplications()},
+      {"BackupStorageLocation", &kube::resources::backupStorageLocations()}};
+  std::string bslName;
+  for (const auto& o : drPrerequisites(site)) {
+    OCPVDR_TRY(dr_.api().create(*types.at(o["kind"].get<std::string>()), o, {}, stop_));
+    if (o["kind"] == "BackupStorageLocation") bslName = o["metadata"]["name"];
+  }
   OCPVDR_TRY(waitUntil("Velero at DR to sync the backup from the bucket", [&]() -> Result<bool> {
     auto b = dr_.api().get(kube::resources::backups(), kOadp, kBackup, stop_);
     if (!b.ok() && b.error().kind == ErrorKind::NotFound) return false;
@@ -833,7 +843,7 @@ Status DemoRun::backup() {
     return true;
   }));
   say("DR's Velero sees Backup " + std::string(kOadp) + "/" + kBackup +
-      " (BackupStorageLocation \"default\")");
+      " (BackupStorageLocation \"" + bslName + "\", ReadOnly)");
   return Status::success();
 }
 

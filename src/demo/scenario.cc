@@ -130,4 +130,48 @@ Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
   return s;
 }
 
+std::vector<Json> drPrerequisites(const DrSite& site) {
+  std::string share = site.exportPath;
+  while (!share.empty() && share.front() == '/') share.erase(share.begin());
+  const Json location = {{"provider", "aws"},
+                         {"default", true},
+                         {"accessMode", "ReadOnly"},
+                         {"objectStorage", {{"bucket", site.bucket}, {"prefix", site.prefix}}},
+                         {"config",
+                          {{"region", "us-east-1"},
+                           {"s3Url", site.s3Url},
+                           {"s3ForcePathStyle", "true"},
+                           {"profile", "default"}}}};
+  std::vector<Json> out;
+  out.push_back({{"apiVersion", "storage.k8s.io/v1"},
+                 {"kind", "CSIDriver"},
+                 {"metadata", {{"name", "nfs.csi.k8s.io"}}},
+                 {"spec", {{"attachRequired", false}, {"volumeLifecycleModes", {"Persistent"}}}}});
+  out.push_back({{"apiVersion", "storage.k8s.io/v1"},
+                 {"kind", "StorageClass"},
+                 {"metadata", {{"name", "nfs-dynamic"}}},
+                 {"provisioner", "cluster.local/nfs-subdir-external-provisioner"},
+                 {"reclaimPolicy", "Delete"},
+                 {"parameters", {{"archiveOnDelete", "true"}}}});
+  out.push_back({{"apiVersion", "storage.k8s.io/v1"},
+                 {"kind", "StorageClass"},
+                 {"metadata", {{"name", "nfs-csi"}}},
+                 {"provisioner", "nfs.csi.k8s.io"},
+                 {"reclaimPolicy", "Delete"},
+                 {"parameters", {{"server", site.nfsServer}, {"share", "/" + share}}}});
+  out.push_back({{"apiVersion", "oadp.openshift.io/v1alpha1"},
+                 {"kind", "DataProtectionApplication"},
+                 {"metadata", {{"name", site.dpaName}, {"namespace", site.oadpNamespace}}},
+                 {"spec",
+                  {{"configuration",
+                    {{"velero", {{"defaultPlugins", {"openshift", "aws", "kubevirt", "csi"}}}}}},
+                   {"backupLocations", {{{"velero", location}}}}}}});
+  // What the OADP operator makes of the DPA's first backup location.
+  out.push_back({{"apiVersion", "velero.io/v1"},
+                 {"kind", "BackupStorageLocation"},
+                 {"metadata", {{"name", site.dpaName + "-1"}, {"namespace", site.oadpNamespace}}},
+                 {"spec", location}});
+  return out;
+}
+
 }  // namespace ocpvdr::demo

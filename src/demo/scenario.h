@@ -32,4 +32,19 @@ struct Scenario {
 Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
                        const std::string& server, const std::string& exportPath);
 
+// Where the DR cluster's OADP finds the backups, for drPrerequisites.
+struct DrSite {
+  std::string oadpNamespace = "openshift-adp";
+  std::string bucket, prefix, s3Url;
+  std::string nfsServer, exportPath;  // the DR NFS server (the CSI StorageClass's parameters)
+  std::string dpaName = "velero";     // OADP names its location <dpa>-1
+};
+
+// What a DR cluster has before a failover of the scenario (docs/failover.md, DR prerequisites;
+// failover/preflight.h checks each): CSIDriver nfs.csi.k8s.io, the scenario's StorageClasses
+// nfs-dynamic and nfs-csi, a DataProtectionApplication listing the kubevirt plugin and the
+// BackupStorageLocation it makes, on the bucket and prefix with accessMode ReadOnly. Cluster
+// objects first, then the OADP namespace's (which must exist).
+std::vector<Json> drPrerequisites(const DrSite& site);
+
 }  // namespace ocpvdr::demo

@@ -11,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "kube/views.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::engine {
@@ -122,6 +123,7 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
   }
 
   std::vector<Json> snaps;
+  std::size_t veleroSnapshots = 0;
   {
     std::vector<std::string> nss = cfg_.replication.namespaces;
     if (nss.empty()) nss.push_back("");
@@ -135,8 +137,20 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
         log::error("reconcile: cannot list VolumeSnapshots", {{"error", rep.snapshotListError}});
         break;
       }
-      for (auto& s : *l) snaps.push_back(std::move(s));
+      for (auto& s : *l) {
+        // Velero's own backup-time snapshots (FACTS §13): deleted again after the backup; their
+        // full-volume tars are not replicated.
+        if (kube::isVeleroSnapshot(s)) {
+          ++veleroSnapshots;
+          continue;
+        }
+        snaps.push_back(std::move(s));
+      }
     }
+    if (veleroSnapshots > 0)
+      rep.notes.push_back(std::to_string(veleroSnapshots) +
+                          " VolumeSnapshot(s) made by Velero (label velero.io/backup-name) "
+                          "ignored");
   }
 
   // After a failover the DR copies are the running VMs' disks: every PV and snapshot is refused

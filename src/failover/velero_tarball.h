@@ -8,8 +8,9 @@
 // `<groupResource>` is the plural alone for the core group, else `plural.group`.
 //
 // The archive is read once, front to back, without extracting anything to disk. Items of the
-// wanted group-resources (by default PVs, PVCs, KubeVirt VMs and CDI DataVolumes) are parsed and
-// handed over; every other entry is skipped unread and only counted in the inventory.
+// wanted group-resources (by default PVs, PVCs, KubeVirt VMs, CDI DataVolumes and
+// ControllerRevisions) are parsed and handed over; every other entry is skipped unread and only
+// counted in the inventory.
 //
 // Hostile or damaged archives are refused with an Invalid error naming the file and the entry:
 // paths that are absolute or contain "..", symbolic and hard links, devices and other non-regular
@@ -47,7 +48,9 @@ struct TarballItem {
 struct TarballOptions {
   std::set<std::string, std::less<>> extract = {
       std::string(kPersistentVolumes), std::string(kPersistentVolumeClaims),
-      std::string(kVirtualMachines), std::string(kDataVolumes)};
+      std::string(kVirtualMachines), std::string(kDataVolumes),
+      // the instancetype/preference revisions VMs name (preflight's vm-revisions check)
+      std::string("controllerrevisions.apps")};
   std::size_t maxItemBytes = 16 * 1024 * 1024;  // any single entry larger than this is refused
   std::size_t maxEntries = 10'000'000;
 };

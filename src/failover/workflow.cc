@@ -13,6 +13,7 @@
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
+#include "failover/preflight.h"
 #include "failover/rewriter.h"
 #include "failover/velero_tarball.h"
 #include "failover/vm_control.h"
@@ -614,6 +615,28 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   }
   details["newVolumes"] = newer;
 
+  // The DR side (preflight.h): one row per check; a fail row stops the run here, before any
+  // step changes either site.
+  const std::string& oadp = cfg.failover.oadpNamespace;
+  DrChecks checks = runDrChecks(DrCheckInput{cfg, d_.dr, *ctx.contents, ctx.namespaces, o_.stop});
+  details["drChecks"] = Json::array();
+  for (const auto& r : checks.rows) {
+    details["drChecks"].push_back(toJson(r));
+    if (r.status == CheckStatus::Fail)
+      problems.push_back(r.check + ": " + r.summary + " — " + r.fix);
+    else if (r.status == CheckStatus::Warn)
+      warnings.push_back(r.check + ": " + r.summary + (r.fix.empty() ? "" : " — " + r.fix));
+  }
+  // Velero's backup sync imports the Backup from that location: without one there is nothing to
+  // wait for.
+  const std::string bslName = checks.location.name;
+  const bool bslPresent = !bslName.empty() && checks.location.problem.empty();
+  if (!bslName.empty())
+    details["storageLocation"] = {{"name", bslName},
+                                  {"namespace", oadp},
+                                  {"foundBy", checks.location.how},
+                                  {"phase", str(checks.location.object, "status.phase")}};
+
   // What is wrong already is reported now, without first waiting for the backup sync.
   if (!problems.empty() && !dryRun) {
     for (auto& w : warnings) ctx.warnings.push_back(w);
@@ -625,35 +648,6 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
 
   // The Backup CR at DR: Velero's backup sync must have imported it, or the Restore fails
   // validation.
-  const std::string& oadp = cfg.failover.oadpNamespace;
-  const std::string& bslName = cfg.failover.storageLocation;
-  // Velero's backup sync imports the Backup from the BackupStorageLocation
-  // failover.storage_location: without it there is nothing to wait for.
-  bool bslPresent = true;
-  {
-    auto bsl = d_.dr.get(res::backupStorageLocations(), oadp, bslName, o_.stop);
-    if (bsl.ok()) {
-      const std::string phase = str(*bsl, "status.phase");
-      details["storageLocation"] = {{"name", bslName}, {"namespace", oadp}, {"phase", phase}};
-      if (!phase.empty() && phase != "Available")
-        warnings.push_back("BackupStorageLocation " + oadp + "/" + bslName + " at DR is " + phase +
-                           ", not Available: Velero may not sync or read backups from it");
-    } else if (kube::isNotFound(bsl.error())) {
-      bslPresent = false;
-      const std::string msg = "BackupStorageLocation " + bslName + " (failover.storage_location) " +
-                              "does not exist in namespace " + oadp +
-                              " of the DR cluster: create it (same bucket and prefix as the "
-                              "primary's) or set failover.storage_location to the DR's location";
-      if (dryRun) {
-        warnings.push_back(msg);
-      } else {
-        problems.push_back(msg);
-      }
-    } else {
-      warnings.push_back("could not read BackupStorageLocation " + oadp + "/" + bslName +
-                         " at DR: " + bsl.error().message);
-    }
-  }
   const auto deadline = d_.clock.monotonic() + cfg.failover.timeouts.backupSync;
   const auto waitStart = d_.clock.monotonic();
   while (bslPresent) {
@@ -673,8 +667,9 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
       if (!location.empty() && location != bslName)
         problems.push_back("the Backup " + oadp + "/" + b.name + " at DR belongs to " +
                            "BackupStorageLocation " + location + ", not " + bslName +
-                           " (failover.storage_location): check which location reads the "
-                           "primary's bucket and prefix");
+                           " (found by " + checks.location.how +
+                           "): check which location reads the primary's bucket and prefix, or "
+                           "name it in failover.storage_location");
       break;
     }
     if (!kube::isNotFound(cr.error())) return cr.error().wrap("reading the Backup at DR");
@@ -1187,6 +1182,8 @@ Result<Json> FailoverWorkflow::plan() {
     doc["feasible"] = false;
     for (const auto& p : pf["problems"]) doc["problems"].push_back(p);
   }
+  // The DR checks' rows (preflight.h), also under the preflight step.
+  doc["checks"] = pf.contains("drChecks") ? pf["drChecks"] : Json::array();
   doc["backup"] = pf["backup"];
   doc["namespaces"] = pf["namespaces"];
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};

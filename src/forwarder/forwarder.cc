@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "kube/resource_type.h"
+#include "kube/views.h"
 
 namespace ocpvdr::forwarder {
 namespace {
@@ -208,6 +209,25 @@ Status Forwarder::start() {
   return Status::success();
 }
 
+std::string Forwarder::boundContent(const Json& snapshot, const std::string& watch) {
+  kube::VolumeSnapshotView vs(snapshot);
+  auto ready = vs.readyToUse();
+  auto bound = vs.boundContentName();
+  if (!ready.ok() || !*ready || !bound.ok() || !bound->has_value()) return "";
+  auto content =
+      kube_.get(kube::resources::volumeSnapshotContents(), "", **bound, watchStop_.get_token());
+  if (!content.ok()) {
+    // Sent without it: the DR handler reports the snapshot not ready (retryable) instead of
+    // recording it without its data; reconcile reads the content from the API later.
+    log::warn(
+        "forwarder: cannot read the bound VolumeSnapshotContent; forwarding the snapshot "
+        "without it",
+        {{"watch", watch}, {"content", **bound}, {"error", content.error().message}});
+    return "";
+  }
+  return content->dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object, bool fromRelist) {
   auto meta = readObjectMeta(object);
   if (!meta) {
@@ -245,6 +265,8 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
     if (!accepts(options_.filter, c.kind, object)) return;
     c.resource = object.dump(-1, ' ', false, Json::error_handler_t::replace);
   }
+  if (c.kind == "VolumeSnapshot" && c.type != ChangeType::Deleted)
+    c.content = boundContent(object, w.name);
   metrics_.inc(metric("events_observed_total"),
                {{"kind", c.kind}, {"type", std::string(toString(c.type))}});
   std::unique_lock lk(ingestMu_);

@@ -93,6 +93,9 @@ class Forwarder {
   };
 
   void onChange(Watch& w, kube::WatchEventType type, const Json& object, bool fromRelist);
+  // A ready, bound VolumeSnapshot's VolumeSnapshotContent read from the API as JSON text; ""
+  // otherwise (or when it cannot be read: logged).
+  std::string boundContent(const Json& snapshot, const std::string& watch);
   void committerLoop();
   void senderLoop(std::stop_token stop, SpoolReader& reader);
   Status commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks);

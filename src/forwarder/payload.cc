@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "kube/views.h"
+
 namespace ocpvdr::forwarder {
 
 std::string_view toString(ChangeType t) {
@@ -73,6 +75,10 @@ std::string buildPayload(const Change& c, const std::string& cluster) {
   out += str(c.apiVersion);
   out += ",\"cluster\":";
   out += str(cluster);
+  if (!c.content.empty()) {
+    out += ",\"content\":";
+    out += c.content;
+  }
   out += ",\"id\":";
   out += str(eventId(c));
   out += ",\"initial\":";
@@ -99,6 +105,8 @@ bool accepts(const Filter& f, std::string_view kind, const Json& object) {
            f.storageClasses.end();
   }
   if (kind == "VolumeSnapshot") {
+    // Velero's own (backup-time) snapshots: deleted again after the backup, never replicated.
+    if (kube::isVeleroSnapshot(object)) return false;
     if (f.namespaces.empty()) return true;
     const Json* ns = jsonAt(object, "metadata.namespace");
     if (ns == nullptr || !ns->is_string()) return false;

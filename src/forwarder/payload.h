@@ -3,7 +3,12 @@
 //
 //   {"id": "<uid>:<resourceVersion>:<type>", "kind": "PersistentVolume", "apiVersion": "v1",
 //    "type": "ADDED" | "MODIFIED" | "DELETED", "cluster": "<site name>",
-//    "observedAt": "2026-11-24T00:12:21.123Z", "initial": false, "resource": {...}}
+//    "observedAt": "2026-11-24T00:12:21.123Z", "initial": false, "resource": {...},
+//    "content": {...}}
+//
+// `content` (VolumeSnapshots only, when ready and bound) is the bound VolumeSnapshotContent as
+// the forwarder read it: the snapshot handle that locates csi-driver-nfs's archive, which the
+// DR handler needs to replicate the data (the EDA job has no primary API to read it from).
 //
 // `kind`, `type` and `resource` are what EDA rules read (as event.payload.*, FACTS §1); `id` is
 // the same on every re-send so receivers can drop duplicates; `initial` is true when the change
@@ -48,6 +53,9 @@ struct Change {
   // The full object as JSON text (for DELETED: its last known state). Kept as text: it is
   // written to the spool and the checkpoint as is, never walked again.
   std::string resource;
+  // VolumeSnapshot: the bound VolumeSnapshotContent as JSON text ("" when not ready, not bound
+  // or unreadable); sent as the payload's `content`.
+  std::string content;
 };
 
 // "PersistentVolume/pv-a" or "VolumeSnapshot/ns/snap": unique across the watched kinds. Events
@@ -59,7 +67,8 @@ std::string eventId(const Change& c);
 std::string buildPayload(const Change& c, const std::string& cluster);
 
 // Which changes are forwarded. Storage classes apply to PersistentVolumes (spec.storageClassName;
-// an empty list forwards every PV); namespaces to VolumeSnapshots (empty: all namespaces). The
+// an empty list forwards every PV); namespaces to VolumeSnapshots (empty: all namespaces).
+// VolumeSnapshots Velero made for a backup (label velero.io/backup-name) are never forwarded. The
 // label selector for PVs is applied by the API server, not here.
 struct Filter {
   std::vector<std::string> storageClasses;

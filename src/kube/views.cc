@@ -236,4 +236,9 @@ Result<std::optional<std::string>> RestoreView::phase() const {
   return jsonOptString(obj_, "status.phase");
 }
 
+bool isVeleroSnapshot(const Json& vs) {
+  const Json* labels = jsonAt(vs, "metadata.labels");
+  return labels && labels->is_object() && labels->contains(std::string(kVeleroBackupNameLabel));
+}
+
 }  // namespace ocpvdr::kube

@@ -17,6 +17,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/clock.h"
 #include "core/json_util.h"
@@ -93,6 +94,14 @@ class VolumeSnapshotView : public ObjectView {
   // status.restoreSize (quantity string) in bytes.
   [[nodiscard]] Result<std::optional<std::int64_t>> restoreSizeBytes() const;
 };
+
+// The label Velero's CSI plugin puts on the VolumeSnapshots it makes for a backup (FACTS §13).
+// Velero deletes them after the backup and csi-driver-nfs turns each into a full tar of the
+// volume: they are not the user's snapshots, and the forwarder, the rulebook and reconcile leave
+// them alone.
+inline constexpr std::string_view kVeleroBackupNameLabel = "velero.io/backup-name";
+// Whether `vs` carries kVeleroBackupNameLabel (any value).
+bool isVeleroSnapshot(const Json& vs);
 
 class VolumeSnapshotContentView : public ObjectView {
  public:

@@ -684,6 +684,34 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
     }
   }
   r.pv = rec.sourcePv;
+  if (cfg_.replication.snapshotData && !content) {
+    // Without the bound content there is no handle, so no archive to copy: recording the
+    // snapshot as ready (or reporting it synced) would claim data DR does not have. The EDA path
+    // gets the content in the forwarder's payload; a later event (or reconcile, which reads it
+    // from the primary API) completes it.
+    const std::string why =
+        "no VolumeSnapshotContent for " + r.snapshot +
+        (rec.contentName.empty() ? std::string(" (not bound yet)")
+                                 : " (bound to " + rec.contentName + ")") +
+        ": pass --content-json, send the forwarder's payload `content`, or configure the primary "
+        "API; its archive is not replicated yet";
+    if (wasReady) {
+      // Recorded ready before (with its content): nothing new can be learnt without the content
+      // and nothing is lost.
+      r.result = Outcome::Unchanged;
+      r.details["data"] = Json{{"replicated", false}, {"reason", why}};
+      record();
+      return done();
+    }
+    rec.ready = false;
+    rec.state = "pending";
+    r.error = retryableError(why);
+    r.result = Outcome::NotReady;
+    r.changed = !known;
+    r.details["data"] = Json{{"replicated", false}, {"reason", why}};
+    record();
+    return done();
+  }
   rec.ready = true;
   rec.state = "ready";
   if (!rec.readyAt) rec.readyAt = clock_.now();
@@ -691,12 +719,6 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
   bool dataChanged = false;
   if (!cfg_.replication.snapshotData) {
     r.details["data"] = Json{{"replicated", false}, {"reason", "replication.snapshot_data is off"}};
-  } else if (!content) {
-    r.details["data"] =
-        Json{{"replicated", false},
-             {"reason",
-              "no VolumeSnapshotContent available (pass --content-json or configure the "
-              "primary API); metadata recorded only"}};
   } else if (content->driver != kCsiNfsDriver) {
     r.details["data"] = Json{{"replicated", false},
                              {"reason", "driver " + content->driver + " keeps no NFS archive"}};
@@ -736,18 +758,18 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
       return done();
     }
     dataChanged = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0;
-    std::error_code ec;
-    fs::path archive = fs::path(t.dr.real) / loc->archiveName;
-    if (!fs::is_regular_file(archive, ec)) {
-      fail(r, terminalError("the snapshot directory was replicated but holds no " +
-                            loc->archiveName + " at " + t.dr.real));
+    const auto archive = findCsiNfsArchive(t.dr.real, *loc);
+    if (!archive) {
+      fail(r, terminalError("the snapshot directory was replicated but holds neither " +
+                            loc->archiveNames()[0] + " nor " + loc->archiveNames()[1] + " at " +
+                            t.dr.real));
       record();
       return done();
     }
     rec.dataPrimaryPath = t.source.real;
     rec.dataDrPath = t.dr.real;
     rec.bytes = t.stats.transferredFileSize;
-    r.details["data"] = Json{{"replicated", true}, {"archive", archive.string()}};
+    r.details["data"] = Json{{"replicated", true}, {"archive", *archive}};
   }
   rec.lastSyncEnd = clock_.now();
   r.changed = !wasReady || dataChanged;

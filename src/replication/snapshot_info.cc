@@ -3,6 +3,7 @@
 #include "replication/snapshot_info.h"
 
 #include <cctype>
+#include <filesystem>
 #include <limits>
 #include <vector>
 
@@ -213,6 +214,20 @@ Result<CsiNfsSnapshotLocation> parseCsiNfsSnapshotHandle(std::string_view handle
   loc.sourceVolume = std::string(parts[4]);
   loc.archiveName = loc.sourceVolume + ".tar.gz";
   return loc;
+}
+
+std::vector<std::string> CsiNfsSnapshotLocation::archiveNames() const {
+  return {sourceVolume + ".tar.gz", sourceVolume + ".tar"};
+}
+
+std::optional<std::string> findCsiNfsArchive(const std::string& dir,
+                                             const CsiNfsSnapshotLocation& loc) {
+  for (const auto& name : loc.archiveNames()) {
+    std::error_code ec;
+    const auto path = std::filesystem::path(dir) / name;
+    if (std::filesystem::is_regular_file(path, ec)) return path.string();
+  }
+  return std::nullopt;
 }
 
 }  // namespace ocpvdr::replication

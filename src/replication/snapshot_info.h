@@ -5,14 +5,16 @@
 //   ("1Gi") VolumeSnapshotContent  status.creationTime  int64 nanoseconds    status.restoreSize
 //   int64 bytes
 // A csi-driver-nfs snapshot handle is "server#share#<snapName>#<snapName>#<src>"; the driver
-// writes the archive to <share>/<snapName>/<src>.tar.gz on the NFS server and nothing else into
-// that directory (kubernetes-csi/csi-driver-nfs pkg/nfs/controllerserver.go).
+// writes the archive to <share>/<snapName>/<src>.tar.gz on the NFS server — <src>.tar when the
+// StorageClass turns compression off (FACTS §13) — and nothing else into that directory
+// (kubernetes-csi/csi-driver-nfs pkg/nfs/controllerserver.go).
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/json_util.h"
@@ -47,9 +49,17 @@ struct SnapshotContentInfo {
 struct CsiNfsSnapshotLocation {
   std::string server;
   std::string archiveDir;    // export path of the directory holding the archive
-  std::string archiveName;   // "<src>.tar.gz"
+  std::string archiveName;   // "<src>.tar.gz" (compressed: the driver's default)
   std::string sourceVolume;  // <src>: the source volume's uuid or subdir
+
+  // The names the archive may have, in the order they are looked for: "<src>.tar.gz", "<src>.tar".
+  std::vector<std::string> archiveNames() const;
 };
+
+// The archive in `dir` (a local copy of the snapshot directory): the first of archiveNames() that
+// is a regular file; nullopt when neither is.
+std::optional<std::string> findCsiNfsArchive(const std::string& dir,
+                                             const CsiNfsSnapshotLocation& loc);
 
 [[nodiscard]] Result<SnapshotInfo> describeSnapshot(const Json& vs);
 [[nodiscard]] Result<SnapshotContentInfo> describeSnapshotContent(const Json& vsc);

@@ -9,6 +9,8 @@ domain rules of FACTS §1 and §4:
   * conditions and throttle attributes read event.payload.* (the webhook wraps the body there),
     never event.kind or other top-level event keys;
   * a rule acting on readyToUse fires on MODIFIED too (a snapshot is rarely ready on ADDED);
+  * a rule acting on VolumeSnapshots leaves Velero's own (label velero.io/backup-name, FACTS §13)
+    alone;
   * run_job_template names exist as controller job templates (--templates FILE), organizations
     come from a variable; run_playbook names are playbooks of the project (--project-root).
 
@@ -28,6 +30,9 @@ import yaml
 WEBHOOK_SOURCES = {"ansible.eda.webhook", "eda.builtin.webhook"}
 # `event.` followed by anything but `payload` (word boundary so `events.` is not matched).
 BAD_EVENT_REF = re.compile(r"(?<![\w.])event\.(?!payload\b)([A-Za-z_][\w]*)")
+# Velero's own VolumeSnapshots excluded (FACTS §13).
+VELERO_EXCLUDED = re.compile(
+    r"""labels\[["']velero\.io/backup-name["']\]\s+is\s+not\s+defined""")
 EVENT_REF = re.compile(r"(?<![\w.])event\.payload\.[\w.\[\]\"']+")
 
 
@@ -111,6 +116,10 @@ def check_rulebook(path, schema, templates, project_root):
                 if "readyToUse" in c and '"ADDED"' in c and '"MODIFIED"' not in c:
                     problem(where, "acts on readyToUse on ADDED only: snapshots become ready on "
                                    "a later MODIFIED event")
+                if ('"VolumeSnapshot"' in c or "readyToUse" in c) \
+                        and not VELERO_EXCLUDED.search(c):
+                    problem(where, "acts on VolumeSnapshots without excluding Velero's own "
+                                   '(labels["velero.io/backup-name"] is not defined)')
             throttle = rule.get("throttle")
             if throttle:
                 for attr in throttle.get("group_by_attributes", []):

@@ -159,6 +159,9 @@ TEST(Rulebooks, TheCheckerRejectsTheMistakesItGuardsAgainst) {
   EXPECT_NE(o.find("condition reads event.kind"), std::string::npos) << o;
   EXPECT_NE(o.find("organization is not taken from a variable"), std::string::npos) << o;
   EXPECT_NE(o.find("acts on readyToUse on ADDED only"), std::string::npos) << o;
+  EXPECT_NE(o.find("'ready only on ADDED': acts on VolumeSnapshots without excluding Velero's"),
+            std::string::npos)
+      << o;
   EXPECT_NE(o.find("throttle groups by 'event.resource.metadata.uid'"), std::string::npos) << o;
   EXPECT_NE(o.find("job template 'EDA - No Such Template' is not defined"), std::string::npos) << o;
   EXPECT_NE(o.find("run_playbook 'playbooks/nowhere.yml' does not exist"), std::string::npos) << o;

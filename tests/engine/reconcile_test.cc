@@ -390,6 +390,34 @@ TEST_F(ReconcileTest, SnapshotsAreSyncedAndOrphanedRecordsFollowTheBreaker) {
   EXPECT_EQ((*cat->snapshot("snap-uid-2"))->state, "pending");
 }
 
+// Velero's backup-time VolumeSnapshots (label velero.io/backup-name) are neither synced nor
+// recorded: reconcile only notes how many it left alone.
+TEST_F(ReconcileTest, VelerosOwnSnapshotsAreIgnored) {
+  addPv("vol0");
+  Json vs = Json::parse(R"({"apiVersion":"snapshot.storage.k8s.io/v1","kind":"VolumeSnapshot",
+    "metadata":{"name":"user-snap","namespace":"vms","uid":"snap-uid-1"},
+    "spec":{"source":{"persistentVolumeClaimName":"disk"}},
+    "status":{"readyToUse":false}})");
+  primary.putSnapshot(vs);
+  Json velero = vs;
+  velero["metadata"]["name"] = "velero-disk-x7k2p";
+  velero["metadata"]["uid"] = "snap-uid-velero";
+  velero["metadata"]["labels"] = {{"velero.io/backup-name", "nightly-1"}};
+  velero["status"]["readyToUse"] = true;
+  velero["status"]["boundVolumeSnapshotContentName"] = "snapcontent-snap-uid-velero";
+  primary.putSnapshot(velero);
+  auto report = run();
+  ASSERT_EQ(report.snapshots.size(), 1u);
+  EXPECT_EQ(report.snapshots[0].snapshot, "vms/user-snap");
+  auto rec = cat->snapshot("snap-uid-velero");
+  ASSERT_TRUE(rec.ok());
+  EXPECT_FALSE(rec->has_value());
+  EXPECT_NE(std::find(report.notes.begin(), report.notes.end(),
+                      "1 VolumeSnapshot(s) made by Velero (label velero.io/backup-name) ignored"),
+            report.notes.end());
+  EXPECT_EQ(report.exitCode(), 0);
+}
+
 TEST_F(ReconcileTest, AStoppedRunSkipsTheRestAndChecksNoOrphans) {
   for (int i = 0; i < 6; ++i) addPv("vol" + std::to_string(i));
   std::stop_source stop;

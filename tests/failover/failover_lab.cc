@@ -239,22 +239,44 @@ void FailoverLab::takeBackup(const std::string& name, const std::string& phase) 
   }
 }
 
+std::string FailoverLab::collectionPath(const Json& o) {
+  static const std::map<std::string, std::string> plural = {
+      {"CSIDriver", "csidrivers"},
+      {"StorageClass", "storageclasses"},
+      {"DataProtectionApplication", "dataprotectionapplications"},
+      {"BackupStorageLocation", "backupstoragelocations"},
+      {"ControllerRevision", "controllerrevisions"},
+      {"VirtualMachine", "virtualmachines"},
+      {"DataVolume", "datavolumes"},
+      {"Namespace", "namespaces"}};
+  const std::string apiVersion = o.value("apiVersion", "");
+  const std::string ns = o["metadata"].value("namespace", "");
+  std::string path =
+      apiVersion.find('/') == std::string::npos ? "/api/" + apiVersion : "/apis/" + apiVersion;
+  if (!ns.empty()) path += "/namespaces/" + ns;
+  return path + "/" + plural.at(o.value("kind", ""));
+}
+
+demo::DrSite FailoverLab::drSite() const {
+  demo::DrSite site;
+  site.oadpNamespace = cfg.failover.oadpNamespace;
+  site.bucket = bucket;
+  site.prefix = prefix;
+  site.s3Url = s3->endpoint();
+  site.nfsServer = cfg.dr.nfsServer;
+  site.exportPath = cfg.dr.exportRoots.front().exportPath;
+  return site;
+}
+
 void FailoverLab::prepareDr(const std::string& name) {
   auto r = dr->send("POST", "/api/v1/namespaces", R"({"metadata":{"name":"openshift-adp"}})");
   ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
-  Json bsl = {
-      {"apiVersion", "velero.io/v1"},
-      {"kind", "BackupStorageLocation"},
-      {"metadata", {{"name", "default"}, {"namespace", "openshift-adp"}}},
-      {"spec",
-       {{"provider", "aws"},
-        {"default", true},
-        {"objectStorage", {{"bucket", bucket}, {"prefix", prefix}}},
-        {"config",
-         {{"region", "us-east-1"}, {"s3Url", s3->endpoint()}, {"s3ForcePathStyle", "true"}}}}}};
-  r = dr->send("POST", "/apis/velero.io/v1/namespaces/openshift-adp/backupstoragelocations",
-               bsl.dump());
-  ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
+  // CSIDriver, StorageClasses, the DPA with the kubevirt plugin and its ReadOnly location: a DR
+  // side that passes every preflight check (tests break one at a time).
+  for (const auto& o : demo::drPrerequisites(drSite())) {
+    r = dr->send("POST", collectionPath(o), o.dump());
+    ASSERT_TRUE(r.status == 201 || r.status == 409) << collectionPath(o) << ": " << r.body;
+  }
   const bool synced = waitFor(
       [&] {
         return dr->send("GET", "/apis/velero.io/v1/namespaces/openshift-adp/backups/" + name)

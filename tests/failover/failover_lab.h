@@ -7,9 +7,10 @@
 //   storage  s3rver with a Velero-layout backup of the protected namespaces, taken from the
 //            primary API the way Velero reads it (plus a ConfigMap per namespace, a resource the
 //            DR kube-sim does not serve).
-//   DR       kube-sim (binding + kubevirt + velero) with the OADP namespace and a
-//            BackupStorageLocation pointing at the bucket; Velero's backup sync imports the
-//            backup as a Backup CR.
+//   DR       kube-sim (binding + kubevirt + velero) with the OADP namespace and what
+//            failover preflight checks there (CSIDriver, StorageClasses, a
+//            DataProtectionApplication with the kubevirt plugin, a ReadOnly BackupStorageLocation
+//            on the bucket); Velero's backup sync imports the backup as a Backup CR.
 // The data is replicated with the Replicator before the failover (local transport in the root
 // namespace, ssh between namespace hosts in the netns test). Configuration is written as JSON
 // (config::toJson), which the YAML loader reads.
@@ -63,8 +64,13 @@ class FailoverLab {
   void replicate(ProcessRunner& runner);
   // Reads the protected namespaces from the primary API and uploads them as backup `name`.
   void takeBackup(const std::string& name, const std::string& phase = "Completed");
-  // OADP namespace + BackupStorageLocation at DR; waits until backup `name` is synced.
+  // OADP namespace and the DR prerequisites (demo::drPrerequisites: CSIDriver, StorageClasses,
+  // DataProtectionApplication with the kubevirt plugin, ReadOnly BackupStorageLocation
+  // "velero-1" on the bucket) at DR; waits until backup `name` is synced.
   void prepareDr(const std::string& name);
+  demo::DrSite drSite() const;
+  // "/apis/<group>/<version>[/namespaces/<ns>]/<plural>" for the kinds the lab creates.
+  static std::string collectionPath(const Json& o);
 
   // Writes `cfg` to the config file (the lab's own config unless given).
   std::string writeConfig();

@@ -1,5 +1,6 @@
 // The forwarder's deployment artefacts: `kubectl kustomize deploy/forwarder` renders; the
-// ClusterRole grants get/list/watch on persistentvolumes and volumesnapshots and nothing else; the
+// ClusterRole grants get/list/watch on persistentvolumes and volumesnapshots, get on
+// volumesnapshotcontents (a ready snapshot's payload carries its content) and nothing else; the
 // Deployment is one Recreate replica with probes, resources and a security context OpenShift's
 // restricted-v2 SCC admits; the ConfigMap holds a valid ocpv-dr configuration whose paths and
 // port match the mounts and probes; the Containerfile is multi-stage, non-root, group 0.
@@ -110,6 +111,7 @@ TEST_F(Rendered, ClusterRoleIsReadOnlyOnPvsAndSnapshots) {
                          "snapshot.storage.k8s.io|volumesnapshots|get",
                          "snapshot.storage.k8s.io|volumesnapshots|list",
                          "snapshot.storage.k8s.io|volumesnapshots|watch",
+                         "snapshot.storage.k8s.io|volumesnapshotcontents|get",
                      }));
   YAML::Node binding = one("ClusterRoleBinding");
   EXPECT_EQ(binding["roleRef"]["name"].as<std::string>(),

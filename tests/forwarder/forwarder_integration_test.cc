@@ -794,6 +794,67 @@ TEST_F(ForwarderIntegration, BodiesCarryWhatTheEdaRulesRead) {
   EXPECT_EQ(fwd->signal(SIGTERM), 0);
 }
 
+// A ready, bound VolumeSnapshot's body carries its VolumeSnapshotContent (the handle the DR
+// handler needs to find csi-driver-nfs's archive); a snapshot not yet ready carries none; the
+// snapshots Velero makes for a backup (label velero.io/backup-name) are not forwarded at all.
+TEST_F(ForwarderIntegration, ReadySnapshotsCarryTheirContentAndVelerosOwnAreNotForwarded) {
+  createNamespace(sim_, "vms");
+  Json vsc = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
+              {"kind", "VolumeSnapshotContent"},
+              {"metadata", {{"name", "snapcontent-snap-a"}}},
+              {"spec",
+               {{"driver", "nfs.csi.k8s.io"},
+                {"deletionPolicy", "Delete"},
+                {"source", {{"volumeHandle", "nfs#exports/ocp#vol#pvc-a#"}}},
+                {"volumeSnapshotRef", {{"namespace", "vms"}, {"name", "snap-a"}}}}}};
+  expectStatus(sim_.send("POST", std::string(kSnapBase) + "/volumesnapshotcontents", vsc.dump()),
+               201, "content");
+  Json vscStatus = {
+      {"status",
+       {{"readyToUse", true}, {"snapshotHandle", "nfs#exports/ocp#snapshot-a#snapshot-a#pvc-a"}}}};
+  expectStatus(
+      sim_.send("PATCH",
+                std::string(kSnapBase) + "/volumesnapshotcontents/snapcontent-snap-a/status",
+                vscStatus.dump(), "application/merge-patch+json"),
+      200, "content status");
+  auto fwd = startForwarder();
+  createSnap(sim_, "vms", "snap-a");
+  setSnapReady(sim_, "vms", "snap-a", true);
+  Json velero = snapBody("vms", "velero-snap");
+  velero["metadata"]["labels"] = {{"velero.io/backup-name", "nightly-1"}};
+  expectStatus(sim_.send("POST", snapPath("vms"), velero.dump()), 201, "velero snapshot");
+  setSnapReady(sim_, "vms", "velero-snap", true);
+  deleteSnap(sim_, "vms", "velero-snap");
+  createPv(sim_, pvName(0));  // after the Velero snapshot's events: delivered after them
+  ASSERT_TRUE(rx_->waitFor(
+      [&] {
+        for (const auto& r : rx_->accepted())
+          if (r.json["kind"] == "PersistentVolume") return true;
+        return false;
+      },
+      30s));
+  int ready = 0, pending = 0;
+  for (const auto& r : rx_->accepted()) {
+    const Json& p = r.json;
+    if (p["kind"] != "VolumeSnapshot") continue;
+    EXPECT_NE(p["resource"]["metadata"]["name"], "velero-snap") << p.dump();
+    const bool isReady = p["resource"].value("/status/readyToUse"_json_pointer, false);
+    if (isReady) {
+      ++ready;
+      ASSERT_TRUE(p.contains("content")) << p.dump();
+      EXPECT_EQ(p["content"]["metadata"]["name"], "snapcontent-snap-a");
+      EXPECT_EQ(p["content"]["status"]["snapshotHandle"],
+                "nfs#exports/ocp#snapshot-a#snapshot-a#pvc-a");
+    } else {
+      ++pending;
+      EXPECT_FALSE(p.contains("content")) << p.dump();
+    }
+  }
+  EXPECT_EQ(ready, 1);
+  EXPECT_GE(pending, 1);
+  EXPECT_EQ(fwd->signal(SIGTERM), 0);
+}
+
 // The tests above run ocpv-dr-forward (the container image's program); `ocpv-dr forward` is the
 // same process inside the full binary: it delivers, and a SIGTERM stops it cleanly.
 TEST_F(ForwarderIntegration, OcpvDrForwardSubcommandRunsTheSameForwarder) {

@@ -105,6 +105,30 @@ TEST(Payload, FilterByStorageClassAndNamespace) {
   Filter all;  // empty lists: everything of the watched kinds
   EXPECT_TRUE(accepts(all, "PersistentVolume", noClass));
   EXPECT_TRUE(accepts(all, "VolumeSnapshot", snap));
+  // Velero's backup-time snapshots never, whatever the filter.
+  snap["metadata"]["labels"] = {{"velero.io/backup-name", "nightly-1"}};
+  EXPECT_FALSE(accepts(all, "VolumeSnapshot", snap));
+  snap["metadata"]["namespace"] = "vms";
+  EXPECT_FALSE(accepts(f, "VolumeSnapshot", snap));
+  snap["metadata"]["labels"] = {{"app", "db"}};
+  EXPECT_TRUE(accepts(f, "VolumeSnapshot", snap));
+}
+
+TEST(Payload, ASnapshotsBoundContentRidesAlong) {
+  Change c;
+  c.kind = "VolumeSnapshot";
+  c.apiVersion = "snapshot.storage.k8s.io/v1";
+  c.type = ChangeType::Modified;
+  c.meta = {"snap-1", "vms", "uid-1", "78"};
+  c.resource = R"({"metadata":{"name":"snap-1"}})";
+  EXPECT_FALSE(Json::parse(buildPayload(c, "primary")).contains("content"));
+  Json content = {{"metadata", {{"name", "snapcontent-uid-1"}}},
+                  {"status", {{"snapshotHandle", "s#e#snap#snap#src"}}}};
+  c.content = content.dump();
+  const std::string text = buildPayload(c, "primary");
+  Json body = Json::parse(text);
+  EXPECT_EQ(body["content"], content);
+  EXPECT_EQ(body.dump(), text);  // still compact, keys in order
 }
 
 TEST(Payload, ChangeTypeRoundTrip) {

@@ -52,11 +52,23 @@ TEST(ResourceTable, MatchesTheUpstreamCrds) {
     checked.insert(t->groupResource());
   }
   EXPECT_EQ(checked.size(), 8u);
-  // Everything else served is core or CDI (no CRD among the fixtures).
+  // Everything else served is built in (core, storage.k8s.io, apps) or a CRD without a fixture
+  // (CDI, OADP's DataProtectionApplication).
   for (const auto& t : table.all()) {
     if (checked.count(t.groupResource())) continue;
-    EXPECT_TRUE(t.group.empty() || t.group == "cdi.kubevirt.io") << t.groupResource();
+    const bool builtIn = t.group.empty() || t.group == "storage.k8s.io" || t.group == "apps";
+    EXPECT_TRUE(builtIn || t.group == "cdi.kubevirt.io" || t.group == "oadp.openshift.io")
+        << t.groupResource();
+    EXPECT_EQ(t.custom, !builtIn) << t.groupResource();
   }
+  // What failover preflight reads at DR.
+  EXPECT_FALSE(table.find("storage.k8s.io", "v1", "csidrivers")->namespaced);
+  EXPECT_FALSE(table.find("storage.k8s.io", "v1", "storageclasses")->namespaced);
+  EXPECT_TRUE(table.find("apps", "v1", "controllerrevisions")->namespaced);
+  EXPECT_TRUE(
+      table.find("oadp.openshift.io", "v1alpha1", "dataprotectionapplications")->namespaced);
+  EXPECT_EQ(table.findKind("oadp.openshift.io/v1alpha1", "DataProtectionApplication")->shortNames,
+            std::vector<std::string>{"dpa"});
   EXPECT_NE(table.find("", "v1", "persistentvolumeclaims"), nullptr);
   EXPECT_TRUE(table.find("", "v1", "persistentvolumeclaims")->namespaced);
   EXPECT_FALSE(table.find("", "v1", "namespaces")->namespaced);

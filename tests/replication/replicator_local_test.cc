@@ -365,6 +365,58 @@ TEST_F(LocalReplicatorTest, SnapshotLifecycleWithArchive) {
   EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
 }
 
+// An uncompressed archive (csi-driver-nfs with compression off) is replicated and found too.
+TEST_F(LocalReplicatorTest, SnapshotWithAnUncompressedTarArchive) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  testing::writeRandomFile(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar", 50000, 9);
+  SnapshotOptions o;
+  o.content = contentJson();
+  auto r = rep->syncSnapshot(snapshotJson(true, false), o);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->ok()) << r->error->describe();
+  EXPECT_EQ(r->result, Outcome::Synced);
+  EXPECT_EQ(r->details["data"]["archive"], (drRoot / "snapshot-1111-2222/pvc-vol1.tar").string());
+  EXPECT_EQ(testing::sha256File(drRoot / "snapshot-1111-2222/pvc-vol1.tar"),
+            testing::sha256File(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar"));
+}
+
+// Ready but without its VolumeSnapshotContent (no --content-json, no primary API): the archive
+// cannot be located, so the snapshot is not ready (retryable, exit 4) and stays pending — never
+// "synced" with metadata only. With the content it syncs.
+TEST_F(LocalReplicatorTest, ReadySnapshotWithoutItsContentIsNotReadyAndRetryable) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  testing::writeRandomFile(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar.gz", 50000, 9);
+  auto r = rep->syncSnapshot(snapshotJson(true, true));
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->result, Outcome::NotReady);
+  ASSERT_TRUE(r->error.has_value());
+  EXPECT_EQ(r->error->kind, ErrorKind::Retryable);
+  EXPECT_EQ(r->exitCode(), 4);
+  EXPECT_NE(r->error->message.find("snapcontent-1111-2222"), std::string::npos)
+      << r->error->message;
+  auto rec = cat->snapshot("1111-2222");
+  ASSERT_TRUE(rec.ok() && rec->has_value());
+  EXPECT_EQ((*rec)->state, "pending");
+  EXPECT_FALSE((*rec)->ready);
+  EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
+
+  SnapshotOptions o;
+  o.content = contentJson();
+  auto ready = rep->syncSnapshot(snapshotJson(true, true), o);
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->result, Outcome::Synced);
+  EXPECT_TRUE(fs::exists(drRoot / "snapshot-1111-2222/pvc-vol1.tar.gz"));
+  // A later event without the content changes nothing and loses nothing.
+  auto again = rep->syncSnapshot(snapshotJson(true, true));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->result, Outcome::Unchanged);
+  EXPECT_EQ(again->exitCode(), 0);
+  rec = cat->snapshot("1111-2222");
+  EXPECT_EQ((*rec)->state, "ready");
+}
+
 // After a failover the DR copies are the running VMs' disks: with DR active every handler that
 // writes or removes DR data refuses (exit 3, naming the run and the release command), --force
 // included, and DR stays byte for byte as it was; after the release syncs work again.

@@ -3,6 +3,10 @@
 #include "replication/snapshot_info.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 namespace ocpvdr::replication {
 namespace {
@@ -119,6 +123,29 @@ TEST(SnapshotInfo, CsiNfsHandleGivesTheArchiveLocation) {
   for (const char* bad :
        {"nfs1#exports#a#a", "nfs1#e#../x#a#b", "nfs1#e#a#a#b/c", "#e#a#a#b", "nfs1#e#a#a#b#extra"})
     EXPECT_FALSE(parseCsiNfsSnapshotHandle(bad).ok()) << bad;
+}
+
+// csi-driver-nfs writes <src>.tar.gz, or <src>.tar when the class turns compression off: both
+// are found, the compressed one first.
+TEST(SnapshotInfo, CsiNfsArchiveIsFoundAsTarGzOrTar) {
+  auto l = parseCsiNfsSnapshotHandle("nfs1#exports/ocp#snapshot-1234#snapshot-1234#pvc-5678");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->archiveNames(), (std::vector<std::string>{"pvc-5678.tar.gz", "pvc-5678.tar"}));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("ocpvdr-snapinfo-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  EXPECT_FALSE(findCsiNfsArchive(dir.string(), *l).has_value());
+  std::ofstream(dir / "pvc-5678.tar") << "tar";
+  EXPECT_EQ(findCsiNfsArchive(dir.string(), *l), (dir / "pvc-5678.tar").string());
+  std::ofstream(dir / "pvc-5678.tar.gz") << "gz";
+  EXPECT_EQ(findCsiNfsArchive(dir.string(), *l), (dir / "pvc-5678.tar.gz").string());
+  // Another volume's archive or a directory of that name is not it.
+  std::filesystem::remove(dir / "pvc-5678.tar");
+  std::filesystem::remove(dir / "pvc-5678.tar.gz");
+  std::filesystem::create_directories(dir / "pvc-5678.tar");
+  std::ofstream(dir / "pvc-9999.tar.gz") << "other";
+  EXPECT_FALSE(findCsiNfsArchive(dir.string(), *l).has_value());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -67,6 +67,18 @@ ResourceTable ResourceTable::standard() {
                    true, true, {"vm", "vms"}));
   v.push_back(make("kubevirt.io", "v1", "VirtualMachineInstance", "virtualmachineinstances",
                    "virtualmachineinstance", true, false, true, {"vmi", "vmis"}));
+  // What failover preflight reads at DR. storage.k8s.io CSIDriver and StorageClass and apps
+  // ControllerRevision are built-in types without status; OADP's DataProtectionApplication CRD
+  // (openshift/oadp-operator config/crd/bases) has a status subresource.
+  v.push_back(make("storage.k8s.io", "v1", "CSIDriver", "csidrivers", "csidriver", false, false,
+                   false, std::vector<std::string>{}));
+  v.push_back(make("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", false,
+                   false, false, {"sc"}));
+  v.push_back(make("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision",
+                   true, false, false, std::vector<std::string>{}));
+  v.push_back(make("oadp.openshift.io", "v1alpha1", "DataProtectionApplication",
+                   "dataprotectionapplications", "dataprotectionapplication", true, true, true,
+                   {"dpa"}));
   // CDI DataVolume (not among the fixtures; the upstream CRD has a status subresource).
   v.push_back(make("cdi.kubevirt.io", "v1beta1", "DataVolume", "datavolumes", "datavolume", true,
                    true, true, {"dv", "dvs"}));
