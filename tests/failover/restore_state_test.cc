@@ -7,7 +7,9 @@
 // and s3rver in the root namespace (failover_lab.h).
 #include <gtest/gtest.h>
 
+#include "catalog/catalog.h"
 #include "failover/failover_lab.h"
+#include "failover/journal.h"
 
 namespace ocpvdr::testing {
 namespace {
@@ -83,11 +85,15 @@ class RestoreState : public ::testing::Test {
         EXPECT_EQ(vm["status"].value("ready", false), true) << name;
       }
     }
-    const Json* startStep = nullptr;
-    for (const auto& s : doc["report"]["steps"])
-      if (s["step"] == "start-vms") startStep = &s;
-    ASSERT_NE(startStep, nullptr) << doc.dump();
-    for (const auto& v : (*startStep)["details"]["vms"]) {
+    // start-vms' journaled details say, per VM, whether it was started and waited for.
+    auto cat = catalog::Catalog::open(lab->cfg.catalog.path);
+    ASSERT_TRUE(cat.ok());
+    auto run = failover::Journal(**cat).run(doc.value("run", ""));
+    ASSERT_TRUE(run.ok() && run->has_value()) << doc.dump();
+    const auto* startStep = (*run)->step("start-vms");
+    ASSERT_NE(startStep, nullptr);
+    ASSERT_EQ(startStep->details["vms"].size(), lab->scenario.vms.size()) << startStep->details;
+    for (const auto& v : startStep->details["vms"]) {
       const bool halted = v["name"] == kHaltedVm;
       EXPECT_EQ(v["started"], !halted) << v.dump();
       EXPECT_EQ(v["waitedFor"], !halted) << v.dump();
@@ -194,9 +200,11 @@ TEST_F(RestoreState, RequireGuestAgentWaitsForAgentConnected) {
   EXPECT_EQ(r.doc["failedStep"], "start-vms") << r.out;
   EXPECT_NE(r.out.find("AgentConnected"), std::string::npos) << r.out;
   // The VMs themselves are Running: only the agent is missing.
-  for (const auto& [ns, name] : lab->scenario.vms)
-    if (name != kHaltedVm)
+  for (const auto& [ns, name] : lab->scenario.vms) {
+    if (name != kHaltedVm) {
       EXPECT_EQ(drVm(ns, name)["status"].value("printableStatus", ""), "Running") << name;
+    }
+  }
 }
 
 }  // namespace
