@@ -457,6 +457,7 @@ class Schema {
                 {"Once", "Once"}}),
         text("work_dir", f.workDir, absPath(false)),
         text("field_manager", f.fieldManager, nonEmptyText()),
+        flag("require_guest_agent", f.requireGuestAgent),
     };
   }
 

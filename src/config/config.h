@@ -141,6 +141,8 @@ struct Failover {
       "Always";  // Always | Halted | Manual | RerunOnFailure | Once
   std::string workDir = "/var/lib/ocpv-dr/failover";
   std::string fieldManager = "ocpv-dr";
+  // start-vms also waits for each started VM's VMI condition AgentConnected True.
+  bool requireGuestAgent = false;
 };
 
 struct ServerTls {

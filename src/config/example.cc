@@ -123,6 +123,7 @@ failover:
   run_strategy_after_restore: Always  # Always | Halted | Manual | RerunOnFailure | Once
   work_dir: /var/lib/ocpv-dr/failover  # per-run tarball + objects.json, reports, lock (journal: catalog)
   field_manager: ocpv-dr           # server-side apply field manager name
+  require_guest_agent: false       # start-vms also waits for each VMI's AgentConnected condition
 
 server:                            # ocpv-dr serve (standalone engine on the DR NFS host)
   listen: 0.0.0.0:8443             # host:port for /healthz /readyz /metrics /v1/events /v1/status

@@ -38,6 +38,13 @@ std::string cell(const Json& v) {
   return v.dump();
 }
 
+// start-vms' per-VM outcome: started and waited for, or left Halted (not meant to run).
+std::string startedCell(const Json& vm) {
+  const Json& v = at(vm, "started");
+  if (!v.is_boolean()) return "-";
+  return v.get<bool>() ? "yes" : "no (left Halted, not waited for)";
+}
+
 std::string seconds(const Json& v) {
   if (!v.is_number()) return "-";
   return humanDuration(milliseconds(static_cast<std::int64_t>(v.get<double>() * 1000)));
@@ -115,6 +122,8 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
       e["printableStatus"] = at(v, "printableStatus");
       e["ready"] = at(v, "ready");
       e["runStrategy"] = at(v, "runStrategy");
+      // Whether start-vms started it (it was meant to run) or left it Halted, not waited for.
+      if (v.contains("started")) e["started"] = at(v, "started");
     }
   r["vms"] = Json::array();
   for (auto& [key, v] : vms) {
@@ -217,12 +226,13 @@ std::string renderMarkdown(const Json& r) {
       << cell(at(st, "attempts")) << " | "
       << mdEscape(at(st, "error").is_object() ? s(at(st, "error"), "message") : "") << " |\n";
 
-  o << "\n## Virtual machines\n\n| VM | status at DR | ready | run strategy | at primary before |\n"
-    << "|---|---|---|---|---|\n";
+  o << "\n## Virtual machines\n\n| VM | status at DR | ready | run strategy | at primary before "
+       "| started |\n"
+    << "|---|---|---|---|---|---|\n";
   for (const auto& v : at(r, "vms"))
     o << "| " << s(v, "namespace") << "/" << s(v, "name") << " | " << cell(at(v, "printableStatus"))
       << " | " << cell(at(v, "ready")) << " | " << cell(at(v, "runStrategy")) << " | "
-      << cell(at(v, "primaryRunStrategyBefore")) << " |\n";
+      << cell(at(v, "primaryRunStrategyBefore")) << " | " << startedCell(v) << " |\n";
 
   o << "\n## Volumes (achieved RPO)\n\n| PV | claim | DR export | last sync | data age | basis |\n"
     << "|---|---|---|---|---|---|\n";
@@ -288,7 +298,7 @@ std::string renderHtml(const Json& r) {
   }
   o << "</tbody></table>\n<h2>Virtual machines</h2>\n<table><thead><tr><th>VM</th>"
     << "<th>status at DR</th><th>ready</th><th>run strategy</th><th>at primary before</th>"
-    << "</tr></thead><tbody>";
+    << "<th>started</th></tr></thead><tbody>";
   for (const auto& v : at(r, "vms")) {
     o << "<tr>";
     td(s(v, "namespace") + "/" + s(v, "name"));
@@ -298,6 +308,7 @@ std::string renderHtml(const Json& r) {
     td(cell(at(v, "ready")));
     td(cell(at(v, "runStrategy")));
     td(cell(at(v, "primaryRunStrategyBefore")));
+    td(startedCell(v));
     o << "</tr>";
   }
   o << "</tbody></table>\n<h2>Volumes (achieved RPO)</h2>\n<table><thead><tr><th>PV</th>"

@@ -12,13 +12,29 @@ namespace ocpvdr::failover {
 namespace res = kube::resources;
 
 Json VmState::toJson() const {
-  return {{"namespace", vm.ns},
-          {"name", vm.name},
-          {"exists", exists},
-          {"runStrategy", runStrategy},
-          {"printableStatus", printableStatus},
-          {"ready", ready}};
+  Json j = {{"namespace", vm.ns},
+            {"name", vm.name},
+            {"exists", exists},
+            {"runStrategy", runStrategy},
+            {"printableStatus", printableStatus},
+            {"ready", ready}};
+  if (agentConnected) j["agentConnected"] = *agentConnected;
+  return j;
 }
+
+namespace {
+
+// The VMI condition virt-handler sets while the guest agent answers.
+bool agentConnectedIn(const Json& vmi) {
+  const Json* conds = jsonAt(vmi, "status.conditions");
+  if (!conds || !conds->is_array()) return false;
+  for (const auto& c : *conds)
+    if (c.is_object() && c.value("type", "") == "AgentConnected")
+      return c.value("status", "") == "True";
+  return false;
+}
+
+}  // namespace
 
 std::string humanDuration(std::chrono::milliseconds d) {
   using namespace std::chrono;
@@ -148,7 +164,7 @@ Result<std::vector<VmState>> VmControl::waitStopped(const std::vector<VmRef>& vm
 
 Result<std::vector<VmState>> VmControl::waitReady(const std::vector<VmRef>& vms,
                                                   std::chrono::milliseconds timeout,
-                                                  std::stop_token stop) {
+                                                  std::stop_token stop, bool requireAgent) {
   const auto deadline = clock_.monotonic() + timeout;
   for (;;) {
     std::vector<VmState> states;
@@ -162,6 +178,15 @@ Result<std::vector<VmState>> VmControl::waitReady(const std::vector<VmRef>& vms,
                            (st.printableStatus.empty() ? "no status" : st.printableStatus) +
                            (st.printableStatus == "Running" ? ", not ready" : "") + ": " +
                            hintForVmStatus(st.printableStatus) + ")");
+      } else if (requireAgent) {
+        auto vmi = client_.get(res::virtualMachineInstances(), vm.ns, vm.name, stop);
+        if (!vmi.ok() && !kube::isNotFound(vmi.error())) return vmi.error();
+        st.agentConnected = vmi.ok() && agentConnectedIn(*vmi);
+        if (!*st.agentConnected)
+          notReady.push_back(vm.key() +
+                             " (Running, but its VMI does not show AgentConnected: check that "
+                             "qemu-guest-agent runs in the guest, or set "
+                             "failover.require_guest_agent: false)");
       }
       states.push_back(std::move(st));
     }

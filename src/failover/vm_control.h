@@ -9,8 +9,8 @@
 // for Manual, which has no "running" state of its own, the start subresource asks for a start
 // (409 "already running" counts as done).
 // Waiting polls on the injected Clock: stopped = the VMI is gone; up = printableStatus Running
-// and status.ready true. A timeout names every VM still not there, with what it shows and what
-// to check.
+// and status.ready true (and, when asked, the VMI's AgentConnected condition True). A timeout names
+// every VM still not there, with what it shows and what to check.
 #pragma once
 
 #include <chrono>
@@ -39,7 +39,8 @@ struct VmState {
   std::string runStrategy;      // spec.runStrategy, or spec.running as Always/Halted; "" if none
   std::string printableStatus;  // "" when the status has none yet
   bool ready = false;
-  bool vmiExists = false;  // filled by waitStopped only
+  bool vmiExists = false;              // filled by waitStopped only
+  std::optional<bool> agentConnected;  // filled by waitReady with requireAgent only
   Json toJson() const;
 };
 
@@ -65,10 +66,12 @@ class VmControl {
   [[nodiscard]] Result<std::vector<VmState>> waitStopped(const std::vector<VmRef>& vms,
                                                          std::chrono::milliseconds timeout,
                                                          std::stop_token stop = {});
-  // Until every VM is Running and ready.
+  // Until every VM is Running and ready; with `requireAgent`, also until its VMI shows the
+  // condition AgentConnected True (the guest agent answers: failover.require_guest_agent).
   [[nodiscard]] Result<std::vector<VmState>> waitReady(const std::vector<VmRef>& vms,
                                                        std::chrono::milliseconds timeout,
-                                                       std::stop_token stop = {});
+                                                       std::stop_token stop = {},
+                                                       bool requireAgent = false);
 
  private:
   kube::KubeClient& client_;

@@ -10,10 +10,12 @@
 
 #include "core/log.h"
 #include "failover/backup_discovery.h"
+#include "failover/dr_namespaces.h"
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
 #include "failover/preflight.h"
+#include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
 #include "failover/velero_tarball.h"
 #include "failover/vm_control.h"
@@ -54,8 +56,10 @@ const std::vector<std::string>& stepsFor(Mode mode) {
 
 Json restoreObject(const config::Config& cfg, const std::string& runId,
                    const std::string& backupName, const std::vector<std::string>& namespaces) {
-  // The restored VMs come up Halted; start-vms starts them with the configured strategy once
-  // the restore's outcome has been checked, as a journaled step of its own.
+  // The restored VMs come up Halted — by the plugin's label (kubevirt-velero-plugin >= v0.7.1)
+  // and by the resource modifier (every plugin version; restore_modifiers.h); start-vms starts
+  // those meant to run once the restore's outcome has been checked, as a journaled step of its
+  // own. preserveNodePorts keeps Services reachable on the ports clients know.
   return {{"apiVersion", "velero.io/v1"},
           {"kind", "Restore"},
           {"metadata",
@@ -70,7 +74,9 @@ Json restoreObject(const config::Config& cfg, const std::string& runId,
             {"includedNamespaces", namespaces},
             {"excludedResources", {"persistentvolumes", "persistentvolumeclaims"}},
             {"restorePVs", false},
-            {"existingResourcePolicy", "none"}}}};
+            {"existingResourcePolicy", "none"},
+            {"preserveNodePorts", true},
+            {"resourceModifier", {{"kind", "ConfigMap"}, {"name", resourceModifierName(runId)}}}}}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,18 +721,27 @@ Result<Json> FailoverWorkflow::stopVms(Context& ctx) {
   if (!d_.primary) return invalidError("no primary cluster API configured");
   VmControl vmc(*d_.primary, d_.clock, o_.pollInterval);
   OCPVDR_ASSIGN_OR_RETURN(auto vms, vmc.list(ctx.namespaces, o_.stop));
-  // What each VM ran as before: from an earlier attempt when there was one (a redo must not
-  // record "Halted" for a VM this run halted).
+  // What each VM ran as and showed before: from an earlier attempt when there was one (a redo
+  // must not record "Halted" for a VM this run halted). start-vms starts at DR only the VMs
+  // that were meant to run (restore_modifiers.h).
   std::map<std::string, Json> before;
   if (ctx.progress.contains("vms"))
     for (const auto& v : ctx.progress["vms"])
-      before[str(v, "namespace") + "/" + str(v, "name")] = v["runStrategyBefore"];
+      before[str(v, "namespace") + "/" + str(v, "name")] = v;
   Json list = Json::array();
   bool first = true;
   for (const auto& vm : vms) {
+    OCPVDR_ASSIGN_OR_RETURN(VmState st, vmc.state(vm, o_.stop));
     OCPVDR_ASSIGN_OR_RETURN(std::string was, vmc.stop(vm, cfg.failover.fieldManager, o_.stop));
-    Json rec = {{"namespace", vm.ns}, {"name", vm.name}, {"runStrategyBefore", was}};
-    if (auto it = before.find(vm.key()); it != before.end()) rec["runStrategyBefore"] = it->second;
+    Json rec = {{"namespace", vm.ns},
+                {"name", vm.name},
+                {"runStrategyBefore", was},
+                {"printableStatusBefore", st.printableStatus}};
+    if (auto it = before.find(vm.key()); it != before.end()) {
+      rec["runStrategyBefore"] = it->second["runStrategyBefore"];
+      if (it->second.contains("printableStatusBefore"))
+        rec["printableStatusBefore"] = it->second["printableStatusBefore"];
+    }
     list.push_back(rec);
     ctx.progress["vms"] = list;
     OCPVDR_TRY(journal_.stepDetails(ctx.runId, "stop-vms", ctx.progress));
@@ -928,12 +943,9 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   std::set<std::string> nsNeeded;
   for (const auto& pvc : objects["persistentVolumeClaims"])
     nsNeeded.insert(str(pvc, "metadata.namespace"));
-  for (const auto& ns : nsNeeded) {
-    Json nsObj = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
-    auto r = d_.dr.apply(res::namespaces(), nsObj, ao, o_.stop);
-    if (!r.ok()) return r.error().wrap("creating namespace " + ns + " at DR");
-    applied["namespaces"].push_back(ns);
-  }
+  OCPVDR_ASSIGN_OR_RETURN(Json nsDone, drNamespaces(ctx, nsNeeded));
+  applied["namespaces"] = nsDone["created"];
+  applied["existingNamespaces"] = nsDone["existing"];
   bool first = true;
   for (const auto& pv : objects["persistentVolumes"]) {
     OCPVDR_TRY(checkOurs(d_.dr, res::persistentVolumes(), pv, o_.stop));
@@ -989,6 +1001,18 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   return Json{{"applied", applied}, {"boundAt", formatTimeMillis(d_.clock.now())}};
 }
 
+Result<Json> FailoverWorkflow::drNamespaces(Context& ctx, const std::set<std::string>& names) {
+  if (names.empty()) return Json{{"created", Json::array()}, {"existing", Json::array()}};
+  Helpers h{d_.config, d_.store, d_.dr, d_.clock, o_.stop};
+  OCPVDR_ASSIGN_OR_RETURN(std::string tarball, h.ensureTarball(ctx));
+  OCPVDR_ASSIGN_OR_RETURN(auto fromBackup, backupNamespaces(tarball));
+  std::vector<std::string> warnings;
+  OCPVDR_ASSIGN_OR_RETURN(Json done,
+                          ensureDrNamespaces(d_.dr, names, fromBackup, warnings, o_.stop));
+  for (auto& w : warnings) ctx.warnings.push_back(w);
+  return done;
+}
+
 Result<Json> FailoverWorkflow::restore(Context& ctx) {
   const auto& cfg = d_.config;
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
@@ -1001,6 +1025,12 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
   if (!existing.ok() && !kube::isNotFound(existing.error()))
     return existing.error().wrap("reading Restore " + name);
   if (!existing.ok()) {
+    // The resource modifier first (journaled before it exists, so that cleanup finds it even
+    // after a crash here): Velero fails validation of a Restore whose modifier is missing.
+    ctx.progress["resourceModifier"] = {{"namespace", ns},
+                                        {"name", resourceModifierName(ctx.runId)}};
+    OCPVDR_TRY(journal_.stepDetails(ctx.runId, "restore", ctx.progress));
+    OCPVDR_TRY(ensureResourceModifier(d_.dr, cfg, ctx.runId, ctx.namespaces, o_.stop));
     auto created = d_.dr.create(res::restores(), want, ns, o_.stop);
     if (!created.ok() && !kube::isAlreadyExists(created.error()))
       return created.error().wrap("creating Velero Restore " + ns + "/" + name);
@@ -1019,6 +1049,8 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
   ctx.progress["restore"] = {{"namespace", ns}, {"name", name}};
   OCPVDR_TRY(journal_.stepDetails(ctx.runId, "restore", ctx.progress));
   checkpoint("mid:restore");
+  const Json modifier =
+      ctx.progress.contains("resourceModifier") ? ctx.progress["resourceModifier"] : Json(nullptr);
 
   const std::string describe = "`velero -n " + ns + " restore describe " + name +
                                " --details` / `oc -n " + ns + " get restore " + name +
@@ -1033,7 +1065,8 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
         {"backup", backupName},
         {"phase", phase},
         {"errors", jsonAt(cur, "status.errors") ? *jsonAt(cur, "status.errors") : Json(0)},
-        {"warnings", jsonAt(cur, "status.warnings") ? *jsonAt(cur, "status.warnings") : Json(0)}};
+        {"warnings", jsonAt(cur, "status.warnings") ? *jsonAt(cur, "status.warnings") : Json(0)},
+        {"resourceModifier", modifier}};
     if (phase == "Completed") return details;
     if (phase == "PartiallyFailed") {
       ctx.warnings.push_back("Velero Restore " + name + " is PartiallyFailed (" +
@@ -1062,6 +1095,24 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
   }
 }
 
+Result<std::vector<VmStartDecision>> FailoverWorkflow::vmStartDecisions(
+    Context& ctx, const std::vector<VmRef>& vms) {
+  const Json& stopped = ctx.details("stop-vms");
+  std::set<std::string> journaled;
+  if (const Json* l = jsonAt(stopped, "vms"); l && l->is_array())
+    for (const auto& v : *l) journaled.insert(str(v, "namespace") + "/" + str(v, "name"));
+  std::map<std::string, Json> backupVms;
+  const bool needBackup = std::any_of(vms.begin(), vms.end(),
+                                      [&](const VmRef& vm) { return !journaled.count(vm.key()); });
+  if (needBackup) {
+    Helpers h{d_.config, d_.store, d_.dr, d_.clock, o_.stop};
+    OCPVDR_TRY(h.ensureContents(ctx));
+    for (const auto* item : ctx.contents->of(kVirtualMachines))
+      backupVms[item->ns + "/" + item->name] = item->object;
+  }
+  return decideVmStarts(vms, stopped, backupVms);
+}
+
 Result<Json> FailoverWorkflow::startVms(Context& ctx) {
   const auto& cfg = d_.config;
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
@@ -1080,47 +1131,105 @@ Result<Json> FailoverWorkflow::startVms(Context& ctx) {
         "VMs of the backup are missing at DR after the restore: " + joined(missing) +
         " — check the Restore's errors (`velero restore "
         "describe`); restore them by hand, then resume");
+  // Only the VMs that were meant to run are started and waited for; the others stay Halted.
+  OCPVDR_ASSIGN_OR_RETURN(auto decisions, vmStartDecisions(ctx, vms));
   const std::string strategy = cfg.failover.runStrategyAfterRestore;
-  std::vector<VmState> states;
-  if (strategy == "Halted") {
+  if (strategy == "Halted")
     ctx.warnings.push_back(
         "failover.run_strategy_after_restore is Halted: the VMs were left stopped");
-    for (const auto& vm : vms) {
-      OCPVDR_ASSIGN_OR_RETURN(VmState st, vmc.state(vm, o_.stop));
-      states.push_back(std::move(st));
+  std::vector<VmRef> toStart;
+  std::set<std::string> starting, halted;
+  for (const auto& d : decisions) {
+    if (d.start && strategy != "Halted") {
+      toStart.push_back(d.vm);
+      starting.insert(d.vm.key());
+      continue;
     }
-  } else {
-    bool first = true;
-    for (const auto& vm : vms) {
-      OCPVDR_TRY(vmc.start(vm, strategy, cfg.failover.fieldManager, o_.stop));
-      if (first) checkpoint("mid:start-vms");
-      first = false;
+    // Restored Halted by the modifier and the label; a Velero that applied neither (older than
+    // 1.12 with a plugin older than v0.7.1) restored the backup's strategy: halt it here.
+    OCPVDR_ASSIGN_OR_RETURN(VmState st, vmc.state(d.vm, o_.stop));
+    if (st.runStrategy != "Halted") {
+      OCPVDR_ASSIGN_OR_RETURN(std::string was, vmc.stop(d.vm, cfg.failover.fieldManager, o_.stop));
+      (void)was;
+      halted.insert(d.vm.key());
+      ctx.warnings.push_back("VM " + d.vm.key() + " was restored with runStrategy " +
+                             (st.runStrategy.empty() ? std::string("(none)") : st.runStrategy) +
+                             " although it is not meant to run: set to Halted (does Velero at DR "
+                             "apply resource modifiers?)");
     }
-    auto ready = vmc.waitReady(vms, cfg.failover.timeouts.vmReady, o_.stop);
-    if (!ready.ok()) {
+  }
+  bool first = true;
+  for (const auto& vm : toStart) {
+    OCPVDR_TRY(vmc.start(vm, strategy, cfg.failover.fieldManager, o_.stop));
+    if (first) checkpoint("mid:start-vms");
+    first = false;
+  }
+  auto describe = [&](const VmState& st) {
+    Json j = st.toJson();
+    for (const auto& d : decisions)
+      if (d.vm == st.vm) {
+        j["runStrategyBefore"] = d.runStrategyBefore;
+        j["wasRunning"] = d.wasRunning;
+        j["decidedFrom"] = d.source;
+      }
+    j["started"] = starting.count(st.vm.key()) > 0;
+    j["waitedFor"] = starting.count(st.vm.key()) > 0;
+    if (halted.count(st.vm.key())) j["haltedAtDr"] = true;
+    return j;
+  };
+  std::map<std::string, VmState> ready;
+  if (!toStart.empty()) {
+    auto r = vmc.waitReady(toStart, cfg.failover.timeouts.vmReady, o_.stop,
+                           cfg.failover.requireGuestAgent);
+    if (!r.ok()) {
       // Keep what each VM showed, for the report of the failed run.
       Json partial = Json::array();
       for (const auto& vm : vms)
-        if (auto st = vmc.state(vm, o_.stop); st.ok()) partial.push_back(st->toJson());
+        if (auto st = vmc.state(vm, o_.stop); st.ok()) partial.push_back(describe(*st));
       ctx.progress["vms"] = partial;
-      return ready.error();
+      return r.error();
     }
-    states = std::move(ready).value();
+    for (auto& st : *r) ready[st.vm.key()] = st;
   }
   Json list = Json::array();
-  for (const auto& st : states) list.push_back(st.toJson());
-  return Json{
-      {"runStrategy", strategy}, {"vms", list}, {"readyAt", formatTimeMillis(d_.clock.now())}};
+  for (const auto& vm : vms) {
+    if (auto it = ready.find(vm.key()); it != ready.end()) {
+      list.push_back(describe(it->second));
+      continue;
+    }
+    OCPVDR_ASSIGN_OR_RETURN(VmState st, vmc.state(vm, o_.stop));
+    list.push_back(describe(st));
+  }
+  return Json{{"runStrategy", strategy},
+              {"requireGuestAgent", cfg.failover.requireGuestAgent},
+              {"started", static_cast<std::int64_t>(toStart.size())},
+              {"leftHalted", static_cast<std::int64_t>(vms.size() - toStart.size())},
+              {"vms", list},
+              {"readyAt", formatTimeMillis(d_.clock.now())}};
 }
 
 Result<Json> FailoverWorkflow::cleanup(Context& ctx) {
+  Json out = {{"workDir", ctx.workDir}};
+  // The Restore's resource modifier, as the restore step journaled it. The Restore itself stays
+  // (Velero's record of what was restored); its modifier is only read while it runs.
+  if (const Json* m = jsonAt(ctx.details("restore"), "resourceModifier"); m && m->is_object()) {
+    const std::string ns = str(*m, "namespace"), name = str(*m, "name");
+    auto st = removeResourceModifier(d_.dr, ns, name, ctx.runId, o_.stop);
+    if (!st.ok()) {
+      if (st.error().kind != ErrorKind::Conflict) return st.error();
+      ctx.warnings.push_back(st.error().message);
+    }
+    out["resourceModifierRemoved"] = st.ok() ? Json(ns + "/" + name) : Json(nullptr);
+  }
   std::error_code ec;
   const auto removed = fs::remove_all(ctx.workDir, ec);
   if (ec) {
     ctx.warnings.push_back("could not remove " + ctx.workDir + ": " + ec.message());
-    return Json{{"workDir", ctx.workDir}, {"removed", false}};
+    out["removed"] = false;
+    return out;
   }
-  return Json{{"workDir", ctx.workDir}, {"removedEntries", static_cast<std::int64_t>(removed)}};
+  out["removedEntries"] = static_cast<std::int64_t>(removed);
+  return out;
 }
 
 Result<Json> FailoverWorkflow::writeReport(Context& ctx, std::vector<std::string>* files) {
@@ -1256,6 +1365,7 @@ Result<Json> FailoverWorkflow::plan() {
       s["fieldManager"] = cfg.failover.fieldManager;
     } else if (step == "restore") {
       s["restore"] = restoreObject(cfg, "<run id>", str(pf, "backup.name"), ctx.namespaces);
+      s["resourceModifier"] = resourceModifierConfigMap(cfg, "<run id>", ctx.namespaces);
     } else if (step == "start-vms") {
       s["runStrategy"] = cfg.failover.runStrategyAfterRestore;
       s["vms"] = pf["vms"];

@@ -23,19 +23,24 @@
 //                  the DR PVs and PVCs (rewriter.h) and the VMs to start.
 //   apply-volumes  first sets the catalog's DR-active state (catalog.h DrActiveRecord) and waits
 //                  out any sync still holding a volume's replication lock: from here on every
-//                  replication path refuses until `ocpv-dr failover release`. Then
-//                  Namespaces, then PVs, then PVCs, by server-side apply (failover.field_manager,
+//                  replication path refuses until `ocpv-dr failover release`. Then the
+//                  missing namespaces, from the backup's (dr_namespaces.h), then PVs, then
+//                  PVCs, by server-side apply (failover.field_manager,
 //                  force); refuses objects of the same name not created by ocpv-dr; waits until
 //                  every PVC is Bound (pvc_bind).
-//   restore        Velero Restore `ocpv-dr-<run id>` in the OADP namespace (an existing one of
+//   restore        the resource modifier ConfigMap (restore_modifiers.h; journaled first), then
+//                  Velero Restore `ocpv-dr-<run id>` in the OADP namespace (an existing one of
 //                  this run is reused): includedNamespaces = protected namespaces, PVs and PVCs
-//                  excluded, restorePVs false, existingResourcePolicy none, label
-//                  velero.kubevirt.io/restore-run-strategy: Halted (start-vms starts them);
-//                  waits for Completed / PartiallyFailed (restore); Failed / FailedValidation
-//                  stop the run.
+//                  excluded, restorePVs false, existingResourcePolicy none, preserveNodePorts,
+//                  resourceModifier, label velero.kubevirt.io/restore-run-strategy: Halted
+//                  (start-vms starts them); waits for Completed / PartiallyFailed (restore);
+//                  Failed / FailedValidation stop the run.
 //   start-vms      runStrategy failover.run_strategy_after_restore on each VM of the backup
-//                  (Halted: left stopped), then waits until each is Running and ready (vm_ready).
-//   cleanup        <work_dir>/<run>/ removed.
+//                  that was meant to run (restore_modifiers.h: stop-vms' journal, else the
+//                  backup's VM); the others stay Halted and are not waited for (Halted: all
+//                  left stopped); waits until each started VM is Running and ready (vm_ready),
+//                  with failover.require_guest_agent also AgentConnected.
+//   cleanup        the resource modifier ConfigMap deleted, <work_dir>/<run>/ removed.
 //   report         JSON, Markdown and HTML report written (failover_report.h).
 // `resume` continues a run: finished steps are skipped, the step that was cut short is redone.
 // A failure stops the run with a message that says what to check; `resume` retries from there.
@@ -44,6 +49,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -57,6 +63,7 @@
 #include "core/result.h"
 #include "failover/journal.h"
 #include "failover/object_store.h"
+#include "failover/restore_modifiers.h"
 #include "kube/kube_client.h"
 #include "replication/replicator.h"
 
@@ -133,8 +140,13 @@ class FailoverWorkflow {
   [[nodiscard]] Result<Json> download(Context& ctx);
   [[nodiscard]] Result<Json> applyVolumes(Context& ctx);
   [[nodiscard]] Status markDrActive(Context& ctx, const std::vector<std::string>& pvs);
+  // The namespaces PVCs go into, created from the backup's Namespace objects when missing
+  // (dr_namespaces.h); {"created", "existing"}.
+  [[nodiscard]] Result<Json> drNamespaces(Context& ctx, const std::set<std::string>& names);
   [[nodiscard]] Result<Json> restore(Context& ctx);
   [[nodiscard]] Result<Json> startVms(Context& ctx);
+  [[nodiscard]] Result<std::vector<VmStartDecision>> vmStartDecisions(
+      Context& ctx, const std::vector<VmRef>& vms);
   [[nodiscard]] Result<Json> cleanup(Context& ctx);
   [[nodiscard]] Result<Json> writeReport(Context& ctx, std::vector<std::string>* files);
 

@@ -55,6 +55,8 @@ Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& b
   KubeSimOptions dro = po;
   dro.extraArgs.insert(dro.extraArgs.end(), {"--controller", "velero", "--controller-option",
                                              "velero.sync-interval-ms=200"});
+  for (const auto& o : options.drControllerOptions)
+    dro.extraArgs.insert(dro.extraArgs.end(), {"--controller-option", o});
   lab->dr = std::make_unique<KubeSimProcess>(dro);
 
   config::Config& c = lab->cfg;

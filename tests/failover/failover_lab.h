@@ -47,6 +47,9 @@ struct LabOptions {
   int controllerTickMs = 50;
   std::string backupName = "nightly-1";
   bool startPrimary = true;
+  // Extra `--controller-option KEY=VALUE` for the DR kube-sim (e.g.
+  // "velero.kubevirt-plugin-version=v0.7.0", "kubevirt.guest-agent=false").
+  std::vector<std::string> drControllerOptions;
 };
 
 class FailoverLab {

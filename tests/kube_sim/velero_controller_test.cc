@@ -131,9 +131,9 @@ class Velero : public ::testing::Test {
                   {"ownerReferences", {{{"kind", "VirtualMachine"}, {"name", "vm-1"}}}}}},
                 {"spec", Json::object()}};
     Json cm = {{"apiVersion", "v1"},
-               {"kind", "ConfigMap"},
+               {"kind", "Service"},
                {"metadata", {{"name", "cfg"}, {"namespace", "vms"}}},
-               {"data", Json::object()}};
+               {"spec", Json::object()}};
     return {ns("vms"),
             samplePv("pvc-1", "nfs-primary", "/exports/ocp/x", "vms", "root"),
             samplePvc("vms", "root", "pvc-1", "root"),
@@ -178,7 +178,7 @@ TEST_F(Velero, RestoreCreatesTheIncludedObjectsExceptVolumesAndAppliesTheRunStra
   Json r = restore("r1", "nightly-1", {{"velero.kubevirt.io/restore-run-strategy", "Halted"}});
   EXPECT_EQ(r["status"]["phase"], "Completed") << r.dump();
   EXPECT_EQ(r["status"]["errors"], 0);
-  EXPECT_EQ(r["status"]["warnings"], 1);  // the ConfigMap: not served here
+  EXPECT_EQ(r["status"]["warnings"], 1);  // the Service: not served here
   Json vm = get(t("kubevirt.io", "v1", "virtualmachines"), "vms", "vm-1");
   ASSERT_TRUE(vm.is_object());
   EXPECT_EQ(vm["spec"]["runStrategy"], "Halted");
@@ -199,6 +199,78 @@ TEST_F(Velero, RestoreCreatesTheIncludedObjectsExceptVolumesAndAppliesTheRunStra
   EXPECT_EQ(get(t("kubevirt.io", "v1", "virtualmachines"), "vms",
                 "vm-1")["metadata"]["labels"]["velero.io/restore-name"],
             "r1");
+}
+
+// The document ocpv-dr's failover puts in the modifier ConfigMap (restore_modifiers.h).
+Json modifierConfigMap(const std::string& name) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", name}, {"namespace", "openshift-adp"}}},
+          {"data",
+           {{"rules.yaml",
+             "version: v1\nresourceModifierRules:\n- conditions:\n"
+             "    groupResource: virtualmachines.kubevirt.io\n    namespaces: [vms]\n"
+             "  mergePatches:\n"
+             "  - patchData: '{\"spec\":{\"runStrategy\":\"Halted\",\"running\":null}}'\n"}}}};
+}
+
+TEST_F(Velero, PluginV070IgnoresTheRunStrategyLabelAndModifiersApplyAfterThePlugin) {
+  upload("nightly-1", items(), "Completed");
+  sync();
+  // A second Velero that behaves like kubevirt-velero-plugin v0.7.0 runs the Restores below;
+  // the fixture's controller is not pumped from here on.
+  VeleroController old{1s, "v0.7.0"};
+  Pump oldPump{store, old};
+  auto run = [&](const std::string& name, const Json& spec) {
+    Json r = {{"apiVersion", "velero.io/v1"},
+              {"kind", "Restore"},
+              {"metadata",
+               {{"name", name},
+                {"namespace", "openshift-adp"},
+                {"labels", {{"velero.kubevirt.io/restore-run-strategy", "Halted"}}}}},
+              {"spec", spec}};
+    create(t("velero.io", "v1", "restores"), "openshift-adp", r);
+    oldPump.pump();
+    old.tick(store, clock.now());
+    oldPump.pump();
+    return get(t("velero.io", "v1", "restores"), "openshift-adp", name);
+  };
+  Json spec = {{"backupName", "nightly-1"},
+               {"includedNamespaces", {"vms"}},
+               {"excludedResources", {"persistentvolumes", "persistentvolumeclaims"}}};
+  // Label only: the VM keeps the backup's runStrategy Always.
+  Json r1 = run("r1", spec);
+  EXPECT_EQ(r1["status"]["phase"], "Completed") << r1.dump();
+  Json vm = get(t("kubevirt.io", "v1", "virtualmachines"), "vms", "vm-1");
+  EXPECT_EQ(vm["spec"]["runStrategy"], "Always") << vm.dump();
+
+  // With the resource modifier: Halted on v0.7.0 too.
+  ASSERT_TRUE(store.remove(t("kubevirt.io", "v1", "virtualmachines"), "vms", "vm-1").ok());
+  create(t("", "v1", "configmaps"), "openshift-adp", modifierConfigMap("halt"));
+  spec["resourceModifier"] = {{"kind", "ConfigMap"}, {"name", "halt"}};
+  Json r2 = run("r2", spec);
+  EXPECT_EQ(r2["status"]["phase"], "Completed") << r2.dump();
+  vm = get(t("kubevirt.io", "v1", "virtualmachines"), "vms", "vm-1");
+  EXPECT_EQ(vm["spec"]["runStrategy"], "Halted") << vm.dump();
+  EXPECT_FALSE(vm["spec"].contains("running")) << vm.dump();
+  // Modifiers touch only what their conditions select: the DataVolume is as in the backup.
+  EXPECT_FALSE(get(t("cdi.kubevirt.io", "v1beta1", "datavolumes"), "vms", "root")["spec"].contains(
+      "runStrategy"));
+
+  // A Restore naming a missing modifier ConfigMap fails validation, as in Velero.
+  spec["resourceModifier"]["name"] = "missing";
+  Json r3 = run("r3", spec);
+  EXPECT_EQ(r3["status"]["phase"], "FailedValidation") << r3.dump();
+  EXPECT_NE(r3["status"]["validationErrors"][0].get<std::string>().find(
+                "failed to get resource modifiers configmap openshift-adp/missing"),
+            std::string::npos);
+  // And one whose document is invalid.
+  Json bad = modifierConfigMap("bad");
+  bad["data"]["rules.yaml"] = "version: v9\nresourceModifierRules: []\n";
+  create(t("", "v1", "configmaps"), "openshift-adp", bad);
+  spec["resourceModifier"]["name"] = "bad";
+  Json r4 = run("r4", spec);
+  EXPECT_EQ(r4["status"]["phase"], "FailedValidation") << r4.dump();
 }
 
 TEST_F(Velero, RestoreOfAMissingBackupFailsValidation) {

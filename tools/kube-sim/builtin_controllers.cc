@@ -38,14 +38,23 @@ const std::vector<std::pair<std::string, Factory>>& catalogue() {
                      std::string*) { return std::make_unique<BindingController>(); }},
       {"kubevirt",
        [](const ControllerOptions& o, std::string* bad) {
+         bool agent = true;
+         if (auto it = o.find("kubevirt.guest-agent"); it != o.end()) {
+           if (it->second == "true" || it->second == "false")
+             agent = it->second == "true";
+           else
+             *bad = "kubevirt.guest-agent: expected true or false, got \"" + it->second + "\"";
+         }
          return std::make_unique<KubevirtController>(
              msOption(o, "kubevirt.start-delay-ms", std::chrono::milliseconds(500), bad),
-             msOption(o, "kubevirt.stop-delay-ms", std::chrono::milliseconds(200), bad));
+             msOption(o, "kubevirt.stop-delay-ms", std::chrono::milliseconds(200), bad), agent);
        }},
       {"velero",
        [](const ControllerOptions& o, std::string* bad) {
+         auto it = o.find("velero.kubevirt-plugin-version");
          return std::make_unique<VeleroController>(
-             msOption(o, "velero.sync-interval-ms", std::chrono::milliseconds(1000), bad));
+             msOption(o, "velero.sync-interval-ms", std::chrono::milliseconds(1000), bad),
+             it == o.end() ? std::string("v0.7.1") : it->second);
        }},
   };
   return entries;
@@ -56,7 +65,12 @@ const std::vector<std::pair<std::string, Factory>>& catalogue() {
 std::vector<std::pair<std::string, std::string>> builtinControllerOptionKeys() {
   return {{"kubevirt.start-delay-ms", "VMI Scheduling -> Running after this long (default 500)"},
           {"kubevirt.stop-delay-ms", "VMI deleted this long after a stop began (default 200)"},
-          {"velero.sync-interval-ms", "backup sync period (default 1000)"}};
+          {"kubevirt.guest-agent",
+           "true: Running VMIs show the condition AgentConnected True (default); false: never"},
+          {"velero.sync-interval-ms", "backup sync period (default 1000)"},
+          {"velero.kubevirt-plugin-version",
+           "kubevirt-velero-plugin version to behave like (default v0.7.1; below v0.7.1, e.g. "
+           "v0.7.0 as in OADP 1.4, the restore-run-strategy label is ignored)"}};
 }
 
 std::vector<std::string> builtinControllerNames() {

@@ -172,11 +172,17 @@ void KubevirtController::reconcileVm(Store& store, const std::string& ns, const 
       setVmStatus(store, ns, name, "Starting", false, true);
       return;
     }
+    const bool agent = guestAgent_;
     (void)store.modify(
         vmiType(store), ns, name,
-        [](Json& o) {
+        [agent](Json& o) {
           o["status"]["phase"] = "Running";
           o["status"]["nodeName"] = "kube-sim-node";
+          // virt-handler sets Ready once the domain runs and AgentConnected while the guest
+          // agent answers (pkg/virt-handler/vm.go, pkg/virt-controller/watch/vmi.go).
+          Json conds = Json::array({{{"type", "Ready"}, {"status", "True"}}});
+          if (agent) conds.push_back({{"type", "AgentConnected"}, {"status", "True"}});
+          o["status"]["conditions"] = conds;
         },
         asVirtController());
     setVmStatus(store, ns, name, "Running", true, true);

@@ -10,7 +10,9 @@
 // WaitingForVolumeBinding, and no VMI is created. Otherwise a VMI is created (owned by the VM,
 // status.phase Scheduling; the VM shows Starting) and, `startDelay` later, becomes Running (the
 // VM shows Running with status.ready true). Stopping: the VM shows Stopping and its VMI is deleted
-// `stopDelay` later, then Stopped. start/stop subresources are left to kube-sim's default
+// `stopDelay` later, then Stopped. A Running VMI has status.conditions Ready True and, unless
+// the controller option kubevirt.guest-agent is false, AgentConnected True (the guest agent
+// answers). start/stop subresources are left to kube-sim's default
 // (runStrategy Halted <-> Always, 409 when already there; see controller.h).
 // Delays are measured on the clock the runner passes to tick(); checks happen on events and
 // ticks, so a transition lands on the first tick after its delay.
@@ -28,8 +30,9 @@ namespace kubesim {
 class KubevirtController final : public Controller {
  public:
   explicit KubevirtController(std::chrono::milliseconds startDelay = std::chrono::milliseconds(500),
-                              std::chrono::milliseconds stopDelay = std::chrono::milliseconds(200))
-      : startDelay_(startDelay), stopDelay_(stopDelay) {}
+                              std::chrono::milliseconds stopDelay = std::chrono::milliseconds(200),
+                              bool guestAgent = true)
+      : startDelay_(startDelay), stopDelay_(stopDelay), guestAgent_(guestAgent) {}
 
   std::string name() const override { return "kubevirt"; }
   void onEvent(const Event& event, Store& store) override;
@@ -49,6 +52,7 @@ class KubevirtController final : public Controller {
                    std::optional<ocpvdr::SystemTime> now);
 
   const std::chrono::milliseconds startDelay_, stopDelay_;
+  const bool guestAgent_;  // Running VMIs show AgentConnected True
   Stamps startedAt_, stoppingSince_;
 };
 

@@ -54,6 +54,8 @@ ResourceTable ResourceTable::standard() {
                    true, false, {"pv"}));
   v.push_back(make("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
                    "persistentvolumeclaim", true, true, false, {"pvc"}));
+  // ConfigMaps: Velero reads restore resource modifiers from one (velero_controller.h).
+  v.push_back(make("", "v1", "ConfigMap", "configmaps", "configmap", true, false, false, {"cm"}));
   // external-snapshotter CRDs (client/config/crd): the class has no status subresource.
   v.push_back(make("snapshot.storage.k8s.io", "v1", "VolumeSnapshot", "volumesnapshots",
                    "volumesnapshot", true, true, true, {"vs"}));

@@ -2,11 +2,13 @@
 #include "velero_controller.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iostream>
 #include <map>
 #include <vector>
 
 #include "core/json_util.h"
+#include "resource_modifiers.h"
 #include "velero_storage.h"
 
 namespace kubesim {
@@ -32,6 +34,62 @@ const ResourceType& bslType(const Store& s) {
 }
 const ResourceType& namespaceType(const Store& s) {
   return typeOf(s, "", "namespaces");
+}
+const ResourceType& configMapType(const Store& s) {
+  return typeOf(s, "", "configmaps");
+}
+
+// The Restore's spec.resourceModifier, loaded as pkg/controller/restore_controller.go does:
+// only kind ConfigMap (case-insensitive) is read, from the Restore's namespace. nullopt-like
+// empty rules when the Restore names none; an error message when it cannot be used.
+struct LoadedModifiers {
+  std::optional<ResourceModifiers> modifiers;
+  std::string error;
+};
+LoadedModifiers loadModifiers(const Store& store, const std::string& ns, const Json& restore) {
+  LoadedModifiers out;
+  const Json& ref = child(child(restore, "spec"), "resourceModifier");
+  if (!ref.is_object()) return out;
+  std::string kind = str(ref, "kind");
+  std::transform(kind.begin(), kind.end(), kind.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (kind != "configmap") return out;
+  const std::string name = str(ref, "name");
+  auto cm = store.get(configMapType(store), ns, name);
+  if (!cm.ok()) {
+    out.error = "failed to get resource modifiers configmap " + ns + "/" + name;
+    return out;
+  }
+  auto parsed = ResourceModifiers::fromConfigMap(cm.value()->object);
+  if (!parsed.ok()) {
+    out.error = "Error in parsing resource modifiers provided in configmap " + ns + "/" + name +
+                ": " + parsed.error().message;
+    return out;
+  }
+  out.modifiers = std::move(parsed).value();
+  return out;
+}
+
+// "v0.7.1" -> {0, 7, 1}; unparsable parts count as 0.
+std::vector<int> versionParts(const std::string& v) {
+  std::vector<int> parts;
+  std::string cur;
+  for (char c : v.substr(!v.empty() && (v[0] == 'v' || v[0] == 'V') ? 1 : 0) + ".") {
+    if (c == '.') {
+      try {
+        parts.push_back(cur.empty() ? 0 : std::stoi(cur));
+      } catch (const std::exception&) {
+        parts.push_back(0);
+      }
+      cur.clear();
+    } else if (std::isdigit(static_cast<unsigned char>(c))) {
+      cur += c;
+    } else {
+      break;  // "-rc.1" and the like
+    }
+  }
+  while (parts.size() < 3) parts.push_back(0);
+  return parts;
 }
 
 WriteOptions asVelero() {
@@ -121,6 +179,10 @@ int orderOf(const ResourceType& t) {
 
 }  // namespace
 
+bool VeleroController::honoursRunStrategyLabel() const {
+  return versionParts(kubevirtPluginVersion_) >= std::vector<int>{0, 7, 1};
+}
+
 void VeleroController::onEvent(const Event& event, Store& store) {
   if (event.type != &restoreType(store) || event.kind == EventType::Deleted) return;
   const std::string phase = str(child(event.object->object, "status"), "phase");
@@ -151,6 +213,7 @@ void VeleroController::validateRestore(Store& store, const std::string& ns,
                            "; only Completed or PartiallyFailed backups can be restored");
     }
   }
+  if (auto m = loadModifiers(store, ns, r); !m.error.empty()) problems.push_back(m.error);
   if (!problems.empty()) {
     setRestoreStatus(store, ns, name,
                      {{"phase", "FailedValidation"}, {"validationErrors", problems}});
@@ -284,8 +347,14 @@ void VeleroController::runRestore(Store& store, const std::string& ns, const std
   const bool clusterResources =
       child(spec, "includeClusterResources").is_boolean() && spec["includeClusterResources"];
   const bool update = str(spec, "existingResourcePolicy") == "update";
+  // kubevirt-velero-plugin's VM restore item action honours the label from v0.7.1 on
+  // (pkg/plugin/vm_restore_item_action.go); v0.7.0 (OADP 1.4) restores the backup's strategy.
   const std::string runStrategy =
-      str(child(child(restore, "metadata"), "labels"), kRunStrategyLabel);
+      honoursRunStrategyLabel()
+          ? str(child(child(restore, "metadata"), "labels"), kRunStrategyLabel)
+          : std::string();
+  LoadedModifiers modifiers = loadModifiers(store, ns, restore);
+  if (!modifiers.error.empty()) return fail(modifiers.error);
   auto nsIncluded = [&](const std::string& n) {
     return allNamespaces || std::find(included.begin(), included.end(), n) != included.end();
   };
@@ -296,7 +365,7 @@ void VeleroController::runRestore(Store& store, const std::string& ns, const std
     std::string ns, name;
   };
   std::vector<Planned> plan;
-  int warnings = 0, errors = 0, restored = 0;
+  int warnings = 0, errors = 0, restored = 0, modifierErrors = 0;
   std::set<std::string> namespacesNeeded;
   for (const auto& item : items.value()) {
     const ResourceType* type = servedType(store, item.groupResource);
@@ -326,6 +395,16 @@ void VeleroController::runRestore(Store& store, const std::string& ns, const std
       if (!obj["spec"].is_object()) obj["spec"] = Json::object();
       obj["spec"].erase("running");
       obj["spec"]["runStrategy"] = runStrategy;
+    }
+    // Resource modifiers run after the restore item actions (pkg/restore/restore.go,
+    // restoreItem); a failing rule is an error of the restore, and the item is still created.
+    // Namespaces are not restored through restoreItem, so modifiers never see them.
+    if (modifiers.modifiers && type->plural != "namespaces") {
+      for (const auto& e : modifiers.modifiers->apply(obj, item.groupResource, type->custom)) {
+        ++modifierErrors;
+        std::cerr << "kube-sim velero: restore " << ns << "/" << name << ": resource modifier on "
+                  << item.groupResource << " " << item.ns << "/" << item.name << ": " << e << "\n";
+      }
     }
     if (!item.ns.empty()) namespacesNeeded.insert(item.ns);
     plan.push_back({type, std::move(obj), item.ns, item.name});
@@ -375,6 +454,7 @@ void VeleroController::runRestore(Store& store, const std::string& ns, const std
               << " " << (p.ns.empty() ? "" : p.ns + "/") << p.name << ": "
               << created.error().message << "\n";
   }
+  errors += modifierErrors;
   setRestoreStatus(
       store, ns, name,
       {{"phase", errors > 0 ? "PartiallyFailed" : "Completed"},

@@ -10,7 +10,9 @@
 //
 // Restore (velero.io/v1 Restore with no phase, or New):
 //   validation  spec.backupName set, its Backup exists in the Restore's namespace and is
-//               Completed or PartiallyFailed; otherwise phase FailedValidation with
+//               Completed or PartiallyFailed, and spec.resourceModifier (kind ConfigMap) names
+//               a ConfigMap in the Restore's namespace holding a valid modifier document
+//               (resource_modifiers.h); otherwise phase FailedValidation with
 //               status.validationErrors.
 //   run         phase InProgress; the tarball is fetched from the Backup's storage location and
 //               read (velero_storage.h); a fetch or read failure is phase Failed with
@@ -26,7 +28,11 @@
 //               managedFields, generation, ownerReferences and status, labelled
 //               velero.io/backup-name and velero.io/restore-name. VirtualMachines get
 //               spec.runStrategy from the Restore's label velero.kubevirt.io/restore-run-strategy
-//               when set (spec.running removed), as kubevirt-velero-plugin does.
+//               when set (spec.running removed), as kubevirt-velero-plugin does from v0.7.1 on;
+//               with `kubevirtPluginVersion` below v0.7.1 (OADP 1.4 ships v0.7.0; controller
+//               option velero.kubevirt-plugin-version) the label is ignored. Then the
+//               Restore's resource modifiers are applied to every item but namespaces (a
+//               failing rule counts an error; the item is still created).
 //               An existing object: existingResourcePolicy none (default) leaves it and counts
 //               a warning; update merge-patches its labels and spec. A create that fails
 //               counts an error (and is logged to kube-sim's stderr).
@@ -39,6 +45,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 
 #include "controller.h"
 
@@ -46,8 +53,9 @@ namespace kubesim {
 
 class VeleroController final : public Controller {
  public:
-  explicit VeleroController(std::chrono::milliseconds syncInterval = std::chrono::seconds(1))
-      : syncInterval_(syncInterval) {}
+  explicit VeleroController(std::chrono::milliseconds syncInterval = std::chrono::seconds(1),
+                            std::string kubevirtPluginVersion = "v0.7.1")
+      : syncInterval_(syncInterval), kubevirtPluginVersion_(std::move(kubevirtPluginVersion)) {}
 
   std::string name() const override { return "velero"; }
   void onEvent(const Event& event, Store& store) override;
@@ -60,8 +68,11 @@ class VeleroController final : public Controller {
 
  private:
   void validateRestore(Store& store, const std::string& ns, const std::string& name);
+  // Whether the simulated kubevirt-velero-plugin reads velero.kubevirt.io/restore-run-strategy.
+  bool honoursRunStrategyLabel() const;
 
   const std::chrono::milliseconds syncInterval_;
+  const std::string kubevirtPluginVersion_;
   // Runner-thread state only. Restores validated and waiting to run ("<ns>/<name>").
   std::set<std::string> pending_;
   std::optional<ocpvdr::SystemTime> lastSync_;
