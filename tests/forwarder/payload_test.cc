@@ -108,7 +108,8 @@ TEST(Payload, FilterByStorageClassAndNamespace) {
 }
 
 TEST(Payload, ChangeTypeRoundTrip) {
-  for (auto t : {ChangeType::Added, ChangeType::Modified, ChangeType::Deleted}) {
+  for (auto t :
+       {ChangeType::Added, ChangeType::Modified, ChangeType::Deleted, ChangeType::LeftSelection}) {
     auto back = parseChangeType(toString(t));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, t);
