@@ -10,7 +10,7 @@ namespace {
 
 struct PvArgs {
   std::string pvJson, pvName, eventId, wait = "0", now, policy, reason;
-  bool force = false, noProgress = false;
+  bool force = false, noProgress = false, verify = false;
 };
 
 void addCommon(CLI::App* cmd, PvArgs& a) {
@@ -88,6 +88,9 @@ void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out) {
   del->add_option("--policy", da->policy,
                   "quarantine | keep | delete (default: replication.delete_policy)");
   del->add_option("--reason", da->reason, "Reason written into the trash manifest");
+  del->add_flag("--verify", da->verify,
+                "Confirm the delete before the DR copy moves: a live catalog replica at that "
+                "path, the same uid, and the PV gone at the primary (event handlers)");
   del->callback([da, &g, &out] {
     out.exitCode =
         runPv(g, *da, "pv delete",
@@ -97,6 +100,7 @@ void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out) {
                 o.wait = wait;
                 o.eventId = eventId;
                 o.reason = da->reason;
+                o.verify = da->verify;
                 auto policy = deletePolicyFlag(da->policy);
                 if (!policy.ok()) return setupFailure("pv delete", policy.error());
                 o.policy = *policy;

@@ -11,6 +11,7 @@ namespace {
 
 struct SnapArgs {
   std::string snapshotJson, contentJson, eventId, wait = "0", now, policy, reason;
+  bool verify = false;
   bool force = false, noProgress = false;
 };
 
@@ -85,6 +86,9 @@ void registerSnapshot(CLI::App& app, GlobalOptions& g, Outcome& out) {
   del->add_option("--policy", da->policy,
                   "quarantine | keep | delete (default: replication.delete_policy)");
   del->add_option("--reason", da->reason, "Reason written into the trash manifest");
+  del->add_flag("--verify", da->verify,
+                "Confirm with the primary API that the snapshot is gone before its archive "
+                "moves (event handlers: still-present / primary-unreachable otherwise)");
   del->callback([da, &g, &out] {
     out.exitCode = runSnap(
         g, *da, "snapshot delete",
@@ -94,6 +98,7 @@ void registerSnapshot(CLI::App& app, GlobalOptions& g, Outcome& out) {
           o.wait = wait;
           o.eventId = eventId;
           o.reason = da->reason;
+          o.verify = da->verify;
           OCPVDR_ASSIGN_OR_RETURN(o.policy, deletePolicyFlag(da->policy));
           return env.replicator->deleteSnapshot(doc, o);
         });

@@ -406,6 +406,9 @@ class Schema {
         seconds("trash_retention", r.trashRetention),
         seconds("rpo_target", r.rpoTarget, true),
         number("breaker_max_share", r.breakerMaxShare, 0, 1, false),
+        integer("delete_breaker_max_deletes", r.deleteBreakerMaxDeletes, 1, 100'000),
+        number("delete_breaker_max_share", r.deleteBreakerMaxShare, 0, 1, false),
+        seconds("delete_breaker_window", r.deleteBreakerWindow, true),
         flag("snapshot_data", r.snapshotData),
         text("lock_dir", r.lockDir, absPath()),
     };

@@ -88,8 +88,13 @@ struct Replication {
   Seconds trashRetention{7 * 24 * 3600};
   Seconds rpoTarget{3600};
   double breakerMaxShare = 0.10;  // reconcile quarantines nothing above this share of replicas
-  bool snapshotData = true;       // also replicate csi-driver-nfs snapshot archives
-  std::string lockDir;            // per-PV locks; empty: <catalog dir>/locks
+  // The event path's breaker (replication/delete_breaker.h): more verified deletes than this
+  // within the window, or (from the second on) more than this share of the replicas, trips it.
+  int deleteBreakerMaxDeletes = 10;  // 1..100000
+  double deleteBreakerMaxShare = 0.5;
+  Seconds deleteBreakerWindow{600};  // > 0
+  bool snapshotData = true;          // also replicate csi-driver-nfs snapshot archives
+  std::string lockDir;               // per-PV locks; empty: <catalog dir>/locks
 };
 
 struct Schedule {

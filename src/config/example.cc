@@ -84,6 +84,9 @@ replication:
   trash_retention: 7d              # quarantined copies are purged after this long
   rpo_target: 1h                   # a replica older than this is reported as late (> 0)
   breaker_max_share: 0.1           # reconcile stops if it would quarantine more than this share (0..1)
+  delete_breaker_max_deletes: 10   # DELETED events: more deletes than this within the window stop deletes
+  delete_breaker_max_share: 0.5    # ... or (from the 2nd delete on) more than this share of the replicas
+  delete_breaker_window: 10m       # the window both limits count in
   snapshot_data: true              # also replicate csi-driver-nfs snapshot archives
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
 

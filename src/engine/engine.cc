@@ -133,6 +133,12 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   if (!cfg_.server.tokenFile.empty()) token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile);
   if (!cfg_.server.hmacSecretFile.empty())
     hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile);
+  replication::DeleteBreakerLimits limits;
+  limits.maxDeletes = cfg_.replication.deleteBreakerMaxDeletes;
+  limits.maxShare = cfg_.replication.deleteBreakerMaxShare;
+  limits.window = cfg_.replication.deleteBreakerWindow;
+  pvBreaker_ = std::make_unique<replication::DeleteBreaker>(clock_, limits, "PV");
+  snapshotBreaker_ = std::make_unique<replication::DeleteBreaker>(clock_, limits, "snapshot");
   WorkQueueOptions q;
   q.backoffBase = opts_.backoffBase;
   q.backoffMax = opts_.backoffMax;
@@ -145,6 +151,8 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   metrics_.describe("ocpvdr_engine_syncs_total", "counter",
                     "Handler runs by key kind (pv, snapshot), action and result");
   metrics_.describe("ocpvdr_engine_retries_total", "counter", "Keys re-queued with backoff");
+  metrics_.describe("ocpvdr_engine_delete_breaker_tripped", "gauge",
+                    "1 once the event path's delete breaker holds every delete (by kind)");
   metrics_.describe("ocpvdr_engine_syncs_in_flight", "gauge", "Handlers running now");
   metrics_.describe("ocpvdr_engine_syncs_in_flight_max", "gauge",
                     "Most handlers that ran at once since start");
@@ -444,7 +452,18 @@ Engine::KeyOutcome Engine::reconcileKey(const std::string& key, const Known& k) 
     if (type == "DELETED") {
       replication::DeleteOptions o;
       o.reason = "PersistentVolume " + name + " DELETED at the primary (serve)";
+      o.verify = true;
+      o.breaker = pvBreaker_.get();
       fromReport(deps_.replicator->deletePv(object, o), "delete");
+      metrics_.set("ocpvdr_engine_delete_breaker_tripped", pvBreaker_->tripped() ? 1 : 0,
+                   {{"kind", "pv"}});
+    } else if (type == "LEFT_SELECTION") {
+      // Not a delete: the PV still exists, it is just no longer replicated. The DR copy stays.
+      out.ok = true;
+      out.action = "left-selection";
+      out.result = std::string(replication::toString(replication::Outcome::LeftSelection));
+      log::warn("serve: PV left the label selection; replication stops, its DR copy is kept",
+                {{"pv", name}});
     } else {
       replication::SyncOptions o;
       o.stop = stop;
@@ -465,7 +484,11 @@ Engine::KeyOutcome Engine::reconcileKey(const std::string& key, const Known& k) 
   if (type == "DELETED") {
     replication::DeleteOptions o;
     o.reason = "VolumeSnapshot " + ns + "/" + name + " DELETED at the primary (serve)";
+    o.verify = true;
+    o.breaker = snapshotBreaker_.get();
     fromReport(deps_.replicator->deleteSnapshot(object, o), "delete");
+    metrics_.set("ocpvdr_engine_delete_breaker_tripped", snapshotBreaker_->tripped() ? 1 : 0,
+                 {{"kind", "snapshot"}});
   } else {
     replication::SnapshotOptions o;
     o.stop = stop;
@@ -641,6 +664,7 @@ Json Engine::statusDocument() {
                   {"waiting", queue_->waitingLen()},
                   {"processing", queue_->processingLen()}};
   doc["draining"] = draining_.load();
+  doc["delete_breaker"] = {{"pv", pvBreaker_->toJson()}, {"snapshot", snapshotBreaker_->toJson()}};
   // After a failover nothing syncs: events are acknowledged, every sync refused (docs/serve.md).
   if (auto active = deps_.catalog->drActive(); active.ok())
     doc["dr_active"] = catalog::drActiveJson(*active);

@@ -8,6 +8,11 @@
 // HTTP: POST /v1/events, GET /v1/status, /healthz, /readyz, /metrics (server/http_server.h).
 // Results drive the queue: success → forget; Retryable/Conflict (lock busy, network, rsync 23/24)
 // → per-key backoff; Invalid/Refused/Terminal/NotFound → not retried (logged, recorded).
+// DELETED tombstones (events and the own watch) go through the Replicator's delete verification
+// (replicator.h: catalog row, uid, a GET at the primary) and the delete breaker
+// (replication/delete_breaker.h, one for PVs, one for snapshots); /v1/status shows the breakers.
+// LEFT_SELECTION (a PV that left the forwarder's label selection) stops nothing and moves nothing:
+// the outcome "left-selection" is recorded; the DR copy stays (reconcile reports it).
 // Event ids: a duplicate of an id already handled successfully (catalog events_seen) or still
 // pending here is answered 200 {"duplicate": true} and dropped; ids are recorded in the catalog
 // once the sync that covered them finished (not for retryable failures).
@@ -44,6 +49,7 @@
 #include "engine/scheduler.h"
 #include "engine/work_queue.h"
 #include "kube/kube_client.h"
+#include "replication/delete_breaker.h"
 #include "replication/primary_objects.h"
 #include "replication/replicator.h"
 #include "server/http_server.h"
@@ -162,6 +168,7 @@ class Engine {
   class SecretFile;
   std::unique_ptr<SecretFile> token_, hmacSecret_;
 
+  std::unique_ptr<replication::DeleteBreaker> pvBreaker_, snapshotBreaker_;
   std::unique_ptr<WorkQueue> queue_;
   std::unique_ptr<server::HttpServer> http_;
   std::unique_ptr<CronScheduler> scheduler_;

@@ -63,9 +63,15 @@ Result<EventPayload> parseEventPayload(std::string_view body) {
   if (e.kind != "PersistentVolume" && e.kind != "VolumeSnapshot")
     return invalidError("unknown kind \"" + e.kind +
                         "\": expected PersistentVolume or VolumeSnapshot");
-  OCPVDR_ASSIGN_OR_RETURN(e.type, requiredString(*doc, "type", "ADDED, MODIFIED or DELETED"));
-  if (e.type != "ADDED" && e.type != "MODIFIED" && e.type != "DELETED")
-    return invalidError("unknown type \"" + e.type + "\": expected ADDED, MODIFIED or DELETED");
+  OCPVDR_ASSIGN_OR_RETURN(
+      e.type, requiredString(*doc, "type", "ADDED, MODIFIED, DELETED or LEFT_SELECTION"));
+  if (e.type != "ADDED" && e.type != "MODIFIED" && e.type != "DELETED" &&
+      e.type != "LEFT_SELECTION")
+    return invalidError("unknown type \"" + e.type +
+                        "\": expected ADDED, MODIFIED, DELETED or LEFT_SELECTION");
+  // Only the PV watch has a label selector to leave.
+  if (e.type == "LEFT_SELECTION" && e.kind != "PersistentVolume")
+    return invalidError("type LEFT_SELECTION is for a PersistentVolume, not a " + e.kind);
   auto res = doc->find("resource");
   if (res == doc->end() || res->is_null())
     return invalidError("missing \"resource\" (the " + e.kind + " object)");

@@ -2,7 +2,9 @@
 // checked before anything is queued.
 //
 // Payload (JSON object, one change per request):
-//   {"kind": "PersistentVolume" | "VolumeSnapshot", "type": "ADDED" | "MODIFIED" | "DELETED",
+//   {"kind": "PersistentVolume" | "VolumeSnapshot",
+//    "type": "ADDED" | "MODIFIED" | "DELETED" | "LEFT_SELECTION" (a PV that still exists but no
+//            longer matches the forwarder's label selector: not a delete),
 //    "resource": {<the Kubernetes object; for DELETED its last state>},
 //    "id": "<uid>:<resourceVersion>:<TYPE>", "apiVersion": "...", "cluster": "<site name>",
 //    "observedAt": "<RFC 3339>", "initial": false}
@@ -27,7 +29,7 @@ namespace ocpvdr::engine {
 
 struct EventPayload {
   std::string kind;  // PersistentVolume | VolumeSnapshot
-  std::string type;  // ADDED | MODIFIED | DELETED
+  std::string type;  // ADDED | MODIFIED | DELETED | LEFT_SELECTION (PersistentVolume only)
   std::string id;    // "" when the sender gave none (no dedupe then)
   std::string apiVersion, cluster;
   std::optional<SystemTime> observedAt;

@@ -12,6 +12,8 @@
 #include "core/log.h"
 #include "core/paths.h"
 #include "kube/views.h"
+#include "replication/delete_breaker.h"
+#include "replication/path_map.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::engine {
@@ -64,12 +66,6 @@ bool dirHasData(const std::string& path) {
   std::error_code ec;
   if (path.empty() || !fs::is_directory(path, ec)) return false;
   return fs::directory_iterator(path, ec) != fs::directory_iterator();
-}
-
-std::string percent(double share) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f%%", share * 100.0);
-  return buf;
 }
 
 PvRow rowFrom(const SyncReport& r) {
@@ -165,6 +161,51 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
     rep.notes.push_back("could not read the DR-active state: " + active.error().message);
   }
 
+  // Shared and nested NFS paths among the selected PVs: reported, and not synced unless the PV
+  // already owns the directory in the catalog (replicator.h refuses the newcomer as well; this
+  // keeps two newcomers that nest from racing each other in parallel syncs).
+  std::map<std::string, std::string> pathRefusals;
+  {
+    std::set<std::string> owners;
+    if (auto all = catalog_.replicas(); all.ok())
+      for (const auto& r : *all)
+        if (activeState(r.state) || r.state == "kept") owners.insert(r.pv);
+    std::vector<std::pair<std::string, std::string>> byPath;  // DR path, PV
+    for (const auto& pv : selected) {
+      auto info = replication::describePv(pv);
+      if (!info.ok() || !info->nfs) continue;
+      auto p = replication::mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
+      if (p.ok()) byPath.emplace_back(p->drHostPath, info->name);
+    }
+    // Component order ('/' before every other byte), so a directory is followed by its
+    // descendants before any sibling such as "vol-b" that sorts between "vol" and "vol/sub".
+    auto componentKey = [](std::string p) {
+      std::replace(p.begin(), p.end(), '/', '\x01');
+      return p;
+    };
+    std::sort(byPath.begin(), byPath.end(), [&](const auto& a, const auto& b) {
+      return std::make_pair(componentKey(a.first), a.second) <
+             std::make_pair(componentKey(b.first), b.second);
+    });
+    std::vector<const std::pair<std::string, std::string>*> ancestors;
+    for (const auto& e : byPath) {
+      while (!ancestors.empty() && !paths::isUnder(e.first, ancestors.back()->first))
+        ancestors.pop_back();
+      if (!ancestors.empty()) {
+        const auto& outer = *ancestors.back();
+        const std::string what =
+            "shared NFS path: PV " + e.second + "'s DR path " + e.first +
+            (e.first == outer.first ? " is the same directory as" : " lies inside") + " PV " +
+            outer.second + "'s DR path " + outer.first;
+        rep.notes.push_back(what + " (give each PV its own directory)");
+        log::error("reconcile: " + what);
+        for (const auto* pv : {&e.second, &outer.second})
+          if (owners.count(*pv) == 0) pathRefusals.emplace(*pv, what + "; not synced");
+      }
+      ancestors.push_back(&e);
+    }
+  }
+
   // 2. Sync everything, `parallelism` at a time.
   struct Item {
     bool snapshot = false;
@@ -199,6 +240,14 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
       row.failed = true;
       row.errorKind = "refused";
       row.errorMessage = "pv sync refused: " + drActiveRefusal;
+      rep.pvs.push_back(row);
+      continue;
+    }
+    if (auto refusal = pathRefusals.find(info->name); refusal != pathRefusals.end()) {
+      row.status = "refused";
+      row.failed = true;
+      row.errorKind = "refused";
+      row.errorMessage = refusal->second;
       rep.pvs.push_back(row);
       continue;
     }
@@ -377,14 +426,11 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
         }
       }
       rep.breaker.candidates = static_cast<int>(orphans.size());
-      const double share =
-          active.empty() ? 0.0 : static_cast<double>(orphans.size()) / active.size();
-      if (!orphans.empty() && share > rep.breaker.maxShare) {
+      // The same rule the event path's breaker applies (replication/delete_breaker.h).
+      if (auto why = replication::shareExceeded(orphans.size(), active.size(), rep.breaker.maxShare,
+                                                "replicas", "quarantined")) {
         rep.breaker.tripped = true;
-        rep.breaker.reason = std::to_string(orphans.size()) + " of " +
-                             std::to_string(active.size()) + " replicas (" + percent(share) +
-                             ") would be quarantined, above replication.breaker_max_share (" +
-                             percent(rep.breaker.maxShare) + ")";
+        rep.breaker.reason = *why;
       }
       for (const auto* r : orphans) {
         OrphanRow o{"pv", r->pv, r->drPath, dirHasData(r->drPath), "held", ""};
@@ -458,15 +504,11 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
         }
       }
       rep.snapshotBreaker.candidates = static_cast<int>(orphans.size());
-      const double share =
-          records.empty() ? 0.0 : static_cast<double>(orphans.size()) / records.size();
-      if (!orphans.empty() && share > rep.snapshotBreaker.maxShare) {
+      if (auto why = replication::shareExceeded(orphans.size(), records.size(),
+                                                rep.snapshotBreaker.maxShare, "snapshot records",
+                                                "dropped")) {
         rep.snapshotBreaker.tripped = true;
-        rep.snapshotBreaker.reason = std::to_string(orphans.size()) + " of " +
-                                     std::to_string(records.size()) + " snapshot records (" +
-                                     percent(share) +
-                                     ") would be dropped, above replication.breaker_max_share (" +
-                                     percent(rep.snapshotBreaker.maxShare) + ")";
+        rep.snapshotBreaker.reason = *why;
       }
       for (const auto& s : orphans) {
         OrphanRow o{"snapshot", s.ns + "/" + s.name, s.dataDrPath, dirHasData(s.dataDrPath), "held",

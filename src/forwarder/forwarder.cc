@@ -267,6 +267,13 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   }
   if (c.kind == "VolumeSnapshot" && c.type != ChangeType::Deleted)
     c.content = boundContent(object, w.name);
+  if (c.type == ChangeType::Deleted && c.kind == "PersistentVolume" && stillExists(c.meta)) {
+    c.type = ChangeType::LeftSelection;
+    log::warn(
+        "forwarder: PV left the label selection (it still exists): forwarded as "
+        "LEFT_SELECTION, not DELETED",
+        {{"pv", c.meta.name}, {"uid", c.meta.uid}, {"labelSelector", options_.labelSelector}});
+  }
   metrics_.inc(metric("events_observed_total"),
                {{"kind", c.kind}, {"type", std::string(toString(c.type))}});
   std::unique_lock lk(ingestMu_);
@@ -282,6 +289,22 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   ingest_.push_back(Pending{std::move(c), w.name});
   lk.unlock();
   if (wasEmpty) committerCv_.notify_one();
+}
+
+bool Forwarder::stillExists(const ObjectMeta& meta) {
+  // A watch with a label selector reports an object that stops matching as DELETED, and a
+  // restart with another selector finds the checkpoint's objects missing from the list: neither
+  // is a deletion. Only a GET can tell. If the GET fails the DELETED goes out as observed — DR
+  // verifies every delete against the primary itself (replication/replicator.h).
+  auto got = kube_.get(kube::resources::persistentVolumes(), "", meta.name);
+  if (!got.ok()) {
+    if (got.error().kind != ErrorKind::NotFound)
+      log::warn("forwarder: cannot confirm a PV deletion; forwarding it as DELETED",
+                {{"pv", meta.name}, {"error", got.error().message}});
+    return false;
+  }
+  const Json* uid = jsonAt(*got, "metadata.uid");
+  return uid != nullptr && uid->is_string() && uid->get<std::string>() == meta.uid;
 }
 
 Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks) {
@@ -316,7 +339,7 @@ Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::in
       row.kind = c.kind;
       row.type = c.type;
       row.body = std::move(bodies[i]);
-      if (c.type == ChangeType::Deleted) {
+      if (c.type == ChangeType::Deleted || c.type == ChangeType::LeftSelection) {
         objects[key] = std::nullopt;
       } else {
         CheckpointEntry e;

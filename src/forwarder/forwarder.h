@@ -12,10 +12,11 @@
 //
 // Restart: the checkpoint's per-object (uid, resourceVersion) seeds each reflector, so the first
 // list reports only what changed while the forwarder was down (new → ADDED, changed → MODIFIED,
-// vanished → DELETED with the checkpointed last state), all marked initial; events still in the
-// spool go out first with their original ids. A change is in the checkpoint only if its event is
-// in the spool in the same transaction, so no crash point loses one: an event not yet committed is
-// found again by the restart's list diff.
+// vanished → DELETED with the checkpointed last state, or LEFT_SELECTION when a GET shows the PV
+// still exists under the same uid — the label selector no longer matches it), all marked initial;
+// events still in the spool go out first with their original ids. A change is in the checkpoint
+// only if its event is in the spool in the same transaction, so no crash point loses one: an event
+// not yet committed is found again by the restart's list diff.
 #pragma once
 
 #include <atomic>
@@ -96,6 +97,8 @@ class Forwarder {
   // A ready, bound VolumeSnapshot's VolumeSnapshotContent read from the API as JSON text; ""
   // otherwise (or when it cannot be read: logged).
   std::string boundContent(const Json& snapshot, const std::string& watch);
+  // A GET shows this PV incarnation still exists (a DELETED that is really LEFT_SELECTION).
+  bool stillExists(const ObjectMeta& meta);
   void committerLoop();
   void senderLoop(std::stop_token stop, SpoolReader& reader);
   Status commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks);

@@ -15,6 +15,8 @@ std::string_view toString(ChangeType t) {
       return "MODIFIED";
     case ChangeType::Deleted:
       return "DELETED";
+    case ChangeType::LeftSelection:
+      return "LEFT_SELECTION";
   }
   return "MODIFIED";
 }
@@ -23,8 +25,9 @@ Result<ChangeType> parseChangeType(std::string_view s) {
   if (s == "ADDED") return ChangeType::Added;
   if (s == "MODIFIED") return ChangeType::Modified;
   if (s == "DELETED") return ChangeType::Deleted;
+  if (s == "LEFT_SELECTION") return ChangeType::LeftSelection;
   return invalidError("unknown change type \"" + std::string(s) +
-                      "\" (expected ADDED, MODIFIED or DELETED)");
+                      "\" (expected ADDED, MODIFIED, DELETED or LEFT_SELECTION)");
 }
 
 Result<ObjectMeta> readObjectMeta(const Json& object) {

@@ -26,8 +26,11 @@
 
 namespace ocpvdr::forwarder {
 
-enum class ChangeType { Added, Modified, Deleted };
-std::string_view toString(ChangeType t);  // "ADDED", "MODIFIED", "DELETED"
+// LeftSelection: a PersistentVolume the label-selected watch lost (a DELETED from the watch or a
+// list diff) that a GET shows still exists with the same uid — it left the selection, it was not
+// deleted. DR stops replicating it and keeps its data (docs/forwarder.md).
+enum class ChangeType { Added, Modified, Deleted, LeftSelection };
+std::string_view toString(ChangeType t);  // "ADDED", "MODIFIED", "DELETED", "LEFT_SELECTION"
 [[nodiscard]] Result<ChangeType> parseChangeType(std::string_view s);
 
 // The identity fields every forwarded object must carry. Objects from the API without them are

@@ -33,4 +33,10 @@ Result<Json> KubePrimaryObjects::getPersistentVolumeClaim(std::string_view ns,
   return c->get(kube::resources::persistentVolumeClaims(), ns, name);
 }
 
+Result<Json> KubePrimaryObjects::getVolumeSnapshot(std::string_view ns, std::string_view name,
+                                                   std::stop_token stop) {
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return c->get(kube::resources::volumeSnapshots(), ns, name, stop);
+}
+
 }  // namespace ocpvdr::replication

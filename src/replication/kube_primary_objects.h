@@ -25,6 +25,8 @@ class KubePrimaryObjects final : public PrimaryObjects {
   Result<Json> getPersistentVolume(std::string_view name) override;
   Result<Json> getVolumeSnapshotContent(std::string_view name) override;
   Result<Json> getPersistentVolumeClaim(std::string_view ns, std::string_view name) override;
+  Result<Json> getVolumeSnapshot(std::string_view ns, std::string_view name,
+                                 std::stop_token stop = {}) override;
 
  private:
   [[nodiscard]] Result<kube::KubeClient*> client();

@@ -5,11 +5,39 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 namespace ocpvdr::replication {
+
+std::string pathLockKey(std::string_view drPath) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string key = "path-";
+  for (unsigned char c : drPath) {
+    if (std::isalnum(c) || c == '.' || c == '_' || c == '-') {
+      key += static_cast<char>(c);
+    } else if (c == '/') {
+      key += '+';
+    } else {
+      key += '%';
+      key += kHex[c >> 4];
+      key += kHex[c & 0xF];
+    }
+  }
+  // NAME_MAX is 255 with ".lock": keep a prefix and a 64-bit FNV-1a hash of the whole path.
+  if (key.size() > 200) {
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : drPath) h = (h ^ c) * 1099511628211ULL;
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+    key = key.substr(0, 180) + "~" + buf;
+  }
+  return key;
+}
 
 FileLock& FileLock::operator=(FileLock&& o) noexcept {
   if (this != &o) {

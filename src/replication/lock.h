@@ -17,6 +17,11 @@
 
 namespace ocpvdr::replication {
 
+// The lock key of a DR directory ("path-" + the path, '/' written as '+', anything outside
+// [A-Za-z0-9._-] %-escaped; long paths end in a hash). Sync and delete hold it besides the PV's own
+// lock, so two PVs that name one directory never run at once (replicator.h).
+std::string pathLockKey(std::string_view drPath);
+
 class FileLock {
  public:
   FileLock() = default;

@@ -339,9 +339,16 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
 
   auto lock = FileLock::acquire(lockDir_, info->name, opts.wait, clock_, opts.stop);
   if (lockNotTaken(lock, r)) return done();
+  auto pathLock =
+      FileLock::acquire(lockDir_, pathLockKey(paths->drHostPath), opts.wait, clock_, opts.stop);
+  if (lockNotTaken(pathLock, r)) return done();
   // Again under the lock: a failover sets the state and then takes this lock once (a barrier).
   if (Status g = catalog::refuseIfDrActive(catalog_, "pv sync of " + info->name); !g.ok()) {
     fail(r, g.error());
+    return done();
+  }
+  if (Status o = checkNoOverlap(info->name, paths->drHostPath, "sync"); !o.ok()) {
+    fail(r, o.error());
     return done();
   }
   // Re-read under the lock: another process may have written the row meanwhile.
@@ -457,8 +464,16 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
 
   auto lock = FileLock::acquire(lockDir_, info->name, opts.wait, clock_);
   if (lockNotTaken(lock, r)) return done();
+  auto pathLock = FileLock::acquire(lockDir_, pathLockKey(paths->drHostPath), opts.wait, clock_);
+  if (lockNotTaken(pathLock, r)) return done();
   if (Status g = catalog::refuseIfDrActive(catalog_, "pv delete of " + info->name); !g.ok()) {
     fail(r, g.error());
+    return done();
+  }
+  if (opts.verify && !verifyPvDelete(*info, *paths, r)) return done();
+  // Never quarantine a directory that holds (or is held by) another PV's copy.
+  if (Status o = checkNoOverlap(info->name, paths->drHostPath, "delete"); !o.ok()) {
+    fail(r, o.error());
     return done();
   }
   if (paths::isUnder(paths->drHostPath, paths->drRoot + "/" + std::string(kTrashDirName))) {
@@ -495,6 +510,18 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     row.claimName = info->claimName;
   }
 
+  // The last word before data moves: the event path's breaker.
+  auto breakerHolds = [&]() -> bool {
+    if (opts.breaker == nullptr) return false;
+    std::size_t live = 0;
+    if (auto all = catalog_.replicas(); all.ok())
+      for (const auto& x : *all) live += (x.state == "active" || x.state == "restored") ? 1 : 0;
+    Status b = opts.breaker->admit("pv/" + info->name, live);
+    if (b.ok()) return false;
+    r.result = Outcome::BreakerTripped;
+    r.error = b.error();
+    return true;
+  };
   if (!dr->exists) {
     r.result = Outcome::Unchanged;
     r.details["reason"] = "no DR copy at " + paths->drHostPath;
@@ -502,6 +529,8 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
   } else if (policy == config::DeletePolicy::Keep) {
     r.result = Outcome::Kept;
     row.state = "kept";
+  } else if (breakerHolds()) {
+    return done();
   } else if (policy == config::DeletePolicy::Delete) {
     std::error_code ec;
     fs::remove_all(dr->real, ec);
@@ -534,6 +563,102 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     log::warn("could not record the delete in the catalog",
               {{"pv", r.pv}, {"error", s.error().message}});
   return done();
+}
+
+Status Replicator::checkNoOverlap(const std::string& pv, const std::string& drPath,
+                                  std::string_view action) {
+  auto rows = catalog_.replicas();
+  if (!rows.ok()) return rows.error().wrap("reading the catalog to check for shared DR paths");
+  const std::string mine = fs::path(drPath).lexically_normal().string();
+  for (const auto& other : *rows) {
+    if (other.pv == pv || other.drPath.empty()) continue;
+    // States whose DR directory still holds that PV's data in place.
+    if (!(other.state == "active" || other.state == "restored" || other.state == "kept")) continue;
+    const std::string theirs = fs::path(other.drPath).lexically_normal().string();
+    std::string relation;
+    if (theirs == mine)
+      relation = "is the same directory as";
+    else if (paths::isUnder(mine, theirs))
+      relation = "lies inside";
+    else if (paths::isUnder(theirs, mine))
+      relation = "contains";
+    else
+      continue;
+    return refusedError("shared NFS path: PV " + pv + "'s DR path " + mine + " " + relation +
+                        " PV " + other.pv + "'s DR path " + theirs + "; refusing the " +
+                        std::string(action) +
+                        " (two PVs on one directory, or one inside the other, cannot be "
+                        "replicated or deleted separately — give each PV its own directory)");
+  }
+  return Status::success();
+}
+
+bool Replicator::verifyPvDelete(const PvInfo& info, const VolumePaths& paths, SyncReport& r) {
+  Json v{{"event_uid", info.uid}};
+  auto stopWith = [&](Outcome o, std::optional<Error> e, const std::string& why) {
+    r.result = o;
+    r.error = std::move(e);
+    v["reason"] = why;
+    r.details["verification"] = v;
+    return false;
+  };
+  // 1. Is this a copy ocpv-dr made, at the place the event points to?
+  auto row = catalog_.replica(info.name);
+  if (!row.ok()) {
+    fail(r, row.error().wrap("reading the catalog to verify the delete"));
+    return false;
+  }
+  if (!row->has_value() || !((*row)->state == "active" || (*row)->state == "restored"))
+    return stopWith(Outcome::NotReplicated, std::nullopt,
+                    "the catalog holds no live replica of PV " + info.name +
+                        (row->has_value() ? " (state " + (*row)->state + ")" : std::string()) +
+                        "; no DR data moved");
+  const auto& rec = **row;
+  v["catalog_uid"] = rec.uid;
+  v["catalog_dr_path"] = rec.drPath;
+  if (fs::path(rec.drPath).lexically_normal() != fs::path(paths.drHostPath).lexically_normal())
+    return stopWith(Outcome::NotReplicated, std::nullopt,
+                    "the event's PV " + info.name + " maps to " + paths.drHostPath +
+                        ", but ocpv-dr replicated that PV to " + rec.drPath + "; no DR data moved");
+  // 2. The same incarnation of the PV?
+  if (info.uid.empty() || rec.uid.empty() || info.uid != rec.uid)
+    return stopWith(
+        Outcome::UidMismatch,
+        refusedError("uid mismatch: the DELETED event names PV " + info.name + " uid \"" +
+                     info.uid + "\" but the catalog replicated uid \"" + rec.uid +
+                     "\" (a stale event for an earlier PV of that name?); the DR copy " +
+                     rec.drPath + " stays"),
+        "uid mismatch");
+  // 3. Gone at the primary?
+  if (primary_ == nullptr)
+    return stopWith(Outcome::PrimaryUnreachable,
+                    refusedError("cannot verify the delete of PV " + info.name +
+                                 ": no primary API access configured here; the DR copy stays"),
+                    "no primary API");
+  auto got = primary_->getPersistentVolume(info.name);
+  if (got.ok()) {
+    auto uid = jsonOptString(*got, "metadata.uid");
+    const std::string now = uid.ok() ? uid->value_or("") : std::string();
+    v["primary_uid"] = now;
+    if (now.empty() || now == info.uid)
+      return stopWith(Outcome::StillPresent,
+                      refusedError("PV " + info.name + " (uid " + info.uid +
+                                   ") still exists at the primary: the DELETED event is not "
+                                   "confirmed (forged or mistaken?); the DR copy " +
+                                   rec.drPath + " stays"),
+                      "still present at the primary");
+    v["primary"] = "replaced";  // a new PV of that name: the replicated one is gone
+  } else if (got.error().kind == ErrorKind::NotFound) {
+    v["primary"] = "absent";
+  } else {
+    return stopWith(
+        Outcome::PrimaryUnreachable,
+        retryableError("cannot confirm at the primary that PV " + info.name + " is gone (" +
+                       got.error().message + "); the delete waits and is retried"),
+        "primary API unreachable");
+  }
+  r.details["verification"] = v;
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -809,6 +934,41 @@ Result<SyncReport> Replicator::deleteSnapshot(const Json& doc, const DeleteOptio
     fail(r, g.error());
     return done();
   }
+  if (opts.verify) {
+    // The archive path comes from the catalog record (keyed by uid), never from the event: only
+    // the primary's answer is left to confirm.
+    Json v{{"event_uid", vs->uid}};
+    auto stopWith = [&](Outcome o, Error e) {
+      r.result = o;
+      r.error = std::move(e);
+      r.details["verification"] = v;
+      return done();
+    };
+    if (primary_ == nullptr)
+      return stopWith(Outcome::PrimaryUnreachable,
+                      refusedError("cannot verify the delete of snapshot " + r.snapshot +
+                                   ": no primary API access configured here"));
+    auto got = primary_->getVolumeSnapshot(vs->ns, vs->name);
+    if (got.ok()) {
+      auto uid = jsonOptString(*got, "metadata.uid");
+      const std::string now = uid.ok() ? uid->value_or("") : std::string();
+      v["primary_uid"] = now;
+      if (now.empty() || now == vs->uid)
+        return stopWith(Outcome::StillPresent,
+                        refusedError("VolumeSnapshot " + r.snapshot + " (uid " + vs->uid +
+                                     ") still exists at the primary: the DELETED event is not "
+                                     "confirmed; its DR archive stays"));
+      v["primary"] = "replaced";
+    } else if (got.error().kind == ErrorKind::NotFound) {
+      v["primary"] = "absent";
+    } else {
+      return stopWith(Outcome::PrimaryUnreachable,
+                      retryableError("cannot confirm at the primary that VolumeSnapshot " +
+                                     r.snapshot + " is gone (" + got.error().message +
+                                     "); the delete waits and is retried"));
+    }
+    r.details["verification"] = v;
+  }
   auto prior = catalog_.snapshot(vs->uid);
   if (!prior.ok()) {
     fail(r, prior.error());
@@ -834,7 +994,9 @@ Result<SyncReport> Replicator::deleteSnapshot(const Json& doc, const DeleteOptio
     r.details["reason"] = "already recorded as deleted";
     return done();
   }
-  r.result = Outcome::Deleted;
+  // Verified but never replicated here: recorded as deleted (a late replay of its ADDED must not
+  // bring it back), reported as such.
+  r.result = opts.verify && !prior->has_value() ? Outcome::NotReplicated : Outcome::Deleted;
   if (!rec.dataDrPath.empty() && !rec.snapshotHandle.empty()) {
     auto loc = parseCsiNfsSnapshotHandle(rec.snapshotHandle);
     auto paths =
@@ -854,9 +1016,22 @@ Result<SyncReport> Replicator::deleteSnapshot(const Json& doc, const DeleteOptio
       fail(r, c.error());
       return done();
     }
+    auto breakerHolds = [&]() -> bool {
+      if (opts.breaker == nullptr) return false;
+      std::size_t live = 0;
+      if (auto all = catalog_.snapshots(); all.ok())
+        for (const auto& x : *all) live += x.state != "deleted" ? 1 : 0;
+      Status b = opts.breaker->admit("snap/" + r.snapshot, live);
+      if (b.ok()) return false;
+      r.result = Outcome::BreakerTripped;
+      r.error = b.error();
+      return true;
+    };
     if (dr->exists && dr->isDir) {
       if (policy == config::DeletePolicy::Keep) {
         r.result = Outcome::Kept;
+      } else if (breakerHolds()) {
+        return done();
       } else if (policy == config::DeletePolicy::Delete) {
         std::error_code ec;
         fs::remove_all(dr->real, ec);

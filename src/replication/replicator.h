@@ -6,10 +6,25 @@
 // Refused/Invalid/Terminal = do not). The Result wrapper is an error only if no report could be
 // produced at all, which the current implementation never does — callers may still handle it.
 //
-// pv sync:     read PV → resolve NFS source → mapVolume → lock (per PV, across processes) →
-//              probe both hosts (realpath confinement, empty-source guard) → rsync pull over ssh
-//              → catalog row → report
-// pv delete:   resolve → lock → delete policy (quarantine to the trash | keep | delete)
+// pv sync:     read PV → resolve NFS source → mapVolume → lock (per PV, across processes, and
+//              per DR path: lock.h pathLockKey) → shared/nested path check → probe both hosts
+//              (realpath confinement, empty-source guard) → rsync pull over ssh → catalog row →
+//              report
+// shared/nested paths: a PV whose DR path is another live replica's (active, restored, kept),
+//              lies inside it or contains it is refused by sync and delete, naming both PVs.
+// pv delete:   resolve → locks → [verify] → shared/nested path check → delete policy (quarantine to
+// the trash | keep | delete) delete verification (DeleteOptions::verify, every event path — serve's
+// DELETED tombstones,
+//              `pv|snapshot delete --verify`): under the lock and before any DR data moves, a
+//              PV delete needs (1) a live catalog replica of that PV (active/restored) whose DR
+//              path is the one the event maps to — else "not-replicated", nothing done; (2) the
+//              event's uid equal to the catalog's — else "uid-mismatch" (a stale event for an
+//              earlier PV of that name), refused; (3) the primary API answering 404 for the PV
+//              or showing another uid — the same object still there is "still-present"
+//              (refused), no answer is "primary-unreachable" (retryable: the delete waits, it
+//              never proceeds on the event alone). A snapshot delete needs (3) for the
+//              VolumeSnapshot (its DR archive path always comes from the catalog record). Then
+//              the DeleteBreaker, if given, must admit the move ("breaker-tripped" otherwise).
 // snapshot sync:   not ready → "not-ready" + a pending catalog row; ready → record identity,
 //              content, handle, normalised creation time and restore size; csi-driver-nfs
 //              archive directory replicated like a volume (replication.snapshot_data)
@@ -36,7 +51,10 @@
 #include "core/json_util.h"
 #include "core/process.h"
 #include "core/result.h"
+#include "replication/delete_breaker.h"
+#include "replication/path_map.h"
 #include "replication/primary_objects.h"
+#include "replication/pv_source.h"
 #include "replication/report.h"
 #include "replication/rsync.h"
 #include "replication/ssh.h"
@@ -56,7 +74,10 @@ struct DeleteOptions {
   std::optional<config::DeletePolicy> policy;  // empty: replication.delete_policy
   std::chrono::milliseconds wait{0};
   std::string eventId;
-  std::string reason;  // written into the trash manifest
+  std::string reason;   // written into the trash manifest
+  bool verify = false;  // confirm the delete first (see "delete verification" above)
+  // Asked just before DR data moves (quarantine or delete); held deletes are "breaker-tripped".
+  DeleteBreaker* breaker = nullptr;
 };
 
 struct SnapshotOptions {
@@ -97,6 +118,12 @@ class Replicator {
   struct Transfer;  // one rsync of a primary directory to DR, guards included
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();
+  // Refused, naming both PVs, when another live replica's DR path is `drPath`, lies inside it or
+  // contains it (shared or nested NFS paths).
+  [[nodiscard]] Status checkNoOverlap(const std::string& pv, const std::string& drPath,
+                                      std::string_view action);
+  // Delete verification of a PV (see above); false when `r` already holds the outcome.
+  [[nodiscard]] bool verifyPvDelete(const PvInfo& info, const VolumePaths& paths, SyncReport& r);
   void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
                     const std::string& eventId, const std::string& key);
 

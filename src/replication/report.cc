@@ -27,6 +27,18 @@ std::string_view toString(Outcome o) {
       return "skipped";
     case Outcome::NotReady:
       return "not-ready";
+    case Outcome::StillPresent:
+      return "still-present";
+    case Outcome::UidMismatch:
+      return "uid-mismatch";
+    case Outcome::NotReplicated:
+      return "not-replicated";
+    case Outcome::PrimaryUnreachable:
+      return "primary-unreachable";
+    case Outcome::BreakerTripped:
+      return "breaker-tripped";
+    case Outcome::LeftSelection:
+      return "left-selection";
   }
   return "failed";
 }

@@ -32,6 +32,13 @@ enum class Outcome {
   Failed,         // rsync/ssh/filesystem/catalog failure, or invalid input (error says which)
   Skipped,        // the event id was already processed successfully
   NotReady,       // snapshot not readyToUse yet; recorded as pending
+  // A delete from an event that verification stopped (DeleteOptions::verify): no DR data moved.
+  StillPresent,        // the primary still has the object with the event's uid (refused)
+  UidMismatch,         // the event's uid is not the one the catalog replicated (refused)
+  NotReplicated,       // the catalog has no live replica of this PV at that path (nothing done)
+  PrimaryUnreachable,  // the primary API could not confirm the delete (retryable)
+  BreakerTripped,      // the delete breaker holds every delete (refused)
+  LeftSelection,       // the PV left the label selection: replication stops, DR data kept
 };
 
 std::string_view toString(Outcome o);

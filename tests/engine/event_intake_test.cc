@@ -59,6 +59,8 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{R"({"kind":"PersistentVolume","resource":{}})", "missing \"type\""},
         Bad{R"({"kind":"PersistentVolume","type":"UPDATED","resource":{}})",
             "unknown type \"UPDATED\""},
+        Bad{R"({"kind":"VolumeSnapshot","type":"LEFT_SELECTION","resource":{}})",
+            "type LEFT_SELECTION is for a PersistentVolume, not a VolumeSnapshot"},
         Bad{R"({"kind":"PersistentVolume","type":"ADDED"})",
             "missing \"resource\" (the PersistentVolume object)"},
         Bad{R"({"kind":"PersistentVolume","type":"ADDED","resource":"pv-a"})",

@@ -93,6 +93,33 @@ class ReconcileTest : public ::testing::Test {
   std::unique_ptr<replication::Replicator> rep;
 };
 
+// Shared and nested NFS paths among the selected PVs: reported by name, the newcomers not synced,
+// the PV that already owns the directory synced as before.
+TEST_F(ReconcileTest, SharedAndNestedPathsAreReportedNamingBothAndNewcomersAreNotSynced) {
+  addPv("vol", 1);
+  ASSERT_EQ(run().totals.synced, 1);
+  testing::writeRandomFile(primaryRoot / "vol/sub/inner.img", 4096, 2);
+  primary.putPv(inTreePv("pvc-inner", "nfs-primary", "/exports/ocp/vol/sub"));
+  primary.putPv(inTreePv("pvc-twin", "nfs-primary", "/exports/ocp/vol"));
+  addPv("vol-b", 3);  // sorts between "vol" and "vol/sub": not nested
+  auto report = run();
+  ASSERT_NE(row(report, "pvc-inner"), nullptr);
+  EXPECT_EQ(row(report, "pvc-inner")->status, "refused");
+  EXPECT_NE(row(report, "pvc-inner")->errorMessage.find("lies inside PV pvc-vol's DR path"),
+            std::string::npos)
+      << row(report, "pvc-inner")->errorMessage;
+  EXPECT_EQ(row(report, "pvc-twin")->status, "refused");
+  EXPECT_NE(row(report, "pvc-twin")->errorMessage.find("PV pvc-vol's DR path"), std::string::npos);
+  EXPECT_EQ(row(report, "pvc-vol")->status, "synced");  // the inner file is new data of pvc-vol
+  EXPECT_EQ(row(report, "pvc-vol-b")->status, "synced");
+  int notes = 0;
+  for (const auto& n : report.notes)
+    if (n.find("shared NFS path") != std::string::npos) ++notes;
+  EXPECT_EQ(notes, 2);
+  EXPECT_FALSE(cat->replica("pvc-inner")->has_value());
+  EXPECT_FALSE(cat->replica("pvc-twin")->has_value());
+}
+
 TEST_F(ReconcileTest, SyncsEverySelectedPvWithBoundedParallelism) {
   for (int i = 0; i < 12; ++i) addPv("vol" + std::to_string(i), static_cast<unsigned>(i + 1));
   // Not selected (another storage class), and selected but not NFS.

@@ -459,5 +459,172 @@ TEST_F(ServeTest, EventsAreDisabledWithoutATokenFile) {
   engine->shutdown();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Delete verification and the delete breaker (issue 13): a DELETED event moves DR data only when
+// the catalog, the uid and the primary API all confirm it; a burst trips the breaker.
+
+class ServeDeleteTest : public ServeTest {
+ protected:
+  double deletes(const std::string& result, const std::string& kind = "pv") {
+    return metrics.get("ocpvdr_engine_syncs_total",
+                       {{"kind", kind}, {"action", "delete"}, {"result", result}});
+  }
+  // Syncs PV `name` (directory `dir`) directly, before or beside the engine.
+  Json replicated(const std::string& name, const std::string& dir, unsigned seed = 1) {
+    testing::writeRandomFile(primaryRoot / dir / "disk.img", 2000, seed);
+    Json pv = inTreePv(name, "nfs-primary", "/exports/ocp/" + dir);
+    auto r = rep->syncPv(pv);
+    EXPECT_TRUE(r.ok() && r->ok()) << (r.ok() ? r->toJson().dump() : r.error().describe());
+    return pv;
+  }
+  std::string state(const std::string& pv) {
+    auto r = cat->replica(pv);
+    return r.ok() && r->has_value() ? (*r)->state : "";
+  }
+};
+
+TEST_F(ServeDeleteTest, AForgedDeletedForAPvStillAtThePrimaryMovesNothing) {
+  Json pv = replicated("pvc-vol1", "vol1");
+  primary.putPv(pv);  // the PV is alive and well at the primary
+  const auto before = treeDigest(drRoot);
+  startEngine();
+  ASSERT_EQ(post(event(pv, "DELETED", "forged:1:DELETED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return deletes("still-present") == 1; }));
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_FALSE(fs::exists(drRoot / ".ocpv-dr-trash"));
+  EXPECT_EQ(state("pvc-vol1"), "active");
+  EXPECT_EQ(engine->stats().retries, 0u);  // refused, not retried
+  engine->shutdown();
+}
+
+TEST_F(ServeDeleteTest, AStaleDeletedForAnEarlierUidMovesNothing) {
+  Json old = replicated("pvc-vol1", "vol1");
+  // The PV was deleted and created again under the same name; the new one is replicated.
+  Json renewed = old;
+  renewed["metadata"]["uid"] = "uid-second-incarnation";
+  primary.putPv(renewed);
+  ASSERT_TRUE(rep->syncPv(renewed).ok());
+  ASSERT_EQ((*cat->replica("pvc-vol1"))->uid, "uid-second-incarnation");
+  const auto before = treeDigest(drRoot);
+  startEngine();
+  // The first incarnation's DELETED arrives late (a replayed spool, a slow forwarder).
+  ASSERT_EQ(post(event(old, "DELETED", "uid-pvc-vol1:9:DELETED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return deletes("uid-mismatch") == 1; }));
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_EQ(state("pvc-vol1"), "active");
+  // Even with the primary not answering for it, the uid alone refuses (no GET is needed).
+  primary.removePv("pvc-vol1");
+  ASSERT_EQ(post(event(old, "DELETED", "uid-pvc-vol1:10:DELETED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return deletes("uid-mismatch") == 2; }));
+  EXPECT_EQ(treeDigest(drRoot), before);
+  engine->shutdown();
+}
+
+TEST_F(ServeDeleteTest, ADeletedForADirectoryOcpvDrNeverReplicatedMovesNothing) {
+  replicated("pvc-vol1", "vol1");
+  // Someone's data at DR that no catalog row accounts for, and an event that points at it.
+  testing::writeRandomFile(drRoot / "foreign/keep.img", 3000, 4);
+  const auto before = treeDigest(drRoot);
+  startEngine();
+  Json foreign = inTreePv("pvc-foreign", "nfs-primary", "/exports/ocp/foreign");
+  ASSERT_EQ(post(event(foreign, "DELETED", "x:1:DELETED")).status, 202);
+  // An event naming a replicated PV but pointing at another directory.
+  Json moved = inTreePv("pvc-vol1", "nfs-primary", "/exports/ocp/foreign");
+  ASSERT_EQ(post(event(moved, "DELETED", "x:2:DELETED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return deletes("not-replicated") == 2; }));
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_EQ(state("pvc-vol1"), "active");
+  engine->shutdown();
+}
+
+TEST_F(ServeDeleteTest, ADeleteWaitsWhileThePrimaryIsUnreachableThenProceeds) {
+  Json pv = replicated("pvc-vol1", "vol1");
+  primary.getError = retryableError("connect to primary API: connection refused");
+  const auto before = treeDigest(drRoot);
+  startEngine();
+  ASSERT_EQ(post(event(pv, "DELETED", "w:1:DELETED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return deletes("primary-unreachable") >= 2; }));
+  EXPECT_GE(engine->stats().retries, 1u);
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_EQ(state("pvc-vol1"), "active");
+  // The API answers again: the PV is gone (404), the delete proceeds.
+  primary.getError.reset();
+  ASSERT_TRUE(eventually([&] { return state("pvc-vol1") == "quarantined"; }));
+  EXPECT_FALSE(fs::exists(drRoot / "vol1"));
+  engine->shutdown();
+}
+
+TEST_F(ServeDeleteTest, FiftyDeletesInOneBurstTripTheBreakerAndTheRestStayUntouched) {
+  cfg.replication.deleteBreakerMaxDeletes = 10;
+  cfg.replication.deleteBreakerMaxShare = 1.0;  // the count limit alone decides here
+  std::vector<Json> pvs;
+  for (int i = 0; i < 50; ++i)
+    pvs.push_back(replicated("pvc-b" + std::to_string(i), "b" + std::to_string(i), 100 + i));
+  std::map<std::string, std::map<std::string, std::string>> digests;
+  for (int i = 0; i < 50; ++i)
+    digests["b" + std::to_string(i)] = treeDigest(drRoot / ("b" + std::to_string(i)));
+  startEngine();
+  // Every PV is gone at the primary (FakePrimary holds none): each delete verifies.
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(post(event(pvs[i], "DELETED", "burst:" + std::to_string(i))).status, 202);
+  ASSERT_TRUE(
+      eventually([&] { return deletes("quarantined") + deletes("breaker-tripped") == 50; }, 60s));
+  EXPECT_EQ(deletes("quarantined"), 10);
+  EXPECT_EQ(deletes("breaker-tripped"), 40);
+  int untouched = 0;
+  for (int i = 0; i < 50; ++i) {
+    const std::string dir = "b" + std::to_string(i);
+    if (state("pvc-" + dir) == "quarantined") {
+      EXPECT_FALSE(fs::exists(drRoot / dir));
+      continue;
+    }
+    ++untouched;
+    EXPECT_EQ(state("pvc-" + dir), "active");
+    EXPECT_EQ(treeDigest(drRoot / dir), digests[dir]) << dir;
+  }
+  EXPECT_EQ(untouched, 40);
+  Json doc = Json::parse(get("/v1/status").body);
+  EXPECT_EQ(doc["delete_breaker"]["pv"]["tripped"], true);
+  EXPECT_EQ(doc["delete_breaker"]["pv"]["held"].size(), 40u);
+  EXPECT_NE(doc["delete_breaker"]["pv"]["reason"].get<std::string>().find(
+                "above replication.delete_breaker_max_deletes (10)"),
+            std::string::npos);
+  EXPECT_EQ(metrics.get("ocpvdr_engine_delete_breaker_tripped", {{"kind", "pv"}}), 1);
+  EXPECT_EQ(engine->stats().retries, 0u);  // held, not retried into a trickle
+  engine->shutdown();
+}
+
+TEST_F(ServeDeleteTest, TheShareLimitTripsFromTheSecondDeleteOn) {
+  cfg.replication.deleteBreakerMaxShare = 0.3;
+  std::vector<Json> pvs;
+  for (int i = 0; i < 4; ++i)
+    pvs.push_back(replicated("pvc-s" + std::to_string(i), "s" + std::to_string(i), 10 + i));
+  startEngine();
+  ASSERT_EQ(post(event(pvs[0], "DELETED", "s:0")).status, 202);  // 1 of 4: allowed
+  ASSERT_TRUE(eventually([&] { return deletes("quarantined") == 1; }));
+  ASSERT_EQ(post(event(pvs[1], "DELETED", "s:1")).status, 202);  // 2 of 4 (50%): held
+  ASSERT_TRUE(eventually([&] { return deletes("breaker-tripped") == 1; }));
+  EXPECT_TRUE(fs::exists(drRoot / "s1/disk.img"));
+  EXPECT_EQ(state("pvc-s1"), "active");
+  engine->shutdown();
+}
+
+// A PV that left the forwarder's label selection is not a delete: nothing moves.
+TEST_F(ServeDeleteTest, LeftSelectionKeepsTheDrCopyAndIsReported) {
+  Json pv = replicated("pvc-vol1", "vol1");
+  primary.putPv(pv);
+  const auto before = treeDigest(drRoot);
+  startEngine();
+  ASSERT_EQ(post(event(pv, "LEFT_SELECTION", "ls:1")).status, 202);
+  ASSERT_TRUE(eventually([&] {
+    return metrics.get(
+               "ocpvdr_engine_syncs_total",
+               {{"kind", "pv"}, {"action", "left-selection"}, {"result", "left-selection"}}) == 1;
+  }));
+  EXPECT_EQ(treeDigest(drRoot), before);
+  EXPECT_EQ(state("pvc-vol1"), "active");
+  engine->shutdown();
+}
+
 }  // namespace
 }  // namespace ocpvdr::engine

@@ -12,6 +12,7 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <map>
@@ -918,6 +919,63 @@ TEST_F(ForwarderIntegration, SigtermPersistsTheSpool) {
     names.insert(r.json["resource"]["metadata"]["name"]);
   }
   EXPECT_EQ(names.size(), 20u);
+  EXPECT_EQ(fwd->signal(SIGTERM), 0);
+}
+
+void labelPv(KubeSimProcess& sim, const std::string& name, const Json& labels) {
+  expectStatus(
+      sim.send("PATCH", "/api/v1/persistentvolumes/" + name,
+               Json{{"metadata", {{"labels", labels}}}}.dump(), "application/merge-patch+json"),
+      200, "label " + name);
+}
+
+// The types the receiver got for PV `name`, in arrival order.
+std::vector<std::string> typesFor(const WebhookReceiver& rx, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& r : rx.accepted())
+    if (r.json.is_object() && r.json["kind"] == "PersistentVolume" &&
+        r.json["resource"]["metadata"]["name"] == name)
+      out.push_back(r.json["type"]);
+  return out;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// A PV that leaves the label selection — relabelled while the forwarder runs, or left out by a
+// narrower selector across a restart — still exists: it goes out as LEFT_SELECTION, never as
+// DELETED (DR keeps its data). A real deletion is still DELETED.
+TEST_F(ForwarderIntegration, APvLeavingTheLabelSelectionIsNeverForwardedAsDeleted) {
+  for (const char* n : {"pv-gold", "pv-silver", "pv-relabelled"}) createPv(sim_, n);
+  labelPv(sim_, "pv-gold", {{"dr", "on"}, {"tier", "gold"}});
+  labelPv(sim_, "pv-silver", {{"dr", "on"}, {"tier", "silver"}});
+  labelPv(sim_, "pv-relabelled", {{"dr", "on"}, {"tier", "gold"}});
+  cfg_.labelSelector = "dr=on";
+  auto fwd = startForwarder();
+  ASSERT_TRUE(rx_->waitFor([&] { return rx_->acceptedCount() >= 3; }, 30s));
+
+  // Live: the watch reports the relabelled PV as DELETED (it no longer matches).
+  labelPv(sim_, "pv-relabelled", {{"dr", "off"}});
+  ASSERT_TRUE(
+      rx_->waitFor([&] { return has(typesFor(*rx_, "pv-relabelled"), "LEFT_SELECTION"); }, 30s))
+      << fwd->logText();
+
+  // Restart with a narrower selector: pv-silver is in the checkpoint but not in the new list.
+  EXPECT_EQ(fwd->signal(SIGTERM), 0);
+  cfg_.labelSelector = "dr=on,tier=gold";
+  fwd = startForwarder();
+  ASSERT_TRUE(rx_->waitFor([&] { return has(typesFor(*rx_, "pv-silver"), "LEFT_SELECTION"); }, 30s))
+      << fwd->logText();
+
+  // A real deletion of a selected PV is still a DELETED.
+  deletePv(sim_, "pv-gold");
+  ASSERT_TRUE(rx_->waitFor([&] { return has(typesFor(*rx_, "pv-gold"), "DELETED"); }, 30s));
+  for (const char* n : {"pv-silver", "pv-relabelled"})
+    EXPECT_FALSE(has(typesFor(*rx_, n), "DELETED")) << n;
+  EXPECT_EQ(fwd->metric("ocpvdr_forwarder_events_observed_total",
+                        {{"kind", "PersistentVolume"}, {"type", "LEFT_SELECTION"}}),
+            1);  // this run: pv-silver
   EXPECT_EQ(fwd->signal(SIGTERM), 0);
 }
 

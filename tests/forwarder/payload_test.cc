@@ -132,7 +132,8 @@ TEST(Payload, ASnapshotsBoundContentRidesAlong) {
 }
 
 TEST(Payload, ChangeTypeRoundTrip) {
-  for (auto t : {ChangeType::Added, ChangeType::Modified, ChangeType::Deleted}) {
+  for (auto t :
+       {ChangeType::Added, ChangeType::Modified, ChangeType::Deleted, ChangeType::LeftSelection}) {
     auto back = parseChangeType(toString(t));
     ASSERT_TRUE(back.ok());
     EXPECT_EQ(*back, t);

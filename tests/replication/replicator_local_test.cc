@@ -7,8 +7,11 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
+#include <optional>
 #include <thread>
 
+#include "replication/lock.h"
 #include "replication/test_util.h"
 #include "support/temp_dir.h"
 
@@ -230,6 +233,70 @@ TEST_F(LocalReplicatorTest, DeletePoliciesAndRestore) {
   EXPECT_TRUE(rep->trash().list()->empty());
 }
 
+// Two PVs on one NFS directory, or one inside the other, cannot be told apart at DR: sync and
+// delete refuse them naming both, and deleting one never moves the other's data.
+TEST_F(LocalReplicatorTest, SharedAndNestedPathsAreRefusedNamingBoth) {
+  testing::writeRandomFile(primaryRoot / "vol/disk.img", 4096, 1);
+  testing::writeRandomFile(primaryRoot / "vol/sub/inner.img", 4096, 2);
+  ASSERT_TRUE(sync(pv("vol")).ok());
+  const auto digest = treeDigest(drRoot / "vol");
+
+  // The same directory under another PV name.
+  Json twin = inTreePv("pvc-twin", "nfs-primary", "/exports/ocp/vol");
+  auto same = sync(twin);
+  EXPECT_EQ(same.result, Outcome::Refused);
+  ASSERT_TRUE(same.error.has_value());
+  const std::string m1 = same.error->message;
+  EXPECT_NE(m1.find("PV pvc-twin"), std::string::npos) << m1;
+  EXPECT_NE(m1.find("PV pvc-vol"), std::string::npos) << m1;
+  EXPECT_NE(m1.find("is the same directory as"), std::string::npos) << m1;
+  EXPECT_FALSE(cat->replica("pvc-twin")->has_value());
+
+  // A directory inside the replicated one.
+  Json inner = inTreePv("pvc-inner", "nfs-primary", "/exports/ocp/vol/sub");
+  auto nested = sync(inner);
+  EXPECT_EQ(nested.result, Outcome::Refused);
+  EXPECT_NE(nested.error->message.find("lies inside PV pvc-vol's DR path"), std::string::npos)
+      << nested.error->message;
+
+  // The delete of either refuses too, and moves nothing.
+  auto delTwin = rep->deletePv(twin);
+  ASSERT_TRUE(delTwin.ok());
+  EXPECT_EQ(delTwin->result, Outcome::Refused);
+  EXPECT_NE(delTwin->error->message.find("PV pvc-vol"), std::string::npos);
+  EXPECT_EQ(treeDigest(drRoot / "vol"), digest);
+
+  // A catalog from before this check, holding both the outer and the inner PV: deleting the
+  // outer one must not quarantine the inner one's data.
+  catalog::ReplicaRecord legacy = **cat->replica("pvc-vol");
+  legacy.pv = "pvc-inner";
+  legacy.uid = "uid-pvc-inner";
+  legacy.sourcePath = "/exports/ocp/vol/sub";
+  legacy.drPath = (drRoot / "vol/sub").string();
+  ASSERT_TRUE(cat->putReplica(legacy).ok());
+  auto delOuter = rep->deletePv(pv("vol"));
+  ASSERT_TRUE(delOuter.ok());
+  EXPECT_EQ(delOuter->result, Outcome::Refused);
+  EXPECT_NE(delOuter->error->message.find("contains PV pvc-inner's DR path"), std::string::npos)
+      << delOuter->error->message;
+  EXPECT_EQ(treeDigest(drRoot / "vol"), digest);
+  EXPECT_FALSE(fs::exists(drRoot / ".ocpv-dr-trash"));
+  EXPECT_EQ((*cat->replica("pvc-vol"))->state, "active");
+}
+
+// Locks are per DR path as well as per PV: another PV naming the same directory waits.
+TEST_F(LocalReplicatorTest, TheDrPathLockSerialisesTwoPvNamesForOneDirectory) {
+  testing::writeRandomFile(primaryRoot / "vol/disk.img", 4096, 1);
+  auto held = FileLock::acquire(rep->lockDir(), pathLockKey((drRoot / "vol").string()), 0ms, clock);
+  ASSERT_TRUE(held.ok()) << held.error().describe();
+  auto busy = sync(inTreePv("pvc-other-name", "nfs-primary", "/exports/ocp/vol"));
+  EXPECT_EQ(busy.result, Outcome::Busy);
+  ASSERT_TRUE(busy.error.has_value());
+  EXPECT_NE(busy.error->message.find("path-"), std::string::npos) << busy.error->message;
+  held->release();
+  EXPECT_TRUE(sync(inTreePv("pvc-other-name", "nfs-primary", "/exports/ocp/vol")).ok());
+}
+
 TEST_F(LocalReplicatorTest, ConcurrentSyncsOfOnePvOneIsBusy) {
   testing::writeRandomFile(primaryRoot / "vol1/disk.img", 32 << 20, 1);
   cfg.replication.rsync.bwlimitKiBps = 20000;  // keep the first sync running for a while
@@ -415,6 +482,94 @@ TEST_F(LocalReplicatorTest, ReadySnapshotWithoutItsContentIsNotReadyAndRetryable
   EXPECT_EQ(again->exitCode(), 0);
   rec = cat->snapshot("1111-2222");
   EXPECT_EQ((*rec)->state, "ready");
+}
+
+// The primary API as a map, for verified deletes: objects by "<ns>/<name>" (PVs with ns "").
+class MapPrimary final : public PrimaryObjects {
+ public:
+  std::map<std::string, Json> objects;
+  std::optional<Error> failure;
+  Result<Json> find(const std::string& key) {
+    if (failure) return *failure;
+    auto it = objects.find(key);
+    if (it == objects.end()) return notFoundError(key + " not found");
+    return it->second;
+  }
+  Result<Json> getPersistentVolume(std::string_view name) override {
+    return find("/" + std::string(name));
+  }
+  Result<Json> getVolumeSnapshotContent(std::string_view name) override {
+    return notFoundError(std::string(name));
+  }
+  Result<Json> getPersistentVolumeClaim(std::string_view, std::string_view name) override {
+    return notFoundError(std::string(name));
+  }
+  Result<Json> getVolumeSnapshot(std::string_view ns, std::string_view name,
+                                 std::stop_token) override {
+    return find(std::string(ns) + "/" + std::string(name));
+  }
+};
+
+// A snapshot DELETED is confirmed at the primary before its DR archive moves.
+TEST_F(LocalReplicatorTest, AVerifiedSnapshotDeleteNeedsThePrimaryToConfirmIt) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  testing::writeRandomFile(primaryRoot / "snapshot-1111-2222/pvc-vol1.tar.gz", 50000, 9);
+  SnapshotOptions so;
+  so.content = contentJson();
+  ASSERT_TRUE(rep->syncSnapshot(snapshotJson(true, false), so)->ok());
+  const auto archive = treeDigest(drRoot / "snapshot-1111-2222");
+  ASSERT_FALSE(archive.empty());
+
+  MapPrimary api;
+  Replicator verified(cfg, runner, clock, *cat, &api);
+  DeleteOptions o;
+  o.verify = true;
+  api.objects["vms/snap-1"] = snapshotJson(true, true);  // still there, same uid: forged
+  auto forged = verified.deleteSnapshot(snapshotJson(true, true), o);
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(forged->result, Outcome::StillPresent);
+  EXPECT_EQ(forged->error->kind, ErrorKind::Refused);
+  EXPECT_EQ(treeDigest(drRoot / "snapshot-1111-2222"), archive);
+  EXPECT_EQ((*cat->snapshot("1111-2222"))->state, "ready");
+
+  api.failure = retryableError("connection refused");
+  auto unreachable = verified.deleteSnapshot(snapshotJson(true, true), o);
+  EXPECT_EQ(unreachable->result, Outcome::PrimaryUnreachable);
+  EXPECT_EQ(unreachable->error->kind, ErrorKind::Retryable);
+  EXPECT_EQ(treeDigest(drRoot / "snapshot-1111-2222"), archive);
+
+  // A new snapshot under the same name (another uid): the replicated one is gone.
+  api.failure.reset();
+  api.objects["vms/snap-1"]["metadata"]["uid"] = "3333-4444";
+  auto gone = verified.deleteSnapshot(snapshotJson(true, true), o);
+  ASSERT_TRUE(gone->ok()) << gone->error->describe();
+  EXPECT_EQ(gone->result, Outcome::Quarantined);
+  EXPECT_FALSE(fs::exists(drRoot / "snapshot-1111-2222"));
+}
+
+// The PV side without serve: the same checks, the same words (serve_test covers them as events).
+TEST_F(LocalReplicatorTest, AVerifiedPvDeleteMovesNothingUnlessConfirmed) {
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 4096, 1);
+  ASSERT_TRUE(sync(pv("vol1")).ok());
+  const auto before = treeDigest(drRoot);
+  DeleteOptions o;
+  o.verify = true;
+  auto noApi = rep->deletePv(pv("vol1"), o);  // this Replicator has no primary API
+  EXPECT_EQ(noApi->result, Outcome::PrimaryUnreachable);
+  MapPrimary api;
+  Replicator verified(cfg, runner, clock, *cat, &api);
+  api.objects["/pvc-vol1"] = pv("vol1");
+  EXPECT_EQ(verified.deletePv(pv("vol1"), o)->result, Outcome::StillPresent);
+  Json stale = pv("vol1");
+  stale["metadata"]["uid"] = "uid-of-an-earlier-pv";
+  EXPECT_EQ(verified.deletePv(stale, o)->result, Outcome::UidMismatch);
+  EXPECT_EQ(verified.deletePv(pv("never-synced"), o)->result, Outcome::NotReplicated);
+  EXPECT_EQ(treeDigest(drRoot), before);
+  api.objects.clear();
+  auto real = verified.deletePv(pv("vol1"), o);
+  EXPECT_EQ(real->result, Outcome::Quarantined);
+  EXPECT_EQ(real->details["verification"]["primary"], "absent");
 }
 
 // After a failover the DR copies are the running VMs' disks: with DR active every handler that
