@@ -86,7 +86,9 @@ TEST(RsyncArgv, NeverRecreatesDevicesOrSpecialFiles) {
   namespace fs = std::filesystem;
   EXPECT_TRUE(fs::is_regular_file(tmp / "dst/disk.img"));
   EXPECT_FALSE(fs::exists(fs::symlink_status(tmp / "dst/fifo")));
-  if (devices) EXPECT_FALSE(fs::exists(fs::symlink_status(tmp / "dst/null")));
+  if (devices) {
+    EXPECT_FALSE(fs::exists(fs::symlink_status(tmp / "dst/null")));
+  }
 }
 
 TEST(RsyncOutput, ParsesStatsAndItemizeFromRealRsync) {
