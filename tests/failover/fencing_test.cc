@@ -128,7 +128,7 @@ class RealExportfsFence : public ::testing::Test {
     std::ofstream(shim) << "#!/bin/sh\n"
                         << "exec unshare -m sh -c 'mount --bind \"$0\" /etc/exports && "
                            "mount --bind \"$1\" /etc/exports.d && mount --bind \"$2\" /var/lib/nfs "
-                           "&& shift 3 && exec /usr/sbin/exportfs \"$@\"' "
+                           "&& shift 2 && exec /usr/sbin/exportfs \"$@\"' "
                         << exportsFile << " " << (base / "etc/exports.d") << " "
                         << (base / "varlib") << " \"$@\"\n";
     ::chmod(shim.c_str(), 0755);
