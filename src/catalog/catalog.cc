@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "catalog/backup.h"
 #include "catalog/sqlite.h"
 
 namespace ocpvdr::catalog {
@@ -150,6 +151,7 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path,
   std::unique_ptr<Catalog> cat(new Catalog(path, db));
   sqlite3_busy_timeout(db, static_cast<int>(busyTimeout.count()));
   sqlite3_extended_result_codes(db, 1);
+  OCPVDR_TRY(cat->checkIntegrity());
   // WAL lets readers proceed while one writer works; NORMAL sync is durable across process
   // crashes in WAL mode (only an OS crash may lose the last transactions).
   OCPVDR_TRY(enableWal(db, path, busyTimeout));
@@ -161,6 +163,13 @@ Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path,
   sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
   OCPVDR_TRY(cat->migrate());
   return cat;
+}
+
+Status Catalog::checkIntegrity() {
+  std::lock_guard lock(mu_);
+  OCPVDR_ASSIGN_OR_RETURN(std::string findings, quickCheck(db_));
+  if (!findings.empty()) return corruptCatalogError(path_, findings);
+  return Status::success();
 }
 
 Catalog::~Catalog() {

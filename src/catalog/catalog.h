@@ -122,8 +122,10 @@ struct FailoverAction {
 
 class Catalog {
  public:
-  // Opens (creating parent-less file as needed) and migrates the database. Fails Terminal when
-  // the file cannot be opened or its schema is newer than this build knows.
+  // Opens (creating parent-less file as needed), checks (PRAGMA quick_check, catalog/backup.h)
+  // and migrates the database. Fails Terminal when the file cannot be opened, is corrupt (the
+  // message begins "catalog <path> is corrupt" and says how to recover) or its schema is newer
+  // than this build knows; Retryable when it is locked past the busy timeout.
   [[nodiscard]] static Result<std::unique_ptr<Catalog>> open(
       const std::string& path, std::chrono::milliseconds busyTimeout = std::chrono::seconds(30));
   ~Catalog();
@@ -185,6 +187,7 @@ class Catalog {
  private:
   Catalog(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   [[nodiscard]] Status migrate();
+  [[nodiscard]] Status checkIntegrity();  // quick_check at open (catalog/backup.h)
 
   std::string path_;
   sqlite3* db_ = nullptr;

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "catalog/backup.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -260,7 +261,10 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
       out.exitCode = p->value("feasible", false) ? 0 : exitCodeFor(ErrorKind::Refused);
       return;
     }
-    finish(wf.run(), a->json, out);
+    auto outcome = wf.run();
+    // After every failover run, whatever its outcome: the journal it wrote is what a resume needs.
+    (void)catalog::backupAfter(*(*w)->env->catalog, "failover run");
+    finish(outcome, a->json, out);
   });
 
   auto* resume = cmd->add_subcommand(
@@ -273,7 +277,9 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     auto w = wire(g);
     if (!w.ok()) return reportFailure(w.error(), a->json, out);
     failover::FailoverWorkflow wf(depsOf(**w), optionsOf(*a, failover::Mode::Planned));
-    finish(wf.resume(), a->json, out);
+    auto outcome = wf.resume();
+    (void)catalog::backupAfter(*(*w)->env->catalog, "failover resume");
+    finish(outcome, a->json, out);
   });
 
   // abandon / release need only the configuration and the catalog: no cluster is contacted.

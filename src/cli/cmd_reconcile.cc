@@ -6,6 +6,7 @@
 #include <iostream>
 #include <memory>
 
+#include "catalog/backup.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/curl_http.h"
@@ -74,6 +75,8 @@ int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
       engine::reconcileAndReport(reconciler, opts, reportDir, notifyHttp.get(), e.config.notify);
   if (opts.onProgress) std::cerr << "\r\033[K" << std::flush;
   e.replicator->closeConnections();
+  // A backup copy after every pass (catalog/backup.h); a failure is logged, the pass stands.
+  (void)catalog::backupAfter(*e.catalog, "reconcile");
   std::cout << report.summary().dump() << std::endl;
   return report.exitCode();
 }

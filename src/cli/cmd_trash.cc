@@ -101,6 +101,7 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
                              {"changed", !r->purged.empty()},
                              {"purged", purged},
                              {"kept", kept},
+                             {"unknown_age", r->summary(now)["unknown_age"]},
                              {"error", nullptr}},
                         0);
   });

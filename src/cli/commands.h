@@ -36,6 +36,7 @@ void registerServe(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerSnapshot(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerCatalog(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerReconcile(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out);

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   cli::registerPv(app, g, out);
   cli::registerSnapshot(app, g, out);
   cli::registerTrash(app, g, out);
+  cli::registerCatalog(app, g, out);
   cli::registerReconcile(app, g, out);
   cli::registerStatus(app, g, out);
   cli::registerBackup(app, g, out);

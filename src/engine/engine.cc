@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "catalog/backup.h"
 #include "core/log.h"
 #include "engine/notify.h"
 #include "engine/replica_status.h"
@@ -168,6 +169,11 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
                     "End of the last reconcile (Unix time)");
   metrics_.describe("ocpvdr_engine_reconcile_next_timestamp_seconds", "gauge",
                     "Next scheduled reconcile (Unix time)");
+  metrics_.describe("ocpvdr_trash_purged_total", "counter",
+                    "Trash entries purged by serve's maintenance (older than "
+                    "replication.trash_retention)");
+  metrics_.describe("ocpvdr_trash_unknown_age_entries", "gauge",
+                    "Trash entries kept because their age cannot be established");
   metrics_.describe("ocpvdr_replica_rpo_seconds", "gauge",
                     "Current RPO per active replica: now minus the end of its last successful "
                     "sync");
@@ -202,6 +208,11 @@ Status Engine::start() {
   if (opts_.watchPrimary && deps_.kube == nullptr)
     return invalidError("server.watch_primary needs access to the primary API");
   OCPVDR_TRY(loadState());
+  {
+    auto rc = catalog::Catalog::open(deps_.catalog->path(), opts_.intakeBusyTimeout);
+    if (!rc.ok()) return rc.error().wrap("catalog (connection of the HTTP side)");
+    readCatalog_ = std::move(rc).value();
+  }
 
   server::ServerOptions so;
   so.listen = opts_.listen;
@@ -217,6 +228,11 @@ Status Engine::start() {
   for (int i = 0; i < std::max(1, opts_.workers); ++i)
     workers_.emplace_back([this](std::stop_token st) { worker(st); });
   if (opts_.watchPrimary) startWatches();
+  if (opts_.maintenanceInterval.count() > 0)
+    maintenance_ = std::jthread([this](std::stop_token st) {
+      (void)runMaintenance();
+      while (clock_.sleepFor(opts_.maintenanceInterval, st) && !draining_) (void)runMaintenance();
+    });
   if (schedule) {
     scheduler_ = std::make_unique<CronScheduler>(
         clock_, std::move(*schedule),
@@ -368,7 +384,9 @@ Engine::Accepted Engine::acceptEvent(const EventPayload& ev) {
         return Accepted::Duplicate;
       }
     }
-    auto seen = deps_.catalog->eventProcessed(ev.id);
+    // A catalog that cannot answer now (locked) is not a reason to wait: the key is
+    // level-triggered, so a repeat of a handled event costs an "unchanged" sync at most.
+    auto seen = readCatalog().eventProcessed(ev.id);
     if (seen.ok() && *seen) {
       std::lock_guard lock(mu_);
       ++stats_.eventsDuplicate;
@@ -623,7 +641,7 @@ void Engine::refreshGauges() {
     if (auto n = scheduler_->nextRun())
       metrics_.set("ocpvdr_engine_reconcile_next_timestamp_seconds",
                    std::chrono::duration<double>(n->time_since_epoch()).count());
-  auto rows = replicaStatuses(*deps_.catalog, clock_.now(), cfg_.replication.rpoTarget);
+  auto rows = replicaStatuses(readCatalog(), clock_.now(), cfg_.replication.rpoTarget);
   if (rows.ok())
     for (const auto& r : *rows) {
       if (!(r.state == "active" || r.state == "restored")) continue;
@@ -646,15 +664,52 @@ ReconcileReport Engine::runReconcile(const std::string& trigger, std::stop_token
   metrics_.inc("ocpvdr_engine_reconcile_runs_total", {{"result", report.resultWord()}});
   metrics_.set("ocpvdr_engine_reconcile_last_finish_timestamp_seconds",
                std::chrono::duration<double>(report.finishedAt.time_since_epoch()).count());
+  (void)catalog::backupAfter(*deps_.catalog, "reconcile");
   std::lock_guard l2(mu_);
   lastReconcile_ = report.summary();
   return report;
 }
 
+catalog::Catalog& Engine::readCatalog() {
+  return readCatalog_ ? *readCatalog_ : *deps_.catalog;
+}
+
+Json Engine::runMaintenance() {
+  std::lock_guard one(maintenanceMu_);
+  const SystemTime now = clock_.now();
+  Json doc{{"at", formatTime(now)}};
+  auto purged = deps_.replicator->trash().purge({});
+  if (purged.ok()) {
+    doc["trash"] = purged->summary(now);
+    for (const auto& e : purged->purged)
+      log::info("serve: trash entry purged (older than replication.trash_retention)",
+                {{"id", e.id}, {"path", e.entryPath}});
+    for (const auto& u : doc["trash"]["unknown_age"])
+      log::warn(
+          "serve: trash entry of unknown age kept (remove it by hand or with `ocpv-dr "
+          "trash purge --all` once checked)",
+          {{"id", u["id"]}, {"path", u["path"]}, {"why", u["why"]}});
+    metrics_.inc("ocpvdr_trash_purged_total", {}, static_cast<double>(purged->purged.size()));
+    metrics_.set("ocpvdr_trash_unknown_age_entries",
+                 static_cast<double>(purged->unknownAge.size()));
+  } else {
+    doc["trash"] = {{"error", purged.error().message}};
+    log::error("serve: trash purge failed", {{"error", purged.error().message}});
+  }
+  Status b = catalog::backupAfter(*deps_.catalog, "maintenance");
+  doc["catalog_backup"] =
+      b.ok() ? Json{{"ok", true}, {"path", catalog::defaultBackupPath(deps_.catalog->path())}}
+             : Json{{"ok", false}, {"error", b.error().message}};
+  std::lock_guard lock(mu_);
+  ++stats_.maintenanceRuns;
+  lastMaintenance_ = doc;
+  return doc;
+}
+
 Json Engine::statusDocument() {
   const SystemTime now = clock_.now();
   Json doc;
-  auto rows = replicaStatuses(*deps_.catalog, now, cfg_.replication.rpoTarget);
+  auto rows = replicaStatuses(readCatalog(), now, cfg_.replication.rpoTarget);
   if (rows.ok()) {
     doc = statusJson(*rows, now, cfg_.replication.rpoTarget);
   } else {
@@ -666,7 +721,7 @@ Json Engine::statusDocument() {
   doc["draining"] = draining_.load();
   doc["delete_breaker"] = {{"pv", pvBreaker_->toJson()}, {"snapshot", snapshotBreaker_->toJson()}};
   // After a failover nothing syncs: events are acknowledged, every sync refused (docs/serve.md).
-  if (auto active = deps_.catalog->drActive(); active.ok())
+  if (auto active = readCatalog().drActive(); active.ok())
     doc["dr_active"] = catalog::drActiveJson(*active);
   else
     doc["dr_active"] = Json{{"active", nullptr}, {"error", active.error().message}};
@@ -678,6 +733,11 @@ Json Engine::statusDocument() {
     sched["running"] = scheduler_->running();
   }
   doc["schedule"] = sched;
+  {
+    std::lock_guard lock(mu_);
+    doc["maintenance"] = lastMaintenance_.is_null() ? Json::object() : lastMaintenance_;
+    doc["maintenance"]["runs"] = stats_.maintenanceRuns;
+  }
   std::lock_guard lock(mu_);
   doc["last_reconcile"] = lastReconcile_;
   return doc;
@@ -770,6 +830,10 @@ void Engine::shutdown() {
     for (auto& w : workers_)
       if (w.joinable()) w.join();
     if (scheduler_) scheduler_->stop();
+    if (maintenance_.joinable()) {
+      maintenance_.request_stop();
+      maintenance_.join();
+    }
     grace.request_stop();
   }
   saveState();

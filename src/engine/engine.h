@@ -17,6 +17,16 @@
 // pending here is answered 200 {"duplicate": true} and dropped; ids are recorded in the catalog
 // once the sync that covered them finished (not for retryable failures).
 //
+// Maintenance (every maintenance_interval on the injected clock, and once at start): trash entries
+// older than replication.trash_retention are purged (entries of unknown age are kept and
+// reported, replication/trash.h) and the catalog gets its backup copy (catalog/backup.h; also
+// after every reconcile). Results in /v1/status "maintenance" and the ocpvdr_trash_* metrics.
+//
+// The catalog and the HTTP side: POST /v1/events (dedupe), /v1/status and /metrics read the
+// catalog on a connection of their own with a short busy timeout, so a worker waiting on a locked
+// catalog (its connection, its mutex) never holds up the intake; the worker's own catalog errors
+// on a lock are Retryable and its key is retried with backoff.
+//
 // Shutdown (SIGTERM → shutdown()): /v1/events answers 503 and /readyz fails at once; watches
 // stop; no new key starts; running syncs (and a running reconcile) get server.shutdown_grace to
 // finish, then their rsyncs are stopped (SIGTERM to the process group via the stop token); keys
@@ -72,6 +82,8 @@ struct EngineOptions {
   std::chrono::milliseconds reconcileLockWait{std::chrono::minutes(10)};
   std::chrono::milliseconds scheduleMaxNap{60'000};
   int httpThreads = 8;
+  std::chrono::milliseconds maintenanceInterval{std::chrono::hours(1)};  // 0: no maintenance
+  std::chrono::milliseconds intakeBusyTimeout{250};  // the HTTP side's catalog connection
 
   static EngineOptions fromConfig(const config::Config& cfg);
 };
@@ -92,6 +104,7 @@ struct EngineStats {
   std::uint64_t eventsAccepted = 0, eventsDuplicate = 0, eventsRejected = 0;
   std::uint64_t syncsStarted = 0, retries = 0;
   int inFlight = 0, maxInFlight = 0;
+  std::uint64_t maintenanceRuns = 0;       // finished maintenance passes
   std::map<std::string, int> syncsPerKey;  // handler calls per key
 };
 
@@ -118,6 +131,8 @@ class Engine {
   // One full reconcile now: report files under the report dir, notify POSTs, metrics.
   ReconcileReport runReconcile(const std::string& trigger, std::stop_token stop = {});
   Json statusDocument();
+  // One maintenance pass now (trash purge by retention, catalog backup); its summary.
+  Json runMaintenance();
 
   EngineStats stats() const;
   WorkQueue& queue() { return *queue_; }
@@ -155,6 +170,9 @@ class Engine {
                     const Json& object, const std::string& id);
   void startWatches();
   void refreshGauges();
+  // The catalog as the HTTP side reads it (see the header comment); the workers' one until
+  // start() opened it.
+  catalog::Catalog& readCatalog();
   [[nodiscard]] Status loadState();
   void saveState();
   std::string readiness() const;
@@ -180,14 +198,18 @@ class Engine {
   std::vector<double> latencies_;  // event → sync start, seconds; ring of kLatencySamples
   std::size_t latencyNext_ = 0;
   Json lastReconcile_;
+  Json lastMaintenance_;  // guarded by mu_
 
-  std::mutex reconcileMu_;  // one reconcile at a time
+  std::mutex reconcileMu_;    // one reconcile at a time
+  std::mutex maintenanceMu_;  // one maintenance pass at a time
+  std::unique_ptr<catalog::Catalog> readCatalog_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> started_{false};
   std::stop_source syncStop_;   // stops running rsyncs (after the grace period)
   std::stop_source watchStop_;  // ends the watches
   std::vector<std::jthread> workers_;
   std::vector<std::jthread> watchThreads_;
+  std::jthread maintenance_;
   struct Reflectors;
   std::unique_ptr<Reflectors> reflectors_;
 };

@@ -98,7 +98,106 @@ std::string joinRoots(const std::vector<std::string>& roots) {
   return s;
 }
 
+std::vector<std::string> splitOptions(std::string_view opts) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i <= opts.size()) {
+    auto j = opts.find(',', i);
+    if (j == std::string_view::npos) j = opts.size();
+    if (j > i) out.emplace_back(opts.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+// "<client>(<options>)" as exportfs -v prints it.
+Result<LiveExport> clientSpec(std::string path, std::string_view spec, std::string_view line) {
+  const std::string t = trimmed(spec);
+  const auto open = t.rfind('(');
+  if (t.empty() || open == std::string::npos || open == 0 || t.back() != ')')
+    return invalidError("unexpected `exportfs -v` line (no \"client(options)\"): \"" +
+                        std::string(line) + "\"");
+  LiveExport e;
+  e.path = std::move(path);
+  e.client = t.substr(0, open);
+  e.options = splitOptions(std::string_view(t).substr(open + 1, t.size() - open - 2));
+  return e;
+}
+
+std::string withoutTrailingBlanks(std::string_view s) {
+  auto e = s.find_last_not_of(" \r");
+  return e == std::string_view::npos ? std::string() : std::string(s.substr(0, e + 1));
+}
+
 }  // namespace
+
+bool LiveExport::writable() const {
+  bool ro = false;
+  for (const auto& o : options) {
+    if (o == "rw") return true;
+    ro = ro || o == "ro";
+  }
+  return !ro;
+}
+
+std::string LiveExport::text() const {
+  std::string opts;
+  for (const auto& o : options) opts += (opts.empty() ? "" : ",") + o;
+  return path + " " + client + "(" + opts + ")";
+}
+
+Result<std::vector<LiveExport>> parseExportfsVerbose(std::string_view out) {
+  bool trailingNewline = true;
+  const auto lines = splitLines(out, &trailingNewline);
+  std::vector<LiveExport> live;
+  std::string pending;  // a long path waiting for its "\t\t<client>" line
+  for (const auto& raw : lines) {
+    const std::string line = withoutTrailingBlanks(raw);
+    if (line.empty()) continue;
+    if (line.front() == '\t' || line.front() == ' ') {
+      if (pending.empty())
+        return invalidError("unexpected `exportfs -v` line (a client without a path): \"" + line +
+                            "\"");
+      OCPVDR_ASSIGN_OR_RETURN(LiveExport e, clientSpec(pending, line, line));
+      live.push_back(std::move(e));
+      pending.clear();
+      continue;
+    }
+    if (!pending.empty())
+      return invalidError("unexpected `exportfs -v` output: path \"" + pending +
+                          "\" without a client line");
+    const auto tab = line.find('\t');
+    if (tab == std::string::npos) {
+      pending = line;  // longer than 14 characters: the client follows on the next line
+      continue;
+    }
+    OCPVDR_ASSIGN_OR_RETURN(LiveExport e,
+                            clientSpec(withoutTrailingBlanks(std::string_view(line).substr(0, tab)),
+                                       std::string_view(line).substr(tab + 1), line));
+    live.push_back(std::move(e));
+  }
+  if (!pending.empty())
+    return invalidError("unexpected `exportfs -v` output: path \"" + pending +
+                        "\" without a client line");
+  return live;
+}
+
+std::vector<LiveExport> exportsCovering(const std::vector<LiveExport>& live,
+                                        const std::vector<std::string>& roots) {
+  std::vector<LiveExport> out;
+  for (const auto& e : live) {
+    auto p = paths::normaliseAbsolute(e.path, "export path");
+    // A path that does not even normalise cannot be shown to be elsewhere: it counts.
+    bool covers = !p.ok();
+    for (const auto& r : roots) {
+      auto root = paths::normaliseAbsolute(r, "export root");
+      if (covers) break;
+      if (root.ok()) covers = paths::isUnder(*p, *root) || paths::isUnder(*root, *p);
+    }
+    if (covers) out.push_back(e);
+  }
+  return out;
+}
 
 Result<ExportsEdit> fenceExportsText(std::string_view text, const std::vector<std::string>& roots) {
   bool trailingNewline = true;
@@ -220,6 +319,37 @@ Result<FenceResult> Fencer::preview(const std::vector<std::string>& roots, std::
   return fr;
 }
 
+Status Fencer::verifyLiveExports(const std::vector<std::string>& roots, FenceResult& fr,
+                                 std::stop_token stop) {
+  OCPVDR_ASSIGN_OR_RETURN(ProcessResult v, remote("exportfs -v", {}, stop));
+  if (!v.success())
+    return terminalError("`exportfs -v` failed on the primary NFS host (exit " +
+                         std::to_string(v.exitCode) + "): " + trimmed(v.err) +
+                         "; the fence cannot be verified");
+  auto parsed = parseExportfsVerbose(v.out);
+  if (!parsed.ok()) return parsed.error().wrap("verifying the fence on the primary NFS host");
+  const auto covering = exportsCovering(*parsed, roots);
+  Json live = Json::array();
+  std::string writable;
+  for (const auto& e : covering) {
+    live.push_back(e.text());
+    if (e.writable()) writable += (writable.empty() ? "" : "; ") + e.text();
+  }
+  fr.details["liveExports"] = live;
+  if (!writable.empty())
+    return refusedError(
+        "the primary NFS host still exports " + joinRoots(roots) +
+        " writable after fencing (`exportfs -v`): " + writable +
+        ". ocpv-dr makes read-only only the lines of " + cfg_.exportsFile +
+        " that export the roots or directories under them; an export of a parent directory, or "
+        "one from /etc/exports.d/*.exports, must be made read-only (or removed) by hand, then "
+        "run `exportfs -ra` there and `ocpv-dr failover resume`");
+  if (covering.empty())
+    fr.warnings.push_back("`exportfs -v` on the primary NFS host lists no export covering " +
+                          joinRoots(roots) + ": nothing is exported there now");
+  return Status::success();
+}
+
 Result<FenceResult> Fencer::fence(const std::string& runId, const std::vector<std::string>& roots,
                                   std::stop_token stop) {
   FenceResult fr;
@@ -278,6 +408,7 @@ Result<FenceResult> Fencer::fence(const std::string& runId, const std::vector<st
     return terminalError("`exportfs -ra` failed on the primary NFS host (exit " +
                          std::to_string(x.exitCode) + "): " + trimmed(x.err) + "; " + file +
                          " is already read-only, the running NFS server may not be yet");
+  OCPVDR_TRY(verifyLiveExports(roots, fr, stop));
   return fr;
 }
 

@@ -8,6 +8,11 @@
 //             backup copy (<file>.ocpv-dr-<run id>.bak, written once), replace the file
 //             atomically (temporary file + mv) and run `exportfs -ra`. Other lines are never
 //             touched. Idempotent: a fenced file is left as it is, `exportfs -ra` runs again.
+//             Then the live export table is read back (`exportfs -v`): the step fails when any
+//             export covering a fenced root — the root, a parent directory of it, a directory
+//             under it, from the exports file or from /etc/exports.d/*.exports — is still
+//             writable for any client. ocpv-dr edits only its exports file's lines of the roots;
+//             the operator makes the others read-only and resumes the run.
 //   command   run failover.fencing.command (argv, on the DR host) with OCPVDR_FAILOVER_RUN_ID
 //             and OCPVDR_FENCE_ROOTS (the primary host paths, space-separated) in its
 //             environment; a non-zero exit fails the step.
@@ -48,6 +53,29 @@ struct ExportsEdit {
 [[nodiscard]] Result<ExportsEdit> fenceExportsText(std::string_view text,
                                                    const std::vector<std::string>& roots);
 
+// One client line of the live export table, as `exportfs -v` prints it (nfs-utils exportfs.c,
+// dump()): "<path padded to 14>\t<client>(<options>)", or, for a path longer than 14
+// characters, the path alone on its line and "\t\t<client>(<options>)" on the next. The
+// options always include "rw" or "ro" (exportfs writes the mode explicitly); paths are printed
+// unescaped (spaces as they are). Clients: host names, addresses, CIDR ranges, "@netgroup",
+// "<world>" for "*", "<anon clnt>" for an unusable entry.
+struct LiveExport {
+  std::string path;
+  std::string client;
+  std::vector<std::string> options;
+  // "rw" among the options, or neither "rw" nor "ro": what is not shown read-only is not fenced.
+  bool writable() const;
+  std::string text() const;  // "path client(options)"
+};
+
+// Parses `exportfs -v` output. Invalid (quoting the line) for a line that fits neither form.
+[[nodiscard]] Result<std::vector<LiveExport>> parseExportfsVerbose(std::string_view out);
+
+// The exports that cover one of `roots` (host paths): the root, a parent directory of it, or a
+// directory under it. Writable or not; see LiveExport::writable.
+std::vector<LiveExport> exportsCovering(const std::vector<LiveExport>& live,
+                                        const std::vector<std::string>& roots);
+
 struct FenceResult {
   std::string method;  // exportfs | command | none
   Json details = Json::object();
@@ -72,6 +100,9 @@ class Fencer {
   [[nodiscard]] Result<ProcessResult> remote(const std::string& command,
                                              std::optional<std::string> stdinData,
                                              std::stop_token stop);
+  // Reads `exportfs -v` back; Refused when an export covering a root is still writable.
+  [[nodiscard]] Status verifyLiveExports(const std::vector<std::string>& roots, FenceResult& fr,
+                                         std::stop_token stop);
   [[nodiscard]] Result<ExportsEdit> readAndEdit(const std::vector<std::string>& roots,
                                                 std::stop_token stop);
 

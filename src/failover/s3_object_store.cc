@@ -600,14 +600,20 @@ Result<ObjectInfo> S3ObjectStore::getToFile(const std::string& key, const std::s
   c.what = "GET s3://" + opt_.bucket + "/" + key;
   std::int64_t written = 0;
   std::optional<Error> writeError;
+  bool tooBig = false;
   c.reset = [&] {
     written = 0;
     writeError.reset();
+    tooBig = false;
     if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0)
       writeError = terminalError("cannot truncate " + tmp + ": " + std::strerror(errno));
   };
   c.sink = [&](std::string_view chunk) {
     if (writeError) return false;
+    if (written + static_cast<std::int64_t>(chunk.size()) > opt_.maxDownloadBytes) {
+      tooBig = true;
+      return false;
+    }
     const char* p = chunk.data();
     std::size_t left = chunk.size();
     while (left > 0) {
@@ -625,6 +631,9 @@ Result<ObjectInfo> S3ObjectStore::getToFile(const std::string& key, const std::s
   };
   c.check = [&](const HttpResponse& resp) -> std::optional<Error> {
     if (writeError) return writeError;
+    if (tooBig)
+      return invalidError("object is larger than the " + std::to_string(opt_.maxDownloadBytes) +
+                          "-byte download limit (the partial file was removed)");
     return checkTransfer(resp, range.has_value(), written);
   };
   auto resp = call(c, stop);

@@ -14,6 +14,7 @@
 // exponential backoff (Retry-After honoured) up to maxAttempts; the rest Terminal or Invalid.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,10 @@ struct S3Options {
   std::size_t maxListPages = 100'000;  // runaway guard
   std::size_t maxErrorBodyBytes = 64 * 1024;
   std::size_t maxListPageBytes = 32 * 1024 * 1024;
+  // getToFile: a download (a backup tarball) that passes this is cancelled and Invalid, so a
+  // hostile or misconfigured endpoint cannot fill the DR host's disk. The tarball reader's own
+  // decompressed cap (TarballOptions::maxTotalBytes, 4 GiB) bounds what could be read anyway.
+  std::int64_t maxDownloadBytes = 4LL << 30;
 };
 
 // From the configuration (backup_store.*). Invalid when the bucket is empty.

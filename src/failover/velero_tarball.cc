@@ -142,6 +142,7 @@ class Scanner {
                               ": not gzip-compressed (a Velero backup is a .tar.gz)");
         checkedGzip = true;
       }
+      OCPVDR_TRY(checkTotal(a.get(), e));
       if (++out_.entries > opt_.maxEntries)
         return invalidError("backup tarball " + path_ + ": more than " +
                             std::to_string(opt_.maxEntries) + " entries");
@@ -160,6 +161,21 @@ class Scanner {
     return invalidError("backup tarball " + path_ + ": corrupt or truncated archive" +
                         (entry.empty() ? "" : " (after entry \"" + entry + "\")") + ": " +
                         (why ? why : "unknown libarchive error"));
+  }
+
+  // Bytes inflated so far plus the data the current entry declares (read or skipped, gzip has
+  // to inflate it): refused before that data is touched when it would pass the total cap.
+  Status checkTotal(archive* a, archive_entry* e) const {
+    const la_int64_t done = archive_filter_bytes(a, 0);
+    const la_int64_t declared = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+    const std::uint64_t total = static_cast<std::uint64_t>(std::max<la_int64_t>(done, 0)) +
+                                static_cast<std::uint64_t>(std::max<la_int64_t>(declared, 0));
+    if (total > opt_.maxTotalBytes)
+      return invalidError("backup tarball " + path_ + ": decompressed size passes the limit of " +
+                          std::to_string(opt_.maxTotalBytes) + " bytes at entry \"" +
+                          (archive_entry_pathname(e) ? archive_entry_pathname(e) : "?") +
+                          "\" (a gzip bomb, or a backup larger than this reader allows)");
+    return Status::success();
   }
 
   Error badEntry(std::string_view entry, std::string_view why) const {

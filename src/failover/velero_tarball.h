@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <set>
@@ -53,6 +54,10 @@ struct TarballOptions {
       std::string("controllerrevisions.apps")};
   std::size_t maxItemBytes = 16 * 1024 * 1024;  // any single entry larger than this is refused
   std::size_t maxEntries = 10'000'000;
+  // Decompressed bytes of the whole tar stream (headers, padding and data, skipped entries
+  // included). A real backup's tarball is a few MiB to a few hundred MiB of JSON; a small gzip
+  // file that inflates past this is refused instead of burning CPU for hours.
+  std::uint64_t maxTotalBytes = 4ULL << 30;
 };
 
 struct TarballContents {

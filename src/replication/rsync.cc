@@ -75,6 +75,11 @@ std::vector<std::string> buildRsyncArgv(const config::RsyncOptions& opts,
   if (opts.ioTimeout.count() > 0)
     a.push_back("--timeout=" + std::to_string(opts.ioTimeout.count()));
   for (const auto& e : opts.extraArgs) a.push_back(e);
+  // -a implies --devices --specials: a tenant who can write to a PV (a VM guest, a pod) could
+  // plant device nodes or FIFOs that rsync, running as root at DR, would recreate there. Placed
+  // after the extra args so that a configured -D cannot turn them back on (the last one wins).
+  a.push_back("--no-devices");
+  a.push_back("--no-specials");
   if (!inv.sshCommand.empty()) {
     a.push_back("-e");
     a.push_back(inv.sshCommand);

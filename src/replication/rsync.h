@@ -14,6 +14,8 @@
 //   --info=progress2           only when a progress display wants it (TTY): on a no-op sync of
 //                              many files it writes an update per file checked
 //   --bwlimit, --timeout, extra args, -e "ssh ..." for the ssh transport
+//   --no-devices --no-specials after the extra args: device nodes, FIFOs and sockets in a tenant's
+//                              directory are skipped, never recreated at DR by a root rsync
 // Parsed output format: rsync 3.x `--stats` block ("Number of regular files transferred: 1",
 // "Total bytes received: 5,678", numbers with thousands separators), itemize lines
 // ("<f.st...... name", "*deleting   name") and progress2 records separated by '\r'

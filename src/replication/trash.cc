@@ -86,9 +86,19 @@ std::optional<SystemTime> timeFromId(std::string_view id) {
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
-SystemTime entryTime(const TrashEntry& e) {
-  if (e.manifestOk) return e.manifest.time;
-  return timeFromId(e.id).value_or(SystemTime{});
+SystemTime sortTime(const TrashEntry& e) {
+  return e.quarantinedAt().value_or(SystemTime{});
+}
+
+// Why an entry's age is not established at `now` ("" when it is).
+std::string unknownAgeReason(const TrashEntry& e, SystemTime now) {
+  auto t = e.quarantinedAt();
+  if (!t)
+    return "no readable manifest (" + e.manifestError +
+           ") and no quarantine time in the entry name";
+  if (*t > now)
+    return "quarantine time " + formatTime(*t) + " is in the future of this host's clock";
+  return {};
 }
 
 std::vector<std::string> trashRoots(const config::Config& cfg) {
@@ -121,6 +131,18 @@ TrashEntry loadEntry(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::optional<SystemTime> TrashEntry::quarantinedAt() const {
+  if (manifestOk) return manifest.time;
+  return timeFromId(id);
+}
+
+Json PurgeResult::summary(SystemTime now) const {
+  Json unknown = Json::array();
+  for (const auto& e : unknownAge)
+    unknown.push_back({{"id", e.id}, {"path", e.entryPath}, {"why", unknownAgeReason(e, now)}});
+  return Json{{"purged", purged.size()}, {"kept", kept.size()}, {"unknown_age", unknown}};
+}
 
 Json TrashEntry::toJson(SystemTime now) const {
   Json j{{"id", id}, {"path", entryPath}, {"data_present", dataPresent}};
@@ -207,7 +229,7 @@ Result<std::vector<TrashEntry>> Trash::list() const {
     }
   }
   std::sort(out.begin(), out.end(), [](const TrashEntry& a, const TrashEntry& b) {
-    auto ta = entryTime(a), tb = entryTime(b);
+    auto ta = sortTime(a), tb = sortTime(b);
     return ta != tb ? ta < tb : a.id < b.id;
   });
   return out;
@@ -260,7 +282,12 @@ Result<PurgeResult> Trash::purge(const PurgeOptions& opts) {
   const auto limit = opts.olderThan ? *opts.olderThan : cfg_.replication.trashRetention;
   PurgeResult out;
   for (auto& e : entries) {
-    bool expired = opts.all || now - entryTime(e) >= limit;
+    // Retention needs an age: without one the entry is kept and reported, never guessed old.
+    if (!opts.all && !unknownAgeReason(e, now).empty()) {
+      out.unknownAge.push_back(std::move(e));
+      continue;
+    }
+    bool expired = opts.all || now - *e.quarantinedAt() >= limit;
     if (!expired) {
       out.kept.push_back(std::move(e));
       continue;

@@ -10,6 +10,12 @@
 // The move is a rename on the same filesystem (instant, no copy). Entries older than
 // replication.trash_retention are purged; restore moves data/ back and refuses to overwrite an
 // existing directory. Every time comes from the injected Clock.
+//
+// An entry's age comes from its manifest's time, or, when the manifest cannot be read, from the
+// timestamp its id begins with (quarantine names it so). An entry with neither, or whose time
+// lies in the future of the clock, has no established age: purging by retention keeps it and
+// reports it (PurgeResult::unknownAge); only an explicit `--all` removes it. `ocpv-dr serve`
+// purges by retention on its maintenance tick, the scheduled playbook after its reconcile.
 #pragma once
 
 #include <optional>
@@ -45,6 +51,9 @@ struct TrashEntry {
   std::string manifestError;  // why the manifest could not be read
   TrashManifest manifest;
   Json toJson(SystemTime now) const;
+  // When the entry was quarantined (manifest, else the id's timestamp); nullopt when neither
+  // tells.
+  std::optional<SystemTime> quarantinedAt() const;
 };
 
 struct PurgeOptions {
@@ -54,7 +63,10 @@ struct PurgeOptions {
 
 struct PurgeResult {
   std::vector<TrashEntry> purged;
-  std::vector<TrashEntry> kept;
+  std::vector<TrashEntry> kept;        // younger than the limit
+  std::vector<TrashEntry> unknownAge;  // kept: no established age (see the header comment)
+  // {"purged": n, "kept": n, "unknown_age": [{"id", "path", "why"}]}: what serve logs/reports.
+  Json summary(SystemTime now) const;
 };
 
 class Trash {

@@ -81,6 +81,23 @@ TEST(AnsiblePeriodicSync, ReconcilesEveryPrimaryPvAndPublishesTheReport) {
   sim.request("POST", "/api/v1/persistentvolumes",
               nfsPv("pvc-other", server, "/exports/ocp/other", "local-path").dump());
 
+  // The DR trash: an entry quarantined long ago (past replication.trash_retention) and one put
+  // there by hand (no manifest, no time in its name: its age cannot be established).
+  const fs::path trash = hosts->dr().exportDir / ".ocpv-dr-trash";
+  const fs::path expired = trash / "20200101T000000Z-pvc-gone";
+  putFile(expired / "data/disk.img", "old");
+  putFile(expired / "manifest.json",
+          Json{{"version", 1},
+               {"kind", "pv"},
+               {"pv", "pvc-gone"},
+               {"original_path", (hosts->dr().exportDir / "gone").string()},
+               {"dr_root", hosts->dr().exportDir.string()},
+               {"time", "2020-01-01T00:00:00Z"},
+               {"reason", "test"}}
+              .dump());
+  const fs::path byHand = trash / "copied-back-by-hand";
+  putFile(byHand / "data/disk.img", "keep");
+
   AnsibleProject project(hosts->dir() / "ansible");
   const fs::path inv = project.writeNetnsInventory(*hosts);
   const fs::path reportDir = hosts->dr().root / "reports";
@@ -124,6 +141,12 @@ TEST(AnsiblePeriodicSync, ReconcilesEveryPrimaryPvAndPublishesTheReport) {
     json |= e.path().extension() == ".json";
   }
   EXPECT_TRUE(html && md && json) << files << " files fetched";
+  // Retention is automatic: the expired entry was purged, the one of unknown age kept and named.
+  EXPECT_FALSE(fs::exists(expired)) << r.describe();
+  EXPECT_TRUE(fs::exists(byHand / "data/disk.img"));
+  auto unknown = r.taskResults("Report trash entries of unknown age", "localhost");
+  ASSERT_EQ(unknown.size(), 1u) << r.describe();
+  EXPECT_NE(unknown[0].dump().find(byHand.string()), std::string::npos) << unknown[0].dump();
 
   // A second run finds nothing to copy.
   auto again = project.run("playbooks/scheduled/execute_periodic_sync.yml", inv, vars);

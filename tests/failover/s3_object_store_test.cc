@@ -448,6 +448,31 @@ TEST(S3ObjectStore, RejectsBadKeysEndpointsAndBuckets) {
   EXPECT_FALSE(S3ObjectStore::create(opts(), AwsCredentials{}, http, clock).ok());
 }
 
+// An endpoint that streams more than the download limit: the transfer is cancelled (not
+// retried: the object will not shrink), the error says why, no partial file is left.
+TEST(S3ObjectStore, DownloadToFileHasASizeCap) {
+  ocpvdr::testing::TempDir dir;
+  ScriptedHttpClient http;
+  ManualClock clock(kNow);
+  http.push(200, std::string(1000, 'z'));
+  S3Options o = opts();
+  o.maxDownloadBytes = 999;
+  auto store = makeStore(http, clock, o);
+  auto r = store->getToFile("velero/backups/b/b.tar.gz", (dir / "b.tar.gz").string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::Invalid);
+  EXPECT_NE(r.error().message.find("larger than the 999-byte download limit"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(http.requests.size(), 1u);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
+  // At the limit exactly: accepted.
+  o.maxDownloadBytes = 1000;
+  auto store2 = makeStore(http, clock, o);
+  auto ok = store2->getToFile("velero/backups/b/b.tar.gz", (dir / "b.tar.gz").string());
+  ASSERT_TRUE(ok.ok()) << ok.error().describe();
+  EXPECT_EQ(ok->size, 1000);
+}
+
 TEST(S3ObjectStore, OptionsFromConfig) {
   config::BackupStore bs;
   EXPECT_FALSE(s3OptionsFromConfig(bs).ok());

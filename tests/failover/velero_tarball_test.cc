@@ -2,6 +2,7 @@
 // the layout, read-once semantics, format version, and hostile or damaged archives.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -280,6 +281,25 @@ TEST_F(VeleroTarball, EnforcesThePerItemSizeCap) {
   expectInvalid(
       writeBackup({big}),
       {"resources/persistentvolumes/cluster/pv-big.json", "over the per-item limit of 4096"}, o);
+}
+
+// A gzip bomb: small on disk (zeros compress about 1000:1), far larger inflated. Every entry is
+// under the per-item cap and outside resources/ (skipped unread), so only the total cap stops
+// it, before the entry that would cross the limit is inflated.
+TEST_F(VeleroTarball, GzipBombIsRefusedByTheTotalSizeCap) {
+  std::vector<t::TarEntry> entries{{"metadata/version", "1.1.0"}};
+  for (int i = 0; i < 64; ++i)
+    entries.push_back({"padding/zeros-" + std::to_string(i), std::string(1 << 20, '\0')});
+  const std::string path = dir_.path().string() + "/bomb.tar.gz";
+  t::writeTarGz(path, entries);
+  ASSERT_LT(std::filesystem::file_size(path), 1u << 20);  // < 1 MiB on disk, 64 MiB inflated
+  TarballOptions o;
+  o.maxTotalBytes = 8 << 20;
+  expectInvalid(path, {"decompressed size passes the limit of 8388608 bytes", "padding/zeros-"}, o);
+  // The same archive under the default cap: read through (the cap is what refused it).
+  auto whole = readVeleroTarball(path);
+  ASSERT_TRUE(whole.ok()) << whole.error().describe();
+  EXPECT_EQ(whole->otherEntries, 64u);
 }
 
 TEST_F(VeleroTarball, VisitorErrorsStopTheRead) {

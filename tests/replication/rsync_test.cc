@@ -2,9 +2,13 @@
 #include "replication/rsync.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 
 #include "support/temp_dir.h"
 
@@ -55,6 +59,36 @@ TEST(RsyncArgv, ConfiguredOptions) {
   EXPECT_FALSE(has(a, "--info=progress2"));  // nobody shows progress: keep rsync quiet
   EXPECT_FALSE(
       std::any_of(a.begin(), a.end(), [](auto& s) { return s.rfind("--timeout", 0) == 0; }));
+}
+
+// A tenant can create device nodes and FIFOs inside its PV; rsync runs as root at DR and, with
+// -a alone, would recreate them there (a block device node at DR reaches the DR host's disks).
+// Even a configured -D in extra_args must not turn that back on.
+TEST(RsyncArgv, NeverRecreatesDevicesOrSpecialFiles) {
+  TempDir tmp;
+  tmp.write("src/disk.img", "image");
+  const std::string src = (tmp / "src").string(), dst = (tmp / "dst").string();
+  ASSERT_EQ(::mkfifo((src + "/fifo").c_str(), 0600), 0);
+  const bool devices = ::mknod((src + "/null").c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0;
+  if (!devices) std::cerr << "mknod refused (not root?): checking the FIFO only\n";
+  std::filesystem::create_directories(dst);
+  config::RsyncOptions o;
+  o.extraArgs = {"-D"};
+  auto argv = buildRsyncArgv(o, RsyncInvocation{src + "/", dst + "/", "", true});
+  ASSERT_TRUE(has(argv, "--no-devices"));
+  ASSERT_TRUE(has(argv, "--no-specials"));
+  RealProcessRunner runner;
+  ProcessSpec spec;
+  spec.argv = argv;
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->success()) << r->err;
+  namespace fs = std::filesystem;
+  EXPECT_TRUE(fs::is_regular_file(tmp / "dst/disk.img"));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(tmp / "dst/fifo")));
+  if (devices) {
+    EXPECT_FALSE(fs::exists(fs::symlink_status(tmp / "dst/null")));
+  }
 }
 
 TEST(RsyncOutput, ParsesStatsAndItemizeFromRealRsync) {

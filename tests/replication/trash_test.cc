@@ -168,5 +168,41 @@ TEST_F(TrashTest, PurgeAllAndUnreadableManifests) {
   EXPECT_TRUE(trash.list()->empty());
 }
 
+// Retention needs an age. An entry without a readable manifest and without a timestamp in its
+// name, or whose manifest time lies in the future, is kept by every retention purge (however far
+// the clock moves) and reported with the reason; only --all removes it.
+TEST_F(TrashTest, EntriesOfUnknownAgeAreKeptAndReported) {
+  Trash trash(cfg, clock);
+  const std::string trashRoot = root + "/" + std::string(kTrashDirName);
+  tmp.write("dr/" + std::string(kTrashDirName) + "/restored-by-hand/data/disk.img", "keep me");
+  auto future = trash.quarantine(root, makeVolume("pvc-f", "f"), manifest("pvc-f"));
+  ASSERT_TRUE(future.ok());
+  Json j = Json::parse(std::ifstream(future->entryPath + "/manifest.json"));
+  j["time"] = "2099-01-01T00:00:00Z";
+  std::ofstream(future->entryPath + "/manifest.json") << j.dump();
+  auto old = trash.quarantine(root, makeVolume("pvc-old", "o"), manifest("pvc-old"));
+  ASSERT_TRUE(old.ok());
+
+  clock.advance(std::chrono::hours(24 * 365));
+  auto r = trash.purge({});
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  ASSERT_EQ(r->purged.size(), 1u);
+  EXPECT_EQ(r->purged[0].manifest.pv, "pvc-old");
+  ASSERT_EQ(r->unknownAge.size(), 2u);
+  EXPECT_TRUE(fs::exists(trashRoot + "/restored-by-hand/data/disk.img"));
+  EXPECT_TRUE(fs::exists(future->dataPath));
+  Json summary = r->summary(clock.now());
+  EXPECT_EQ(summary["purged"], 1);
+  ASSERT_EQ(summary["unknown_age"].size(), 2u);
+  std::string whys = summary["unknown_age"].dump();
+  EXPECT_NE(whys.find("no quarantine time in the entry name"), std::string::npos) << whys;
+  EXPECT_NE(whys.find("in the future"), std::string::npos) << whys;
+
+  PurgeOptions all;
+  all.all = true;
+  EXPECT_EQ(trash.purge(all)->purged.size(), 2u);
+  EXPECT_TRUE(trash.list()->empty());
+}
+
 }  // namespace
 }  // namespace ocpvdr::replication
