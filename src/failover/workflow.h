@@ -26,7 +26,9 @@
 //                  replication path refuses until `ocpv-dr failover release`. Then
 //                  Namespaces, then PVs, then PVCs, by server-side apply (failover.field_manager,
 //                  force); refuses objects of the same name not created by ocpv-dr; waits until
-//                  every PVC is Bound (pvc_bind).
+//                  every PVC is Bound (pvc_bind). PVCs of DataVolumes unfinished at backup
+//                  (kvp.kubevirt.io/storage.inprogress) and their PVs are skipped and listed
+//                  with the reason (CDI populates them again from the restored DataVolume).
 //   restore        Velero Restore `ocpv-dr-<run id>` in the OADP namespace (an existing one of
 //                  this run is reused): includedNamespaces = protected namespaces, PVs and PVCs
 //                  excluded, restorePVs false, existingResourcePolicy none, label

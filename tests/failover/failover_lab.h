@@ -7,9 +7,11 @@
 //   storage  s3rver with a Velero-layout backup of the protected namespaces, taken from the
 //            primary API the way Velero reads it (plus a ConfigMap per namespace, a resource the
 //            DR kube-sim does not serve).
-//   DR       kube-sim (binding + kubevirt + velero) with the OADP namespace and a
+//   DR       kube-sim (binding + kubevirt + velero + cdi) with the OADP namespace and a
 //            BackupStorageLocation pointing at the bucket; Velero's backup sync imports the
-//            backup as a Backup CR.
+//            backup as a Backup CR. The cdi controller knows where the DR export roots are
+//            (cdi.nfs-exports): a DR claim that CDI would import into gets an importer pod and
+//            its disk.img really rewritten, as on a real cluster.
 // The data is replicated with the Replicator before the failover (local transport in the root
 // namespace, ssh between namespace hosts in the netns test). Configuration is written as JSON
 // (config::toJson), which the YAML loader reads.
@@ -46,6 +48,8 @@ struct LabOptions {
   int controllerTickMs = 50;
   std::string backupName = "nightly-1";
   bool startPrimary = true;
+  int unfinishedDataVolumes = 0;  // demo::ScenarioOptions: DataVolumes caught mid-import
+  bool cdiAtDr = true;            // run kube-sim's cdi controller at DR
 };
 
 class FailoverLab {
