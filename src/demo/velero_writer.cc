@@ -345,6 +345,70 @@ Json sampleVm(const std::string& ns, const std::string& name, const std::string&
   })");
 }
 
+void addDataVolumePvcState(Json& pvc, const std::string& dataVolume, DvPvcState state) {
+  Json& a = pvc["metadata"]["annotations"];
+  Json& l = pvc["metadata"]["labels"];
+  const std::string name = pvc["metadata"].value("name", "");
+  const std::string uid = pvc["metadata"].value("uid", "7d3c9b1e-2222-4c3e-9a55-3f0e5f0e0002");
+  // Set by CDI on every claim it creates for a DataVolume.
+  a["cdi.kubevirt.io/storage.contentType"] = "kubevirt";
+  a["cdi.kubevirt.io/storage.preallocation.requested"] = "false";
+  a["cdi.kubevirt.io/createdForDataVolume"] = "5e1d0b6a-5555-4c3e-9a55-3f0e5f0e0005";
+  a["cdi.kubevirt.io/storage.condition.bound"] = "true";
+  a["cdi.kubevirt.io/storage.condition.bound.message"] = "";
+  a["cdi.kubevirt.io/storage.condition.bound.reason"] = "";
+  l["app.kubernetes.io/component"] = "storage";
+  l["app.kubernetes.io/managed-by"] = "cdi-controller";
+  if (state == DvPvcState::Populator) {
+    a["cdi.kubevirt.io/storage.usePopulator"] = "true";
+    a["cdi.kubevirt.io/storage.populator.kind"] = "VolumeImportSource";
+    a["cdi.kubevirt.io/storage.populator.progress"] = "100.0%";
+    a["cdi.kubevirt.io/storage.pod.phase"] = "Succeeded";
+    a["cdi.kubevirt.io/storage.pod.ready"] = "false";
+    a["cdi.kubevirt.io/storage.pod.restarts"] = "0";
+    a["cdi.kubevirt.io/storage.condition.running"] = "false";
+    a["cdi.kubevirt.io/storage.condition.running.message"] = "Import Complete";
+    a["cdi.kubevirt.io/storage.condition.running.reason"] = "Completed";
+    pvc["spec"]["dataSourceRef"] = {{"apiGroup", "cdi.kubevirt.io"},
+                                    {"kind", "VolumeImportSource"},
+                                    {"name", "volume-import-source-" + uid}};
+  } else {
+    const bool done = state == DvPvcState::LegacyImport;
+    a["cdi.kubevirt.io/storage.usePopulator"] = "false";
+    a["cdi.kubevirt.io/storage.import.endpoint"] = "docker://quay.io/containerdisks/fedora:40";
+    a["cdi.kubevirt.io/storage.import.source"] = "registry";
+    a["cdi.kubevirt.io/storage.import.registryImportMethod"] = "node";
+    a["cdi.kubevirt.io/storage.import.importPodName"] = "importer-" + name;
+    a["cdi.kubevirt.io/storage.import.requiresScratch"] = "false";
+    a["cdi.kubevirt.io/storage.pod.phase"] = done ? "Succeeded" : "Running";
+    a["cdi.kubevirt.io/storage.pod.ready"] = done ? "false" : "true";
+    a["cdi.kubevirt.io/storage.pod.restarts"] = "0";
+    a["cdi.kubevirt.io/storage.condition.running"] = done ? "false" : "true";
+    a["cdi.kubevirt.io/storage.condition.running.message"] = done ? "Import Complete" : "";
+    a["cdi.kubevirt.io/storage.condition.running.reason"] = done ? "Completed" : "Pod is running";
+  }
+  // kubevirt-velero-plugin at backup.
+  if (state == DvPvcState::Unfinished)
+    a["kvp.kubevirt.io/storage.inprogress"] = dataVolume;
+  else
+    a["cdi.kubevirt.io/storage.populatedFor"] = dataVolume;
+  l["velero.kubevirt.io/pvc-uid"] = uid;
+  pvc["metadata"]["ownerReferences"] =
+      Json::array({{{"apiVersion", "cdi.kubevirt.io/v1beta1"},
+                    {"kind", "DataVolume"},
+                    {"name", dataVolume},
+                    {"uid", "5e1d0b6a-5555-4c3e-9a55-3f0e5f0e0005"},
+                    {"controller", true},
+                    {"blockOwnerDeletion", true}}});
+}
+
+Json sampleDataVolumePvc(const std::string& ns, const std::string& name,
+                         const std::string& volumeName, DvPvcState state) {
+  Json pvc = samplePvc(ns, name, volumeName);
+  addDataVolumePvcState(pvc, name, state);
+  return pvc;
+}
+
 Json sampleDataVolume(const std::string& ns, const std::string& name) {
   return Json::parse(R"({
     "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",

@@ -81,6 +81,24 @@ Json sampleCsiPv(const std::string& name, const std::string& server, const std::
 Json samplePvc(const std::string& ns, const std::string& name, const std::string& volumeName,
                const std::string& populatedFor = "");
 Json sampleVm(const std::string& ns, const std::string& name, const std::string& dataVolume);
+
+// How a DataVolume's PVC looks in an OADP backup, by the way CDI filled it and what
+// kubevirt-velero-plugin's backup actions (dv_backup_item_action.go, pvc_backup_item_action.go)
+// added:
+//   LegacyImport  import without populators (CDI before 1.58, or storage.usePopulator false):
+//                 the import request (storage.import.endpoint, .source, .importPodName, ...)
+//                 stays on the claim next to its completion state (storage.pod.phase Succeeded,
+//                 storage.condition.*); the plugin adds storage.populatedFor.
+//   Populator     import through CDI's volume populator: no import request on the claim,
+//                 completion copied from the PVC' (populator-base.go desiredAnnotations),
+//                 spec.dataSourceRef to a VolumeImportSource; the plugin adds populatedFor.
+//   Unfinished    a legacy import still running (storage.pod.phase Running): the plugin adds
+//                 kvp.kubevirt.io/storage.inprogress instead of populatedFor.
+// All three carry the plugin's label velero.kubevirt.io/pvc-uid and an owner reference to the DV.
+enum class DvPvcState { LegacyImport, Populator, Unfinished };
+void addDataVolumePvcState(Json& pvc, const std::string& dataVolume, DvPvcState state);
+Json sampleDataVolumePvc(const std::string& ns, const std::string& name,
+                         const std::string& volumeName, DvPvcState state);
 Json sampleDataVolume(const std::string& ns, const std::string& name);
 
 }  // namespace ocpvdr::demo

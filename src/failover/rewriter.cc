@@ -6,7 +6,7 @@
 
 namespace ocpvdr::failover {
 
-const std::vector<std::string_view> kBindTimeAnnotations = {
+const std::vector<std::string_view> kDroppedPvcAnnotations = {
     // Set by the PV controller when it binds a claim; the DR PV controller sets its own.
     "pv.kubernetes.io/bind-completed",
     "pv.kubernetes.io/bound-by-controller",
@@ -19,21 +19,46 @@ const std::vector<std::string_view> kBindTimeAnnotations = {
     // CSI migration and resize bookkeeping of the primary cluster.
     "pv.kubernetes.io/migrated-to",
     "volume.kubernetes.io/storage-resizer",
-    // CDI's state of an import/clone/upload that ran on the primary (pod phase, restarts,
-    // conditions, importer pod name).
-    "cdi.kubevirt.io/storage.pod.",
-    "cdi.kubevirt.io/storage.condition.",
-    "cdi.kubevirt.io/storage.import.importPodName",
+    // CDI's import request and its parameters (CDI pkg/controller/common/util.go: AnnEndpoint,
+    // AnnSource, AnnSecret, AnnCertConfigMap, AnnImportPod, ... all under storage.import.).
+    // pkg/controller/import-controller.go shouldReconcilePVC starts an importer for a claim with
+    // storage.import.endpoint or .source unless storage.pod.phase is Succeeded.
+    "cdi.kubevirt.io/storage.import.",
+    // Multi-stage (warm) import checkpoints (common/util.go AnnCurrentCheckpoint, ...):
+    // IsMultiStageImportInProgress makes the import controller run again even on a completed
+    // claim.
+    "cdi.kubevirt.io/storage.checkpoint.",
+    // Upload request (AnnUploadRequest; pkg/controller/upload-controller.go Reconcile creates the
+    // cdi-upload-<pvc> pod for it) and the upload controller's bookkeeping.
+    "cdi.kubevirt.io/storage.upload.target",
+    "cdi.kubevirt.io/storage.uploadPodName",
+    "cdi.kubevirt.io/uploadClientName",
+    // Host-assisted clone request (AnnCloneRequest: a clone target for upload-controller.go and
+    // clone-controller.go), its tokens and the source pod's name.
+    "k8s.io/CloneRequest",
     "cdi.kubevirt.io/storage.clone.token",
     "cdi.kubevirt.io/storage.extended.clone.token",
-    "cdi.kubevirt.io/storage.uploadPodName",
+    "cdi.kubevirt.io/storage.sourceClonePodName",
+    // Added by kubevirt-velero-plugin at backup (pvc_backup_item_action.go); handled by
+    // restorePvcUidLabel, listed so nothing of the plugin's leaks through.
+    "velero.kubevirt.io/original-pvc-uid",
 };
 
-bool isBindTimeAnnotation(std::string_view name) {
-  for (std::string_view a : kBindTimeAnnotations) {
+bool isDroppedPvcAnnotation(std::string_view name) {
+  for (std::string_view a : kDroppedPvcAnnotations) {
     if (a.back() == '.' ? name.substr(0, a.size()) == a : name == a) return true;
   }
   return false;
+}
+
+std::string unfinishedDataVolume(const Json& pvc) {
+  const Json* ann = jsonAt(pvc, "metadata.annotations");
+  if (!ann || !ann->is_object()) return "";
+  auto it = ann->find(std::string(kInProgressAnnotation));
+  if (it == ann->end()) return "";
+  // The plugin writes the DataVolume's name; an empty value still marks the claim.
+  return it->is_string() && !it->get<std::string>().empty() ? it->get<std::string>()
+                                                            : std::string("<unnamed>");
 }
 
 namespace {
@@ -184,11 +209,17 @@ Result<Json> rewritePersistentVolume(const Json& pv, const config::Config& cfg,
   return out;
 }
 
-Result<Json> rewritePersistentVolumeClaim(const Json& pvc, std::string_view backupName) {
+Result<Json> rewritePersistentVolumeClaim(const Json& pvc, const Json& pv,
+                                          std::string_view backupName) {
   OCPVDR_TRY(checkShape(pvc, "PersistentVolumeClaim"));
   const std::string name = objectName(pvc);
   const std::string ns = stringAt(pvc, "metadata.namespace");
   if (ns.empty()) return invalidError("PVC " + name + " has no metadata.namespace");
+  if (const std::string dv = unfinishedDataVolume(pvc); !dv.empty())
+    return refusedError("PVC " + ns + "/" + name + " belongs to DataVolume " + dv +
+                        ", which had not finished when the backup was taken (" +
+                        std::string(kInProgressAnnotation) +
+                        "): CDI populates it again at DR from the restored DataVolume");
   if (stringAt(pvc, "spec.volumeName").empty())
     return refusedError("PVC " + ns + "/" + name +
                         " was not bound to a PV when the backup was taken (no spec.volumeName): "
@@ -196,18 +227,38 @@ Result<Json> rewritePersistentVolumeClaim(const Json& pvc, std::string_view back
   Json out = pvc;
   if (out["metadata"].contains("annotations") && out["metadata"]["annotations"].is_object()) {
     Json& ann = out["metadata"]["annotations"];
+    // kubevirt-velero-plugin's restore action (pvc_restore_item_action.go): the pvc-uid label
+    // goes back to the value it had before the backup, or away.
+    if (out["metadata"].contains("labels") && out["metadata"]["labels"].is_object()) {
+      Json& labels = out["metadata"]["labels"];
+      const std::string label(kPvcUidLabel);
+      if (labels.contains(label)) {
+        auto orig = ann.find(std::string(kOriginalPvcUidAnnotation));
+        if (orig != ann.end() && orig->is_string())
+          labels[label] = *orig;
+        else
+          labels.erase(label);
+      }
+    }
     for (auto it = ann.begin(); it != ann.end();) {
-      if (isBindTimeAnnotation(it.key()))
+      if (isDroppedPvcAnnotation(it.key()))
         it = ann.erase(it);
       else
         ++it;
     }
+  } else if (out["metadata"].contains("labels") && out["metadata"]["labels"].is_object()) {
+    out["metadata"]["labels"].erase(std::string(kPvcUidLabel));
   }
   // The data is already in the replicated volume: a data source (a snapshot or a CDI populator
   // reference that does not exist at DR) must neither trigger a fresh population nor hold up
   // binding.
   out["spec"].erase("dataSource");
   out["spec"].erase("dataSourceRef");
+  // The PV's class, stated: a claim without storageClassName would get the DR cluster's default
+  // class filled in by admission and no longer match its pre-bound PV.
+  const Json* pvClass = jsonAt(pv, "spec.storageClassName");
+  out["spec"]["storageClassName"] =
+      pvClass && pvClass->is_string() ? pvClass->get<std::string>() : std::string();
   resetMetadata(out, backupName, "");
   return out;
 }

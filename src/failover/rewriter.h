@@ -8,9 +8,16 @@
 // PV mounts exactly the directory replication fills. Reclaim policy Retain (Velero would recreate
 // a Delete-policy PV as a new empty volume; FACTS §3). claimRef kept for its PVC, minus uid and
 // resourceVersion so it binds the PVC created at DR.
-// DR PVC: pre-bound (spec.volumeName kept), storage class kept, CDI's
-// `cdi.kubevirt.io/storage.populatedFor` kept so CDI adopts the data instead of importing
-// (FACTS §6), bind-time annotations stripped (kBindTimeAnnotations).
+// DR PVC: pre-bound (spec.volumeName kept), spec.storageClassName set to its PV's class ("" when
+// the PV has none, so no default class is filled in and no provisioner is invited). CDI's
+// completion state is kept as it was in the backup (`cdi.kubevirt.io/storage.populatedFor`,
+// `storage.pod.phase: Succeeded`, `storage.condition.*`), and CDI's *request* annotations are
+// dropped (kDroppedPvcAnnotations): CDI's import, upload and clone controllers watch every PVC,
+// and a bound claim that still carries a request and no `storage.pod.phase: Succeeded` gets a
+// worker pod that overwrites the replicated disk.img (FACTS §6). kubevirt-velero-plugin's
+// `velero.kubevirt.io/pvc-uid` label is removed as its restore action does. A PVC that
+// kubevirt-velero-plugin marked `kvp.kubevirt.io/storage.inprogress` (its DataVolume had not
+// finished at backup) is refused: CDI imports it again at DR (unfinishedDataVolume).
 // Both: server-owned metadata reset, status dropped, marked as created by ocpv-dr with the source
 // backup's name.
 //
@@ -36,19 +43,33 @@ inline constexpr std::string_view kCreatedByValue = "ocpv-dr";
 inline constexpr std::string_view kSourceBackupAnnotation = "ocpv-dr.io/source-backup";
 inline constexpr std::string_view kPrimarySourceAnnotation = "ocpv-dr.io/primary-source";
 
-// PVC annotations that record a binding or a provisioning/import *in progress* on the primary
-// cluster. Recreated at DR they would lie (a bind that never happened there, a node that does not
-// exist, an importer pod) or make controllers act on them, so they are removed. Entries ending in
-// '.' are prefixes. cdi.kubevirt.io/storage.populatedFor is deliberately absent: it must stay.
-extern const std::vector<std::string_view> kBindTimeAnnotations;
+// PVC annotations removed at DR: a binding or provisioning of the primary cluster (a bind that
+// never happened at DR, a node that does not exist there), and CDI's import / upload / clone
+// *requests*, which make CDI's controllers start a worker pod on the claim. Entries ending in '.'
+// are prefixes. Deliberately absent: cdi.kubevirt.io/storage.populatedFor, storage.pod.*,
+// storage.condition.* and the rest of cdi.kubevirt.io/ — the completion state that tells CDI the
+// volume is done (never strip cdi.kubevirt.io/* wholesale; FACTS §6).
+extern const std::vector<std::string_view> kDroppedPvcAnnotations;
 
-// True when `name` is in kBindTimeAnnotations (exact or by prefix).
-bool isBindTimeAnnotation(std::string_view name);
+// True when `name` is in kDroppedPvcAnnotations (exact or by prefix).
+bool isDroppedPvcAnnotation(std::string_view name);
+
+// kubevirt-velero-plugin's markers (pkg/plugin/dv_backup_item_action.go,
+// pvc_backup_item_action.go).
+inline constexpr std::string_view kInProgressAnnotation = "kvp.kubevirt.io/storage.inprogress";
+inline constexpr std::string_view kPvcUidLabel = "velero.kubevirt.io/pvc-uid";
+inline constexpr std::string_view kOriginalPvcUidAnnotation = "velero.kubevirt.io/original-pvc-uid";
+
+// The DataVolume a PVC belonged to when the plugin found it unfinished at backup (the value of
+// kvp.kubevirt.io/storage.inprogress); empty when the PVC carries no such marker.
+std::string unfinishedDataVolume(const Json& pvc);
 
 [[nodiscard]] Result<Json> rewritePersistentVolume(const Json& pv, const config::Config& cfg,
                                                    std::string_view backupName);
 
-[[nodiscard]] Result<Json> rewritePersistentVolumeClaim(const Json& pvc,
+// `pv` is the claim's PV as in the backup (its storage class is the claim's at DR). Refused for a
+// PVC of an unfinished DataVolume (unfinishedDataVolume) or one that was not bound.
+[[nodiscard]] Result<Json> rewritePersistentVolumeClaim(const Json& pvc, const Json& pv,
                                                         std::string_view backupName);
 
 // Checks that a PV and a PVC from the same backup belong together (PVC spec.volumeName names

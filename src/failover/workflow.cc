@@ -255,10 +255,13 @@ struct Helpers {
   }
 
   // The volumes to fail over: every PVC of a protected namespace (that names a volume) with its
-  // PV. `problems` collects refusals (unmapped servers, unpaired objects, ...).
+  // PV. `problems` collects refusals (unmapped servers, unpaired objects, ...). PVCs of
+  // DataVolumes that were unfinished at backup are left out, each with a warning and, when
+  // `skipped` is given, an entry {claim, pv, dataVolume, reason} there.
   Result<std::vector<VolumePlan>> volumes(FailoverWorkflow::Context& ctx,
                                           std::vector<std::string>& problems,
-                                          std::vector<std::string>& warnings) {
+                                          std::vector<std::string>& warnings,
+                                          Json* skipped = nullptr) {
     OCPVDR_TRY(ensureContents(ctx));
     OCPVDR_TRY(ensureNamespaces(ctx));
     std::map<std::string, const TarballItem*> pvs;
@@ -268,6 +271,24 @@ struct Helpers {
       if (!isProtected(ctx, item->ns)) continue;
       const std::string volumeName = str(item->object, "spec.volumeName");
       const std::string claim = item->ns + "/" + item->name;
+      // kubevirt-velero-plugin marked the DataVolume unfinished: its restore action skips this
+      // PVC so that CDI imports it again from the restored DataVolume; ocpv-dr does the same
+      // (a pre-created claim over a half-written disk would be taken as populated, or the DV
+      // refused by CDI's webhook).
+      if (const std::string dv = unfinishedDataVolume(item->object); !dv.empty()) {
+        const std::string reason =
+            "DataVolume " + dv + " had not finished when backup " + ctx.backup->name +
+            " was taken (" + std::string(kInProgressAnnotation) +
+            "): the PVC is not pre-created at DR; CDI populates it again from the restored "
+            "DataVolume";
+        warnings.push_back("PVC " + claim + ": " + reason);
+        if (skipped)
+          skipped->push_back({{"claim", claim},
+                              {"pv", volumeName.empty() ? Json(nullptr) : Json(volumeName)},
+                              {"dataVolume", dv},
+                              {"reason", reason}});
+        continue;
+      }
       if (volumeName.empty()) {
         warnings.push_back("PVC " + claim +
                            " was not bound when the backup was taken (no spec.volumeName): it is "
@@ -296,7 +317,7 @@ struct Helpers {
         problems.push_back(drPv.error().message);
         continue;
       }
-      auto drPvc = rewritePersistentVolumeClaim(v.pvcObject, ctx.backup->name);
+      auto drPvc = rewritePersistentVolumeClaim(v.pvcObject, v.pvObject, ctx.backup->name);
       if (!drPvc.ok()) {
         problems.push_back(drPvc.error().message);
         continue;
@@ -334,12 +355,14 @@ struct Helpers {
   // objects.json: what apply-volumes and start-vms act on (written by download).
   Result<Json> buildObjects(FailoverWorkflow::Context& ctx) {
     std::vector<std::string> problems, warnings;
-    OCPVDR_ASSIGN_OR_RETURN(auto vols, volumes(ctx, problems, warnings));
+    Json skipped = Json::array();
+    OCPVDR_ASSIGN_OR_RETURN(auto vols, volumes(ctx, problems, warnings, &skipped));
     if (!problems.empty()) return refusedError(joined(problems, "; "));
     Json o = {{"backup", ctx.backup->name},
               {"namespaces", ctx.namespaces},
               {"persistentVolumes", Json::array()},
               {"persistentVolumeClaims", Json::array()},
+              {"skippedPersistentVolumeClaims", std::move(skipped)},
               {"virtualMachines", Json::array()}};
     for (const auto& v : vols) {
       o["persistentVolumes"].push_back(v.drPv);
@@ -998,7 +1021,10 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
     if (!d_.clock.sleepFor(o_.pollInterval, o_.stop))
       return terminalError("stopped while waiting for PVCs to bind");
   }
-  return Json{{"applied", applied}, {"boundAt", formatTimeMillis(d_.clock.now())}};
+  // Not pre-created (unfinished DataVolumes): said in the step's details, as the plan said.
+  return Json{{"applied", applied},
+              {"skipped", objects.value("skippedPersistentVolumeClaims", Json::array())},
+              {"boundAt", formatTimeMillis(d_.clock.now())}};
 }
 
 Result<Json> FailoverWorkflow::drNamespaces(Context& ctx, const std::set<std::string>& names) {
@@ -1359,6 +1385,7 @@ Result<Json> FailoverWorkflow::plan() {
       if (objects.ok()) {
         s["persistentVolumes"] = (*objects)["persistentVolumes"];
         s["persistentVolumeClaims"] = (*objects)["persistentVolumeClaims"];
+        s["skippedPersistentVolumeClaims"] = (*objects)["skippedPersistentVolumeClaims"];
       } else {
         s["error"] = objects.error().message;
       }

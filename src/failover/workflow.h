@@ -27,7 +27,9 @@
 //                  missing namespaces, from the backup's (dr_namespaces.h), then PVs, then
 //                  PVCs, by server-side apply (failover.field_manager,
 //                  force); refuses objects of the same name not created by ocpv-dr; waits until
-//                  every PVC is Bound (pvc_bind).
+//                  every PVC is Bound (pvc_bind). PVCs of DataVolumes unfinished at backup
+//                  (kvp.kubevirt.io/storage.inprogress) and their PVs are skipped and listed
+//                  with the reason (CDI populates them again from the restored DataVolume).
 //   restore        the resource modifier ConfigMap (restore_modifiers.h; journaled first), then
 //                  Velero Restore `ocpv-dr-<run id>` in the OADP namespace (an existing one of
 //                  this run is reused): includedNamespaces = protected namespaces, PVs and PVCs

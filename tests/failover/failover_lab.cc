@@ -57,6 +57,16 @@ Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& b
                                              "velero.sync-interval-ms=200"});
   for (const auto& o : options.drControllerOptions)
     dro.extraArgs.insert(dro.extraArgs.end(), {"--controller-option", o});
+  if (options.cdiAtDr) {
+    std::string exports;
+    for (const auto& r : base.dr.exportRoots)
+      exports +=
+          (exports.empty() ? "" : ",") + base.dr.nfsServer + ":" + r.exportPath + "=" + r.hostPath;
+    dro.extraArgs.insert(dro.extraArgs.end(), {"--controller", "cdi"});
+    if (!exports.empty())
+      dro.extraArgs.insert(dro.extraArgs.end(),
+                           {"--controller-option", "cdi.nfs-exports=" + exports});
+  }
   lab->dr = std::make_unique<KubeSimProcess>(dro);
 
   config::Config& c = lab->cfg;
@@ -83,8 +93,10 @@ Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& b
   c.failover.timeouts.vmReady = 60s;
   c.failover.runStrategyAfterRestore = "Always";
   c.failover.fieldManager = "ocpv-dr";
+  demo::ScenarioOptions so;
+  so.unfinishedDataVolumes = options.unfinishedDataVolumes;
   lab->scenario = buildScenario(options.vms, options.namespaces, c.primary.nfsServer,
-                                c.primary.exportRoots.front().exportPath);
+                                c.primary.exportRoots.front().exportPath, so);
   lab->configPath = lab->writeConfig();
   return lab;
 }

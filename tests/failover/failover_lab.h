@@ -7,10 +7,13 @@
 //   storage  s3rver with a Velero-layout backup of the protected namespaces, taken from the
 //            primary API the way Velero reads it (plus a ConfigMap per namespace, a resource the
 //            DR kube-sim does not serve).
-//   DR       kube-sim (binding + kubevirt + velero) with the OADP namespace and what
+//   DR       kube-sim (binding + kubevirt + velero + cdi) with the OADP namespace and what
 //            failover preflight checks there (CSIDriver, StorageClasses, a
 //            DataProtectionApplication with the kubevirt plugin, a ReadOnly BackupStorageLocation
-//            on the bucket); Velero's backup sync imports the backup as a Backup CR.
+//            on the bucket); Velero's backup sync imports the backup as a Backup CR. The cdi
+//            controller knows where the DR export roots are (cdi.nfs-exports): a DR claim that CDI
+//            would import into gets an importer pod and its disk.img really rewritten, as on a
+//            real cluster.
 // The data is replicated with the Replicator before the failover (local transport in the root
 // namespace, ssh between namespace hosts in the netns test). Configuration is written as JSON
 // (config::toJson), which the YAML loader reads.
@@ -50,6 +53,8 @@ struct LabOptions {
   // Extra `--controller-option KEY=VALUE` for the DR kube-sim (e.g.
   // "velero.kubevirt-plugin-version=v0.7.0", "kubevirt.guest-agent=false").
   std::vector<std::string> drControllerOptions;
+  int unfinishedDataVolumes = 0;  // demo::ScenarioOptions: DataVolumes caught mid-import
+  bool cdiAtDr = true;            // run kube-sim's cdi controller at DR
 };
 
 class FailoverLab {

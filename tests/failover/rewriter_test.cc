@@ -192,7 +192,7 @@ TEST(Rewriter, RejectsObjectsThatAreNotPersistentVolumes) {
   EXPECT_EQ(rewritePersistentVolumeClaim({{"kind", "PersistentVolumeClaim"},
                                           {"metadata", {{"name", "c"}}},
                                           {"spec", {{"volumeName", "v"}}}},
-                                         "b")
+                                         Json::object(), "b")
                 .error()
                 .kind,
             ErrorKind::Invalid);  // no namespace
@@ -200,18 +200,24 @@ TEST(Rewriter, RejectsObjectsThatAreNotPersistentVolumes) {
 
 TEST(Rewriter, PersistentVolumeClaimFromADataVolume) {
   Json pvc = t::samplePvc("vms", "root", "pvc-1", "root");
-  auto r = rewritePersistentVolumeClaim(pvc, "nightly-20261124");
+  auto r = rewritePersistentVolumeClaim(pvc, t::samplePv("pvc-1", "s", "/p", "vms", "root"),
+                                        "nightly-20261124");
   ASSERT_TRUE(r.ok()) << r.error().describe();
   expectResetMetadata(*r);
   const Json& a = (*r)["metadata"]["annotations"];
-  EXPECT_EQ(a["cdi.kubevirt.io/storage.populatedFor"], "root");  // FACTS §6: must stay
+  // FACTS §6: CDI's completion state stays as it was in the backup.
+  EXPECT_EQ(a["cdi.kubevirt.io/storage.populatedFor"], "root");
   EXPECT_EQ(a["cdi.kubevirt.io/storage.contentType"], "kubevirt");
+  EXPECT_EQ(a["cdi.kubevirt.io/storage.pod.phase"], "Succeeded");
+  EXPECT_EQ(a["cdi.kubevirt.io/storage.pod.restarts"], "0");
+  EXPECT_EQ(a["cdi.kubevirt.io/storage.condition.running"], "false");
+  EXPECT_EQ(a["cdi.kubevirt.io/storage.condition.running.message"], "Import Complete");
+  EXPECT_EQ(a["cdi.kubevirt.io/storage.usePopulator"], "true");
   for (const char* gone :
        {"pv.kubernetes.io/bind-completed", "pv.kubernetes.io/bound-by-controller",
         "volume.beta.kubernetes.io/storage-provisioner", "volume.kubernetes.io/storage-provisioner",
-        "volume.kubernetes.io/selected-node", "cdi.kubevirt.io/storage.condition.running",
-        "cdi.kubevirt.io/storage.condition.running.message", "cdi.kubevirt.io/storage.pod.phase",
-        "cdi.kubevirt.io/storage.pod.restarts", "cdi.kubevirt.io/storage.import.importPodName"})
+        "volume.kubernetes.io/selected-node", "cdi.kubevirt.io/storage.import.importPodName",
+        "cdi.kubevirt.io/storage.import.endpoint"})
     EXPECT_FALSE(a.contains(gone)) << gone;
   EXPECT_EQ((*r)["spec"]["volumeName"], "pvc-1");
   EXPECT_EQ((*r)["spec"]["storageClassName"], "nfs-dynamic");
@@ -222,10 +228,131 @@ TEST(Rewriter, PersistentVolumeClaimFromADataVolume) {
   EXPECT_FALSE((*r)["metadata"].contains("ownerReferences"));
 }
 
+// The annotation sets of DataVolume claims as kubevirt-velero-plugin backs them up: whatever the
+// way CDI populated the claim, the DR claim keeps the completion state and carries no request
+// that would make CDI's import, upload or clone controller start a pod on it.
+TEST(Rewriter, DataVolumeClaimsKeepCompletionAndLoseRequests) {
+  const Json pv = t::samplePv("pvc-1", "s", "/p", "vms", "root");
+  Json upload = t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::LegacyImport);
+  {
+    Json& a = upload["metadata"]["annotations"];
+    for (auto it = a.begin(); it != a.end();)
+      it = it.key().rfind("cdi.kubevirt.io/storage.import.", 0) == 0 ? a.erase(it) : ++it;
+    a["cdi.kubevirt.io/storage.upload.target"] = "";
+    a["cdi.kubevirt.io/storage.uploadPodName"] = "cdi-upload-root";
+  }
+  Json clone = t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::LegacyImport);
+  {
+    Json& a = clone["metadata"]["annotations"];
+    a["k8s.io/CloneRequest"] = "golden/fedora";
+    a["k8s.io/CloneOf"] = "true";
+    a["cdi.kubevirt.io/storage.clone.token"] = "eyJhbGciOi";
+    a["cdi.kubevirt.io/storage.extended.clone.token"] = "eyJhbGciOi";
+    a["cdi.kubevirt.io/storage.sourceClonePodName"] = "root-source-pod";
+  }
+  Json warm = t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::LegacyImport);
+  {
+    Json& a = warm["metadata"]["annotations"];
+    a["cdi.kubevirt.io/storage.checkpoint.current"] = "snapshot-2";
+    a["cdi.kubevirt.io/storage.checkpoint.previous"] = "snapshot-1";
+    a["cdi.kubevirt.io/storage.checkpoint.final"] = "false";
+  }
+  struct Case {
+    std::string name;
+    Json pvc;
+  };
+  const std::vector<Case> cases = {
+      {"legacy import",
+       t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::LegacyImport)},
+      {"populator", t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::Populator)},
+      {"upload", upload},
+      {"host-assisted clone", clone},
+      {"multi-stage import", warm},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto r = rewritePersistentVolumeClaim(c.pvc, pv, "nightly-20261124");
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    const Json& a = (*r)["metadata"]["annotations"];
+    for (const auto& [key, value] : c.pvc["metadata"]["annotations"].items()) {
+      const bool request = key.rfind("cdi.kubevirt.io/storage.import.", 0) == 0 ||
+                           key.rfind("cdi.kubevirt.io/storage.checkpoint.", 0) == 0 ||
+                           key == "cdi.kubevirt.io/storage.upload.target" ||
+                           key == "cdi.kubevirt.io/storage.uploadPodName" ||
+                           key == "k8s.io/CloneRequest" ||
+                           key.find("clone.token") != std::string::npos ||
+                           key == "cdi.kubevirt.io/storage.sourceClonePodName" ||
+                           key.rfind("pv.kubernetes.io/b", 0) == 0 || key.rfind("volume.", 0) == 0;
+      if (request) {
+        EXPECT_FALSE(a.contains(key)) << key;
+      } else {
+        // Everything else of CDI's (and the rest) is kept, with its value.
+        ASSERT_TRUE(a.contains(key)) << key;
+        EXPECT_EQ(a[key], value) << key;
+      }
+    }
+    // The completion state CDI's import controller reads (import-controller.go: IsPVCComplete).
+    EXPECT_EQ(a["cdi.kubevirt.io/storage.pod.phase"], "Succeeded");
+    EXPECT_EQ(a["cdi.kubevirt.io/storage.populatedFor"], "root");
+    EXPECT_EQ(a["cdi.kubevirt.io/storage.condition.running.reason"], "Completed");
+    EXPECT_FALSE((*r)["metadata"]["labels"].contains("velero.kubevirt.io/pvc-uid"));
+    EXPECT_EQ((*r)["metadata"]["labels"]["app.kubernetes.io/managed-by"], "cdi-controller");
+    EXPECT_FALSE((*r)["spec"].contains("dataSourceRef"));
+  }
+}
+
+TEST(Rewriter, PvcUidLabelRestoredAsThePluginDoes) {
+  const Json pv = t::samplePv("pvc-1", "s", "/p", "db", "data");
+  Json pvc = t::samplePvc("db", "data", "pvc-1");
+  pvc["metadata"]["labels"]["velero.kubevirt.io/pvc-uid"] = "uid-at-backup";
+  pvc["metadata"]["annotations"]["velero.kubevirt.io/original-pvc-uid"] = "uid-before";
+  auto r = rewritePersistentVolumeClaim(pvc, pv, "b");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ((*r)["metadata"]["labels"]["velero.kubevirt.io/pvc-uid"], "uid-before");
+  EXPECT_FALSE((*r)["metadata"]["annotations"].contains("velero.kubevirt.io/original-pvc-uid"));
+
+  pvc["metadata"].erase("annotations");
+  r = rewritePersistentVolumeClaim(pvc, pv, "b");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_FALSE((*r)["metadata"]["labels"].contains("velero.kubevirt.io/pvc-uid"));
+  EXPECT_EQ((*r)["metadata"]["labels"]["app"], "demo");
+}
+
+TEST(Rewriter, StorageClassComesFromThePv) {
+  Json pv = t::samplePv("pvc-1", "s", "/p", "db", "data");
+  pv["spec"]["storageClassName"] = "nfs-csi";
+  Json pvc = t::samplePvc("db", "data", "pvc-1");
+  auto r = rewritePersistentVolumeClaim(pvc, pv, "b");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ((*r)["spec"]["storageClassName"], "nfs-csi");
+
+  // A PV without a class: the claim states "" so that no default class is filled in at DR.
+  pv["spec"].erase("storageClassName");
+  pvc["spec"].erase("storageClassName");
+  r = rewritePersistentVolumeClaim(pvc, pv, "b");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  ASSERT_TRUE((*r)["spec"].contains("storageClassName"));
+  EXPECT_EQ((*r)["spec"]["storageClassName"], "");
+}
+
+TEST(Rewriter, RefusesClaimsOfUnfinishedDataVolumes) {
+  Json pvc = t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::Unfinished);
+  EXPECT_EQ(unfinishedDataVolume(pvc), "root");
+  auto r = rewritePersistentVolumeClaim(pvc, t::samplePv("pvc-1", "s", "/p", "vms", "root"), "b");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::Refused);
+  EXPECT_NE(r.error().message.find("DataVolume root, which had not finished"), std::string::npos)
+      << r.error().message;
+  EXPECT_EQ(unfinishedDataVolume(
+                t::sampleDataVolumePvc("vms", "root", "pvc-1", t::DvPvcState::Populator)),
+            "");
+}
+
 TEST(Rewriter, PlainPersistentVolumeClaim) {
   Json pvc = t::samplePvc("db", "data", "pvc-7");
   pvc["metadata"]["annotations"]["example.com/keep-me"] = "yes";
-  auto r = rewritePersistentVolumeClaim(pvc, "nightly-20261124");
+  auto r = rewritePersistentVolumeClaim(pvc, t::samplePv("pvc-7", "s", "/p", "db", "data"),
+                                        "nightly-20261124");
   ASSERT_TRUE(r.ok()) << r.error().describe();
   expectResetMetadata(*r);
   const Json& a = (*r)["metadata"]["annotations"];
@@ -238,19 +365,26 @@ TEST(Rewriter, PlainPersistentVolumeClaim) {
 
   Json unbound = t::samplePvc("db", "pending", "x");
   unbound["spec"].erase("volumeName");
-  auto u = rewritePersistentVolumeClaim(unbound, "b");
+  auto u = rewritePersistentVolumeClaim(unbound, t::samplePv("x", "s", "/p", "db", "pending"), "b");
   ASSERT_FALSE(u.ok());
   EXPECT_EQ(u.error().kind, ErrorKind::Refused);
   EXPECT_NE(u.error().message.find("PVC db/pending was not bound"), std::string::npos);
 }
 
-TEST(Rewriter, BindTimeAnnotationList) {
-  EXPECT_TRUE(isBindTimeAnnotation("pv.kubernetes.io/bind-completed"));
-  EXPECT_TRUE(isBindTimeAnnotation("cdi.kubevirt.io/storage.pod.phase"));
-  EXPECT_TRUE(isBindTimeAnnotation("cdi.kubevirt.io/storage.condition.bound.reason"));
-  EXPECT_FALSE(isBindTimeAnnotation("cdi.kubevirt.io/storage.populatedFor"));
-  EXPECT_FALSE(isBindTimeAnnotation("cdi.kubevirt.io/storage.pod"));
-  EXPECT_FALSE(isBindTimeAnnotation("pv.kubernetes.io/provisioned-by"));
+TEST(Rewriter, DroppedAnnotationList) {
+  EXPECT_TRUE(isDroppedPvcAnnotation("pv.kubernetes.io/bind-completed"));
+  EXPECT_TRUE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.import.endpoint"));
+  EXPECT_TRUE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.import.source"));
+  EXPECT_TRUE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.upload.target"));
+  EXPECT_TRUE(isDroppedPvcAnnotation("k8s.io/CloneRequest"));
+  EXPECT_TRUE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.checkpoint.current"));
+  // Completion state: kept (FACTS §6).
+  EXPECT_FALSE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.pod.phase"));
+  EXPECT_FALSE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.condition.bound.reason"));
+  EXPECT_FALSE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.populatedFor"));
+  EXPECT_FALSE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.contentType"));
+  EXPECT_FALSE(isDroppedPvcAnnotation("cdi.kubevirt.io/storage.import"));
+  EXPECT_FALSE(isDroppedPvcAnnotation("pv.kubernetes.io/provisioned-by"));
 }
 
 TEST(Rewriter, PairingCheck) {

@@ -436,7 +436,7 @@ TEST(KubeSimApi, DiscoveryVersionAndHealth) {
   EXPECT_EQ(sim.send("GET", "/healthz", "", "", {{"Authorization", ""}}).status, 200);
   EXPECT_EQ(sim.send("GET", "/readyz", "", "", {{"Authorization", "Bearer nope"}}).status, 401);
   EXPECT_EQ(sim.send("GET", "/apis/nonexistent.io/v1").status, 404);
-  EXPECT_EQ(sim.send("GET", "/api/v1/pods").status, 404);
+  EXPECT_EQ(sim.send("GET", "/api/v1/services").status, 404);
 }
 
 TEST(KubeSimApi, KubevirtStartStopActions) {

@@ -305,7 +305,7 @@ TEST(VeleroStorage, TarballItemsPreferThePlainCopyAndRefuseEscapes) {
 
 TEST(Catalogue, TheFailoverControllersAndTheirOptions) {
   auto names = builtinControllerNames();
-  EXPECT_EQ(names, (std::vector<std::string>{"binding", "kubevirt", "velero"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"binding", "kubevirt", "cdi", "velero"}));
   ocpvdr::ManualClock clock;
   Store store(clock);
   ControllerRunner runner(store, clock);

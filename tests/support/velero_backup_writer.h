@@ -6,10 +6,13 @@
 
 namespace ocpvdr::testing {
 
+using demo::addDataVolumePvcState;
+using demo::DvPvcState;
 using demo::groupResourceOf;
 using demo::Json;
 using demo::sampleCsiPv;
 using demo::sampleDataVolume;
+using demo::sampleDataVolumePvc;
 using demo::samplePv;
 using demo::samplePvc;
 using demo::sampleVm;

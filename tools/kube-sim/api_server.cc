@@ -383,6 +383,11 @@ void ApiServer::handleAdmin(const httplib::Request& req, httplib::Response& res)
   } else if (what == "tick" && post) {
     controllers_.requestTick();
     sendJson(res, 200, "{}");
+  } else if (what == "drain" && post) {
+    // Returns once the controllers have handled every event committed before the call: a test
+    // that asserts "no controller reacted" reads the state after this, not after a sleep.
+    controllers_.drain();
+    sendJson(res, 200, Json{{"resourceVersion", std::to_string(store_.resourceVersion())}}.dump());
   } else {
     sendError(res, pathNotFound());
   }

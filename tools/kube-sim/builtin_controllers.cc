@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "binding_controller.h"
+#include "cdi_controller.h"
 #include "kubevirt_controller.h"
 #include "velero_controller.h"
 
@@ -49,6 +50,19 @@ const std::vector<std::pair<std::string, Factory>>& catalogue() {
              msOption(o, "kubevirt.start-delay-ms", std::chrono::milliseconds(500), bad),
              msOption(o, "kubevirt.stop-delay-ms", std::chrono::milliseconds(200), bad), agent);
        }},
+      {"cdi",
+       [](const ControllerOptions& o, std::string* bad) {
+         std::vector<NfsExportMapping> exports;
+         if (auto it = o.find("cdi.nfs-exports"); it != o.end()) {
+           std::string error;
+           auto parsed = parseNfsExportMappings(it->second, &error);
+           if (parsed)
+             exports = std::move(*parsed);
+           else
+             *bad = "cdi.nfs-exports: " + error;
+         }
+         return std::make_unique<CdiController>(std::move(exports));
+       }},
       {"velero",
        [](const ControllerOptions& o, std::string* bad) {
          auto it = o.find("velero.kubevirt-plugin-version");
@@ -67,6 +81,9 @@ std::vector<std::pair<std::string, std::string>> builtinControllerOptionKeys() {
           {"kubevirt.stop-delay-ms", "VMI deleted this long after a stop began (default 200)"},
           {"kubevirt.guest-agent",
            "true: Running VMIs show the condition AgentConnected True (default); false: never"},
+          {"cdi.nfs-exports",
+           "[server:]/export=/local/dir[,...]: where NFS exports are on this machine, so that a "
+           "CDI worker pod really overwrites disk.img (default: none, only marked)"},
           {"velero.sync-interval-ms", "backup sync period (default 1000)"},
           {"velero.kubevirt-plugin-version",
            "kubevirt-velero-plugin version to behave like (default v0.7.1; below v0.7.1, e.g. "

@@ -56,6 +56,10 @@ ResourceTable ResourceTable::standard() {
                    "persistentvolumeclaim", true, true, false, {"pvc"}));
   // ConfigMaps: Velero reads restore resource modifiers from one (velero_controller.h).
   v.push_back(make("", "v1", "ConfigMap", "configmaps", "configmap", true, false, false, {"cm"}));
+  // Pods and Events: only controllers write them here (the "cdi" controller's worker pods and its
+  // events); nothing runs.
+  v.push_back(make("", "v1", "Pod", "pods", "pod", true, true, false, {"po"}));
+  v.push_back(make("", "v1", "Event", "events", "event", true, false, false, {"ev"}));
   // external-snapshotter CRDs (client/config/crd): the class has no status subresource.
   v.push_back(make("snapshot.storage.k8s.io", "v1", "VolumeSnapshot", "volumesnapshots",
                    "volumesnapshot", true, true, true, {"vs"}));
