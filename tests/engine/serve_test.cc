@@ -239,7 +239,8 @@ TEST_F(ServeTest, BadRequestsGetA4xxWithAMessageAndTheServerKeepsServing) {
   EXPECT_EQ(Json::parse(dup.body)["duplicate"], true);
   EXPECT_EQ(engine->stats().syncsPerKey["pv/pvc-vol1"], 1);
 
-  std::string m = get("/metrics", false).body;
+  // With the token: PV-labelled series are for authenticated readers (issue 13).
+  std::string m = get("/metrics", true).body;
   EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"unauthorized\"} 2"), std::string::npos)
       << m;
   EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"rejected\"} 5"), std::string::npos);
