@@ -400,6 +400,14 @@ Status Catalog::recordEvent(std::string_view eventId, std::string_view key, std:
   return s.run("recording event");
 }
 
+Result<std::int64_t> Catalog::pruneEventsSeen(SystemTime before) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "DELETE FROM events_seen WHERE processed_at_ms < ?");
+  s.bind(toMillis(before));
+  OCPVDR_TRY(s.run("pruning events_seen"));
+  return static_cast<std::int64_t>(sqlite3_changes(db_));
+}
+
 Result<std::int64_t> Catalog::beginRun(std::string_view kind, SystemTime at) {
   std::lock_guard lock(mu_);
   Stmt s(db_, "INSERT INTO runs (kind, started_at_ms) VALUES (?, ?)");

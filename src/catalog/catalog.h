@@ -155,6 +155,9 @@ class Catalog {
   [[nodiscard]] Result<bool> eventProcessed(std::string_view eventId);
   [[nodiscard]] Status recordEvent(std::string_view eventId, std::string_view key,
                                    std::string_view result, bool ok, SystemTime at);
+  // Forgets event ids recorded before `before` (catalog.events_seen_retention): the table would
+  // otherwise grow with every event forever. Returns how many were removed.
+  [[nodiscard]] Result<std::int64_t> pruneEventsSeen(SystemTime before);
 
   // Runs.
   [[nodiscard]] Result<std::int64_t> beginRun(std::string_view kind, SystemTime at);

@@ -1,9 +1,10 @@
 // `ocpv-dr failover plan|run|resume|abandon|release|report`: wiring only — the workflow, journal
 // and report live in src/failover (docs/failover.md is the runbook).
 //
-// Crash injection for tests: OCPVDR_FAILOVER_CRASH=<point>[,<point>...] (or the hidden
-// --crash-at POINT) makes the process _exit(86) at that point: "after:<step>" right after the
-// step is journaled done, "mid:<step>" part-way through it (see workflow.h).
+// Crash injection, in the test build ocpv-dr-testhooks only (cli/test_hooks.h):
+// OCPVDR_FAILOVER_CRASH=<point>[,<point>...] (or the hidden --crash-at POINT) makes the process
+// _exit(86) at that point: "after:<step>" right after the step is journaled done, "mid:<step>"
+// part-way through it (see workflow.h). The product binary has neither.
 #include <unistd.h>
 
 #include <cctype>
@@ -17,6 +18,7 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
+#include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
@@ -49,11 +51,7 @@ struct FailoverArgs {
 };
 
 std::vector<std::string> crashPoints(const std::string& flag) {
-  std::string spec = flag;
-  if (spec.empty()) {
-    const char* env = std::getenv("OCPVDR_FAILOVER_CRASH");
-    if (env) spec = env;
-  }
+  std::string spec = flag.empty() ? testHooks().failoverCrash : flag;
   std::vector<std::string> points;
   std::stringstream ss(spec);
   std::string p;
@@ -74,7 +72,7 @@ struct Wiring {
 
 Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
   auto w = std::make_unique<Wiring>();
-  OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath));
+  OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath, pinnedNow({})));
   const config::Config& cfg = w->env->config;
   auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock, curlHttpClients());
   if (!dr.ok()) return dr.error().wrap("DR cluster API (sites.dr.kubernetes)");
@@ -216,7 +214,8 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     c->add_option("--poll-interval-ms", a->pollMs, "How often waits re-check the clusters")
         ->check(CLI::Range(10, 600000))
         ->group("");  // tests
-    c->add_option("--crash-at", a->crashAt, "Crash injection point (tests)")->group("");
+    if (testHooks().enabled)
+      c->add_option("--crash-at", a->crashAt, "Crash injection point (tests)")->group("");
   };
   auto modeFlags = [&](CLI::App* c) {
     c->add_flag("--planned", a->planned,

@@ -2,11 +2,15 @@
 // SIGTERM/SIGINT, then shuts down gracefully (docs/serve.md) and exits 0.
 #include <signal.h>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/test_hooks.h"
+#include "config/config.h"
 #include "core/curl_http.h"
+#include "core/instance_lock.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "engine/engine.h"
@@ -37,7 +41,20 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto env = replication::HandlerEnv::open(g.configPath);
+  // One serve per catalog (docs/serve.md): two would run the same queue and the same syncs twice
+  // and race on the catalog. Taken before the catalog is opened; held until exit.
+  auto cfg = config::loadConfig(g.configPath);
+  if (!cfg.ok()) return fail(cfg.error());
+  const std::string catalogPath = cfg->catalog.path;
+  if (auto parent = std::filesystem::path(catalogPath).parent_path(); !parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+  }
+  auto instance =
+      InstanceLock::acquire(catalogPath + ".lock", "ocpv-dr serve", "the catalog " + catalogPath);
+  if (!instance.ok()) return fail(instance.error());
+
+  auto env = replication::HandlerEnv::open(g.configPath, pinnedNow({}));
   if (!env.ok()) return fail(env.error());
   auto& e = **env;
   auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());

@@ -8,12 +8,14 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/httplib_client.h"
+#include "core/instance_lock.h"
 #include "core/json_util.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -47,6 +49,18 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   const config::Forwarder& f = cfg.forwarder;
   if (f.webhookUrl.empty()) {
     return fail(invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
+  }
+
+  // One forwarder per spool (docs/forwarder.md): two would send every event twice and race on
+  // the spool. Without a spool there is no state to share.
+  InstanceLock instance;
+  if (!f.spoolDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(f.spoolDir, ec);
+    auto l = InstanceLock::acquire(f.spoolDir + "/forwarder.lock", "ocpv-dr forward",
+                                   "the spool " + f.spoolDir);
+    if (!l.ok()) return fail(l.error());
+    instance = std::move(*l);
   }
 
   RealClock clock;

@@ -181,7 +181,11 @@ class Schema {
                               [](std::string_view v) { return rules::timeZone(v); }))};
                 }),
         section("catalog",
-                [this, &cfg] { return Fields{text("path", cfg.catalog.path, absPath(false))}; }),
+                [this, &cfg] {
+                  return Fields{
+                      text("path", cfg.catalog.path, absPath(false)),
+                      seconds("events_seen_retention", cfg.catalog.eventsSeenRetention, true)};
+                }),
         section("backup_store", [this, &cfg] { return backupStore(cfg.backupStore); }),
         section("failover", [this, &cfg] { return failover(cfg.failover); }),
         section("server", [this, &cfg] { return server(cfg.server); }),
@@ -480,6 +484,8 @@ class Schema {
         number("rate_limit_per_second", s.rateLimitPerSecond, 0, 100000, true),
         millis("settle", s.settle),
         seconds("shutdown_grace", s.shutdownGrace),
+        flag("public_metrics_labels", s.publicMetricsLabels),
+        text("expected_cluster", s.expectedCluster, anyText()),
     };
   }
 

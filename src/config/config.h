@@ -105,6 +105,9 @@ struct Schedule {
 
 struct Catalog {
   std::string path = "/var/lib/ocpv-dr/catalog.db";
+  // Event ids are remembered this long for de-duplication of redelivered events, then forgotten
+  // (serve and the sync verbs prune events_seen; a redelivery older than this syncs again).
+  Seconds eventsSeenRetention{30 * 24 * 3600};
 };
 
 struct BackupStore {
@@ -160,11 +163,13 @@ struct Server {
   std::string hmacSecretFile;  // optional x-hub-signature-256 check
   ServerTls tls;
   std::int64_t maxBodyBytes = 1 << 20;
-  int workers = 4;                 // 1..64
-  bool watchPrimary = false;       // also watch the primary API itself
-  double rateLimitPerSecond = 20;  // overall cap on syncs started
-  Millis settle{2000};             // per-key settle delay before a queued sync runs
-  Seconds shutdownGrace{60};       // SIGTERM: time running syncs get to finish
+  int workers = 4;                   // 1..64
+  bool watchPrimary = false;         // also watch the primary API itself
+  double rateLimitPerSecond = 20;    // overall cap on syncs started
+  Millis settle{2000};               // per-key settle delay before a queued sync runs
+  Seconds shutdownGrace{60};         // SIGTERM: time running syncs get to finish
+  bool publicMetricsLabels = false;  // /metrics shows PV names without a token
+  std::string expectedCluster;       // set: events must carry "cluster" equal to this
 };
 
 struct Forwarder {

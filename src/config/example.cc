@@ -97,6 +97,7 @@ schedule:
 
 catalog:
   path: /var/lib/ocpv-dr/catalog.db  # SQLite file with replicas, snapshots and runs (on the DR host)
+  events_seen_retention: 30d       # event ids kept for de-duplicating redelivered events
 
 backup_store:                      # where OADP (Velero) writes its backups: S3 or S3-compatible
   endpoint: ""                     # https://s3.example.com; empty: AWS S3 in `region`
@@ -141,6 +142,8 @@ server:                            # ocpv-dr serve (standalone engine on the DR 
   rate_limit_per_second: 20        # overall cap on syncs started per second (> 0)
   settle: 2s                       # a queued PV waits this long for more events before it syncs
   shutdown_grace: 60s              # on SIGTERM, running syncs get this long to finish
+  public_metrics_labels: false     # true: /metrics shows PV names without a token too
+  expected_cluster: ""             # set: every event must name this cluster in "cluster"
 
 forwarder:                         # ocpv-dr forward (in the primary cluster, posts events to EDA)
   webhook_url: ""                  # http(s) URL of the EDA webhook or of ocpv-dr serve /v1/events

@@ -113,12 +113,26 @@ double MetricsRegistry::get(const std::string& name, const Labels& labels) const
 }
 
 std::string MetricsRegistry::renderPrometheus() const {
+  return renderPrometheus({});
+}
+
+std::string MetricsRegistry::renderPrometheus(const std::vector<std::string>& hiddenLabels) const {
+  // A rendered label set is {a="x",b="y"} with quotes in values escaped, so `{name="` or
+  // `,name="` only ever starts a label.
+  auto hidden = [&](const std::string& key) {
+    for (const auto& l : hiddenLabels)
+      if (key.find("{" + l + "=\"") != std::string::npos ||
+          key.find("," + l + "=\"") != std::string::npos)
+        return true;
+    return false;
+  };
   std::lock_guard lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     if (!f.help.empty()) out += "# HELP " + name + " " + escapeHelp(f.help) + "\n";
     out += "# TYPE " + name + " " + f.type + "\n";
     for (const auto& [key, value] : f.series) {
+      if (!hiddenLabels.empty() && hidden(key)) continue;
       out += name;
       out += key;
       out += ' ';

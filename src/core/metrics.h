@@ -19,6 +19,9 @@ class MetricsRegistry {
   void set(const std::string& name, double value, const Labels& labels = {});
   double get(const std::string& name, const Labels& labels = {}) const;
   std::string renderPrometheus() const;
+  // The same without the series that carry any of `hiddenLabels` (e.g. "pv": object names are
+  // not for anonymous readers); their HELP/TYPE lines stay.
+  std::string renderPrometheus(const std::vector<std::string>& hiddenLabels) const;
 
  private:
   struct Family {

@@ -213,6 +213,7 @@ Status Engine::start() {
     if (!rc.ok()) return rc.error().wrap("catalog (connection of the HTTP side)");
     readCatalog_ = std::move(rc).value();
   }
+  pruneEventsSeen(true);
 
   server::ServerOptions so;
   so.listen = opts_.listen;
@@ -253,6 +254,12 @@ Status Engine::start() {
 }
 
 void Engine::registerRoutes() {
+  // PV names in /metrics (ocpvdr_replica_*{pv=...}) are for authenticated readers, as in
+  // /v1/status, unless server.public_metrics_labels says otherwise (docs/security.md).
+  http_->setPrivateMetricLabels({"pv"}, [this](const httplib::Request& req) {
+    if (cfg_.server.publicMetricsLabels) return true;
+    return token_ != nullptr && req.has_header("Authorization") && authorize(req, false).ok();
+  });
   http_->addStandardEndpoints(
       metrics_, [this] { return readiness(); }, [this] { refreshGauges(); });
   http_->post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
@@ -320,16 +327,13 @@ void Engine::handleEvent(const httplib::Request& req, httplib::Response& res) {
     server::respondError(res, 400, ev.error().message);
     return;
   }
-  if (!ev->cluster.empty() && !cfg_.primary.name.empty() && ev->cluster != cfg_.primary.name) {
+  if (Status c = checkEventCluster(*ev, cfg_.server.expectedCluster, cfg_.primary.name); !c.ok()) {
     count("rejected");
     {
       std::lock_guard lock(mu_);
       ++stats_.eventsRejected;
     }
-    server::respondError(res, 400,
-                         "event from cluster \"" + ev->cluster +
-                             "\", but this engine replicates cluster \"" + cfg_.primary.name +
-                             "\" (sites.primary.name)");
+    server::respondError(res, 400, c.error().message);
     return;
   }
   if (std::string why = outOfScope(*ev); !why.empty()) {
@@ -522,6 +526,24 @@ void Engine::recordIds(const std::string& key, const std::vector<std::string>& i
     Status s = deps_.catalog->recordEvent(id, key, result, ok, now);
     if (!s.ok())
       log::warn("serve: could not record the event id", {{"id", id}, {"error", s.error().message}});
+  }
+  if (!ids.empty()) pruneEventsSeen(false);
+}
+
+void Engine::pruneEventsSeen(bool force) {
+  const SystemTime now = clock_.now();
+  {
+    std::lock_guard lock(mu_);
+    if (!force && lastPrune_ && now - *lastPrune_ < std::chrono::hours(1)) return;
+    lastPrune_ = now;
+  }
+  auto removed = deps_.catalog->pruneEventsSeen(now - cfg_.catalog.eventsSeenRetention);
+  if (!removed.ok()) {
+    log::warn("serve: could not prune old event ids", {{"error", removed.error().message}});
+  } else if (*removed > 0) {
+    log::info(
+        "serve: forgot old event ids",
+        {{"removed", *removed}, {"retention_seconds", cfg_.catalog.eventsSeenRetention.count()}});
   }
 }
 

@@ -166,6 +166,9 @@ class Engine {
   KeyOutcome reconcileKey(const std::string& key, const Known& k);
   void recordIds(const std::string& key, const std::vector<std::string>& ids,
                  const std::string& result, bool ok);
+  // Forgets event ids older than catalog.events_seen_retention: at start, then at most once an
+  // hour when ids are recorded.
+  void pruneEventsSeen(bool force);
   void acceptObject(const std::string& kind, const std::string& key, const std::string& type,
                     const Json& object, const std::string& id);
   void startWatches();
@@ -191,7 +194,8 @@ class Engine {
   std::unique_ptr<server::HttpServer> http_;
   std::unique_ptr<CronScheduler> scheduler_;
 
-  mutable std::mutex mu_;  // known_, pendingIds_, stats_, latencies_, lastReconcile_
+  mutable std::mutex mu_;  // known_, pendingIds_, stats_, latencies_, lastReconcile_, lastPrune_
+  std::optional<SystemTime> lastPrune_;
   std::map<std::string, Known> known_;
   std::unordered_set<std::string> pendingIds_;
   EngineStats stats_;

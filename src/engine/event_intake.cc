@@ -43,6 +43,25 @@ bool constantTimeEqual(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+Status checkEventCluster(const EventPayload& ev, std::string_view expected,
+                         std::string_view primaryName) {
+  if (!expected.empty()) {
+    if (ev.cluster.empty())
+      return invalidError("event has no \"cluster\"; this engine requires \"cluster\": \"" +
+                          std::string(expected) + "\" (server.expected_cluster)");
+    if (ev.cluster != expected)
+      return invalidError("event from cluster \"" + ev.cluster +
+                          "\", but this engine accepts only \"" + std::string(expected) +
+                          "\" (server.expected_cluster)");
+    return Status::success();
+  }
+  if (!ev.cluster.empty() && !primaryName.empty() && ev.cluster != primaryName)
+    return invalidError("event from cluster \"" + ev.cluster +
+                        "\", but this engine replicates cluster \"" + std::string(primaryName) +
+                        "\" (sites.primary.name)");
+  return Status::success();
+}
+
 std::string pvKey(std::string_view name) {
   return "pv/" + std::string(name);
 }

@@ -41,6 +41,13 @@ struct EventPayload {
 
 [[nodiscard]] Result<EventPayload> parseEventPayload(std::string_view body);
 
+// The event's "cluster" against the configuration (Invalid → 400, naming both values):
+// with server.expected_cluster (`expected`) set, the field is required and must equal it;
+// otherwise it stays optional and, when present, must equal sites.primary.name (`primaryName`,
+// when that is set).
+[[nodiscard]] Status checkEventCluster(const EventPayload& ev, std::string_view expected,
+                                       std::string_view primaryName);
+
 // The work-queue key of an object of `kind`: "pv/<name>", "snap/<ns>/<name>".
 std::string pvKey(std::string_view name);
 std::string snapshotKey(std::string_view ns, std::string_view name);

@@ -15,14 +15,11 @@ Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPa
                                                      const std::string& nowOverride) {
   auto env = std::make_unique<HandlerEnv>();
   OCPVDR_ASSIGN_OR_RETURN(env->config, config::loadConfig(configPath));
-  std::string pinned = nowOverride;
-  if (pinned.empty()) {
-    const char* fake = std::getenv("OCPVDR_FAKE_NOW");
-    if (fake != nullptr) pinned = fake;
-  }
+  // $OCPVDR_FAKE_NOW reaches here only through the test build's hooks (cli/test_hooks.h).
+  const std::string& pinned = nowOverride;
   if (!pinned.empty()) {
     auto t = parseTime(pinned);
-    if (!t.ok()) return invalidError("--now / OCPVDR_FAKE_NOW: " + t.error().message);
+    if (!t.ok()) return invalidError("--now (or the test clock): " + t.error().message);
     env->clock = std::make_unique<PinnedWallClock>(*t);
   } else {
     env->clock = std::make_unique<RealClock>();

@@ -3,8 +3,9 @@
 // plus the bits of command plumbing shared by the three command groups (reading the input
 // document, a TTY progress line, printing the result document).
 //
-// Test clock: OCPVDR_FAKE_NOW=<RFC 3339> in the environment (or the hidden --now option) pins
-// "now" for retention and timestamps. Documented as a testing aid only (docs/replication.md).
+// Test clock: the hidden --now option (or, in the test build ocpv-dr-testhooks only,
+// OCPVDR_FAKE_NOW=<RFC 3339>: cli/test_hooks.h) pins "now" for retention and timestamps.
+// Documented as a testing aid only (docs/replication.md).
 #pragma once
 
 #include <memory>
@@ -45,8 +46,8 @@ struct HandlerEnv {
   std::unique_ptr<PrimaryObjects> primary;  // the primary API, connected on first use
   std::unique_ptr<Replicator> replicator;
 
-  // Loads the config, opens the catalog, builds the Replicator. `nowOverride` (RFC 3339) wins
-  // over $OCPVDR_FAKE_NOW.
+  // Loads the config, opens the catalog, builds the Replicator. `nowOverride` (RFC 3339), when
+  // set, pins the clock.
   [[nodiscard]] static Result<std::unique_ptr<HandlerEnv>> open(
       const std::string& configPath, const std::string& nowOverride = {});
 };

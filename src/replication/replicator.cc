@@ -101,6 +101,11 @@ void Replicator::finishReport(SyncReport& r, SteadyTime start, const std::string
     Status s = catalog_.recordEvent(eventId, key, toString(r.result), r.ok(), clock_.now());
     if (!s.ok())
       log::warn("could not record event id", {{"event_id", eventId}, {"error", s.error().message}});
+    // Ids older than catalog.events_seen_retention are forgotten here too (the AAP shape has no
+    // serve): without this the table grows with every event.
+    auto pruned = catalog_.pruneEventsSeen(clock_.now() - cfg_.catalog.eventsSeenRetention);
+    if (!pruned.ok())
+      log::warn("could not prune old event ids", {{"error", pruned.error().message}});
   }
   Json fields{{"changed", r.changed}, {"bytes", r.bytes}, {"duration_ms", r.duration.count()}};
   if (!r.pv.empty()) fields["pv"] = r.pv;

@@ -208,6 +208,21 @@ TEST(Catalog, EventDedupeOnlyCountsSuccessesAndSuccessIsSticky) {
   EXPECT_FALSE(cat->recordEvent("", "pv/a", "x", true, at(1)).ok());
 }
 
+TEST(Catalog, EventsSeenArePrunedByAge) {
+  TempDir tmp;
+  auto cat = openOk((tmp / "c.db").string());
+  ASSERT_TRUE(cat);
+  ASSERT_TRUE(cat->recordEvent("old", "pv/a", "synced", true, at(1)).ok());
+  ASSERT_TRUE(cat->recordEvent("old-failed", "pv/a", "failed", false, at(2)).ok());
+  ASSERT_TRUE(cat->recordEvent("new", "pv/b", "synced", true, at(10)).ok());
+  auto removed = cat->pruneEventsSeen(at(5));
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_EQ(*removed, 2);
+  EXPECT_FALSE(*cat->eventProcessed("old"));  // forgotten: a redelivery would sync again
+  EXPECT_TRUE(*cat->eventProcessed("new"));
+  EXPECT_EQ(*cat->pruneEventsSeen(at(5)), 0);
+}
+
 TEST(Catalog, RunsAndItemsWithCascade) {
   TempDir tmp;
   auto cat = openOk((tmp / "c.db").string());

@@ -122,5 +122,33 @@ TEST(WebhookAuthTest, HmacSignatureOverTheRawBody) {
   EXPECT_NE(notHex.error().message.find("not a hex"), std::string::npos);
 }
 
+TEST(EventCluster, ExpectedClusterMakesTheFieldRequired) {
+  EventPayload ev;
+  // Without server.expected_cluster: optional, and when present it must be the primary's name.
+  EXPECT_TRUE(checkEventCluster(ev, "", "site-a").ok());
+  ev.cluster = "site-a";
+  EXPECT_TRUE(checkEventCluster(ev, "", "site-a").ok());
+  ev.cluster = "site-b";
+  auto other = checkEventCluster(ev, "", "site-a");
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().kind, ErrorKind::Invalid);
+  EXPECT_NE(other.error().message.find("sites.primary.name"), std::string::npos);
+  // With it: required and equal.
+  ev.cluster.clear();
+  auto missing = checkEventCluster(ev, "site-a", "site-a");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::Invalid);
+  EXPECT_NE(missing.error().message.find("event has no \"cluster\""), std::string::npos)
+      << missing.error().message;
+  EXPECT_NE(missing.error().message.find("server.expected_cluster"), std::string::npos);
+  ev.cluster = "site-b";
+  auto wrong = checkEventCluster(ev, "site-a", "");
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("\"site-b\""), std::string::npos);
+  EXPECT_NE(wrong.error().message.find("\"site-a\""), std::string::npos);
+  ev.cluster = "site-a";
+  EXPECT_TRUE(checkEventCluster(ev, "site-a", "").ok());
+}
+
 }  // namespace
 }  // namespace ocpvdr::engine

@@ -239,7 +239,8 @@ TEST_F(ServeTest, BadRequestsGetA4xxWithAMessageAndTheServerKeepsServing) {
   EXPECT_EQ(Json::parse(dup.body)["duplicate"], true);
   EXPECT_EQ(engine->stats().syncsPerKey["pv/pvc-vol1"], 1);
 
-  std::string m = get("/metrics", false).body;
+  // With the token: PV-labelled series are for authenticated readers (issue 13).
+  std::string m = get("/metrics", true).body;
   EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"unauthorized\"} 2"), std::string::npos)
       << m;
   EXPECT_NE(m.find("ocpvdr_engine_events_total{result=\"rejected\"} 5"), std::string::npos);
@@ -623,6 +624,62 @@ TEST_F(ServeDeleteTest, LeftSelectionKeepsTheDrCopyAndIsReported) {
   }));
   EXPECT_EQ(treeDigest(drRoot), before);
   EXPECT_EQ(state("pvc-vol1"), "active");
+  engine->shutdown();
+}
+
+TEST_F(ServeTest, MetricsShowPvNamesOnlyWhenAuthenticatedOrConfiguredPublic) {
+  startEngine();
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 1000, 1);
+  Json pv = inTreePv("pvc-vol1", "nfs-primary", "/exports/ocp/vol1");
+  primary.putPv(pv);
+  ASSERT_EQ(post(event(pv, "ADDED", "m:1:ADDED")).status, 202);
+  ASSERT_TRUE(eventually([&] { return synced("pvc-vol1"); }));
+  const std::string series = "ocpvdr_replica_rpo_exceeded{pv=\"pvc-vol1\"} 0";
+  EXPECT_NE(get("/metrics", true).body.find(series), std::string::npos);
+  auto anon = get("/metrics", false);
+  EXPECT_EQ(anon.status, 200);
+  EXPECT_EQ(anon.body.find("pvc-vol1"), std::string::npos) << anon.body;
+  EXPECT_NE(anon.body.find("ocpvdr_engine_events_total{result=\"accepted\"} 1"), std::string::npos)
+      << anon.body;
+  engine->shutdown();
+  cfg.server.publicMetricsLabels = true;
+  startEngine();
+  EXPECT_NE(get("/metrics", false).body.find(series), std::string::npos);
+  engine->shutdown();
+}
+
+TEST_F(ServeTest, ExpectedClusterMakesTheClusterFieldRequired) {
+  cfg.server.expectedCluster = "primary";
+  startEngine();
+  testing::writeRandomFile(primaryRoot / "vol1/disk.img", 1000, 1);
+  Json pv = inTreePv("pvc-vol1", "nfs-primary", "/exports/ocp/vol1");
+  primary.putPv(pv);
+  Json noCluster = Json::parse(event(pv, "ADDED", "c:1:ADDED"));
+  noCluster.erase("cluster");
+  auto missing = post(noCluster.dump());
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(errorOf(missing).find("server.expected_cluster"), std::string::npos)
+      << errorOf(missing);
+  Json other = Json::parse(event(pv, "ADDED", "c:2:ADDED"));
+  other["cluster"] = "elsewhere";
+  EXPECT_EQ(post(other.dump()).status, 400);
+  EXPECT_EQ(post(event(pv, "ADDED", "c:3:ADDED")).status, 202);
+  EXPECT_EQ(engine->stats().eventsRejected, 2u);
+  engine->shutdown();
+}
+
+TEST_F(ServeTest, EventIdsOlderThanTheRetentionAreForgottenAtStart) {
+  cfg.catalog.eventsSeenRetention = std::chrono::hours(24 * 30);
+  const SystemTime now = clock.now();
+  ASSERT_TRUE(
+      cat->recordEvent("old:1:ADDED", "pv/a", "synced", true, now - std::chrono::hours(24 * 31))
+          .ok());
+  ASSERT_TRUE(
+      cat->recordEvent("recent:1:ADDED", "pv/b", "synced", true, now - std::chrono::hours(24))
+          .ok());
+  startEngine();
+  EXPECT_FALSE(cat->eventProcessed("old:1:ADDED").valueOr(true));
+  EXPECT_TRUE(cat->eventProcessed("recent:1:ADDED").valueOr(false));
   engine->shutdown();
 }
 

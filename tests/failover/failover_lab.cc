@@ -341,7 +341,7 @@ CliRun runCli(const std::string& configPath, const std::vector<std::string>& arg
               std::chrono::seconds timeout) {
   ProcessSpec spec;
   spec.argv = wrap;
-  spec.argv.push_back(binaryPath("src/cli/ocpv-dr").string());
+  spec.argv.push_back(ocpvdrBinaryFor(env));
   spec.argv.insert(spec.argv.end(), {"-c", configPath, "--log-format", "json"});
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.env = env;

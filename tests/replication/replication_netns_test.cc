@@ -97,7 +97,10 @@ class NetnsReplicationTest : public ::testing::Test {
   CliRun cli(std::vector<std::string> args, std::optional<std::string> stdinData = {},
              std::map<std::string, std::string> env = {}, const std::string& config = {}) {
     ProcessSpec spec;
-    std::vector<std::string> argv{bin, "-c", config.empty() ? configPath : config};
+    // The test clock (OCPVDR_FAKE_NOW) exists only in the test build (src/cli/test_hooks.h).
+    const std::string exe =
+        env.count("OCPVDR_FAKE_NOW") ? binaryPath("src/cli/ocpv-dr-testhooks").string() : bin;
+    std::vector<std::string> argv{exe, "-c", config.empty() ? configPath : config};
     argv.insert(argv.end(), args.begin(), args.end());
     spec.argv = hosts->onHost(hosts->dr(), argv);
     spec.stdinData = std::move(stdinData);

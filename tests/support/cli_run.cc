@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/temp_dir.h"
+
 namespace ocpvdr::testing {
 
 CliRun runCliProcess(const ProcessSpec& spec) {
@@ -18,6 +20,11 @@ CliRun runCliProcess(const ProcessSpec& spec) {
   out.err = r->err;
   out.doc = Json::parse(r->out, nullptr, false);
   return out;
+}
+
+std::string ocpvdrBinaryFor(const std::map<std::string, std::string>& env) {
+  const bool hooks = env.count("OCPVDR_FAKE_NOW") > 0 || env.count("OCPVDR_FAILOVER_CRASH") > 0;
+  return binaryPath(hooks ? "src/cli/ocpv-dr-testhooks" : "src/cli/ocpv-dr").string();
 }
 
 }  // namespace ocpvdr::testing

@@ -2,6 +2,7 @@
 // exit code, both streams and the parsed stdout in one value.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "core/json_util.h"
@@ -18,5 +19,10 @@ struct CliRun {
 // Runs `spec` with a RealProcessRunner. A process that cannot be started is a test failure
 // (ADD_FAILURE) and leaves code at -1.
 CliRun runCliProcess(const ProcessSpec& spec);
+
+// The ocpv-dr binary for a run with `env`: the test build ocpv-dr-testhooks when `env` sets one
+// of its hook variables (OCPVDR_FAKE_NOW, OCPVDR_FAILOVER_CRASH: src/cli/test_hooks.h), else the
+// product binary ocpv-dr, which ignores them.
+std::string ocpvdrBinaryFor(const std::map<std::string, std::string>& env);
 
 }  // namespace ocpvdr::testing
