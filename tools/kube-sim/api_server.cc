@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -115,6 +116,68 @@ std::optional<std::int64_t> parseInt(const std::string& s) {
     if (c < '0' || c > '9' || v > 100000000000LL) return std::nullopt;
     v = v * 10 + (c - '0');
   }
+  return v;
+}
+
+// staging/src/k8s.io/apimachinery/pkg/apis/meta/internalversion/validation/validation.go
+// (validateWatchOptions, and the sendInitialEvents rule of ValidateListOptions), as the list/watch
+// handler (apiserver/pkg/endpoints/handlers/get.go) runs it: 422 on ListOptions.meta.k8s.io "".
+// The WatchList feature is on (beta, default since v1.32). List-side resourceVersionMatch rules
+// stay in Store::list.
+std::optional<ApiError> validateListOptions(const httplib::Request& req, bool watch) {
+  Json causes = Json::array();
+  const bool hasSie = req.has_param("sendInitialEvents");
+  const std::string match = req.get_param_value("resourceVersionMatch");
+  if (watch) {
+    if (hasSie && match != "NotOlderThan") {
+      causes.push_back(cause("FieldValueForbidden", "resourceVersionMatch",
+                             "Forbidden: sendInitialEvents requires setting resourceVersionMatch "
+                             "to NotOlderThan"));
+    }
+    if (!match.empty()) {
+      if (!hasSie) {
+        causes.push_back(cause("FieldValueForbidden", "resourceVersionMatch",
+                               "Forbidden: resourceVersionMatch is forbidden for watch unless "
+                               "sendInitialEvents is provided"));
+      }
+      if (match != "NotOlderThan") {
+        causes.push_back(
+            cause("FieldValueNotSupported", "resourceVersionMatch",
+                  "Unsupported value: \"" + match + "\": supported values: \"NotOlderThan\""));
+      }
+      if (!req.get_param_value("continue").empty()) {
+        causes.push_back(cause("FieldValueForbidden", "resourceVersionMatch",
+                               "Forbidden: resourceVersionMatch is forbidden when continue is "
+                               "provided"));
+      }
+    }
+  } else if (hasSie) {
+    causes.push_back(cause("FieldValueForbidden", "sendInitialEvents",
+                           "Forbidden: sendInitialEvents is forbidden for list"));
+  }
+  if (causes.empty()) return std::nullopt;
+  std::string list;
+  for (const auto& c : causes) {
+    if (!list.empty()) list += ", ";
+    list += c.value("field", "") + ": " + c.value("message", "");
+  }
+  if (causes.size() > 1) list = "[" + list + "]";
+  return ApiError{422, "Invalid", "ListOptions.meta.k8s.io \"\" is invalid: " + list,
+                  Json{{"group", "meta.k8s.io"}, {"kind", "ListOptions"}, {"causes", causes}}};
+}
+
+// requestinfo.go: the RBAC verb of a resource request.
+std::string requestVerb(const std::string& method, const std::string& name, bool watch) {
+  if (method == "GET" || method == "HEAD") {
+    if (!name.empty()) return "get";
+    return watch ? "watch" : "list";
+  }
+  if (method == "POST") return "create";
+  if (method == "PUT") return "update";
+  if (method == "PATCH") return "patch";
+  if (method == "DELETE") return name.empty() ? "deletecollection" : "delete";
+  std::string v = method;
+  for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return v;
 }
 
@@ -281,16 +344,19 @@ void ApiServer::stop() {
   if (server_) server_->stop();
 }
 
-bool ApiServer::authorized(const httplib::Request& req) {
+std::optional<UserInfo> ApiServer::authenticate(const httplib::Request& req) {
   const std::string h = req.get_header_value("Authorization");
   static const std::string kPrefix = "Bearer ";
-  if (h.compare(0, kPrefix.size(), kPrefix) != 0) return false;
+  if (h.compare(0, kPrefix.size(), kPrefix) != 0) return std::nullopt;
   const std::string token = h.substr(kPrefix.size());
-  if (token.empty()) return false;
+  if (token.empty()) return std::nullopt;
   for (const auto& t : config_.tokens) {
-    if (token == t) return true;
+    if (token == t) return adminUser();
   }
-  if (config_.tokenFile.empty()) return false;
+  if (auto it = config_.tokenUsers.find(token); it != config_.tokenUsers.end()) {
+    return userNamed(it->second);
+  }
+  if (config_.tokenFile.empty()) return std::nullopt;
   std::lock_guard lock(tokenMu_);
   struct stat st {};
   if (::stat(config_.tokenFile.c_str(), &st) == 0) {
@@ -306,7 +372,14 @@ bool ApiServer::authorized(const httplib::Request& req) {
       fileTokenMtime_ = mtime;
     }
   }
-  return !fileToken_.empty() && token == fileToken_;
+  if (!fileToken_.empty() && token == fileToken_) return adminUser();
+  return std::nullopt;
+}
+
+std::optional<ApiError> ApiServer::authorizeRequest(const UserInfo& user,
+                                                    const RequestAttributes& a) const {
+  if (!config_.rbac) return std::nullopt;
+  return authorize(store_, user, a);
 }
 
 void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
@@ -319,9 +392,15 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
   const bool hasAuth = req.has_header("Authorization");
   // Like the real server: anonymous requests may read health and version; a presented token must
   // be valid everywhere.
-  if ((hasAuth || !publicInfo) && !authorized(req)) {
-    sendError(res, unauthorized());
-    return;
+  std::optional<UserInfo> user;
+  if (hasAuth || !publicInfo) {
+    user = authenticate(req);
+    if (!user) {
+      sendError(res, unauthorized());
+      return;
+    }
+  } else {
+    user = UserInfo{"system:anonymous", {"system:unauthenticated"}};
   }
   if (path == "/healthz" || path == "/readyz" || path == "/livez") {
     res.set_content("ok", "text/plain");
@@ -342,10 +421,17 @@ void ApiServer::handle(const httplib::Request& req, httplib::Response& res) {
     return;
   }
   if (path.rfind("/admin/", 0) == 0) {
+    // kube-sim's own control plane: with RBAC on, only cluster admins (system:masters) use it.
+    if (config_.rbac && !user->superuser()) {
+      RequestAttributes a;
+      a.verb = req.method == "GET" ? "get" : "post";
+      a.path = path;
+      return sendError(res, forbidden("forbidden: " + forbiddenMessage(*user, a)));
+    }
     handleAdmin(req, res);
     return;
   }
-  handleApi(req, res);
+  handleApi(req, res, *user);
 }
 
 void ApiServer::handleAdmin(const httplib::Request& req, httplib::Response& res) {
@@ -393,7 +479,8 @@ void ApiServer::handleAdmin(const httplib::Request& req, httplib::Response& res)
   }
 }
 
-void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res) {
+void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res,
+                          const UserInfo& user) {
   const auto seg = splitPath(req.path);
   const ResourceTable& table = store_.table();
   if (seg.empty()) return sendError(res, pathNotFound());
@@ -469,6 +556,16 @@ void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res) {
   // KubeVirt subresource actions: /apis/subresources.kubevirt.io/v1/namespaces/<ns>/<r>/<n>/<a>
   if (group == "subresources.kubevirt.io") {
     if (rest.size() != 5 || rest[0] != "namespaces") return sendError(res, pathNotFound());
+    RequestAttributes attrs;
+    attrs.resourceRequest = true;
+    attrs.verb = requestVerb(req.method, rest[3], false);
+    attrs.apiGroup = group;
+    attrs.apiVersion = version;
+    attrs.resource = rest[2];
+    attrs.subresource = rest[4];
+    attrs.ns = rest[1];
+    attrs.name = rest[3];
+    if (auto e = authorizeRequest(user, attrs)) return sendError(res, *e);
     auto d = faults_.decide(req.path);
     if (d.latencyMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d.latencyMs));
     if (d.error) return sendError(res, *d.error);
@@ -505,6 +602,28 @@ void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res) {
   if (!sub.empty() && (sub != "status" || !type->statusSubresource)) {
     return sendError(res, pathNotFound());
   }
+  {
+    // Authorization runs before the handler, as the server's filter chain does it.
+    RequestAttributes a;
+    a.resourceRequest = true;
+    a.verb = requestVerb(req.method, name, truthy(req.get_param_value("watch")));
+    a.apiGroup = group;
+    a.apiVersion = version;
+    a.resource = plural;
+    a.subresource = sub;
+    a.ns = ns;
+    a.name = name;
+    if (name.empty() && (a.verb == "list" || a.verb == "watch")) {
+      // requestinfo.go: a list/watch pinned with fieldSelector metadata.name=<n> is about <n>
+      // (resourceNames rules match it).
+      const std::string fs = req.get_param_value("fieldSelector");
+      static const std::string kPin = "metadata.name=";
+      if (fs.compare(0, kPin.size(), kPin) == 0 && fs.find(',') == std::string::npos) {
+        a.name = fs.substr(kPin.size());
+      }
+    }
+    if (auto e = authorizeRequest(user, a)) return sendError(res, *e);
+  }
 
   auto d = faults_.decide(req.path);
   if (d.latencyMs > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d.latencyMs));
@@ -540,7 +659,9 @@ void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res) {
     if (method == "GET") {
       ObjectFilter filter;
       if (auto e = parseFilter(filter)) return sendError(res, *e);
-      if (truthy(req.get_param_value("watch"))) return serveWatch(*type, filter, req, res);
+      const bool watch = truthy(req.get_param_value("watch"));
+      if (auto e = validateListOptions(req, watch)) return sendError(res, *e);
+      if (watch) return serveWatch(*type, filter, req, res);
       ListRequest lr;
       lr.filter = std::move(filter);
       if (req.has_param("limit")) {
@@ -627,6 +748,22 @@ void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res) {
     }
     auto body = parseBody(req.body, pt == PatchType::Apply);
     if (!body.ok()) return sendError(res, body.error());
+    if (pt == PatchType::Apply && config_.rbac && !store_.get(*type, ns, name).ok()) {
+      // An apply that creates the object also needs `create` (upstream handlers/patch.go wraps
+      // its create validation in withAuthorization with the create attributes, as update.go
+      // does). Upstream's message there carries only the authorizer's (usually empty) reason;
+      // kube-sim says which verb was missing.
+      RequestAttributes a;
+      a.resourceRequest = true;
+      a.verb = "create";
+      a.apiGroup = group;
+      a.apiVersion = version;
+      a.resource = plural;
+      a.subresource = sub;
+      a.ns = ns;
+      a.name = name;
+      if (auto e = authorizeRequest(user, a)) return sendError(res, *e);
+    }
     auto r = store_.patch(*type, ns, name, pt, body.value(), popts);
     if (!r.ok()) return sendError(res, r.error());
     return sendJson(res, r.value().created ? 201 : 200, r.value().object->text);

@@ -7,13 +7,16 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "controller.h"
 #include "faults.h"
+#include "rbac.h"
 #include "store.h"
 
 namespace httplib {
@@ -35,6 +38,10 @@ struct ServerConfig {
   std::chrono::seconds defaultWatchTimeout{1800};
   std::size_t maxThreads = 1024;
   bool logRequests = false;  // one line per request on stderr
+  // RBAC (rbac.h): off, every accepted token may do everything. On, tokens of `tokenUsers` are
+  // authorized against the stored roles and bindings; `tokens` and the token file stay admins.
+  bool rbac = false;
+  std::map<std::string, std::string> tokenUsers;  // token -> user name
 };
 
 class ApiServer {
@@ -56,9 +63,12 @@ class ApiServer {
 
  private:
   void handle(const httplib::Request& req, httplib::Response& res);
-  bool authorized(const httplib::Request& req);
+  // The identity of the request's bearer token; nullopt: no or an unknown token (401).
+  std::optional<UserInfo> authenticate(const httplib::Request& req);
+  // With RBAC on: the 403 to send when `user` may not do `a`.
+  std::optional<ApiError> authorizeRequest(const UserInfo& user, const RequestAttributes& a) const;
   void handleAdmin(const httplib::Request& req, httplib::Response& res);
-  void handleApi(const httplib::Request& req, httplib::Response& res);
+  void handleApi(const httplib::Request& req, httplib::Response& res, const UserInfo& user);
   void serveWatch(const ResourceType& type, const ObjectFilter& filter, const httplib::Request& req,
                   httplib::Response& res);
 

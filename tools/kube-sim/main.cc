@@ -59,10 +59,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> tokens;
   std::string tokenFile, tlsCert, tlsKey, loadFile, readyFile;
   std::size_t compactionWindow = 0;
+  int compactionInterval = 300;
   int bookmarkInterval = 60;
   int watchTimeout = 1800;
   std::size_t maxThreads = 1024;
   bool logRequests = false;
+  bool rbac = false;
+  std::vector<std::string> tokenUsers;
   std::vector<std::string> controllerNames;
   std::vector<std::string> controllerOptions;
   int tickMs = 1000;
@@ -74,10 +77,21 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "host:port to listen on (port 0: any free port)")
       ->capture_default_str();
   app.add_option("--token", tokens, "Accepted bearer token (repeatable)");
+  app.add_option("--token-user", tokenUsers,
+                 "TOKEN=USER: a bearer token of a user bound by RBAC, e.g. "
+                 "t1=system:serviceaccount:ocpv-dr:ocpv-dr-forwarder (repeatable)");
+  app.add_flag("--rbac", rbac,
+               "Authorize --token-user tokens against the stored ClusterRoles/Roles and "
+               "(Cluster)RoleBindings (--token and --token-file tokens stay cluster admins)");
   app.add_option("--token-file", tokenFile,
                  "File holding an accepted bearer token; re-read when it changes");
   app.add_option("--tls-cert", tlsCert, "PEM server certificate (HTTPS with --tls-key)");
   app.add_option("--tls-key", tlsKey, "PEM private key of --tls-cert");
+  app.add_option("--compaction-interval", compactionInterval,
+                 "Seconds between compactions of the history, as kube-apiserver compacts etcd: "
+                 "a resourceVersion older than one to two intervals gets 410 (0 = never)")
+      ->check(CLI::Range(0, 86400 * 365))
+      ->capture_default_str();
   app.add_option("--compaction-window", compactionWindow,
                  "History events kept for watches/lists from a resourceVersion (0 = unlimited)")
       ->capture_default_str();
@@ -121,7 +135,16 @@ int main(int argc, char** argv) {
     }
     sc.tokens = tokens;
     sc.tokenFile = tokenFile;
-    if (sc.tokens.empty() && sc.tokenFile.empty()) {
+    sc.rbac = rbac;
+    for (const auto& tu : tokenUsers) {
+      auto eq = tu.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == tu.size()) {
+        std::cerr << "kube-sim: --token-user must be TOKEN=USER, got \"" << tu << "\"\n";
+        return 2;
+      }
+      sc.tokenUsers[tu.substr(0, eq)] = tu.substr(eq + 1);
+    }
+    if (sc.tokens.empty() && sc.tokenFile.empty() && sc.tokenUsers.empty()) {
       std::cerr << "kube-sim: give --token or --token-file (every API request needs a bearer "
                    "token)\n";
       return 2;
@@ -157,6 +180,7 @@ int main(int argc, char** argv) {
     ocpvdr::RealClock clock;
     StoreOptions so;
     so.compactionWindow = compactionWindow;
+    so.compactionInterval = std::chrono::seconds(compactionInterval);
     Store store(clock, so);
     if (!loadFile.empty()) {
       auto parsed = parseBody(readWholeFile(loadFile), true);

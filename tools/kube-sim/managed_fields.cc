@@ -15,11 +15,34 @@ bool serverManagedMeta(const std::string& k) {
          k == "generateName";
 }
 
-void walk(const Json& v, FieldPath& path, FieldSet& out) {
-  if (v.is_object() && !v.empty()) {
+// Structs marked `+structType=atomic` in k8s.io/api (core/v1/types.go: ObjectReference,
+// SecretReference, NodeSelector, TypedLocalObjectReference; apimachinery's LabelSelector), at the
+// places the kinds served here embed them. structured-merge-diff (typed/merge.go, schema
+// ElementRelationship "atomic") treats such a struct as one value: an apply replaces it whole and
+// the manager owns it as one field (FieldsV1 "f:claimRef": {}), never its members.
+const std::vector<FieldPath>& atomicPaths(const std::string& kind) {
+  static const std::vector<FieldPath> kNone;
+  static const std::vector<FieldPath> kPv = {
+      {"spec", "claimRef"},
+      {"spec", "nodeAffinity", "required"},
+      {"spec", "csi", "controllerPublishSecretRef"},
+      {"spec", "csi", "nodeStageSecretRef"},
+      {"spec", "csi", "nodePublishSecretRef"},
+      {"spec", "csi", "controllerExpandSecretRef"},
+      {"spec", "csi", "nodeExpandSecretRef"},
+  };
+  static const std::vector<FieldPath> kPvc = {{"spec", "selector"}, {"spec", "dataSource"}};
+  if (kind == "PersistentVolume") return kPv;
+  if (kind == "PersistentVolumeClaim") return kPvc;
+  return kNone;
+}
+
+void walk(const Json& v, FieldPath& path, FieldSet& out, const std::vector<FieldPath>& atomic) {
+  const bool isAtomic = std::find(atomic.begin(), atomic.end(), path) != atomic.end();
+  if (v.is_object() && !v.empty() && !isAtomic) {
     for (auto it = v.begin(); it != v.end(); ++it) {
       path.push_back(it.key());
-      walk(it.value(), path, out);
+      walk(it.value(), path, out, atomic);
       path.pop_back();
     }
   } else {
@@ -66,6 +89,7 @@ FieldSet leafPaths(const Json& object, FieldScope scope) {
   FieldSet out;
   if (!object.is_object()) return out;
   FieldPath path;
+  const auto& atomic = atomicPaths(object.value("kind", ""));
   for (auto it = object.begin(); it != object.end(); ++it) {
     const std::string& k = it.key();
     if (k == "kind" || k == "apiVersion") continue;
@@ -77,12 +101,12 @@ FieldSet leafPaths(const Json& object, FieldScope scope) {
       for (auto m = it.value().begin(); m != it.value().end(); ++m) {
         if (serverManagedMeta(m.key())) continue;
         path = {"metadata", m.key()};
-        walk(m.value(), path, out);
+        walk(m.value(), path, out, atomic);
       }
       continue;
     }
     path = {k};
-    walk(it.value(), path, out);
+    walk(it.value(), path, out, atomic);
   }
   return out;
 }

@@ -2,6 +2,7 @@
 #include "resource_table.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace kubesim {
 
@@ -95,6 +96,16 @@ ResourceTable ResourceTable::standard() {
                    std::vector<std::string>{}));
   v.push_back(make("velero.io", "v1", "BackupStorageLocation", "backupstoragelocations",
                    "backupstoragelocation", true, false, true, {"bsl"}));
+  // RBAC (typed, no status): what kube-sim --rbac authorizes requests against (rbac.h).
+  for (const auto& [kind, plural, ns] :
+       {std::tuple{"ClusterRole", "clusterroles", false},
+        std::tuple{"ClusterRoleBinding", "clusterrolebindings", false},
+        std::tuple{"Role", "roles", true}, std::tuple{"RoleBinding", "rolebindings", true}}) {
+    std::string singular(kind);
+    std::transform(singular.begin(), singular.end(), singular.begin(), ::tolower);
+    v.push_back(make("rbac.authorization.k8s.io", "v1", kind, plural, singular, ns, false, false,
+                     std::vector<std::string>{}));
+  }
   for (std::size_t i = 0; i < v.size(); ++i) v[i].index = static_cast<int>(i);
   return t;
 }

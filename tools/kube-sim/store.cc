@@ -157,6 +157,9 @@ Store::Store(const ocpvdr::Clock& clock, StoreOptions options, ResourceTable tab
       watchers_(table_.all().size()),
       rng_(std::random_device{}()) {
   std::lock_guard lock(mu_);
+  if (options_.compactionInterval.count() > 0) {
+    nextCompaction_ = clock_.monotonic() + options_.compactionInterval;
+  }
   if (options_.defaultNamespaces) createDefaultNamespacesLocked();
 }
 
@@ -736,7 +739,22 @@ ObjectPtr Store::commitDeleteLocked(const ResourceType& type, const ObjectPtr& c
   return stored;
 }
 
+void Store::periodicCompactionLocked() {
+  if (options_.compactionInterval.count() <= 0) return;
+  const auto now = clock_.monotonic();
+  while (now >= nextCompaction_) {
+    // compact.go: compact to the revision seen at the previous tick, then remember this one.
+    while (!history_.empty() && history_.front()->resourceVersion <= compactTo_) {
+      history_.pop_front();
+    }
+    compactedRv_ = std::max(compactedRv_, compactTo_);
+    compactTo_ = rv_;
+    nextCompaction_ += options_.compactionInterval;
+  }
+}
+
 void Store::publishLocked(const EventPtr& event) {
+  periodicCompactionLocked();
   history_.push_back(event);
   if (options_.compactionWindow > 0) {
     while (history_.size() > options_.compactionWindow) {
@@ -755,6 +773,7 @@ void Store::publishLocked(const EventPtr& event) {
 
 ApiResult<std::shared_ptr<Watcher>> Store::watch(const ResourceType& type, WatchRequest req) {
   std::lock_guard lock(mu_);
+  periodicCompactionLocked();
   const bool initial =
       req.sendInitialEvents || req.resourceVersion.empty() || req.resourceVersion == "0";
   std::uint64_t from = 0;

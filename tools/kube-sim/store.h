@@ -8,6 +8,7 @@
 // A write that changes nothing is a no-op: no new resourceVersion, no event (as the real server).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -32,6 +33,12 @@ struct StoreOptions {
   // Keep the last N history events (0 = unlimited). Watches and exact lists from a
   // resourceVersion older than the retained history get 410 Expired.
   std::size_t compactionWindow = 0;
+  // Periodic compaction like kube-apiserver's (staging/src/k8s.io/apiserver/pkg/storage/etcd3/
+  // compact.go, --etcd-compaction-interval, 5 minutes by default): at every interval the history
+  // up to the resourceVersion current at the previous interval is dropped, so an event stays
+  // watchable for one to two intervals and older resourceVersions get 410 Expired without a test
+  // forcing it. 0 = never (the library default; the kube-sim binary defaults to 300 s).
+  std::chrono::milliseconds compactionInterval{0};
   // Create default, kube-system, kube-public and kube-node-lease at start and on reset.
   bool defaultNamespaces = true;
 };
@@ -172,6 +179,7 @@ class Store {
   ObjectPtr commitDeleteLocked(const ResourceType& type, const ObjectPtr& current,
                                const Json* finalState = nullptr);
   void publishLocked(const EventPtr& event);
+  void periodicCompactionLocked();
   void closeWatchesLocked();
   void createDefaultNamespacesLocked();
   ApiResult<ListPage> listLocked(const ResourceType& type, const ListRequest& req) const;
@@ -183,7 +191,10 @@ class Store {
 
   mutable std::mutex mu_;
   std::uint64_t rv_ = 0;
-  std::uint64_t compactedRv_ = 0;   // highest RV no longer in history_ (0: nothing dropped)
+  std::uint64_t compactedRv_ = 0;  // highest RV no longer in history_ (0: nothing dropped)
+  // Periodic compaction (compactionInterval > 0): when it next runs and up to which RV.
+  ocpvdr::SteadyTime nextCompaction_{};
+  std::uint64_t compactTo_ = 0;
   std::vector<ObjectMap> objects_;  // by ResourceType::index
   std::deque<EventPtr> history_;
   std::vector<std::vector<std::shared_ptr<Watcher>>> watchers_;  // by ResourceType::index
