@@ -580,10 +580,15 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   if (!dryRun) OCPVDR_TRY(journal_.setBackup(ctx.runId, b.name));
   checkpoint("mid:preflight");
 
-  OCPVDR_ASSIGN_OR_RETURN(auto vols, h.volumes(ctx, problems, warnings));
+  Json skipped = Json::array();
+  OCPVDR_ASSIGN_OR_RETURN(auto vols, h.volumes(ctx, problems, warnings, &skipped));
   details["namespaces"] = ctx.namespaces;
   details["volumes"] = Json::array();
+  // PVs in the backup: those failed over and those of unfinished DataVolumes (left out on
+  // purpose, with their own warning — not "newer than the backup").
   std::set<std::string> inBackup;
+  for (const auto& s : skipped)
+    if (s["pv"].is_string()) inBackup.insert(s["pv"].get<std::string>());
   for (const auto& v : vols) {
     inBackup.insert(v.pv);
     std::error_code ec;
