@@ -826,12 +826,22 @@ TEST_F(ForwarderIntegration, ReadySnapshotsCarryTheirContentAndVelerosOwnAreNotF
   expectStatus(sim_.send("POST", snapPath("vms"), velero.dump()), 201, "velero snapshot");
   setSnapReady(sim_, "vms", "velero-snap", true);
   deleteSnap(sim_, "vms", "velero-snap");
-  createPv(sim_, pvName(0));  // after the Velero snapshot's events: delivered after them
+  // A marker on the same watch, after the Velero snapshot's events: the spool keeps a watch's
+  // order, so once the marker and snap-a's ready state have arrived, a forwarded Velero snapshot
+  // would have too. (A PV on the other watch is no marker: the two watches are not ordered.)
+  createSnap(sim_, "vms", "snap-marker");
   ASSERT_TRUE(rx_->waitFor(
       [&] {
-        for (const auto& r : rx_->accepted())
-          if (r.json["kind"] == "PersistentVolume") return true;
-        return false;
+        bool marker = false, readyA = false;
+        for (const auto& r : rx_->accepted()) {
+          const Json& p = r.json;
+          if (p["kind"] != "VolumeSnapshot") continue;
+          const auto name = p["resource"]["metadata"].value("name", "");
+          if (name == "snap-marker") marker = true;
+          if (name == "snap-a" && p["resource"].value("/status/readyToUse"_json_pointer, false))
+            readyA = true;
+        }
+        return marker && readyA;
       },
       30s));
   int ready = 0, pending = 0;
@@ -840,6 +850,7 @@ TEST_F(ForwarderIntegration, ReadySnapshotsCarryTheirContentAndVelerosOwnAreNotF
     if (p["kind"] != "VolumeSnapshot") continue;
     EXPECT_NE(p["resource"]["metadata"]["name"], "velero-snap") << p.dump();
     const bool isReady = p["resource"].value("/status/readyToUse"_json_pointer, false);
+    if (p["resource"]["metadata"]["name"] == "snap-marker") continue;
     if (isReady) {
       ++ready;
       ASSERT_TRUE(p.contains("content")) << p.dump();
