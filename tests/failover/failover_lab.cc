@@ -365,21 +365,23 @@ std::vector<RbacRule> LabRbac::documentedPrimary() {
           {"snapshot.storage.k8s.io", {"volumesnapshotcontents"}, {"get"}},
           {"", {"persistentvolumeclaims"}, {"get"}},
           {"kubevirt.io", {"virtualmachines"}, {"get", "list", "patch"}},
-          {"kubevirt.io", {"virtualmachineinstances"}, {"get", "list"}}};
+          {"kubevirt.io", {"virtualmachineinstances"}, {"get"}}};
 }
 
 std::vector<RbacRule> LabRbac::documentedDr() {
-  return {{"",
-           {"namespaces", "persistentvolumes", "persistentvolumeclaims"},
-           {"get", "list", "create", "patch"}},
-          {"velero.io", {"backups", "backupstoragelocations"}, {"get", "list"}, true},
+  return {{"", {"namespaces"}, {"get", "create"}},
+          {"", {"persistentvolumes", "persistentvolumeclaims"}, {"get", "create", "patch"}},
+          {"velero.io", {"backups"}, {"get"}, true},
+          {"velero.io", {"backupstoragelocations"}, {"list"}, true},
           {"velero.io", {"restores"}, {"create", "get"}, true},
-          {"", {"configmaps"}, {"create", "get", "update", "delete"}, true},
+          {"", {"configmaps"}, {"create", "get", "delete"}, true},
+          {"oadp.openshift.io", {"dataprotectionapplications"}, {"list"}, true},
           {"kubevirt.io", {"virtualmachines"}, {"get", "list", "patch"}},
-          {"kubevirt.io", {"virtualmachineinstances"}, {"get", "list"}},
+          // get: the guest-agent wait (failover.require_guest_agent) reads each VM's VMI.
+          {"kubevirt.io", {"virtualmachineinstances"}, {"get"}},
           {"cdi.kubevirt.io", {"datavolumes"}, {"list"}},
           {"storage.k8s.io", {"csidrivers", "storageclasses"}, {"get"}},
-          {"oadp.openshift.io", {"dataprotectionapplications"}, {"list"}, true},
+          // Read only when a VM's ControllerRevision is missing from the backup.
           {"apps", {"controllerrevisions"}, {"get"}}};
 }
 
