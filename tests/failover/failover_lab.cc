@@ -51,6 +51,10 @@ Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& b
                   "--controller-tick-ms", tick,
                   "--controller-option",  delay,
                   "--controller-option",  "kubevirt.stop-delay-ms=100"};
+  if (options.rbac) {
+    po.extraArgs.insert(po.extraArgs.end(),
+                        {"--rbac", "--token-user", options.rbac->token + "=" + options.rbac->user});
+  }
   if (options.startPrimary) lab->primary = std::make_unique<KubeSimProcess>(po);
   KubeSimOptions dro = po;
   dro.extraArgs.insert(dro.extraArgs.end(), {"--controller", "velero", "--controller-option",
@@ -70,9 +74,12 @@ Result<std::unique_ptr<FailoverLab>> FailoverLab::create(const config::Config& b
   lab->dr = std::make_unique<KubeSimProcess>(dro);
 
   config::Config& c = lab->cfg;
+  // With options.rbac ocpv-dr authenticates as the DR host's user; the lab stays admin.
+  const std::string token = options.rbac ? options.rbac->token : "";
   if (lab->primary)
-    c.primary.kubernetes.kubeconfig = lab->primary->writeKubeconfig(dir + "/primary.kubeconfig");
-  c.dr.kubernetes.kubeconfig = lab->dr->writeKubeconfig(dir + "/dr.kubeconfig");
+    c.primary.kubernetes.kubeconfig =
+        lab->primary->writeKubeconfig(dir + "/primary.kubeconfig", "sim", token);
+  c.dr.kubernetes.kubeconfig = lab->dr->writeKubeconfig(dir + "/dr.kubeconfig", "sim", token);
   {
     std::ofstream f(dir + "/cloud-credentials");
     f << "[default]\naws_access_key_id = " << S3rverProcess::kAccessKey
@@ -298,6 +305,84 @@ void FailoverLab::prepareDr(const std::string& name) {
       },
       20s);
   ASSERT_TRUE(synced) << "Velero backup sync did not import " << name << ": " << dr->stderrText();
+  if (opt_.rbac) {
+    if (primary) grant(*primary, opt_.rbac->primary);
+    grant(*dr, opt_.rbac->dr);
+  }
+}
+
+namespace {
+
+Json rbacRules(const std::vector<RbacRule>& rules, bool oadpOnly) {
+  Json out = Json::array();
+  for (const auto& r : rules) {
+    if (r.oadpOnly != oadpOnly) continue;
+    out.push_back({{"apiGroups", {r.group}}, {"resources", r.resources}, {"verbs", r.verbs}});
+  }
+  return out;
+}
+
+}  // namespace
+
+void FailoverLab::grant(KubeSimProcess& sim, const std::vector<RbacRule>& rules) {
+  const std::string api = "/apis/rbac.authorization.k8s.io/v1";
+  const std::string& user = opt_.rbac->user;
+  const Json subjects = Json::array({{{"kind", "User"}, {"name", user}}});
+  auto post = [&](const std::string& path, const Json& o) {
+    auto r = sim.send("POST", api + path, o.dump());
+    ASSERT_EQ(r.status, 201) << path << ": " << r.body;
+  };
+  // Cluster-wide: cluster-scoped PVs and namespaces, VMs across the protected namespaces.
+  post("/clusterroles", {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                         {"kind", "ClusterRole"},
+                         {"metadata", {{"name", user}}},
+                         {"rules", rbacRules(rules, false)}});
+  post("/clusterrolebindings",
+       {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "ClusterRoleBinding"},
+        {"metadata", {{"name", user}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", user}}},
+        {"subjects", subjects}});
+  const Json oadp = rbacRules(rules, true);
+  if (oadp.empty()) return;
+  const std::string ns = "/namespaces/" + cfg.failover.oadpNamespace;
+  post(ns + "/roles", {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                       {"kind", "Role"},
+                       {"metadata", {{"name", user}}},
+                       {"rules", oadp}});
+  post(ns + "/rolebindings",
+       {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "RoleBinding"},
+        {"metadata", {{"name", user}}},
+        {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Role"}, {"name", user}}},
+        {"subjects", subjects}});
+}
+
+std::vector<RbacRule> LabRbac::documentedPrimary() {
+  return {{"", {"persistentvolumes"}, {"get", "list", "watch"}},
+          {"snapshot.storage.k8s.io", {"volumesnapshots"}, {"get", "list", "watch"}},
+          {"snapshot.storage.k8s.io", {"volumesnapshotcontents"}, {"get"}},
+          {"", {"persistentvolumeclaims"}, {"get"}},
+          {"kubevirt.io", {"virtualmachines"}, {"get", "list", "patch"}},
+          {"kubevirt.io", {"virtualmachineinstances"}, {"get"}}};
+}
+
+std::vector<RbacRule> LabRbac::documentedDr() {
+  return {{"", {"namespaces"}, {"get", "create"}},
+          {"", {"persistentvolumes", "persistentvolumeclaims"}, {"get", "create", "patch"}},
+          {"velero.io", {"backups"}, {"get"}, true},
+          {"velero.io", {"backupstoragelocations"}, {"list"}, true},
+          {"velero.io", {"restores"}, {"create", "get"}, true},
+          {"", {"configmaps"}, {"create", "get", "delete"}, true},
+          {"oadp.openshift.io", {"dataprotectionapplications"}, {"list"}, true},
+          {"kubevirt.io", {"virtualmachines"}, {"get", "list", "patch"}},
+          // get: the guest-agent wait (failover.require_guest_agent) reads each VM's VMI.
+          {"kubevirt.io", {"virtualmachineinstances"}, {"get"}},
+          {"cdi.kubevirt.io", {"datavolumes"}, {"list"}},
+          {"storage.k8s.io", {"csidrivers", "storageclasses"}, {"get"}},
+          // Read only when a VM's ControllerRevision is missing from the backup.
+          {"apps", {"controllerrevisions"}, {"get"}}};
 }
 
 namespace {

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,27 @@ using demo::buildScenario;
 using demo::Scenario;
 using demo::ScenarioVolume;
 
+// One RBAC rule (rbac.authorization.k8s.io/v1 PolicyRule without resourceNames). `oadpOnly`:
+// granted by a Role in failover.oadp_namespace instead of the ClusterRole.
+struct RbacRule {
+  std::string group;
+  std::vector<std::string> resources, verbs;
+  bool oadpOnly = false;
+};
+
+// Both kube-sims run with `--rbac`; ocpv-dr's kubeconfigs carry `token`, which kube-sim maps to
+// `user`; prepareDr() binds `user` to `primary` (at the primary) and `dr` (at DR) as admin. The
+// lab's own REST helpers keep the admin token.
+struct LabRbac {
+  std::string user = "ocpv-dr-dr-host";
+  std::string token = "dr-host-token";
+  std::vector<RbacRule> primary, dr;
+  // docs/security.md, "DR host → primary cluster" and "DR host → DR cluster": tests start from
+  // these and take single verbs away.
+  static std::vector<RbacRule> documentedPrimary();
+  static std::vector<RbacRule> documentedDr();
+};
+
 struct LabOptions {
   int vms = 10;
   std::vector<std::string> namespaces{"vms-a", "vms-b", "vms-c"};
@@ -55,6 +77,7 @@ struct LabOptions {
   std::vector<std::string> drControllerOptions;
   int unfinishedDataVolumes = 0;  // demo::ScenarioOptions: DataVolumes caught mid-import
   bool cdiAtDr = true;            // run kube-sim's cdi controller at DR
+  std::optional<LabRbac> rbac;    // unset: kube-sim without RBAC, ocpv-dr as admin
 };
 
 class FailoverLab {
@@ -74,7 +97,8 @@ class FailoverLab {
   void takeBackup(const std::string& name, const std::string& phase = "Completed");
   // OADP namespace and the DR prerequisites (demo::drPrerequisites: CSIDriver, StorageClasses,
   // DataProtectionApplication with the kubevirt plugin, ReadOnly BackupStorageLocation
-  // "velero-1" on the bucket) at DR; waits until backup `name` is synced.
+  // "velero-1" on the bucket) at DR; waits until backup `name` is synced. With options.rbac it
+  // also creates the DR host's roles and bindings at both sites.
   void prepareDr(const std::string& name);
   demo::DrSite drSite() const;
   // "/apis/<group>/<version>[/namespaces/<ns>]/<plural>" for the kinds the lab creates.
@@ -107,6 +131,9 @@ class FailoverLab {
 
  private:
   FailoverLab() = default;
+  // ClusterRole/ClusterRoleBinding (and Role/RoleBinding in the OADP namespace) named after
+  // options.rbac->user with `rules`.
+  void grant(KubeSimProcess& sim, const std::vector<RbacRule>& rules);
   LabOptions opt_;
 };
 

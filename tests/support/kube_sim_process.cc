@@ -219,15 +219,16 @@ std::string KubeSimProcess::stderrText() const {
   return slurp((dir_ / "stderr.log").string());
 }
 
-std::string KubeSimProcess::writeKubeconfig(const std::string& path,
-                                            const std::string& context) const {
+std::string KubeSimProcess::writeKubeconfig(const std::string& path, const std::string& context,
+                                            const std::string& token) const {
   std::ostringstream y;
   y << "apiVersion: v1\nkind: Config\nclusters:\n- name: " << context << "\n  cluster:\n"
     << "    server: " << url_ << "\n";
   if (options_.tls) {
     y << "    certificate-authority-data: " << base64(slurp(caFile_)) << "\n";
   }
-  y << "users:\n- name: " << context << "\n  user:\n    token: " << options_.token << "\n"
+  y << "users:\n- name: " << context
+    << "\n  user:\n    token: " << (token.empty() ? options_.token : token) << "\n"
     << "contexts:\n- name: " << context << "\n  context:\n    cluster: " << context
     << "\n    user: " << context << "\n    namespace: default\n"
     << "current-context: " << context << "\n";

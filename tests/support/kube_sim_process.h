@@ -59,8 +59,10 @@ class KubeSimProcess {
   const std::string& caFile() const { return caFile_; }
 
   // Writes a kubeconfig (clusters/users/contexts, token auth, certificate-authority-data when
-  // TLS) whose current-context is `context`. Returns `path`.
-  std::string writeKubeconfig(const std::string& path, const std::string& context = "sim") const;
+  // TLS) whose current-context is `context`. Returns `path`. `token` replaces the admin token
+  // (e.g. a `--token-user` token with `--rbac`).
+  std::string writeKubeconfig(const std::string& path, const std::string& context = "sim",
+                              const std::string& token = "") const;
 
   // /admin endpoints; the parsed response (a failure adds a test failure and returns the Status).
   nlohmann::json admin(const std::string& method, const std::string& path,
