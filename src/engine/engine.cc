@@ -1,21 +1,19 @@
 // The serve engine (see engine.h).
 #include "engine/engine.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 
 #include "catalog/backup.h"
 #include "core/log.h"
+#include "engine/engine_secret.h"
 #include "engine/notify.h"
 #include "engine/replica_status.h"
 #include "kube/reflector.h"
 #include "kube/resource_type.h"
 #include "replication/trash.h"
+#include "server/http_server.h"
 
 namespace ocpvdr::engine {
 namespace fs = std::filesystem;
@@ -23,18 +21,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr std::size_t kLatencySamples = 10'000;
-
 std::string catalogDir(const config::Config& cfg) {
   fs::path dir = fs::path(cfg.catalog.path).parent_path();
   return (dir.empty() ? fs::path(".") : dir).string();
-}
-
-std::string trimmedSecret(std::string s) {
-  while (!s.empty() &&
-         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
-    s.pop_back();
-  return s;
 }
 
 double quantile(std::vector<double> v, double q) {
@@ -85,38 +74,6 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
   return report;
 }
 
-// A secret read from a file (trailing newline dropped), re-read when the file's mtime changes
-// so rotated tokens take effect without a restart.
-class Engine::SecretFile {
- public:
-  explicit SecretFile(std::string path) : path_(std::move(path)) {}
-  [[nodiscard]] Result<std::string> get() {
-    struct stat st {};
-    if (::stat(path_.c_str(), &st) != 0)
-      return terminalError("cannot read " + path_ + ": " + std::strerror(errno));
-    std::lock_guard lock(mu_);
-    const auto mtime = std::make_pair(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-    if (!loaded_ || mtime != mtime_) {
-      auto text = readFile(path_);
-      if (!text.ok()) return text.error();
-      std::string v = trimmedSecret(*text);
-      if (v.empty()) return invalidError(path_ + " is empty");
-      value_ = v;
-      mtime_ = mtime;
-      loaded_ = true;
-      log::addSecret(value_);
-    }
-    return value_;
-  }
-
- private:
-  std::string path_;
-  std::mutex mu_;
-  bool loaded_ = false;
-  std::pair<long, long> mtime_{0, 0};
-  std::string value_;
-};
-
 struct Engine::Reflectors {
   std::vector<std::unique_ptr<kube::Reflector>> list;
 };
@@ -140,26 +97,34 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   limits.window = cfg_.replication.deleteBreakerWindow;
   pvBreaker_ = std::make_unique<replication::DeleteBreaker>(clock_, limits, "PV");
   snapshotBreaker_ = std::make_unique<replication::DeleteBreaker>(clock_, limits, "snapshot");
-  WorkQueueOptions q;
-  q.backoffBase = opts_.backoffBase;
-  q.backoffMax = opts_.backoffMax;
-  q.ratePerSecond = opts_.ratePerSecond;
-  queue_ = std::make_unique<WorkQueue>(clock_, q);
+  KeyHandler* handler = deps_.handler;
+  if (handler == nullptr) {
+    ReplicatorKeyHandler::Deps hd;
+    hd.replicator = deps_.replicator;
+    hd.objects = deps_.objects;
+    hd.lister = deps_.lister;
+    hd.pvBreaker = pvBreaker_.get();
+    hd.snapshotBreaker = snapshotBreaker_.get();
+    hd.metrics = &metrics_;
+    ownHandler_ = std::make_unique<ReplicatorKeyHandler>(hd);
+    handler = ownHandler_.get();
+  }
+  KeyWorkersOptions wo;
+  wo.workers = opts_.workers;
+  wo.queue.backoffBase = opts_.backoffBase;
+  wo.queue.backoffMax = opts_.backoffMax;
+  wo.queue.ratePerSecond = opts_.ratePerSecond;
+  workers_ = std::make_unique<KeyWorkers>(
+      cfg_, KeyWorkersDeps{&clock_, handler, deps_.catalog, &metrics_}, std::move(wo));
+  describeMetrics();
+}
 
+void Engine::describeMetrics() {
   metrics_.describe("ocpvdr_engine_events_total", "counter",
                     "POST /v1/events requests by result (accepted, duplicate, ignored, rejected, "
                     "unauthorized, unavailable)");
-  metrics_.describe("ocpvdr_engine_syncs_total", "counter",
-                    "Handler runs by key kind (pv, snapshot), action and result");
-  metrics_.describe("ocpvdr_engine_retries_total", "counter", "Keys re-queued with backoff");
   metrics_.describe("ocpvdr_engine_delete_breaker_tripped", "gauge",
                     "1 once the event path's delete breaker holds every delete (by kind)");
-  metrics_.describe("ocpvdr_engine_syncs_in_flight", "gauge", "Handlers running now");
-  metrics_.describe("ocpvdr_engine_syncs_in_flight_max", "gauge",
-                    "Most handlers that ran at once since start");
-  metrics_.describe("ocpvdr_engine_queue_depth", "gauge", "Keys queued and ready");
-  metrics_.describe("ocpvdr_engine_queue_waiting", "gauge",
-                    "Keys waiting for their settle or backoff delay");
   metrics_.describe("ocpvdr_engine_event_to_start_seconds", "gauge",
                     "Time from an accepted event to the start of the sync that covers it "
                     "(quantiles over the last 10000 syncs)");
@@ -186,9 +151,7 @@ Engine::~Engine() {
   shutdown();
 }
 
-Status Engine::start() {
-  if (started_.exchange(true)) return Status::success();
-  // Secrets and schedule are checked before anything listens: a misconfiguration stops startup.
+Status Engine::checkSecrets() {
   if (token_) {
     auto t = token_->get();
     if (!t.ok()) return t.error().wrap("server.token_file");
@@ -199,6 +162,13 @@ Status Engine::start() {
     auto h = hmacSecret_->get();
     if (!h.ok()) return h.error().wrap("server.hmac_secret_file");
   }
+  return Status::success();
+}
+
+Status Engine::start() {
+  if (started_.exchange(true)) return Status::success();
+  // Secrets and schedule are checked before anything listens: a misconfiguration stops startup.
+  OCPVDR_TRY(checkSecrets());
   std::optional<CronSchedule> schedule;
   if (opts_.schedule) {
     auto s = CronSchedule::create(cfg_.schedule.cron, cfg_.schedule.timeZone);
@@ -213,61 +183,35 @@ Status Engine::start() {
     if (!rc.ok()) return rc.error().wrap("catalog (connection of the HTTP side)");
     readCatalog_ = std::move(rc).value();
   }
-  pruneEventsSeen(true);
+  workers_->pruneEventsSeen(true);
+  OCPVDR_TRY(startHttp());
 
-  server::ServerOptions so;
-  so.listen = opts_.listen;
-  so.certFile = cfg_.server.tls.certFile;
-  so.keyFile = cfg_.server.tls.keyFile;
-  so.maxBodyBytes = static_cast<std::size_t>(opts_.maxBodyBytes);
-  so.threads = opts_.httpThreads;
-  http_ = std::make_unique<server::HttpServer>(so);
-  registerRoutes();
-  auto port = http_->start();
-  if (!port.ok()) return port.error().wrap("server.listen");
-
-  for (int i = 0; i < std::max(1, opts_.workers); ++i)
-    workers_.emplace_back([this](std::stop_token st) { worker(st); });
+  workers_->start();
   if (opts_.watchPrimary) startWatches();
   if (opts_.maintenanceInterval.count() > 0)
     maintenance_ = std::jthread([this](std::stop_token st) {
       (void)runMaintenance();
       while (clock_.sleepFor(opts_.maintenanceInterval, st) && !draining_) (void)runMaintenance();
     });
-  if (schedule) {
-    scheduler_ = std::make_unique<CronScheduler>(
-        clock_, std::move(*schedule),
-        [this](const ScheduledRun&, std::stop_token) {
-          // The scheduler's own token would stop rsyncs at once; shutdown grants a grace period
-          // and then stops them through syncStop_.
-          if (!draining_) (void)runReconcile("schedule", syncStop_.get_token());
-        },
-        opts_.scheduleMaxNap);
-    scheduler_->start();
-  }
+  if (schedule) startSchedule(std::move(*schedule));
   log::info("serve: listening", {{"listen", opts_.listen},
-                                 {"port", *port},
+                                 {"port", port()},
                                  {"workers", opts_.workers},
                                  {"schedule", opts_.schedule ? cfg_.schedule.cron : "off"},
                                  {"watch_primary", opts_.watchPrimary}});
   return Status::success();
 }
 
-void Engine::registerRoutes() {
-  // PV names in /metrics (ocpvdr_replica_*{pv=...}) are for authenticated readers, as in
-  // /v1/status, unless server.public_metrics_labels says otherwise (docs/security.md).
-  http_->setPrivateMetricLabels({"pv"}, [this](const httplib::Request& req) {
-    if (cfg_.server.publicMetricsLabels) return true;
-    return token_ != nullptr && req.has_header("Authorization") && authorize(req, false).ok();
-  });
-  http_->addStandardEndpoints(
-      metrics_, [this] { return readiness(); }, [this] { refreshGauges(); });
-  http_->post("/v1/events", [this](const httplib::Request& req, httplib::Response& res) {
-    handleEvent(req, res);
-  });
-  http_->get("/v1/status", [this](const httplib::Request& req, httplib::Response& res) {
-    handleStatus(req, res);
-  });
+void Engine::startSchedule(CronSchedule schedule) {
+  scheduler_ = std::make_unique<CronScheduler>(
+      clock_, std::move(schedule),
+      [this](const ScheduledRun&, std::stop_token) {
+        // The scheduler's own token would end the pass at once; shutdown lets the pass's running
+        // keys finish within the grace period (the workers' stop token stops their rsyncs).
+        if (!draining_) (void)runReconcile("schedule");
+      },
+      opts_.scheduleMaxNap);
+  scheduler_->start();
 }
 
 std::string Engine::readiness() const {
@@ -275,96 +219,6 @@ std::string Engine::readiness() const {
   for (const auto& r : reflectors_->list)
     if (!r->hasSynced()) return "the primary watch has not listed yet";
   return {};
-}
-
-Status Engine::authorize(const httplib::Request& req, bool requireSignature) {
-  auto token = token_->get();
-  if (!token.ok())
-    return terminalError("the server token cannot be read: " + token.error().message);
-  std::optional<std::string> auth;
-  if (req.has_header("Authorization")) auth = req.get_header_value("Authorization");
-  OCPVDR_TRY(checkBearer(auth, *token));
-  if (requireSignature && hmacSecret_) {
-    auto secret = hmacSecret_->get();
-    if (!secret.ok())
-      return terminalError("the HMAC secret cannot be read: " + secret.error().message);
-    std::optional<std::string> sig;
-    if (req.has_header("x-hub-signature-256")) sig = req.get_header_value("x-hub-signature-256");
-    OCPVDR_TRY(checkSignature(sig, req.body, *secret));
-  }
-  return Status::success();
-}
-
-void Engine::handleEvent(const httplib::Request& req, httplib::Response& res) {
-  auto count = [&](const char* result) {
-    metrics_.inc("ocpvdr_engine_events_total", {{"result", result}});
-  };
-  if (draining_) {
-    count("unavailable");
-    server::respondError(res, 503, "shutting down: not accepting events");
-    return;
-  }
-  if (!token_) {
-    count("unavailable");
-    server::respondError(res, 503,
-                         "events are disabled: server.token_file is not set on this engine");
-    return;
-  }
-  if (Status a = authorize(req, true); !a.ok()) {
-    const bool serverSide = a.error().kind == ErrorKind::Terminal;
-    count(serverSide ? "unavailable" : "unauthorized");
-    if (!serverSide) res.set_header("WWW-Authenticate", "Bearer");
-    server::respondError(res, serverSide ? 503 : 401, a.error().message);
-    return;
-  }
-  auto ev = parseEventPayload(req.body);
-  if (!ev.ok()) {
-    count("rejected");
-    {
-      std::lock_guard lock(mu_);
-      ++stats_.eventsRejected;
-    }
-    server::respondError(res, 400, ev.error().message);
-    return;
-  }
-  if (Status c = checkEventCluster(*ev, cfg_.server.expectedCluster, cfg_.primary.name); !c.ok()) {
-    count("rejected");
-    {
-      std::lock_guard lock(mu_);
-      ++stats_.eventsRejected;
-    }
-    server::respondError(res, 400, c.error().message);
-    return;
-  }
-  if (std::string why = outOfScope(*ev); !why.empty()) {
-    // The forwarder applies the same filters; anything else that sends events must not widen
-    // what is replicated (or deleted) here.
-    count("ignored");
-    server::respondJson(
-        res, 200, Json{{"accepted", false}, {"ignored", why}, {"id", ev->id}, {"key", ev->key}});
-    return;
-  }
-  if (acceptEvent(*ev) == Accepted::Duplicate) {
-    count("duplicate");
-    server::respondJson(
-        res, 200, Json{{"accepted", false}, {"duplicate", true}, {"id", ev->id}, {"key", ev->key}});
-    return;
-  }
-  count("accepted");
-  server::respondJson(res, 202, Json{{"accepted", true}, {"id", ev->id}, {"key", ev->key}});
-}
-
-void Engine::handleStatus(const httplib::Request& req, httplib::Response& res) {
-  // Replica paths and PV names are not for anonymous readers when the engine has a token.
-  if (token_) {
-    if (Status a = authorize(req, false); !a.ok()) {
-      res.set_header("WWW-Authenticate", "Bearer");
-      server::respondError(res, a.error().kind == ErrorKind::Terminal ? 503 : 401,
-                           a.error().message);
-      return;
-    }
-  }
-  server::respondJson(res, 200, statusDocument());
 }
 
 std::string Engine::outOfScope(const EventPayload& ev) const {
@@ -379,23 +233,22 @@ std::string Engine::outOfScope(const EventPayload& ev) const {
   return "namespace \"" + ev.ns + "\" is not in replication.namespaces";
 }
 
+void Engine::countEvent(const char* result) {
+  metrics_.inc("ocpvdr_engine_events_total", {{"result", result}});
+}
+
 Engine::Accepted Engine::acceptEvent(const EventPayload& ev) {
+  auto duplicate = [&] {
+    std::lock_guard lock(mu_);
+    ++stats_.eventsDuplicate;
+    return Accepted::Duplicate;
+  };
   if (!ev.id.empty()) {
-    {
-      std::lock_guard lock(mu_);
-      if (pendingIds_.count(ev.id) != 0) {
-        ++stats_.eventsDuplicate;
-        return Accepted::Duplicate;
-      }
-    }
+    if (workers_->idPending(ev.id)) return duplicate();
     // A catalog that cannot answer now (locked) is not a reason to wait: the key is
     // level-triggered, so a repeat of a handled event costs an "unchanged" sync at most.
     auto seen = readCatalog().eventProcessed(ev.id);
-    if (seen.ok() && *seen) {
-      std::lock_guard lock(mu_);
-      ++stats_.eventsDuplicate;
-      return Accepted::Duplicate;
-    }
+    if (seen.ok() && *seen) return duplicate();
   }
   acceptObject(ev.kind, ev.key, ev.type, ev.resource, ev.id);
   std::lock_guard lock(mu_);
@@ -405,211 +258,8 @@ Engine::Accepted Engine::acceptEvent(const EventPayload& ev) {
 
 void Engine::acceptObject(const std::string& kind, const std::string& key, const std::string& type,
                           const Json& object, const std::string& id) {
-  {
-    std::lock_guard lock(mu_);
-    if (!id.empty() && !pendingIds_.insert(id).second) return;  // raced with a duplicate
-    Known& k = known_[key];
-    k.kind = kind;
-    k.type = type;
-    k.object = object;
-    if (!id.empty()) k.ids.push_back(id);
-    ++k.generation;
-    k.pending = true;
-    if (!k.firstPendingAt) k.firstPendingAt = clock_.monotonic();
-  }
-  queue_->addAfter(key, opts_.settle);
-}
-
-void Engine::worker(std::stop_token stop) {
-  while (auto key = queue_->get(stop)) {
-    processKey(*key);
-    queue_->done(*key);
-  }
-}
-
-Engine::KeyOutcome Engine::reconcileKey(const std::string& key, const Known& k) {
-  KeyOutcome out;
-  auto fromReport = [&](const Result<replication::SyncReport>& r, const std::string& action) {
-    out.action = action;
-    if (!r.ok()) {
-      out.error = r.error();
-      out.result = "failed";
-      return;
-    }
-    out.result = std::string(replication::toString(r->result));
-    // A PV that is not NFS is out of scope, not a failure to retry.
-    out.ok = r->ok() || r->result == replication::Outcome::NotReplicable;
-    if (!out.ok) out.error = r->error;
-  };
-  // A key queued without its object (resync, restart) reads it now. No tombstone and gone at the
-  // primary: the reconcile's orphan check (with its breaker) decides about the DR copy, not a key
-  // without an object. False when `out` is already the outcome.
-  auto fetched = [&](Result<Json> got, const std::string& what, Json& object,
-                     std::string& type) -> bool {
-    if (got.ok()) {
-      object = std::move(*got);
-      type = "MODIFIED";
-      return true;
-    }
-    if (got.error().kind == ErrorKind::NotFound) {
-      out.ok = true;
-      out.action = "gone";
-      out.result = "gone";
-      return false;
-    }
-    out.error = got.error().wrap(what);
-    out.result = "failed";
-    out.action = "sync";
-    return false;
-  };
-  const std::stop_token stop = syncStop_.get_token();
-  if (key.rfind("pv/", 0) == 0) {
-    const std::string name = key.substr(3);
-    Json object = k.object;
-    std::string type = k.type;
-    if (object.is_null() &&
-        !fetched(deps_.objects->getPersistentVolume(name),
-                 "reading PersistentVolume " + name + " from the primary", object, type))
-      return out;
-    if (type == "DELETED") {
-      replication::DeleteOptions o;
-      o.reason = "PersistentVolume " + name + " DELETED at the primary (serve)";
-      o.verify = true;
-      o.breaker = pvBreaker_.get();
-      fromReport(deps_.replicator->deletePv(object, o), "delete");
-      metrics_.set("ocpvdr_engine_delete_breaker_tripped", pvBreaker_->tripped() ? 1 : 0,
-                   {{"kind", "pv"}});
-    } else if (type == "LEFT_SELECTION") {
-      // Not a delete: the PV still exists, it is just no longer replicated. The DR copy stays.
-      out.ok = true;
-      out.action = "left-selection";
-      out.result = std::string(replication::toString(replication::Outcome::LeftSelection));
-      log::warn("serve: PV left the label selection; replication stops, its DR copy is kept",
-                {{"pv", name}});
-    } else {
-      replication::SyncOptions o;
-      o.stop = stop;
-      fromReport(deps_.replicator->syncPv(object, o), "sync");
-    }
-    return out;
-  }
-  // snap/<ns>/<name>
-  const std::string rest = key.substr(5);
-  const auto slash = rest.find('/');
-  const std::string ns = rest.substr(0, slash);
-  const std::string name = slash == std::string::npos ? std::string() : rest.substr(slash + 1);
-  Json object = k.object;
-  std::string type = k.type;
-  if (object.is_null() && !fetched(deps_.lister->getVolumeSnapshot(ns, name, stop),
-                                   "reading VolumeSnapshot " + ns + "/" + name, object, type))
-    return out;
-  if (type == "DELETED") {
-    replication::DeleteOptions o;
-    o.reason = "VolumeSnapshot " + ns + "/" + name + " DELETED at the primary (serve)";
-    o.verify = true;
-    o.breaker = snapshotBreaker_.get();
-    fromReport(deps_.replicator->deleteSnapshot(object, o), "delete");
-    metrics_.set("ocpvdr_engine_delete_breaker_tripped", snapshotBreaker_->tripped() ? 1 : 0,
-                 {{"kind", "snapshot"}});
-  } else {
-    replication::SnapshotOptions o;
-    o.stop = stop;
-    fromReport(deps_.replicator->syncSnapshot(object, o), "sync");
-  }
-  return out;
-}
-
-void Engine::recordIds(const std::string& key, const std::vector<std::string>& ids,
-                       const std::string& result, bool ok) {
-  const SystemTime now = clock_.now();
-  for (const auto& id : ids) {
-    Status s = deps_.catalog->recordEvent(id, key, result, ok, now);
-    if (!s.ok())
-      log::warn("serve: could not record the event id", {{"id", id}, {"error", s.error().message}});
-  }
-  if (!ids.empty()) pruneEventsSeen(false);
-}
-
-void Engine::pruneEventsSeen(bool force) {
-  const SystemTime now = clock_.now();
-  {
-    std::lock_guard lock(mu_);
-    if (!force && lastPrune_ && now - *lastPrune_ < std::chrono::hours(1)) return;
-    lastPrune_ = now;
-  }
-  auto removed = deps_.catalog->pruneEventsSeen(now - cfg_.catalog.eventsSeenRetention);
-  if (!removed.ok()) {
-    log::warn("serve: could not prune old event ids", {{"error", removed.error().message}});
-  } else if (*removed > 0) {
-    log::info(
-        "serve: forgot old event ids",
-        {{"removed", *removed}, {"retention_seconds", cfg_.catalog.eventsSeenRetention.count()}});
-  }
-}
-
-void Engine::processKey(const std::string& key) {
-  Known snapshot;
-  std::vector<std::string> ids;
-  {
-    std::lock_guard lock(mu_);
-    Known& k = known_[key];
-    if (k.kind.empty()) k.kind = key.rfind("pv/", 0) == 0 ? "PersistentVolume" : "VolumeSnapshot";
-    if (k.firstPendingAt) {
-      double secs = std::chrono::duration<double>(clock_.monotonic() - *k.firstPendingAt).count();
-      if (latencies_.size() < kLatencySamples) {
-        latencies_.push_back(secs);
-      } else {
-        latencies_[latencyNext_] = secs;
-        latencyNext_ = (latencyNext_ + 1) % kLatencySamples;
-      }
-      k.firstPendingAt.reset();
-    }
-    ids = std::move(k.ids);
-    k.ids.clear();
-    snapshot = k;
-    ++stats_.syncsStarted;
-    ++stats_.syncsPerKey[key];
-    ++stats_.inFlight;
-    stats_.maxInFlight = std::max(stats_.maxInFlight, stats_.inFlight);
-    metrics_.set("ocpvdr_engine_syncs_in_flight", stats_.inFlight);
-    metrics_.set("ocpvdr_engine_syncs_in_flight_max", stats_.maxInFlight);
-  }
-
-  KeyOutcome out = reconcileKey(key, snapshot);
-
-  const bool retry =
-      !out.ok && out.error &&
-      (out.error->kind == ErrorKind::Retryable || out.error->kind == ErrorKind::Conflict) &&
-      !syncStop_.stop_requested();
-  const bool stoppedMidway = !out.ok && syncStop_.stop_requested();
-  const std::string kindLabel = key.rfind("pv/", 0) == 0 ? "pv" : "snapshot";
-  metrics_.inc("ocpvdr_engine_syncs_total",
-               {{"kind", kindLabel}, {"action", out.action}, {"result", out.result}});
-  if (retry) {
-    metrics_.inc("ocpvdr_engine_retries_total");
-    log::warn("serve: will retry", {{"key", key},
-                                    {"attempt", queue_->numRequeues(key) + 1},
-                                    {"error", out.error->describe()}});
-    queue_->addRateLimited(key);
-  } else {
-    queue_->forget(key);
-    if (!out.ok && out.error && !stoppedMidway)
-      log::error("serve: not retried", {{"key", key}, {"error", out.error->describe()}});
-  }
-  if (!retry && !stoppedMidway) recordIds(key, ids, out.result, out.ok);
-
-  std::lock_guard lock(mu_);
-  Known& k = known_[key];
-  if (retry || stoppedMidway) {
-    // The ids stay pending: recorded once a later attempt covers them.
-    k.ids.insert(k.ids.begin(), ids.begin(), ids.end());
-  } else {
-    for (const auto& id : ids) pendingIds_.erase(id);
-    if (k.generation == snapshot.generation) k.pending = false;
-  }
-  if (retry) ++stats_.retries;
-  --stats_.inFlight;
-  metrics_.set("ocpvdr_engine_syncs_in_flight", stats_.inFlight);
+  // False: raced with a duplicate of `id`.
+  (void)workers_->offer(key, KeyObject{kind, type, object}, id, opts_.settle);
 }
 
 void Engine::startWatches() {
@@ -648,16 +298,12 @@ void Engine::startWatches() {
 }
 
 void Engine::refreshGauges() {
-  metrics_.set("ocpvdr_engine_queue_depth", static_cast<double>(queue_->len()));
-  metrics_.set("ocpvdr_engine_queue_waiting", static_cast<double>(queue_->waitingLen()));
-  {
-    std::lock_guard lock(mu_);
-    for (double q : {0.5, 0.9, 0.99}) {
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%g", q);
-      metrics_.set("ocpvdr_engine_event_to_start_seconds", quantile(latencies_, q),
-                   {{"quantile", buf}});
-    }
+  const std::vector<double> latencies = workers_->latencies();
+  for (double q : {0.5, 0.9, 0.99}) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%g", q);
+    metrics_.set("ocpvdr_engine_event_to_start_seconds", quantile(latencies, q),
+                 {{"quantile", buf}});
   }
   if (scheduler_)
     if (auto n = scheduler_->nextRun())
@@ -676,7 +322,7 @@ void Engine::refreshGauges() {
 ReconcileReport Engine::runReconcile(const std::string& trigger, std::stop_token stop) {
   std::lock_guard lock(reconcileMu_);
   Reconciler reconciler(cfg_, *deps_.replicator, *deps_.catalog, *deps_.lister, *deps_.objects,
-                        clock_);
+                        clock_, workers_.get());
   ReconcileOptions ro;
   ro.trigger = trigger;
   ro.stop = stop;
@@ -737,9 +383,9 @@ Json Engine::statusDocument() {
   } else {
     doc = Json{{"generated_at", formatTime(now)}, {"error", rows.error().message}};
   }
-  doc["queue"] = {{"depth", queue_->len()},
-                  {"waiting", queue_->waitingLen()},
-                  {"processing", queue_->processingLen()}};
+  doc["queue"] = {{"depth", queue().len()},
+                  {"waiting", queue().waitingLen()},
+                  {"processing", queue().processingLen()}};
   doc["draining"] = draining_.load();
   doc["delete_breaker"] = {{"pv", pvBreaker_->toJson()}, {"snapshot", snapshotBreaker_->toJson()}};
   // After a failover nothing syncs: events are acknowledged, every sync refused (docs/serve.md).
@@ -766,8 +412,15 @@ Json Engine::statusDocument() {
 }
 
 EngineStats Engine::stats() const {
+  WorkerStats w = workers_->stats();
   std::lock_guard lock(mu_);
-  return stats_;
+  EngineStats s = stats_;
+  s.syncsStarted = w.syncsStarted;
+  s.retries = w.retries;
+  s.inFlight = w.inFlight;
+  s.maxInFlight = w.maxInFlight;
+  s.syncsPerKey = std::move(w.syncsPerKey);
+  return s;
 }
 
 Status Engine::loadState() {
@@ -787,20 +440,16 @@ Status Engine::loadState() {
     if (!e.is_object() || !e.contains("key") || !e["key"].is_string()) continue;
     const std::string key = e["key"];
     if (key.rfind("pv/", 0) != 0 && key.rfind("snap/", 0) != 0) continue;
-    {
-      std::lock_guard lock(mu_);
-      Known& k = known_[key];
-      k.kind = e.value("kind", key.rfind("pv/", 0) == 0 ? "PersistentVolume" : "VolumeSnapshot");
-      k.type = e.value("type", std::string());
-      k.object = e.contains("object") ? e["object"] : Json(nullptr);
-      if (e.contains("ids") && e["ids"].is_array())
-        for (const auto& id : e["ids"])
-          if (id.is_string() && pendingIds_.insert(id.get<std::string>()).second)
-            k.ids.push_back(id);
-      k.pending = true;
-      ++k.generation;
-    }
-    queue_->add(key);
+    UnfinishedKey u;
+    u.key = key;
+    u.object.kind =
+        e.value("kind", key.rfind("pv/", 0) == 0 ? "PersistentVolume" : "VolumeSnapshot");
+    u.object.type = e.value("type", std::string());
+    u.object.object = e.contains("object") ? e["object"] : Json(nullptr);
+    if (e.contains("ids") && e["ids"].is_array())
+      for (const auto& id : e["ids"])
+        if (id.is_string()) u.ids.push_back(id);
+    workers_->resume(std::move(u));
     ++n;
   }
   fs::remove(opts_.stateFile, ec);
@@ -811,14 +460,12 @@ Status Engine::loadState() {
 
 void Engine::saveState() {
   Json keys = Json::array();
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, k] : known_) {
-      if (!k.pending) continue;
-      keys.push_back(Json{
-          {"key", key}, {"kind", k.kind}, {"type", k.type}, {"object", k.object}, {"ids", k.ids}});
-    }
-  }
+  for (const auto& u : workers_->unfinished())
+    keys.push_back(Json{{"key", u.key},
+                        {"kind", u.object.kind},
+                        {"type", u.object.type},
+                        {"object", u.object.object},
+                        {"ids", u.ids}});
   std::error_code ec;
   if (keys.empty()) {
     fs::remove(opts_.stateFile, ec);
@@ -839,18 +486,17 @@ void Engine::shutdown() {
   watchStop_.request_stop();
   for (auto& t : watchThreads_)
     if (t.joinable()) t.join();
-  queue_->shutDown();
+  workers_->shutDown();
   {
-    // Running syncs and a running reconcile get the grace period, then their rsyncs are
-    // stopped (SIGTERM to the process group) through syncStop_.
+    // Running syncs (a running reconcile's included: they are the same workers) get the grace
+    // period, then their rsyncs are stopped (SIGTERM to the process group).
     std::jthread grace([this](std::stop_token st) {
       if (clock_.sleepFor(opts_.shutdownGrace, st)) {
         log::warn("serve: grace period over; stopping running syncs");
-        syncStop_.request_stop();
+        workers_->stopSyncs();
       }
     });
-    for (auto& w : workers_)
-      if (w.joinable()) w.join();
+    workers_->join();
     if (scheduler_) scheduler_->stop();
     if (maintenance_.joinable()) {
       maintenance_.request_stop();

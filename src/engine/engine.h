@@ -1,13 +1,17 @@
 // Engine: `ocpv-dr serve` — the standalone engine without AAP (docs/serve.md).
 //
-//   triggers                    →  object cache + WorkQueue key  →  N workers  →  Replicator
-//   POST /v1/events (forwarder)     "pv/<name>", "snap/<ns>/<name>"    (level-triggered: the newest
-//   own watch (server.watch_primary)                                   known object of the key; a
-//   cron schedule → Reconciler (full pass, reports, notify)            DELETED tombstone → delete)
+//   triggers                    →  object cache + WorkQueue key  →  N workers  →  per-key reconcile
+//   POST /v1/events (forwarder)     "pv/<name>", "snap/<ns>/<name>"    (engine/key_sync.h: the
+//   own watch (server.watch_primary)                                   newest known object of the
+//   cron schedule → Reconciler: list, queue every selected key,        key; a DELETED tombstone
+//     wait for their syncs, orphan sweep, reports, notify              → delete)
+// One data path (engine/key_workers.h): the scheduled pass queues its keys into the same queue
+// and workers as events, so one PV is never synced by two workers at once.
 //
 // HTTP: POST /v1/events, GET /v1/status, /healthz, /readyz, /metrics (server/http_server.h).
-// Results drive the queue: success → forget; Retryable/Conflict (lock busy, network, rsync 23/24)
-// → per-key backoff; Invalid/Refused/Terminal/NotFound → not retried (logged, recorded).
+// Results drive the queue (engine/key_sync.h, the failure rule): success → forget;
+// Retryable/Conflict (lock busy, network, rsync 23/24) → per-key backoff (the queue's
+// RateLimiter); Invalid/Refused/Terminal/NotFound → not retried (logged, recorded).
 // DELETED tombstones (events and the own watch) go through the Replicator's delete verification
 // (replicator.h: catalog row, uid, a GET at the primary) and the delete breaker
 // (replication/delete_breaker.h, one for PVs, one for snapshots); /v1/status shows the breakers.
@@ -40,12 +44,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
-#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
-#include <unordered_set>
 #include <vector>
 
 #include "catalog/catalog.h"
@@ -54,17 +55,26 @@
 #include "core/http.h"
 #include "core/metrics.h"
 #include "engine/event_intake.h"
+#include "engine/key_sync.h"
+#include "engine/key_workers.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
 #include "engine/scheduler.h"
 #include "engine/work_queue.h"
-#include "kube/kube_client.h"
 #include "replication/delete_breaker.h"
 #include "replication/primary_objects.h"
 #include "replication/replicator.h"
-#include "server/http_server.h"
+
+namespace ocpvdr::kube {
+class KubeClient;
+}
+namespace ocpvdr::server {
+class HttpServer;
+}
 
 namespace ocpvdr::engine {
+
+class SecretFile;  // engine_secret.h
 
 struct EngineOptions {
   std::string listen;  // host:port (server.listen)
@@ -79,6 +89,7 @@ struct EngineOptions {
   bool watchPrimary = false;  // server.watch_primary
   std::string reportDir;      // reports of scheduled runs; <catalog dir>/reports when empty
   std::string stateFile;      // unfinished keys; <catalog dir>/serve-state.json when empty
+  // How long a pass's sync waits for the per-PV lock another process holds (an AAP job).
   std::chrono::milliseconds reconcileLockWait{std::chrono::minutes(10)};
   std::chrono::milliseconds scheduleMaxNap{60'000};
   int httpThreads = 8;
@@ -98,6 +109,9 @@ struct EngineDeps {
   MetricsRegistry* metrics = nullptr;
   HttpClient* notifyHttp = nullptr;  // null: no notify POSTs
   kube::KubeClient* kube = nullptr;  // needed only with watchPrimary
+  // The per-key reconcile the workers run; null: the Replicator's (ReplicatorKeyHandler over the
+  // deps above and the engine's delete breakers). Tests wrap that one to observe every sync.
+  KeyHandler* handler = nullptr;
 };
 
 struct EngineStats {
@@ -119,7 +133,7 @@ class Engine {
   // watches and the scheduler. Invalid (bad cron / zone / unreadable token file) or Terminal
   // (cannot listen).
   [[nodiscard]] Status start();
-  int port() const { return http_ ? http_->port() : 0; }
+  int port() const;
   // The SIGTERM path (see the header comment). Idempotent.
   void shutdown();
   bool draining() const { return draining_.load(); }
@@ -128,49 +142,30 @@ class Engine {
   // An event's object becomes the newest known state of its key, and the key is queued after
   // the settle delay. What POST /v1/events does after authentication and parsing.
   Accepted acceptEvent(const EventPayload& ev);
-  // One full reconcile now: report files under the report dir, notify POSTs, metrics.
+  // One full reconcile now, through the engine's queue and workers: report files under the
+  // report dir, notify POSTs, metrics.
   ReconcileReport runReconcile(const std::string& trigger, std::stop_token stop = {});
   Json statusDocument();
   // One maintenance pass now (trash purge by retention, catalog backup); its summary.
   Json runMaintenance();
 
   EngineStats stats() const;
-  WorkQueue& queue() { return *queue_; }
+  WorkQueue& queue() { return workers_->queue(); }
   const CronScheduler* scheduler() const { return scheduler_.get(); }
 
  private:
-  struct Known {
-    std::string kind;              // PersistentVolume | VolumeSnapshot
-    std::string type;              // ADDED | MODIFIED | DELETED ("" when read from the API)
-    Json object;                   // null: not known here; the worker reads the primary API
-    std::vector<std::string> ids;  // event ids not yet recorded
-    std::uint64_t generation = 0;  // bumped by every accepted change
-    bool pending = false;          // accepted but not finished (success or final error)
-    std::optional<SteadyTime> firstPendingAt;  // earliest event not yet picked up
-  };
-  struct KeyOutcome {
-    bool ok = false;
-    std::optional<Error> error;
-    std::string result;  // result word
-    std::string action;  // sync | delete | gone
-  };
+  struct Routes;  // the HTTP handlers (engine_http.cc)
+  struct Reflectors;
 
-  void registerRoutes();
-  void handleEvent(const httplib::Request& req, httplib::Response& res);
-  void handleStatus(const httplib::Request& req, httplib::Response& res);
-  [[nodiscard]] Status authorize(const httplib::Request& req, bool requireSignature);
   // Why an event is outside replication.storage_classes / replication.namespaces ("" if inside).
   std::string outOfScope(const EventPayload& ev) const;
-  void worker(std::stop_token stop);
-  void processKey(const std::string& key);
-  KeyOutcome reconcileKey(const std::string& key, const Known& k);
-  void recordIds(const std::string& key, const std::vector<std::string>& ids,
-                 const std::string& result, bool ok);
-  // Forgets event ids older than catalog.events_seen_retention: at start, then at most once an
-  // hour when ids are recorded.
-  void pruneEventsSeen(bool force);
   void acceptObject(const std::string& kind, const std::string& key, const std::string& type,
                     const Json& object, const std::string& id);
+  void countEvent(const char* result);
+  void describeMetrics();
+  [[nodiscard]] Status checkSecrets();
+  [[nodiscard]] Status startHttp();
+  void startSchedule(CronSchedule schedule);
   void startWatches();
   void refreshGauges();
   // The catalog as the HTTP side reads it (see the header comment); the workers' one until
@@ -186,35 +181,27 @@ class Engine {
   Clock& clock_;
   MetricsRegistry& metrics_;
 
-  class SecretFile;
   std::unique_ptr<SecretFile> token_, hmacSecret_;
 
   std::unique_ptr<replication::DeleteBreaker> pvBreaker_, snapshotBreaker_;
-  std::unique_ptr<WorkQueue> queue_;
+  std::unique_ptr<ReplicatorKeyHandler> ownHandler_;
+  std::unique_ptr<KeyWorkers> workers_;
   std::unique_ptr<server::HttpServer> http_;
   std::unique_ptr<CronScheduler> scheduler_;
 
-  mutable std::mutex mu_;  // known_, pendingIds_, stats_, latencies_, lastReconcile_, lastPrune_
-  std::optional<SystemTime> lastPrune_;
-  std::map<std::string, Known> known_;
-  std::unordered_set<std::string> pendingIds_;
-  EngineStats stats_;
-  std::vector<double> latencies_;  // event → sync start, seconds; ring of kLatencySamples
-  std::size_t latencyNext_ = 0;
+  mutable std::mutex mu_;  // stats_, lastReconcile_, lastMaintenance_
+  EngineStats stats_;      // the event and maintenance counters (the rest: workers_->stats())
   Json lastReconcile_;
-  Json lastMaintenance_;  // guarded by mu_
+  Json lastMaintenance_;
 
   std::mutex reconcileMu_;    // one reconcile at a time
   std::mutex maintenanceMu_;  // one maintenance pass at a time
   std::unique_ptr<catalog::Catalog> readCatalog_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> started_{false};
-  std::stop_source syncStop_;   // stops running rsyncs (after the grace period)
   std::stop_source watchStop_;  // ends the watches
-  std::vector<std::jthread> workers_;
   std::vector<std::jthread> watchThreads_;
   std::jthread maintenance_;
-  struct Reflectors;
   std::unique_ptr<Reflectors> reflectors_;
 };
 

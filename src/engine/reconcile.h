@@ -3,8 +3,10 @@
 //  1. list the selected PersistentVolumes (replication.label_selector, then the storage-class
 //     filter) and VolumeSnapshots (replication.namespaces) from the primary API — complete lists
 //     or errors, never partial;
-//  2. sync every replicable PV through the Replicator with bounded parallelism (the ssh master
-//     connection is shared), then every snapshot (record and data);
+//  2. queue every replicable PV and every snapshot as a key into the work queue
+//     (engine/key_workers.h) and wait for their syncs — the same queue, workers and per-key
+//     reconcile as live events (serve's, when run by serve; a queue with `parallelism` workers
+//     created for the run otherwise), so a pass never syncs a PV another worker is syncing;
 //  3. read the catalog back: last sync, last success, current RPO (now − last success), PVs
 //     never synced and PVs over replication.rpo_target;
 //  4. orphans — only after a successful, complete list: catalog replicas whose PV is not in the
@@ -41,45 +43,63 @@ struct ReconcileProgress {
 };
 
 struct ReconcileOptions {
-  int parallelism = 0;  // 0: replication.parallelism
+  // Workers of the queue created for the run (no KeyWorkers given); 0: replication.parallelism.
+  // Under serve the pass uses serve's workers (server.workers).
+  int parallelism = 0;
   // How long a sync waits for the per-PV lock held by another sync (serve's worker, an AAP job).
   std::chrono::milliseconds lockWait{std::chrono::minutes(10)};
   std::string trigger = "cli";
-  std::stop_token stop;  // stops running rsyncs (process group SIGTERM) and skips the rest
+  // Skips the keys not yet synced and the orphan sweep; in a run of its own also stops running
+  // rsyncs (process group SIGTERM). Under serve, shutdown stops them.
+  std::stop_token stop;
   // Called after each PV/snapshot finishes (from worker threads, serialised).
   std::function<void(const ReconcileProgress&)> onProgress;
 };
 
+class KeyWorkers;
+
 class Reconciler {
  public:
+  // `workers`: the queue and workers the pass goes through (serve's); null: created for the run.
   Reconciler(const config::Config& cfg, replication::Replicator& replicator,
              catalog::Catalog& catalog, PrimaryLister& lister, replication::PrimaryObjects& objects,
-             Clock& clock)
+             Clock& clock, KeyWorkers* workers = nullptr)
       : cfg_(cfg),
         replicator_(replicator),
         catalog_(catalog),
         lister_(lister),
         objects_(objects),
-        clock_(clock) {}
+        clock_(clock),
+        workers_(workers) {}
 
   // Never fails as a whole: every problem is in the report (and its exit code).
   ReconcileReport run(const ReconcileOptions& opts = {});
 
  private:
+  struct Run;  // one pass's state (reconcile.cc)
+  void begin(Run& r);
+  void listPvs(Run& r);
+  void listSnapshots(Run& r);
+  void checkDrActive(Run& r);
+  void findSharedPaths(Run& r);
+  void planRows(Run& r);
+  void syncKeys(Run& r);
+  void readRpo(Run& r);
+  void sweepPvOrphans(Run& r);
+  void sweepSnapshotOrphans(Run& r);
+  void listUntracked(Run& r);
+  void finish(Run& r);
+
   const config::Config& cfg_;
   replication::Replicator& replicator_;
   catalog::Catalog& catalog_;
   PrimaryLister& lister_;
   replication::PrimaryObjects& objects_;
   Clock& clock_;
+  KeyWorkers* workers_;
 };
 
 // Whether a PV object is selected by replication.storage_classes (empty list: every PV).
 bool storageClassSelected(const config::Config& cfg, const Json& pv);
-
-// A minimal PersistentVolume object carrying what the catalog knows of a replica (name, uid,
-// NFS source, claim) — what deletePv needs to apply the delete policy to an orphan whose PV
-// object is gone.
-Json pvFromReplica(const catalog::ReplicaRecord& r);
 
 }  // namespace ocpvdr::engine

@@ -1,4 +1,4 @@
-// WorkQueue, ItemBackoff and TokenBucket (see work_queue.h).
+// WorkQueue, ExponentialRateLimiter and TokenBucket (see work_queue.h).
 #include "engine/work_queue.h"
 
 #include <algorithm>
@@ -8,22 +8,26 @@ namespace ocpvdr::engine {
 
 using std::chrono::nanoseconds;
 
-Millis ItemBackoff::when(const std::string& key) {
+Millis ExponentialRateLimiter::when(const std::string& key) {
   std::lock_guard lock(mu_);
   int n = failures_[key]++;
   // 2^n overflows long before any sane cap is reached: stop doubling once past the cap.
   double factor = std::ldexp(1.0, std::min(n, 62));
-  double ms = static_cast<double>(base_.count()) * factor;
-  if (ms >= static_cast<double>(max_.count())) return max_;
+  double ms =
+      std::min(static_cast<double>(base_.count()) * factor, static_cast<double>(max_.count()));
+  if (jitter_ > 0) {
+    std::uniform_real_distribution<double> spread(1.0 - jitter_, 1.0 + jitter_);
+    ms = std::min(ms * spread(rng_), static_cast<double>(max_.count()));
+  }
   return Millis(static_cast<Millis::rep>(ms));
 }
 
-void ItemBackoff::forget(const std::string& key) {
+void ExponentialRateLimiter::forget(const std::string& key) {
   std::lock_guard lock(mu_);
   failures_.erase(key);
 }
 
-int ItemBackoff::failures(const std::string& key) const {
+int ExponentialRateLimiter::numRequeues(const std::string& key) const {
   std::lock_guard lock(mu_);
   auto it = failures_.find(key);
   return it == failures_.end() ? 0 : it->second;
@@ -44,7 +48,16 @@ nanoseconds TokenBucket::reserve(SteadyTime now) {
 }
 
 WorkQueue::WorkQueue(Clock& clock, WorkQueueOptions options)
-    : clock_(clock), options_(options), backoff_(options.backoffBase, options.backoffMax) {
+    : clock_(clock), options_(std::move(options)), limiter_(options_.rateLimiter) {
+  if (!limiter_)
+    limiter_ = std::make_shared<ExponentialRateLimiter>(options_.backoffBase, options_.backoffMax,
+                                                        options_.backoffJitter);
+  if (auto* m = options_.metrics) {
+    const std::string& p = options_.metricsPrefix;
+    m->describe(p + "retries_total", "counter", "Keys re-queued with backoff");
+    m->describe(p + "queue_depth", "gauge", "Keys queued and ready");
+    m->describe(p + "queue_waiting", "gauge", "Keys waiting for their settle or backoff delay");
+  }
   if (options_.ratePerSecond > 0)
     bucket_.emplace(options_.ratePerSecond,
                     options_.burst > 0 ? options_.burst : std::max(1.0, options_.ratePerSecond),
@@ -63,6 +76,7 @@ void WorkQueue::addLocked(const std::string& key) {
   dirty_.insert(key);
   if (processing_.count(key) != 0) return;  // done() queues it again
   queue_.push_back(key);
+  publishLocked();
   cv_.notify_all();
 }
 
@@ -88,15 +102,24 @@ void WorkQueue::addAfter(const std::string& key, nanoseconds delay) {
     waitingAt_.emplace(key, readyAt);
   }
   waitingOrder_.insert({readyAt, key});
+  publishLocked();
   if (waitingOrder_.begin()->second == key) wake_.request_stop();  // new earliest deadline
 }
 
 void WorkQueue::addRateLimited(const std::string& key) {
-  addAfter(key, backoff_.when(key));
+  if (options_.metrics != nullptr) options_.metrics->inc(options_.metricsPrefix + "retries_total");
+  addAfter(key, limiter_->when(key));
 }
 
 void WorkQueue::forget(const std::string& key) {
-  backoff_.forget(key);
+  limiter_->forget(key);
+}
+
+void WorkQueue::publishLocked() {
+  if (options_.metrics == nullptr) return;
+  options_.metrics->set(options_.metricsPrefix + "queue_depth", static_cast<double>(queue_.size()));
+  options_.metrics->set(options_.metricsPrefix + "queue_waiting",
+                        static_cast<double>(waitingAt_.size()));
 }
 
 void WorkQueue::waitLoop(std::stop_token stop) {
@@ -113,6 +136,7 @@ void WorkQueue::waitLoop(std::stop_token stop) {
         waitingAt_.erase(key);
         addLocked(key);
       }
+      publishLocked();
       nap = waitingOrder_.empty() ? nanoseconds(std::chrono::hours(1))
                                   : waitingOrder_.begin()->first - now;
       wake_ = wake;
@@ -129,6 +153,7 @@ std::optional<std::string> WorkQueue::get(std::stop_token stop) {
   if (stop.stop_requested() || shuttingDown_) return std::nullopt;
   std::string key = std::move(queue_.front());
   queue_.pop_front();
+  publishLocked();
   processing_.insert(key);
   dirty_.erase(key);
   if (!bucket_) return key;
@@ -151,6 +176,7 @@ std::optional<std::string> WorkQueue::get(std::stop_token stop) {
   processing_.erase(key);
   dirty_.insert(key);
   queue_.push_front(key);
+  publishLocked();
   cv_.notify_all();
   return std::nullopt;
 }
@@ -159,6 +185,7 @@ void WorkQueue::done(const std::string& key) {
   std::lock_guard lock(mu_);
   processing_.erase(key);
   if (dirty_.count(key) != 0 && !shuttingDown_) queue_.push_back(key);
+  publishLocked();
   cv_.notify_all();
 }
 

@@ -7,8 +7,9 @@
 //                   once more afterwards
 //   waiting         keys added with a delay (settle delay, backoff); a later addAfter() of a key
 //                   already waiting keeps the earlier ready time
-//   backoff         per-key exponential delay for addRateLimited(): base * 2^failures, capped;
-//                   forget() resets it (call it on success and on errors that are not retried)
+//   backoff         addRateLimited() waits what the RateLimiter policy says (default: per-key
+//                   exponential, base * 2^failures, capped); forget() resets it (call it on
+//                   success and on errors that are not retried)
 //   rate cap        a token bucket on the monotonic clock: get() hands out at most `rate` keys
 //                   per second on average (bursts up to `burst`); it caps syncs started, so it
 //                   applies to every key, not only to retries as in client-go
@@ -25,8 +26,10 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <stop_token>
 #include <string>
@@ -36,23 +39,40 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/metrics.h"
 
 namespace ocpvdr::engine {
 
 using Millis = std::chrono::milliseconds;
 
-// Per-key exponential backoff (client-go ItemExponentialFailureRateLimiter). Thread-safe.
-class ItemBackoff {
+// When a failed key may run again (client-go's workqueue.TypedRateLimiter: When/Forget/
+// NumRequeues). The queue takes one as a policy object. Implementations are thread-safe.
+class RateLimiter {
  public:
-  ItemBackoff(Millis base, Millis max) : base_(base), max_(max) {}
+  virtual ~RateLimiter() = default;
   // The delay before the next attempt of `key`; counts one more failure.
-  Millis when(const std::string& key);
-  void forget(const std::string& key);
-  int failures(const std::string& key) const;
+  virtual Millis when(const std::string& key) = 0;
+  // Clears key's failures (call it on success and on errors that are not retried).
+  virtual void forget(const std::string& key) = 0;
+  virtual int numRequeues(const std::string& key) const = 0;
+};
+
+// Per-key exponential backoff: base * 2^failures, capped at max (client-go
+// ItemExponentialFailureRateLimiter), optionally spread by +/- jitter (a fraction of the delay,
+// 0..1) so keys that failed together do not retry in lockstep. jitter 0 gives exact delays.
+class ExponentialRateLimiter final : public RateLimiter {
+ public:
+  ExponentialRateLimiter(Millis base, Millis max, double jitter = 0, std::uint64_t seed = 1)
+      : base_(base), max_(max), jitter_(jitter), rng_(seed) {}
+  Millis when(const std::string& key) override;
+  void forget(const std::string& key) override;
+  int numRequeues(const std::string& key) const override;
 
  private:
   Millis base_, max_;
+  double jitter_;
   mutable std::mutex mu_;
+  std::mt19937_64 rng_;
   std::unordered_map<std::string, int> failures_;
 };
 
@@ -72,10 +92,17 @@ class TokenBucket {
 };
 
 struct WorkQueueOptions {
+  // The retry policy; null: ExponentialRateLimiter(backoffBase, backoffMax, backoffJitter).
+  std::shared_ptr<RateLimiter> rateLimiter;
   Millis backoffBase{1000};
   Millis backoffMax{std::chrono::minutes(5)};
+  double backoffJitter = 0;
   double ratePerSecond = 0;  // 0: no rate cap
   double burst = 0;          // 0: max(1, ratePerSecond)
+  // The queue's own metrics (<prefix>queue_depth, <prefix>queue_waiting, <prefix>retries_total),
+  // kept current on every change; null: none.
+  MetricsRegistry* metrics = nullptr;
+  std::string metricsPrefix = "ocpvdr_engine_";
 };
 
 class WorkQueue {
@@ -93,7 +120,7 @@ class WorkQueue {
   void addRateLimited(const std::string& key);
   // Clears key's failure count (its next addRateLimited() waits the base delay again).
   void forget(const std::string& key);
-  int numRequeues(const std::string& key) const { return backoff_.failures(key); }
+  int numRequeues(const std::string& key) const { return limiter_->numRequeues(key); }
 
   // Blocks until a key is ready and the rate cap allows it, then hands it out (the key is now
   // processing; call done(key) when finished). nullopt when shut down or `stop` is requested.
@@ -120,10 +147,11 @@ class WorkQueue {
  private:
   void addLocked(const std::string& key);
   void waitLoop(std::stop_token stop);
+  void publishLocked();
 
   Clock& clock_;
   WorkQueueOptions options_;
-  ItemBackoff backoff_;
+  std::shared_ptr<RateLimiter> limiter_;
 
   mutable std::mutex mu_;
   std::condition_variable_any cv_;

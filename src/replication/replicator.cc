@@ -457,62 +457,92 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     r.error = refusedError("PV " + info->name + " is not replicable: " + info->notReplicableReason);
     return done();
   }
-  r.source = info->nfs->server + ":" + info->nfs->exportPath;
-  auto paths = mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
+  deleteDescribedPv(*info, describeInput(*u), opts, r);
+  return done();
+}
+
+Result<SyncReport> Replicator::deletePvFromCatalog(const catalog::ReplicaRecord& replica,
+                                                   const DeleteOptions& opts) {
+  const auto start = clock_.monotonic();
+  SyncReport r;
+  r.action = "pv delete";
+  r.pv = replica.pv;
+  r.details["input"] = Json{{"envelope", "catalog"}};
+  PvInfo info;
+  info.name = replica.pv;
+  info.uid = replica.uid;
+  info.storageClass = replica.storageClass;
+  info.claimNamespace = replica.claimNamespace;
+  info.claimName = replica.claimName;
+  NfsSource src;
+  src.kind = replica.sourceKind == "csi" ? SourceKind::Csi : SourceKind::InTree;
+  src.server = replica.sourceServer;
+  src.exportPath = replica.sourcePath;
+  info.nfs = src;
+  if (!skipProcessedEvent(catalog_, opts.eventId, r))
+    deleteDescribedPv(info, "catalog row", opts, r);
+  finishReport(r, start, opts.eventId, "pv/" + r.pv);
+  return r;
+}
+
+void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
+                                   const DeleteOptions& opts, SyncReport& r) {
+  r.source = info.nfs->server + ":" + info.nfs->exportPath;
+  auto paths = mapVolume(cfg_, info.nfs->server, info.nfs->exportPath);
   if (!paths.ok()) {
     fail(r, paths.error());
-    return done();
+    return;
   }
   r.destination = paths->drHostPath;
   const auto policy = opts.policy.value_or(cfg_.replication.deletePolicy);
   r.details["policy"] = config::toString(policy);
 
-  auto lock = FileLock::acquire(lockDir_, info->name, opts.wait, clock_);
-  if (lockNotTaken(lock, r)) return done();
+  auto lock = FileLock::acquire(lockDir_, info.name, opts.wait, clock_);
+  if (lockNotTaken(lock, r)) return;
   auto pathLock = FileLock::acquire(lockDir_, pathLockKey(paths->drHostPath), opts.wait, clock_);
-  if (lockNotTaken(pathLock, r)) return done();
-  if (Status g = catalog::refuseIfDrActive(catalog_, "pv delete of " + info->name); !g.ok()) {
+  if (lockNotTaken(pathLock, r)) return;
+  if (Status g = catalog::refuseIfDrActive(catalog_, "pv delete of " + info.name); !g.ok()) {
     fail(r, g.error());
-    return done();
+    return;
   }
-  if (opts.verify && !verifyPvDelete(*info, *paths, r)) return done();
+  if (opts.verify && !verifyPvDelete(info, *paths, r)) return;
   // Never quarantine a directory that holds (or is held by) another PV's copy.
-  if (Status o = checkNoOverlap(info->name, paths->drHostPath, "delete"); !o.ok()) {
+  if (Status o = checkNoOverlap(info.name, paths->drHostPath, "delete"); !o.ok()) {
     fail(r, o.error());
-    return done();
+    return;
   }
   if (paths::isUnder(paths->drHostPath, paths->drRoot + "/" + std::string(kTrashDirName))) {
     fail(r, refusedError("DR path " + paths->drHostPath + " lies inside the DR trash"));
-    return done();
+    return;
   }
   auto dr = probeLocal(paths->drRoot, paths->drHostPath);
   if (!dr.ok()) {
     fail(r, dr.error());
-    return done();
+    return;
   }
   if (Status c = checkConfined(*dr, "DR", paths->drHostPath); !c.ok()) {
     fail(r, c.error());
-    return done();
+    return;
   }
   if (dr->exists && !dr->isDir) {
     fail(r, refusedError("DR path " + paths->drHostPath + " is not a directory"));
-    return done();
+    return;
   }
 
-  auto prior = catalog_.replica(info->name);
+  auto prior = catalog_.replica(info.name);
   catalog::ReplicaRecord row;
   if (prior.ok() && prior->has_value()) row = **prior;
-  row.pv = info->name;
-  if (row.uid.empty()) row.uid = info->uid;
-  row.sourceKind = toString(info->nfs->kind);
-  row.sourceServer = info->nfs->server;
-  row.sourcePath = info->nfs->exportPath;
+  row.pv = info.name;
+  if (row.uid.empty()) row.uid = info.uid;
+  row.sourceKind = toString(info.nfs->kind);
+  row.sourceServer = info.nfs->server;
+  row.sourcePath = info.nfs->exportPath;
   row.primaryHostPath = paths->primaryHostPath;
   row.drPath = paths->drHostPath;
   row.drExportPath = paths->drExportPath;
   if (row.claimName.empty()) {
-    row.claimNamespace = info->claimNamespace;
-    row.claimName = info->claimName;
+    row.claimNamespace = info.claimNamespace;
+    row.claimName = info.claimName;
   }
 
   // The last word before data moves: the event path's breaker.
@@ -521,7 +551,7 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     std::size_t live = 0;
     if (auto all = catalog_.replicas(); all.ok())
       for (const auto& x : *all) live += (x.state == "active" || x.state == "restored") ? 1 : 0;
-    Status b = opts.breaker->admit("pv/" + info->name, live);
+    Status b = opts.breaker->admit("pv/" + info.name, live);
     if (b.ok()) return false;
     r.result = Outcome::BreakerTripped;
     r.error = b.error();
@@ -535,13 +565,13 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
     r.result = Outcome::Kept;
     row.state = "kept";
   } else if (breakerHolds()) {
-    return done();
+    return;
   } else if (policy == config::DeletePolicy::Delete) {
     std::error_code ec;
     fs::remove_all(dr->real, ec);
     if (ec) {
       fail(r, terminalError("cannot delete " + dr->real + ": " + ec.message()));
-      return done();
+      return;
     }
     r.result = Outcome::Deleted;
     r.changed = true;
@@ -549,13 +579,13 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
   } else {
     TrashManifest m;
     m.kind = "pv";
-    m.pv = info->name;
-    m.uid = info->uid;
-    m.reason = opts.reason.empty() ? "pv delete (" + describeInput(*u) + ")" : opts.reason;
+    m.pv = info.name;
+    m.uid = info.uid;
+    m.reason = opts.reason.empty() ? "pv delete (" + input + ")" : opts.reason;
     auto entry = trash_.quarantine(dr->rootReal, dr->real, m);
     if (!entry.ok()) {
       fail(r, entry.error());
-      return done();
+      return;
     }
     r.result = Outcome::Quarantined;
     r.changed = true;
@@ -567,7 +597,6 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
   if (Status s = catalog_.putReplica(row); !s.ok())
     log::warn("could not record the delete in the catalog",
               {{"pv", r.pv}, {"error", s.error().message}});
-  return done();
 }
 
 Status Replicator::checkNoOverlap(const std::string& pv, const std::string& drPath,

@@ -101,6 +101,10 @@ class Replicator {
   [[nodiscard]] Result<SyncReport> syncPvByName(std::string_view name,
                                                 const SyncOptions& opts = {});
   [[nodiscard]] Result<SyncReport> deletePv(const Json& pv, const DeleteOptions& opts = {});
+  // The same delete for a replica whose PV object is gone (reconcile's orphans): the NFS
+  // source, uid and claim come from the catalog row; locks, checks and policy as deletePv.
+  [[nodiscard]] Result<SyncReport> deletePvFromCatalog(const catalog::ReplicaRecord& replica,
+                                                       const DeleteOptions& opts = {});
   [[nodiscard]] Result<SyncReport> syncSnapshot(const Json& vs, const SnapshotOptions& opts = {});
   [[nodiscard]] Result<SyncReport> deleteSnapshot(const Json& vs, const DeleteOptions& opts = {});
 
@@ -124,6 +128,9 @@ class Replicator {
                                       std::string_view action);
   // Delete verification of a PV (see above); false when `r` already holds the outcome.
   [[nodiscard]] bool verifyPvDelete(const PvInfo& info, const VolumePaths& paths, SyncReport& r);
+  // deletePv after the object was read (`input` names where it came from, for the manifest).
+  void deleteDescribedPv(const PvInfo& info, const std::string& input, const DeleteOptions& opts,
+                         SyncReport& r);
   void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
                     const std::string& eventId, const std::string& key);
 

@@ -459,24 +459,30 @@ TEST_F(ReconcileTest, AStoppedRunSkipsTheRestAndChecksNoOrphans) {
   EXPECT_EQ(runner.calls(), 0);
 }
 
-TEST_F(ReconcileTest, PvFromReplicaReadsBackAsTheSameSource) {
-  catalog::ReplicaRecord r;
-  r.pv = "pvc-x";
-  r.uid = "u";
-  r.sourceKind = "csi";
-  r.sourceServer = "nfs-primary";
-  r.sourcePath = "/exports/ocp/a/b";
-  auto info = replication::describePv(pvFromReplica(r));
-  ASSERT_TRUE(info.ok()) << info.error().message;
-  ASSERT_TRUE(info->nfs.has_value());
-  EXPECT_EQ(info->nfs->server, "nfs-primary");
-  EXPECT_EQ(info->nfs->exportPath, "/exports/ocp/a/b");
-  EXPECT_EQ(info->nfs->kind, replication::SourceKind::Csi);
-  r.sourceKind = "nfs";
-  auto intree = replication::describePv(pvFromReplica(r));
-  ASSERT_TRUE(intree.ok());
-  EXPECT_EQ(intree->nfs->exportPath, "/exports/ocp/a/b");
-  EXPECT_EQ(intree->nfs->kind, replication::SourceKind::InTree);
+// An orphan's PV object is gone: its delete reads the NFS source (CSI or in-tree) from the
+// catalog row, and the delete policy moves the DR copy the row maps to.
+TEST_F(ReconcileTest, ADeleteFromACatalogRowQuarantinesTheDirectoryTheRowMapsTo) {
+  for (const char* kind : {"csi", "nfs"}) {
+    const std::string dir = std::string("row-") + kind;
+    testing::writeRandomFile(drRoot / dir / "sub/disk.img", 4096, 3);
+    catalog::ReplicaRecord r;
+    r.pv = "pvc-" + dir;
+    r.uid = "u";
+    r.sourceKind = kind;
+    r.sourceServer = "nfs-primary";
+    r.sourcePath = "/exports/ocp/" + dir + "/sub";
+    auto res = rep->deletePvFromCatalog(r, {});
+    ASSERT_TRUE(res.ok()) << res.error().describe();
+    EXPECT_TRUE(res->ok()) << res->toJson().dump();
+    EXPECT_EQ(res->result, replication::Outcome::Quarantined) << kind;
+    EXPECT_EQ(res->source, "nfs-primary:/exports/ocp/" + dir + "/sub");
+    EXPECT_EQ(res->destination, (drRoot / dir / "sub").string());
+    EXPECT_FALSE(fs::exists(drRoot / dir / "sub")) << kind;
+    auto rec = cat->replica(r.pv);
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    EXPECT_EQ((*rec)->state, "quarantined");
+    EXPECT_EQ((*rec)->sourceKind, kind);
+  }
 }
 
 }  // namespace

@@ -123,13 +123,13 @@ TEST_F(WorkQueueTest, ForgetResetsTheBackoffOfOneKeyOnly) {
   WorkQueueOptions o;
   o.backoffBase = 100ms;
   o.backoffMax = 10s;
-  ItemBackoff b(o.backoffBase, o.backoffMax);
+  ExponentialRateLimiter b(o.backoffBase, o.backoffMax);
   EXPECT_EQ(b.when("a"), 100ms);
   EXPECT_EQ(b.when("a"), 200ms);
   EXPECT_EQ(b.when("b"), 100ms);
   EXPECT_EQ(b.when("a"), 400ms);
   b.forget("a");
-  EXPECT_EQ(b.failures("a"), 0);
+  EXPECT_EQ(b.numRequeues("a"), 0);
   EXPECT_EQ(b.when("a"), 100ms);
   EXPECT_EQ(b.when("b"), 200ms);  // untouched by forget("a")
 
@@ -149,7 +149,7 @@ TEST_F(WorkQueueTest, ForgetResetsTheBackoffOfOneKeyOnly) {
 }
 
 TEST_F(WorkQueueTest, BackoffNeverOverflowsAfterManyFailures) {
-  ItemBackoff b(1ms, std::chrono::minutes(5));
+  ExponentialRateLimiter b(1ms, std::chrono::minutes(5));
   Millis last{0};
   for (int i = 0; i < 200; ++i) last = b.when("k");
   EXPECT_EQ(last, std::chrono::minutes(5));
