@@ -361,31 +361,35 @@ std::string ReconcileReport::toMarkdown() const {
   return md.str();
 }
 
+// The report page's style sheet (self-contained: no external resources).
+constexpr const char* kHtmlStyle =
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1d1d1f;"
+    "background:#fafafa}\n"
+    "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}\n"
+    ".meta{color:#555;font-size:13px;margin-bottom:16px}\n"
+    ".totals{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}\n"
+    ".tile{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;"
+    "min-width:96px}\n"
+    ".tile b{display:block;font-size:20px}.tile span{font-size:12px;color:#666}\n"
+    ".banner{padding:10px 14px;border-radius:6px;margin:10px 0;font-size:14px}\n"
+    ".bad{background:#fde8e8;border:1px solid #f5a3a3}.warn{background:#fff6dd;"
+    "border:1px solid #f0d27a}.good{background:#e6f6ea;border:1px solid #9bd3a8}\n"
+    "table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}\n"
+    "th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}\n"
+    "th{background:#f0f0f3}td.num,td.nw{text-align:right;white-space:nowrap}"
+    "td.nw{text-align:left}\n"
+    "tr.failed td{background:#fdecec}tr.stale td{background:#fff8e5}\n"
+    ".st{font-weight:600}.st-failed,.st-refused,.st-busy{color:#b00020}"
+    ".st-synced{color:#1a7f37}.st-unchanged{color:#555}\n"
+    "code{font-size:12px}\n";
+
 std::string ReconcileReport::toHtml() const {
   std::ostringstream h;
   auto e = [](std::string_view s) { return htmlEscape(s); };
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
     << "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
     << "<title>ocpv-dr reconcile " << e(formatTime(startedAt)) << "</title>\n<style>\n"
-    << "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#1d1d1f;"
-       "background:#fafafa}\n"
-    << "h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}\n"
-    << ".meta{color:#555;font-size:13px;margin-bottom:16px}\n"
-    << ".totals{display:flex;flex-wrap:wrap;gap:10px;margin:12px 0}\n"
-    << ".tile{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 14px;"
-       "min-width:96px}\n"
-    << ".tile b{display:block;font-size:20px}.tile span{font-size:12px;color:#666}\n"
-    << ".banner{padding:10px 14px;border-radius:6px;margin:10px 0;font-size:14px}\n"
-    << ".bad{background:#fde8e8;border:1px solid #f5a3a3}.warn{background:#fff6dd;"
-       "border:1px solid #f0d27a}.good{background:#e6f6ea;border:1px solid #9bd3a8}\n"
-    << "table{border-collapse:collapse;width:100%;background:#fff;font-size:13px}\n"
-    << "th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}\n"
-    << "th{background:#f0f0f3}td.num,td.nw{text-align:right;white-space:nowrap}"
-       "td.nw{text-align:left}\n"
-    << "tr.failed td{background:#fdecec}tr.stale td{background:#fff8e5}\n"
-    << ".st{font-weight:600}.st-failed,.st-refused,.st-busy{color:#b00020}"
-       ".st-synced{color:#1a7f37}.st-unchanged{color:#555}\n"
-    << "code{font-size:12px}\n</style></head><body>\n";
+    << kHtmlStyle << "</style></head><body>\n";
   h << "<h1>ocpv-dr reconcile report</h1>\n<div class=\"meta\">run " << runId << " (" << e(trigger)
     << ") · " << e(formatTime(startedAt)) << " → " << e(formatTime(finishedAt)) << " · RPO target "
     << e(humanDuration(rpoTarget)) << " · delete policy " << e(deletePolicy) << "</div>\n";

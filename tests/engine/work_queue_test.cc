@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "support/eventually.h"
@@ -153,6 +156,74 @@ TEST_F(WorkQueueTest, BackoffNeverOverflowsAfterManyFailures) {
   Millis last{0};
   for (int i = 0; i < 200; ++i) last = b.when("k");
   EXPECT_EQ(last, std::chrono::minutes(5));
+}
+
+// The queue asks its RateLimiter policy (client-go's rateLimiter.When(item)) and nothing else.
+class FixedLimiter final : public RateLimiter {
+ public:
+  Millis when(const std::string& key) override {
+    std::lock_guard l(mu);
+    whens.push_back(key);
+    return 7s;
+  }
+  void forget(const std::string& key) override {
+    std::lock_guard l(mu);
+    forgets.push_back(key);
+  }
+  int numRequeues(const std::string&) const override { return 42; }
+  std::mutex mu;
+  std::vector<std::string> whens, forgets;
+};
+
+TEST_F(WorkQueueTest, AddRateLimitedWaitsWhatTheRateLimiterPolicySays) {
+  auto limiter = std::make_shared<FixedLimiter>();
+  WorkQueueOptions o;
+  o.rateLimiter = limiter;
+  o.backoffBase = 100ms;  // ignored: the policy decides
+  WorkQueue q(clock, o);
+  rateLimitedSettled(q, "pv/a");
+  expectReadyAfter(q, 7s);
+  EXPECT_EQ(q.numRequeues("pv/a"), 42);
+  q.forget("pv/a");
+  EXPECT_EQ(limiter->whens, std::vector<std::string>{"pv/a"});
+  EXPECT_EQ(limiter->forgets, std::vector<std::string>{"pv/a"});
+}
+
+TEST(ExponentialRateLimiterTest, JitterSpreadsDelaysWithinItsShareAndNeverPastTheCap) {
+  ExponentialRateLimiter b(100ms, 1s, 0.2, 7);
+  std::set<Millis::rep> seen;
+  for (int i = 0; i < 200; ++i) {
+    Millis d = b.when("k");
+    EXPECT_GE(d, 80ms);
+    EXPECT_LE(d, 120ms);
+    seen.insert(d.count());
+    b.forget("k");
+  }
+  EXPECT_GT(seen.size(), 10u) << "jitter spreads the delays";
+  for (int i = 0; i < 20; ++i) (void)b.when("capped");
+  for (int i = 0; i < 50; ++i) {
+    Millis d = b.when("capped");
+    EXPECT_GE(d, 800ms);
+    EXPECT_LE(d, 1s);
+  }
+}
+
+TEST_F(WorkQueueTest, TheQueuePublishesItsOwnMetrics) {
+  MetricsRegistry m;
+  WorkQueueOptions o;
+  o.metrics = &m;
+  o.backoffBase = 1s;
+  WorkQueue q(clock, o);
+  q.add("pv/a");
+  q.add("pv/b");
+  EXPECT_EQ(m.get("ocpvdr_engine_queue_depth"), 2);
+  ASSERT_EQ(q.get(), "pv/a");
+  EXPECT_EQ(m.get("ocpvdr_engine_queue_depth"), 1);
+  q.done("pv/a");
+  q.addRateLimited("pv/a");
+  EXPECT_EQ(m.get("ocpvdr_engine_retries_total"), 1);
+  EXPECT_EQ(m.get("ocpvdr_engine_queue_waiting"), 1);
+  EXPECT_NE(m.renderPrometheus().find("# TYPE ocpvdr_engine_queue_depth gauge"), std::string::npos);
 }
 
 TEST_F(WorkQueueTest, RateCapSpacesOutKeysAfterTheBurst) {
