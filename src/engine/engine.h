@@ -8,7 +8,8 @@
 // One data path (engine/key_workers.h): the scheduled pass queues its keys into the same queue
 // and workers as events, so one PV is never synced by two workers at once.
 //
-// HTTP: POST /v1/events, GET /v1/status, /healthz, /readyz, /metrics (server/http_server.h).
+// HTTP: POST /v1/events, GET /v1/status, /healthz, /readyz, /metrics (server/http_server.h; the
+// handlers are in engine_http.cc, the only part of the engine that sees httplib).
 // Results drive the queue (engine/key_sync.h, the failure rule): success → forget;
 // Retryable/Conflict (lock busy, network, rsync 23/24) → per-key backoff (the queue's
 // RateLimiter); Invalid/Refused/Terminal/NotFound → not retried (logged, recorded).

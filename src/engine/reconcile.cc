@@ -349,10 +349,6 @@ void Reconciler::syncKeys(Run& r) {
     own->start();
     workers = own.get();
   }
-  auto stopSyncs = [&own] {
-    if (own) own->stopSyncs();
-  };
-  std::stop_callback linkStop(r.opts.stop, stopSyncs);
 
   ReconcileProgress progress;  // guarded by the workers' lock (onDone is serialised)
   progress.total = static_cast<int>(r.keys.size());
@@ -367,8 +363,16 @@ void Reconciler::syncKeys(Run& r) {
       progress.eta = std::chrono::milliseconds(0);
     if (r.opts.onProgress) r.opts.onProgress(progress);
   };
-  PassResult pass = workers->runPass(r.keys, r.opts.lockWait, r.opts.stop, onDone);
-  own.reset();  // joins this run's workers
+  PassResult pass;
+  {
+    // The run's own workers stop their rsyncs with the run (serve's stop at its shutdown).
+    auto stopSyncs = [&own] {
+      if (own) own->stopSyncs();
+    };
+    std::stop_callback linkStop(r.opts.stop, stopSyncs);
+    pass = workers->runPass(r.keys, r.opts.lockWait, r.opts.stop, onDone);
+  }             // the callback is deregistered before the run's workers go
+  own.reset();  // joins them
 
   auto outcome = [&](const std::string& key) -> const KeyOutcome* {
     auto it = pass.outcomes.find(key);
