@@ -245,6 +245,36 @@ TEST_F(AnsibleEventPlaybooks, NotReplicableIsReportedNotFailed) {
       << strict.describe();
 }
 
+// A csi-driver-nfs VolumeSnapshot vms/<name> of uid `uid` (not ready yet) and its bound
+// VolumeSnapshotContent: the archive of snapshot <uid> lives in <share>/snapshot-<uid>/.
+Json nfsSnapshot(const std::string& name, const std::string& uid) {
+  return Json{{"apiVersion", "snapshot.storage.k8s.io/v1"},
+              {"kind", "VolumeSnapshot"},
+              {"metadata", {{"name", name}, {"namespace", "vms"}, {"uid", uid}}},
+              {"spec",
+               {{"source", {{"persistentVolumeClaimName", "disk-pvc-src"}}},
+                {"volumeSnapshotClassName", "csi-nfs-snapclass"}}},
+              {"status",
+               {{"boundVolumeSnapshotContentName", "snapcontent-" + uid}, {"readyToUse", false}}}};
+}
+
+Json nfsSnapshotContent(const std::string& name, const std::string& uid,
+                        const std::string& server) {
+  const std::string snapDir = "snapshot-" + uid;
+  return Json{{"apiVersion", "snapshot.storage.k8s.io/v1"},
+              {"kind", "VolumeSnapshotContent"},
+              {"metadata", {{"name", "snapcontent-" + uid}}},
+              {"spec",
+               {{"driver", "nfs.csi.k8s.io"},
+                {"volumeSnapshotRef", {{"namespace", "vms"}, {"name", name}, {"uid", uid}}},
+                {"source", {{"volumeHandle", server + "#exports/ocp#pvc-src##"}}}}},
+              {"status",
+               {{"snapshotHandle", server + "#exports/ocp#" + snapDir + "#" + snapDir + "#pvc-src"},
+                {"readyToUse", true},
+                {"creationTime", 1795050000123456789LL},
+                {"restoreSize", 1073741824}}}};
+}
+
 TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   // csi-driver-nfs layout: the archive of snapshot <uid> lives in <share>/snapshot-<uid>/.
   const std::string uid = "5e1c0de0-0000-4000-8000-000000000001";
@@ -252,26 +282,8 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   const std::string archive = randomBytes(256 << 10, 11);
   putFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
   const std::string server = hosts_->options().primaryServer;
-  Json vs = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
-             {"kind", "VolumeSnapshot"},
-             {"metadata", {{"name", "nightly"}, {"namespace", "vms"}, {"uid", uid}}},
-             {"spec",
-              {{"source", {{"persistentVolumeClaimName", "disk-pvc-src"}}},
-               {"volumeSnapshotClassName", "csi-nfs-snapclass"}}},
-             {"status",
-              {{"boundVolumeSnapshotContentName", "snapcontent-" + uid}, {"readyToUse", false}}}};
-  Json vsc = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
-              {"kind", "VolumeSnapshotContent"},
-              {"metadata", {{"name", "snapcontent-" + uid}}},
-              {"spec",
-               {{"driver", "nfs.csi.k8s.io"},
-                {"volumeSnapshotRef", {{"namespace", "vms"}, {"name", "nightly"}, {"uid", uid}}},
-                {"source", {{"volumeHandle", server + "#exports/ocp#pvc-src##"}}}}},
-              {"status",
-               {{"snapshotHandle", server + "#exports/ocp#" + snapDir + "#" + snapDir + "#pvc-src"},
-                {"readyToUse", true},
-                {"creationTime", 1795050000123456789LL},
-                {"restoreSize", 1073741824}}}};
+  Json vs = nfsSnapshot("nightly", uid);
+  Json vsc = nfsSnapshotContent("nightly", uid, server);
 
   // Not ready yet (the ADDED/MODIFIED sequence of FACTS §4): recorded as pending, no data.
   auto pending = play(
@@ -330,7 +342,8 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   EXPECT_EQ(dup.stat("localhost", "changed"), 0);
   EXPECT_EQ(dup.customStats()["ocpvdr_snapshot_sync"]["vms/nightly"]["result"], "unchanged");
 
-  // DELETED: the record is marked deleted and the archive quarantined.
+  // DELETED (the primary's API answers 404 for it, so --verify confirms): the record is marked
+  // deleted and the archive quarantined.
   auto drop = play(
       "playbooks/event_driven/handle_snapshot_delete.yml",
       edaJobVars("Drop a deleted VolumeSnapshot at DR",
@@ -381,8 +394,8 @@ TEST_F(AnsibleEventPlaybooks, PvDeleteIsVerifiedAgainstThePrimaryApi) {
   const std::string delPlaybook = "playbooks/event_driven/handle_nfs_pv_delete.yml";
   const std::string delRule = "Quarantine the DR copy of a deleted NFS PV";
   auto deleteJob = [&](const Json& pv, const std::string& id, Json extra = Json::object()) {
-    Json vars = edaJobVars(delRule, edaEvent(id, "PersistentVolume", "DELETED", pv),
-                           {{"pv_object", pv}});
+    Json vars =
+        edaJobVars(delRule, edaEvent(id, "PersistentVolume", "DELETED", pv), {{"pv_object", pv}});
     for (auto it = extra.begin(); it != extra.end(); ++it) vars[it.key()] = it.value();
     return play(delPlaybook, vars);
   };
@@ -396,9 +409,9 @@ TEST_F(AnsibleEventPlaybooks, PvDeleteIsVerifiedAgainstThePrimaryApi) {
 
   Json first = createPrimaryPv(*primaryApi_, "pvc-v1", server, "/exports/ocp/" + dir);
   const std::string uid1 = first["metadata"]["uid"];
-  auto synced = play("playbooks/event_driven/handle_nfs_pv_sync.yml",
-                     edaJobVars("r", edaEvent("v-1", "PersistentVolume", "ADDED", first),
-                                {{"pv_object", first}}));
+  auto synced = play(
+      "playbooks/event_driven/handle_nfs_pv_sync.yml",
+      edaJobVars("r", edaEvent("v-1", "PersistentVolume", "ADDED", first), {{"pv_object", first}}));
   ASSERT_EQ(synced.exitCode, 0) << synced.describe();
   ASSERT_TRUE(fs::exists(dst / "disk.img"));
   ASSERT_EQ(replicaState(), "active uid " + uid1);
@@ -456,8 +469,8 @@ TEST_F(AnsibleEventPlaybooks, PvDeleteIsVerifiedAgainstThePrimaryApi) {
   Json doc = unreachable.customStats()["ocpvdr_pv_delete"]["pvc-v1"];
   EXPECT_EQ(doc["result"], "primary-unreachable") << unreachable.describe();
   EXPECT_EQ(doc["error"]["kind"], "retryable") << doc.dump();
-  auto runs = unreachable.taskResults("Run ocpv-dr pv delete --verify on the DR NFS host",
-                                      "localhost");
+  auto runs =
+      unreachable.taskResults("Run ocpv-dr pv delete --verify on the DR NFS host", "localhost");
   ASSERT_EQ(runs.size(), 1u) << unreachable.describe();
   EXPECT_EQ(runs[0].value("rc", -1), 4) << runs[0].dump();
   EXPECT_EQ(runs[0].value("attempts", 0), 2) << runs[0].dump();
@@ -480,6 +493,99 @@ TEST_F(AnsibleEventPlaybooks, PvDeleteIsVerifiedAgainstThePrimaryApi) {
   EXPECT_EQ(slurp(fs::path(del["trash"]["path"].get<std::string>()) / "data/disk.img"),
             slurp(src / "disk.img"));
   EXPECT_EQ(replicaState(), "quarantined uid " + uid2);
+}
+
+// issue 13: the snapshot delete role always runs `snapshot delete --verify`: its archive moves
+// only when the primary's API answers 404 (or another uid) for the VolumeSnapshot.
+TEST_F(AnsibleEventPlaybooks, SnapshotDeleteIsVerifiedAgainstThePrimaryApi) {
+  Json ns = primaryApi_->request("POST", "/api/v1/namespaces",
+                                 Json{{"metadata", {{"name", "vms"}}}}.dump());
+  ASSERT_EQ(ns["metadata"].value("name", ""), "vms") << ns.dump();
+  Json created = primaryApi_->request(
+      "POST", "/apis/snapshot.storage.k8s.io/v1/namespaces/vms/volumesnapshots",
+      nfsSnapshot("weekly", "").dump());
+  const std::string uid = created["metadata"].value("uid", "");
+  ASSERT_FALSE(uid.empty()) << created.dump();
+  const std::string server = hosts_->options().primaryServer;
+  const std::string snapDir = "snapshot-" + uid;
+  const std::string archive = randomBytes(128 << 10, 13);
+  putFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
+  Json vs = nfsSnapshot("weekly", uid);
+  vs["status"]["readyToUse"] = true;
+  vs["status"]["creationTime"] = "2026-11-24T01:00:00Z";
+  vs["status"]["restoreSize"] = "1Gi";
+  Json vsc = nfsSnapshotContent("weekly", uid, server);
+  auto ready = play("playbooks/event_driven/handle_snapshot_sync.yml",
+                    edaJobVars("r", edaEvent("w-1", "VolumeSnapshot", "ADDED", vs),
+                               {{"snapshot_object", vs}, {"snapshot_content_object", vsc}}));
+  ASSERT_EQ(ready.exitCode, 0) << ready.describe();
+  const fs::path drArchive = hosts_->dr().exportDir / snapDir / "pvc-src.tar.gz";
+  ASSERT_TRUE(fs::exists(drArchive)) << ready.describe();
+  const fs::path trash = hosts_->dr().exportDir / ".ocpv-dr-trash";
+  const auto before = treeListing(hosts_->dr().exportDir);
+  auto state = [&]() {
+    auto cat = openCatalog();
+    if (!cat) return std::string("<no catalog>");
+    auto rec = cat->snapshot(uid);
+    return rec.ok() && rec->has_value() ? (*rec)->state : std::string("<no row>");
+  };
+  ASSERT_EQ(state(), "ready");
+  auto deleteJob = [&](const std::string& id, Json extra = Json::object()) {
+    Json vars =
+        edaJobVars("Drop a deleted VolumeSnapshot at DR",
+                   edaEvent(id, "VolumeSnapshot", "DELETED", vs), {{"snapshot_object", vs}});
+    for (auto it = extra.begin(); it != extra.end(); ++it) vars[it.key()] = it.value();
+    return play("playbooks/event_driven/handle_snapshot_delete.yml", vars);
+  };
+
+  // 1. Forged: the snapshot still exists at the primary.
+  auto forged = deleteJob("forged-s");
+  EXPECT_NE(forged.exitCode, 0) << forged.describe();
+  EXPECT_EQ(forged.customStats()["ocpvdr_snapshot_delete"]["vms/weekly"]["result"], "still-present")
+      << forged.describe();
+  EXPECT_NE(forged.failures().find("Check: the VolumeSnapshot with this uid still exists"),
+            std::string::npos)
+      << forged.failures();
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), before);
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(state(), "ready");
+
+  // 2. Deleted at the primary, but its API does not answer: retried, then failed; nothing moves.
+  primaryApi_->request("DELETE",
+                       "/apis/snapshot.storage.k8s.io/v1/namespaces/vms/volumesnapshots/weekly");
+  ASSERT_EQ(primaryApi_->stop(), 0);
+  auto unreachable = deleteJob("s:DELETED", {{"snapshot_delete_on_event_retries", 1}});
+  EXPECT_NE(unreachable.exitCode, 0) << unreachable.describe();
+  Json doc = unreachable.customStats()["ocpvdr_snapshot_delete"]["vms/weekly"];
+  EXPECT_EQ(doc["result"], "primary-unreachable") << unreachable.describe();
+  EXPECT_EQ(doc["error"]["kind"], "retryable") << doc.dump();
+  auto runs = unreachable.taskResults("Run ocpv-dr snapshot delete --verify on the DR NFS host",
+                                      "localhost");
+  ASSERT_EQ(runs.size(), 1u) << unreachable.describe();
+  EXPECT_EQ(runs[0].value("rc", -1), 4) << runs[0].dump();
+  EXPECT_EQ(runs[0].value("attempts", 0), 2) << runs[0].dump();
+  EXPECT_NE(unreachable.failures().find("Check: the primary cluster's API"), std::string::npos)
+      << unreachable.failures();
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), before);
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(state(), "ready");
+
+  // 3. The API answers 404: the relaunched job quarantines the archive.
+  startPrimaryApi();
+  auto real = deleteJob("s:DELETED");
+  ASSERT_EQ(real.exitCode, 0) << real.describe();
+  Json del = real.customStats()["ocpvdr_snapshot_delete"]["vms/weekly"];
+  EXPECT_EQ(del["verification"]["primary"], "absent") << del.dump();
+  EXPECT_FALSE(fs::exists(drArchive));
+  EXPECT_EQ(state(), "deleted");
+  {
+    auto cat = openCatalog();
+    ASSERT_TRUE(cat);
+    auto rec = cat->snapshot(uid);
+    ASSERT_TRUE(rec.ok() && rec->has_value());
+    ASSERT_FALSE((*rec)->trashPath.empty());
+    EXPECT_EQ(slurp(fs::path((*rec)->trashPath) / "data/pvc-src.tar.gz"), archive);
+  }
 }
 
 }  // namespace
