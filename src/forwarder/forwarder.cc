@@ -267,12 +267,18 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   }
   if (c.kind == "VolumeSnapshot" && c.type != ChangeType::Deleted)
     c.content = boundContent(object, w.name);
-  if (c.type == ChangeType::Deleted && c.kind == "PersistentVolume" && stillExists(c.meta)) {
-    c.type = ChangeType::LeftSelection;
-    log::warn(
-        "forwarder: PV left the label selection (it still exists): forwarded as "
-        "LEFT_SELECTION, not DELETED",
-        {{"pv", c.meta.name}, {"uid", c.meta.uid}, {"labelSelector", options_.labelSelector}});
+  if (c.type == ChangeType::Deleted && c.kind == "PersistentVolume") {
+    const Presence p = presence(c.meta);
+    if (p == Presence::StillThere) {
+      c.type = ChangeType::LeftSelection;
+      log::warn(
+          "forwarder: PV left the label selection (it still exists): forwarded as "
+          "LEFT_SELECTION, not DELETED",
+          {{"pv", c.meta.name}, {"uid", c.meta.uid}, {"labelSelector", options_.labelSelector}});
+    } else if (p == Presence::Unknown) {
+      // Never let an unconfirmed DELETED look like a confirmed one.
+      c.unconfirmed = true;
+    }
   }
   metrics_.inc(metric("events_observed_total"),
                {{"kind", c.kind}, {"type", std::string(toString(c.type))}});
@@ -291,20 +297,24 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   if (wasEmpty) committerCv_.notify_one();
 }
 
-bool Forwarder::stillExists(const ObjectMeta& meta) {
+Forwarder::Presence Forwarder::presence(const ObjectMeta& meta) {
   // A watch with a label selector reports an object that stops matching as DELETED, and a
   // restart with another selector finds the checkpoint's objects missing from the list: neither
-  // is a deletion. Only a GET can tell. If the GET fails the DELETED goes out as observed — DR
-  // verifies every delete against the primary itself (replication/replicator.h).
+  // is a deletion. Only a GET can tell. If the GET fails (the client has retried already) the
+  // DELETED goes out marked `unconfirmed` — DR verifies every delete against the primary itself
+  // (replication/replicator.h), and a receiver can tell the two apart.
   auto got = kube_.get(kube::resources::persistentVolumes(), "", meta.name);
   if (!got.ok()) {
-    if (got.error().kind != ErrorKind::NotFound)
-      log::warn("forwarder: cannot confirm a PV deletion; forwarding it as DELETED",
-                {{"pv", meta.name}, {"error", got.error().message}});
-    return false;
+    if (got.error().kind == ErrorKind::NotFound) return Presence::Gone;
+    log::warn(
+        "forwarder: cannot confirm a PV deletion; forwarding it as DELETED marked unconfirmed",
+        {{"pv", meta.name}, {"error", got.error().message}});
+    return Presence::Unknown;
   }
   const Json* uid = jsonAt(*got, "metadata.uid");
-  return uid != nullptr && uid->is_string() && uid->get<std::string>() == meta.uid;
+  return uid != nullptr && uid->is_string() && uid->get<std::string>() == meta.uid
+             ? Presence::StillThere
+             : Presence::Gone;
 }
 
 Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks) {

@@ -97,8 +97,10 @@ class Forwarder {
   // A ready, bound VolumeSnapshot's VolumeSnapshotContent read from the API as JSON text; ""
   // otherwise (or when it cannot be read: logged).
   std::string boundContent(const Json& snapshot, const std::string& watch);
-  // A GET shows this PV incarnation still exists (a DELETED that is really LEFT_SELECTION).
-  bool stillExists(const ObjectMeta& meta);
+  // What a GET says about this PV incarnation: gone (404 or another uid), still there (a DELETED
+  // that is really LEFT_SELECTION), or unknown (the GET failed).
+  enum class Presence { Gone, StillThere, Unknown };
+  Presence presence(const ObjectMeta& meta);
   void committerLoop();
   void senderLoop(std::stop_token stop, SpoolReader& reader);
   Status commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks);

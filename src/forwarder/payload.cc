@@ -94,7 +94,9 @@ std::string buildPayload(const Change& c, const std::string& cluster) {
   out += c.resource.empty() ? std::string("null") : c.resource;
   out += ",\"type\":\"";
   out += toString(c.type);
-  out += "\"}";
+  out += "\"";
+  if (c.unconfirmed) out += ",\"unconfirmed\":true";
+  out += "}";
   return out;
 }
 

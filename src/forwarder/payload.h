@@ -59,6 +59,9 @@ struct Change {
   // VolumeSnapshot: the bound VolumeSnapshotContent as JSON text ("" when not ready, not bound
   // or unreadable); sent as the payload's `content`.
   std::string content;
+  // A PV DELETED whose confirming GET failed (neither 404 nor an answer): the PV may still exist
+  // (a label-selection change looks the same). Sent as `"unconfirmed": true`.
+  bool unconfirmed = false;
 };
 
 // "PersistentVolume/pv-a" or "VolumeSnapshot/ns/snap": unique across the watched kinds. Events

@@ -131,6 +131,22 @@ TEST(Payload, ASnapshotsBoundContentRidesAlong) {
   EXPECT_EQ(body.dump(), text);  // still compact, keys in order
 }
 
+TEST(Payload, AnUnconfirmedDeletedSaysSo) {
+  Change c;
+  c.kind = "PersistentVolume";
+  c.apiVersion = "v1";
+  c.type = ChangeType::Deleted;
+  c.meta = {"pv-a", "", "uid-a", "90"};
+  c.resource = R"({"metadata":{"name":"pv-a"}})";
+  EXPECT_FALSE(Json::parse(buildPayload(c, "primary")).contains("unconfirmed"));
+  c.unconfirmed = true;
+  const std::string text = buildPayload(c, "primary");
+  Json body = Json::parse(text);
+  EXPECT_EQ(body["unconfirmed"], true);
+  EXPECT_EQ(body["type"], "DELETED");
+  EXPECT_EQ(body.dump(), text);  // still compact, keys in order
+}
+
 TEST(Payload, ChangeTypeRoundTrip) {
   for (auto t :
        {ChangeType::Added, ChangeType::Modified, ChangeType::Deleted, ChangeType::LeftSelection}) {
