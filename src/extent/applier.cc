@@ -143,6 +143,10 @@ class Builder {
                                 "\" but the base point has no such file");
           return sysError("open " + e.path, errno);
         }
+        // Size first: ranges are then written inside EOF, where XFS does no speculative
+        // preallocation (written at EOF in ascending order, a sparse file would fill up).
+        if (::ftruncate(file_.get(), static_cast<off_t>(e.size)) != 0)
+          return sysError("truncate " + e.path, errno);
         return {};
       }
     }
