@@ -81,7 +81,7 @@ std::string treeDigest(const std::string& root) {
   describe(".", root);
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
        ++it) {
-    describe(fs::relative(it->path(), root).string(), it->path());
+    describe(it->path().lexically_relative(root).string(), it->path());
   }
   std::string out;
   for (auto& [k, v] : lines) out += k + " " + v + "\n";
@@ -226,6 +226,15 @@ class MoverFs : public ::testing::TestWithParam<std::string> {
   }
   std::string pointTree(const std::string& id) { return points_ + "/" + id + "/tree"; }
   std::vector<std::string> points() { return listPoints(points_).valueOr({}); }
+  // Every name in the points directory not hidden by a leading '.': what a reader would take for
+  // a point (stricter than listPoints, which also wants the `point` file).
+  std::vector<std::string> visible() {
+    std::vector<std::string> v;
+    for (auto& e : fs::directory_iterator(points_))
+      if (e.path().filename().string()[0] != '.') v.push_back(e.path().filename().string());
+    std::sort(v.begin(), v.end());
+    return v;
+  }
   bool partialLeft() {
     for (auto& e : fs::directory_iterator(points_))
       if (e.path().filename().string().find(".partial") != std::string::npos) return true;
@@ -360,6 +369,7 @@ TEST_P(MoverFs, AFailedOrTruncatedApplyLeavesThePreviousPointAndNoVisiblePartial
     ASSERT_FALSE(c.applied.ok()) << phase;
     EXPECT_NE(c.applied.error().message.find("discarded"), std::string::npos);
     EXPECT_EQ(points(), std::vector<std::string>{c1.sent.snapshotId}) << phase;
+    EXPECT_EQ(visible(), std::vector<std::string>{c1.sent.snapshotId}) << phase;
     EXPECT_FALSE(partialLeft()) << phase;
     EXPECT_EQ(treeDigest(pointTree(c1.sent.snapshotId)), digest1) << phase;
   }
@@ -420,6 +430,7 @@ TEST_P(MoverFs, AKilledApplyProcessLeavesNoVisiblePointAndTheNextApplyCleansUp) 
   ::close(p[1]);
   EXPECT_TRUE(WIFSIGNALED(status));
   EXPECT_EQ(points(), std::vector<std::string>{c1.sent.snapshotId});
+  EXPECT_EQ(visible(), std::vector<std::string>{c1.sent.snapshotId});
   EXPECT_EQ(treeDigest(pointTree(c1.sent.snapshotId)), digest1);
   // The same stream again: the stale partial is removed and the point completes.
   auto a = applyFile(file);
