@@ -56,7 +56,11 @@ Result<std::unique_ptr<LoopFs>> LoopFs::create(const std::string& type, uint64_t
 }
 
 LoopFs::~LoopFs() {
-  if (mounted_) shell("umount " + mount_ + " || umount -l " + mount_);
+  // A file system can stay busy for a moment after the processes using it are gone (a killed
+  // child's last references): retry before falling back to a lazy unmount.
+  if (mounted_)
+    shell("for i in $(seq 1 50); do umount " + mount_ +
+          " 2>/dev/null && exit 0; sleep 0.1; done; " + "umount -l " + mount_);
   if (!device_.empty()) shell("losetup -d " + device_);
   ::rmdir(mount_.c_str());
   if (!image_.empty()) ::unlink(image_.c_str());
