@@ -23,7 +23,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev libssl-dev \
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format \
   rsync openssh-server openssh-client iproute2 procps jq curl ca-certificates tar gzip xz-utils tinyproxy \
-  nfs-kernel-server \
+  nfs-kernel-server xfsprogs btrfs-progs \
   python3 python3-kubernetes python3-requests python3-botocore python3-jsonschema \
   python3-yaml ansible ansible-lint chromium hyperfine libhowardhinnant-date-dev
 
