@@ -26,6 +26,7 @@
 #include "replication/path_map.h"
 #include "replication/pv_source.h"
 #include "replication/ssh.h"
+#include "replication/volume_lock.h"
 
 namespace ocpvdr::failover {
 
@@ -781,16 +782,6 @@ Result<Json> FailoverWorkflow::stopVms(Context& ctx) {
   return Json{{"vms", list}, {"stoppedAt", formatTimeMillis(d_.clock.now())}};
 }
 
-namespace {
-
-replication::SshCommand primarySsh(const config::Config& cfg) {
-  return replication::SshCommand(
-      cfg.primary.ssh, cfg.primary.nfsServer,
-      replication::chooseControlDir(replication::effectiveLockDir(cfg) + "/ssh"));
-}
-
-}  // namespace
-
 Result<Json> FailoverWorkflow::fence(Context& ctx) {
   const auto& cfg = d_.config;
   std::set<std::string> roots;
@@ -800,7 +791,7 @@ Result<Json> FailoverWorkflow::fence(Context& ctx) {
     ctx.warnings.push_back("no volumes: nothing to fence");
     return Json::object();
   }
-  auto ssh = primarySsh(cfg);
+  auto ssh = replication::primarySsh(cfg);
   if (ssh.multiplexing()) OCPVDR_TRY(replication::ensureControlDir(ssh.controlDir()));
   Fencer fencer(cfg.failover.fencing, ssh, d_.runner);
   OCPVDR_ASSIGN_OR_RETURN(
@@ -940,9 +931,8 @@ Status FailoverWorkflow::markDrActive(Context& ctx, const std::vector<std::strin
       {{"run", ctx.runId}});
   // A barrier: a sync that started before the state was set may still be writing. Taking each
   // volume's replication lock once waits it out; every later sync sees the state under that lock.
-  const std::string lockDir = replication::effectiveLockDir(d_.config);
   for (const auto& pv : pvs) {
-    auto lock = replication::FileLock::acquire(lockDir, pv, kSyncDrainWait, d_.clock, o_.stop);
+    auto lock = replication::lockVolume(d_.config, pv, kSyncDrainWait, d_.clock, o_.stop);
     if (!lock.ok())
       return lock.error().wrap("waiting for a running sync of PV " + pv +
                                " to end before the DR volumes are created (resume the run once "
@@ -1356,7 +1346,7 @@ Result<Json> FailoverWorkflow::plan() {
     } else if (step == "fence") {
       std::set<std::string> roots;
       for (const auto& v : pf["volumes"]) roots.insert(str(v, "primaryRoot"));
-      auto ssh = primarySsh(cfg);
+      auto ssh = replication::primarySsh(cfg);
       Fencer fencer(cfg.failover.fencing, ssh, d_.runner);
       if (cfg.failover.fencing.method == config::FencingMethod::Exportfs && ssh.multiplexing())
         (void)replication::ensureControlDir(ssh.controlDir());

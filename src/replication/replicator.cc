@@ -63,12 +63,6 @@ bool lockNotTaken(const Result<FileLock>& lock, SyncReport& r) {
 
 }  // namespace
 
-std::string effectiveLockDir(const config::Config& cfg) {
-  if (!cfg.replication.lockDir.empty()) return cfg.replication.lockDir;
-  fs::path dir = fs::path(cfg.catalog.path).parent_path();
-  return ((dir.empty() ? fs::path(".") : dir) / "locks").string();
-}
-
 struct Replicator::Transfer {
   // Input.
   VolumePaths paths;
@@ -91,7 +85,7 @@ Replicator::Replicator(const config::Config& cfg, ProcessRunner& runner, Clock& 
       catalog_(catalog),
       primary_(primary),
       lockDir_(effectiveLockDir(cfg)),
-      ssh_(cfg.primary.ssh, cfg.primary.nfsServer, chooseControlDir(lockDir_ + "/ssh")),
+      ssh_(primarySsh(cfg)),
       trash_(cfg, clock) {}
 
 void Replicator::finishReport(SyncReport& r, SteadyTime start, const std::string& eventId,

@@ -59,6 +59,7 @@
 #include "replication/rsync.h"
 #include "replication/ssh.h"
 #include "replication/trash.h"
+#include "replication/volume_lock.h"
 
 namespace ocpvdr::replication {
 
@@ -138,8 +139,5 @@ class Replicator {
   std::once_flag versionOnce_;
   Status versionStatus_;
 };
-
-// replication.lock_dir, or <directory of catalog.path>/locks when empty.
-std::string effectiveLockDir(const config::Config& cfg);
 
 }  // namespace ocpvdr::replication
