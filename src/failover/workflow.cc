@@ -1440,7 +1440,7 @@ Result<Json> abandonRun(const config::Config& cfg, catalog::Catalog& catalog, Cl
   bool setDrActive = false;
   for (const auto& a : actions)
     if (a.action == "dr-active") setDrActive = true;
-  const bool changed = setDrActive || rec->changedDr();
+  const bool changed = setDrActive || changedDr(*rec);
   OCPVDR_ASSIGN_OR_RETURN(auto active, catalog.drActive());
   const bool holdsDrActive = active && active->runId == runId;
   if (changed && !force) {
