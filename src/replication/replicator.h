@@ -57,6 +57,7 @@
 #include "replication/pv_source.h"
 #include "replication/report.h"
 #include "replication/rsync.h"
+#include "replication/snapshot_info.h"
 #include "replication/ssh.h"
 #include "replication/trash.h"
 #include "replication/volume_lock.h"
@@ -117,6 +118,7 @@ class Replicator {
 
  private:
   struct Transfer;  // one rsync of a primary directory to DR, guards included
+  struct Call;      // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();
   // Refused, naming both PVs, when another live replica's DR path is `drPath`, lies inside it or
@@ -125,6 +127,15 @@ class Replicator {
                                       std::string_view action);
   // Delete verification of a PV (see above); false when `r` already holds the outcome.
   [[nodiscard]] bool verifyPvDelete(const PvInfo& info, const VolumePaths& paths, SyncReport& r);
+  // Steps of syncSnapshot: the bound VolumeSnapshotContent (given, or read from the primary;
+  // empty when neither), the source PV of the record, the archive directory's replication.
+  [[nodiscard]] Result<std::optional<SnapshotContentInfo>> snapshotContent(
+      const SnapshotOptions& opts, const std::string& contentName, const std::string& uid);
+  void resolveSourcePv(catalog::SnapshotRecord& rec);
+  [[nodiscard]] Status replicateSnapshotArchive(const SnapshotContentInfo& content,
+                                                const SnapshotOptions& opts,
+                                                catalog::SnapshotRecord& rec, SyncReport& r,
+                                                bool& dataChanged);
   void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
                     const std::string& eventId, const std::string& key);
 
