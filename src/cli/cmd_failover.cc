@@ -18,6 +18,7 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -72,7 +73,7 @@ struct Wiring {
 
 Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
   auto w = std::make_unique<Wiring>();
-  OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath, pinnedNow({})));
+  OCPVDR_ASSIGN_OR_RETURN(w->env, openHandlerEnv(g.configPath, pinnedNow({})));
   const config::Config& cfg = w->env->config;
   auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock, curlHttpClients());
   if (!dr.ok()) return dr.error().wrap("DR cluster API (sites.dr.kubernetes)");

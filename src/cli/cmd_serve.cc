@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/curl_http.h"
@@ -54,7 +55,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
       InstanceLock::acquire(catalogPath + ".lock", "ocpv-dr serve", "the catalog " + catalogPath);
   if (!instance.ok()) return fail(instance.error());
 
-  auto env = replication::HandlerEnv::open(g.configPath, pinnedNow({}));
+  auto env = openHandlerEnv(g.configPath, pinnedNow({}));
   if (!env.ok()) return fail(env.error());
   auto& e = **env;
   auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());

@@ -220,9 +220,9 @@ struct ChildGuard {
   }
 };
 
-}  // namespace
+// --- the steps of RealProcessRunner::run ---------------------------------------------------
 
-Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_token stop) {
+Status checkArgv(const ProcessSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return invalidError("running a process: empty argv");
   }
@@ -232,8 +232,21 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
       return invalidError("running " + prog + ": argument contains a NUL byte");
     }
   }
+  return Status::success();
+}
 
-  // Environment, built before spawning (the child must not allocate).
+// argv/envp for posix_spawn: pointers into `v`, null-terminated.
+std::vector<char*> cStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// The child's environment as KEY=VALUE strings, built before spawning (the child must not
+// allocate).
+Result<std::vector<std::string>> childEnvironment(const ProcessSpec& spec,
+                                                  const std::string& prog) {
   std::map<std::string, std::string> envMap;
   if (spec.inheritEnv) {
     for (char** e = environ; e && *e; ++e) {
@@ -253,15 +266,10 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   std::vector<std::string> envStrings;
   envStrings.reserve(envMap.size());
   for (const auto& [k, v] : envMap) envStrings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : envStrings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argvCopy = spec.argv;
-  std::vector<char*> argvp;
-  for (auto& s : argvCopy) argvp.push_back(s.data());
-  argvp.push_back(nullptr);
+  return envStrings;
+}
 
-  // PATH lookup uses the child's PATH when the caller set one, else ours.
+std::string childPathVar(const ProcessSpec& spec) {
   std::string pathVar;
   if (auto it = spec.env.find("PATH"); it != spec.env.end()) {
     pathVar = it->second;
@@ -270,8 +278,10 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   } else {
     pathVar = "/usr/local/bin:/usr/bin:/bin";
   }
-  OCPVDR_ASSIGN_OR_RETURN(std::string program, resolveProgram(prog, pathVar));
+  return pathVar;
+}
 
+Status checkWorkingDirectory(const ProcessSpec& spec, const std::string& prog) {
   if (!spec.cwd.empty()) {
     struct stat st {};
     if (::stat(spec.cwd.c_str(), &st) != 0) {
@@ -284,13 +294,13 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
     }
   }
 
-  OCPVDR_ASSIGN_OR_RETURN(Pipe outPipe, makePipe());
-  OCPVDR_ASSIGN_OR_RETURN(Pipe errPipe, makePipe());
-  Pipe inPipe;
-  if (spec.stdinData) {
-    OCPVDR_ASSIGN_OR_RETURN(inPipe, makePipe());
-  }
+  return Status::success();
+}
 
+// Spawns `program` in a process group of its own, with the pipes as stdin/stdout/stderr.
+Result<pid_t> spawnChild(const ProcessSpec& spec, const std::string& prog,
+                         const std::string& program, std::vector<char*>& argvp,
+                         std::vector<char*>& envp, Pipe& inPipe, Pipe& outPipe, Pipe& errPipe) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (spec.stdinData) {
@@ -319,7 +329,6 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  const auto start = SteadyClock::now();
   pid_t pid = -1;
   // glibc's posix_spawn runs the child in vfork fashion and returns the exec (or chdir) errno
   // itself, which replaces the hand-rolled CLOEXEC error pipe of a fork/exec implementation.
@@ -329,6 +338,51 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   if (spawnErr != 0) {
     return terminalError("starting " + prog + " (" + program + "): " + std::strerror(spawnErr));
   }
+  return pid;
+}
+
+// Writes what the child's stdin can take now; closes it once everything is written.
+void feedStdin(UniqueFd& stdinFd, std::string_view& stdinLeft) {
+  while (!stdinLeft.empty()) {
+    std::size_t chunk = std::min<std::size_t>(stdinLeft.size(), 1 << 16);
+    ssize_t w = ::write(stdinFd.get(), stdinLeft.data(), chunk);
+    if (w > 0) {
+      stdinLeft.remove_prefix(static_cast<std::size_t>(w));
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    stdinLeft = {};  // EPIPE: the child stopped reading; that is its business
+  }
+  if (stdinLeft.empty()) stdinFd.reset();
+}
+
+}  // namespace
+
+Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_token stop) {
+  OCPVDR_TRY(checkArgv(spec));
+  const std::string& prog = spec.argv[0];
+
+  OCPVDR_ASSIGN_OR_RETURN(std::vector<std::string> envStrings, childEnvironment(spec, prog));
+  std::vector<char*> envp = cStrings(envStrings);
+  std::vector<std::string> argvCopy = spec.argv;
+  std::vector<char*> argvp = cStrings(argvCopy);
+
+  const std::string pathVar = childPathVar(spec);
+  OCPVDR_ASSIGN_OR_RETURN(std::string program, resolveProgram(prog, pathVar));
+
+  OCPVDR_TRY(checkWorkingDirectory(spec, prog));
+
+  OCPVDR_ASSIGN_OR_RETURN(Pipe outPipe, makePipe());
+  OCPVDR_ASSIGN_OR_RETURN(Pipe errPipe, makePipe());
+  Pipe inPipe;
+  if (spec.stdinData) {
+    OCPVDR_ASSIGN_OR_RETURN(inPipe, makePipe());
+  }
+
+  const auto start = SteadyClock::now();
+  OCPVDR_ASSIGN_OR_RETURN(pid_t pid,
+                          spawnChild(spec, prog, program, argvp, envp, inPipe, outPipe, errPipe));
   ChildGuard guard{pid};
 
   outPipe.write.reset();
@@ -442,21 +496,9 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
         case kErr:
           streams[1].drain();
           break;
-        case kIn: {
-          while (!stdinLeft.empty()) {
-            std::size_t chunk = std::min<std::size_t>(stdinLeft.size(), 1 << 16);
-            ssize_t w = ::write(stdinFd.get(), stdinLeft.data(), chunk);
-            if (w > 0) {
-              stdinLeft.remove_prefix(static_cast<std::size_t>(w));
-              continue;
-            }
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-            stdinLeft = {};  // EPIPE: the child stopped reading; that is its business
-          }
-          if (stdinLeft.empty()) stdinFd.reset();
+        case kIn:
+          feedStdin(stdinFd, stdinLeft);
           break;
-        }
         case kPid:
           break;  // checked below
         case kWake: {

@@ -6,13 +6,13 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "replication/kube_primary_objects.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::replication {
 
 Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPath,
-                                                     const std::string& nowOverride) {
+                                                     const std::string& nowOverride,
+                                                     const PrimaryFactory& makePrimary) {
   auto env = std::make_unique<HandlerEnv>();
   OCPVDR_ASSIGN_OR_RETURN(env->config, config::loadConfig(configPath));
   // $OCPVDR_FAKE_NOW reaches here only through the test build's hooks (cli/test_hooks.h).
@@ -26,8 +26,7 @@ Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPa
   }
   env->runner = std::make_unique<RealProcessRunner>();
   OCPVDR_ASSIGN_OR_RETURN(env->catalog, catalog::Catalog::open(env->config.catalog.path));
-  // Connects on first use only (see kube_primary_objects.h).
-  env->primary = std::make_unique<KubePrimaryObjects>(env->config.primary.kubernetes, *env->clock);
+  if (makePrimary) env->primary = makePrimary(env->config, *env->clock);
   env->replicator = std::make_unique<Replicator>(env->config, *env->runner, *env->clock,
                                                  *env->catalog, env->primary.get());
   return env;

@@ -8,6 +8,7 @@
 // Documented as a testing aid only (docs/replication.md).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,10 +47,16 @@ struct HandlerEnv {
   std::unique_ptr<PrimaryObjects> primary;  // the primary API, connected on first use
   std::unique_ptr<Replicator> replicator;
 
+  // Builds the primary-API reader for the loaded config and clock; the CLI wires the Kubernetes
+  // adapter (engine/primary_api.h), connected on first use. Null: no primary API.
+  using PrimaryFactory =
+      std::function<std::unique_ptr<PrimaryObjects>(const config::Config&, Clock&)>;
+
   // Loads the config, opens the catalog, builds the Replicator. `nowOverride` (RFC 3339), when
   // set, pins the clock.
-  [[nodiscard]] static Result<std::unique_ptr<HandlerEnv>> open(
-      const std::string& configPath, const std::string& nowOverride = {});
+  [[nodiscard]] static Result<std::unique_ptr<HandlerEnv>> open(const std::string& configPath,
+                                                                const std::string& nowOverride,
+                                                                const PrimaryFactory& makePrimary);
 };
 
 // Reads and parses a JSON document from a file or "-" (stdin), naming `option` in errors.

@@ -57,8 +57,10 @@
 #include "replication/pv_source.h"
 #include "replication/report.h"
 #include "replication/rsync.h"
+#include "replication/snapshot_info.h"
 #include "replication/ssh.h"
 #include "replication/trash.h"
+#include "replication/volume_lock.h"
 
 namespace ocpvdr::replication {
 
@@ -120,6 +122,7 @@ class Replicator {
 
  private:
   struct Transfer;  // one rsync of a primary directory to DR, guards included
+  struct Call;      // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();
   // Refused, naming both PVs, when another live replica's DR path is `drPath`, lies inside it or
@@ -131,6 +134,15 @@ class Replicator {
   // deletePv after the object was read (`input` names where it came from, for the manifest).
   void deleteDescribedPv(const PvInfo& info, const std::string& input, const DeleteOptions& opts,
                          SyncReport& r);
+  // Steps of syncSnapshot: the bound VolumeSnapshotContent (given, or read from the primary;
+  // empty when neither), the source PV of the record, the archive directory's replication.
+  [[nodiscard]] Result<std::optional<SnapshotContentInfo>> snapshotContent(
+      const SnapshotOptions& opts, const std::string& contentName, const std::string& uid);
+  void resolveSourcePv(catalog::SnapshotRecord& rec);
+  [[nodiscard]] Status replicateSnapshotArchive(const SnapshotContentInfo& content,
+                                                const SnapshotOptions& opts,
+                                                catalog::SnapshotRecord& rec, SyncReport& r,
+                                                bool& dataChanged);
   void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
                     const std::string& eventId, const std::string& key);
 
@@ -145,8 +157,5 @@ class Replicator {
   std::once_flag versionOnce_;
   Status versionStatus_;
 };
-
-// replication.lock_dir, or <directory of catalog.path>/locks when empty.
-std::string effectiveLockDir(const config::Config& cfg);
 
 }  // namespace ocpvdr::replication
