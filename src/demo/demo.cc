@@ -29,10 +29,10 @@
 #include "demo/scenario.h"
 #include "demo/velero_writer.h"
 #include "failover/preflight.h"
-#include "failover/s3_object_store.h"
 #include "kube/connect.h"
 #include "kube/resource_type.h"
 #include "replication/path_map.h"
+#include "s3/s3_object_store.h"
 
 namespace ocpvdr::demo {
 namespace {
@@ -812,13 +812,13 @@ Status DemoRun::backup() {
   } catch (const std::exception& e) {
     return terminalError(std::string("writing the backup tarball: ") + e.what());
   }
-  failover::S3Options so;
+  s3::S3Options so;
   so.endpoint = s3Endpoint_;
   so.bucket = kBucket;
   so.maxAttempts = 3;
   OCPVDR_ASSIGN_OR_RETURN(
-      auto store, failover::S3ObjectStore::create(
-                      so, failover::AwsCredentials{kS3Key, kS3Key, "", "demo"}, http_, clock_));
+      auto store,
+      s3::S3ObjectStore::create(so, s3::AwsCredentials{kS3Key, kS3Key, "", "demo"}, http_, clock_));
   for (const auto& [key, data] : keys) {
     OCPVDR_TRY(store->put(key, data, "application/octet-stream", stop_));
     say("s3://" + std::string(kBucket) + "/" + key + "  (" + std::to_string(data.size()) +

@@ -11,11 +11,11 @@
 
 #include "core/clock.h"
 #include "core/curl_http.h"
-#include "failover/fakes.h"
-#include "failover/s3_object_store.h"
+#include "s3/fakes.h"
+#include "s3/s3_object_store.h"
 #include "support/temp_dir.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 using testing::requestHeader;
@@ -534,4 +534,4 @@ TEST(S3ObjectStoreHttp, AccessDeniedFromARealServerIsAClearRefusal) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

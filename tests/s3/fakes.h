@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "core/http.h"
-#include "failover/object_store.h"
+#include "s3/object_store.h"
 
-namespace ocpvdr::failover::testing {
+namespace ocpvdr::s3::testing {
 
 // Answers requests in order from `script` (the last entry repeats), or through `handler`.
 class ScriptedHttpClient final : public HttpClient {
@@ -77,7 +77,7 @@ inline std::optional<std::string> requestHeader(const HttpRequest& r, std::strin
 
 // In-memory object store with a call log ("list <prefix>", "get <key>", "head <key>",
 // "getToFile <key>", "put <key>").
-class MemoryObjectStore final : public ObjectStore {
+class MemoryObjectStore final : public s3::ObjectStore {
  public:
   std::map<std::string, std::string> objects;
   std::vector<std::string> calls;
@@ -152,4 +152,4 @@ class MemoryObjectStore final : public ObjectStore {
   std::string describe() const override { return "memory://test"; }
 };
 
-}  // namespace ocpvdr::failover::testing
+}  // namespace ocpvdr::s3::testing

@@ -6,11 +6,11 @@
 #include <fstream>
 #include <random>
 
-#include "failover/velero_tarball.h"
+#include "backup/velero_tarball.h"
 #include "support/temp_dir.h"
 #include "support/velero_backup_writer.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 namespace {
 
 namespace t = ocpvdr::testing;
@@ -315,4 +315,4 @@ TEST_F(VeleroTarball, VisitorErrorsStopTheRead) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

@@ -14,7 +14,7 @@
 
 #include "core/result.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 
 struct ObjectInfo {
   std::string key;
@@ -75,4 +75,4 @@ class ObjectStore {
   virtual std::string describe() const = 0;
 };
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

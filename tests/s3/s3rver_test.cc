@@ -7,15 +7,15 @@
 #include <fstream>
 #include <random>
 
+#include "backup/backup_discovery.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
-#include "failover/backup_discovery.h"
-#include "failover/s3_object_store.h"
+#include "s3/s3_object_store.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"
 #include "support/velero_backup_writer.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 using ocpvdr::testing::S3rverProcess;
@@ -189,7 +189,7 @@ TEST_F(S3rver, CreateBucketAndDiscoverBackups) {
   b.objects = {ocpvdr::testing::sampleVm("vms", "vm-1", "root")};
   for (auto& [key, data] : ocpvdr::testing::veleroBackupObjects("velero", b))
     ASSERT_TRUE(fresh->put(key, data).ok()) << key;
-  BackupDiscovery d(*fresh, "velero");
+  backup::BackupDiscovery d(*fresh, "velero");
   auto latest = d.latest();
   ASSERT_TRUE(latest.ok()) << latest.error().describe();
   EXPECT_EQ(latest->name, "nightly-1");
@@ -201,4 +201,4 @@ TEST_F(S3rver, CreateBucketAndDiscoverBackups) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

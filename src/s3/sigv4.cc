@@ -1,5 +1,5 @@
 // AWS Signature Version 4 signing (see sigv4.h).
-#include "failover/sigv4.h"
+#include "s3/sigv4.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -12,7 +12,7 @@
 #include "core/http.h"
 #include "core/text.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 bool isUnreserved(unsigned char c) {
@@ -212,4 +212,4 @@ Result<SigV4Result> signV4(const SigV4Request& req, const AwsCredentials& creds,
   return r;
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

@@ -1,5 +1,5 @@
 // Streaming Velero tarball reader over libarchive (see velero_tarball.h).
-#include "failover/velero_tarball.h"
+#include "backup/velero_tarball.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -14,7 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 namespace {
 
 struct ArchiveFree {
@@ -389,4 +389,4 @@ Result<TarballContents> readVeleroTarball(const std::string& path, const Tarball
   return contents;
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

@@ -1,5 +1,5 @@
 // S3 REST client over HttpClient with SigV4 and retries (see s3_object_store.h).
-#include "failover/s3_object_store.h"
+#include "s3/s3_object_store.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -17,7 +17,7 @@
 #include "core/log.h"
 #include "core/text.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 bool isUnreservedOrSlash(char c) {
@@ -718,4 +718,4 @@ Status S3ObjectStore::createBucket(std::stop_token stop) {
   return Status::success();
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

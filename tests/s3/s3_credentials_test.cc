@@ -4,10 +4,10 @@
 #include <map>
 
 #include "core/log.h"
-#include "failover/s3_credentials.h"
+#include "s3/s3_credentials.h"
 #include "support/temp_dir.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 EnvLookup envOf(std::map<std::string, std::string> vars) {
@@ -117,4 +117,4 @@ TEST(S3Credentials, LoadedSecretsAreMaskedInLogs) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

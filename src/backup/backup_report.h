@@ -5,12 +5,12 @@
 #include <stop_token>
 #include <string>
 
+#include "backup/backup_discovery.h"
+#include "backup/velero_tarball.h"
 #include "core/json_util.h"
 #include "core/result.h"
-#include "failover/backup_discovery.h"
-#include "failover/velero_tarball.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 
 // One backup as JSON: name, phase, started, completed, expires, errors, warnings,
 // includedNamespaces, storageLocation, formatVersion, itemsBackedUp, tarballKey, usable, problem.
@@ -36,4 +36,4 @@ Json tarballToJson(const TarballContents& contents);
 std::string renderBackupList(const Json& report);
 std::string renderBackupShow(const Json& report);
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

@@ -30,7 +30,7 @@
 #include "core/json_util.h"
 #include "core/result.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 
 inline constexpr std::string_view kPersistentVolumes = "persistentvolumes";
 inline constexpr std::string_view kPersistentVolumeClaims = "persistentvolumeclaims";
@@ -87,4 +87,4 @@ struct TarballContents {
 [[nodiscard]] Result<TarballContents> readVeleroTarball(const std::string& path,
                                                         const TarballOptions& options = {});
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

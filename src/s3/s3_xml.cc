@@ -1,12 +1,12 @@
 // Strict XML reader and S3 ListBucketResult / Error decoders (see s3_xml.h).
-#include "failover/s3_xml.h"
+#include "s3/s3_xml.h"
 
 #include <charconv>
 #include <cstdint>
 
 #include "core/text.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 bool isNameStart(unsigned char c) {
@@ -411,4 +411,4 @@ Result<S3ErrorBody> parseS3Error(std::string_view xml) {
   return e;
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

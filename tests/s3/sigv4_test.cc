@@ -4,9 +4,9 @@
 // expected signatures are facts recorded from those publications, not computed here.
 #include <gtest/gtest.h>
 
-#include "failover/sigv4.h"
+#include "s3/sigv4.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 // --- S3 API reference examples -----------------------------------------------------------------
@@ -437,4 +437,4 @@ TEST(SigV4Errors, RejectsMalformedInputWithClearMessages) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

@@ -2,15 +2,15 @@
 // backups, and proof that only velero-backup.json files are read and nothing is written.
 #include <gtest/gtest.h>
 
-#include "failover/backup_discovery.h"
-#include "failover/backup_report.h"
-#include "failover/fakes.h"
+#include "backup/backup_discovery.h"
+#include "backup/backup_report.h"
+#include "s3/fakes.h"
 #include "support/velero_backup_writer.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 namespace {
 
-using testing::MemoryObjectStore;
+using s3::testing::MemoryObjectStore;
 
 SystemTime at(const std::string& rfc3339) {
   return parseTime(rfc3339).value();
@@ -258,4 +258,4 @@ TEST(BackupDiscovery, ParsesEveryVeleroBackupField) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

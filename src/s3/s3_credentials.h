@@ -18,9 +18,9 @@
 #include <string_view>
 
 #include "core/result.h"
-#include "failover/sigv4.h"
+#include "s3/sigv4.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 
 // Looks up an environment variable (main passes getenv; tests pass a map).
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
@@ -39,4 +39,4 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 // The process environment, for main.
 EnvLookup processEnv();
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

@@ -20,9 +20,9 @@
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/result.h"
-#include "failover/object_store.h"
+#include "s3/object_store.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 
 struct BackupSummary {
   std::string name;   // the folder name under backups/
@@ -61,7 +61,7 @@ bool newerBackup(const BackupSummary& a, const BackupSummary& b);
 class BackupDiscovery {
  public:
   // `prefix`: the Velero storage location prefix (backup_store.prefix; may be empty).
-  BackupDiscovery(ObjectStore& store, std::string prefix);
+  BackupDiscovery(s3::ObjectStore& store, std::string prefix);
 
   // Every backup, in listing order. A backup whose metadata cannot be read is listed with
   // `problem` set; store failures (denied, unreachable) fail the whole call.
@@ -81,11 +81,11 @@ class BackupDiscovery {
   static constexpr std::size_t kMaxMetadataBytes = 8 * 1024 * 1024;
 
  private:
-  ObjectStore& store_;
+  s3::ObjectStore& store_;
   std::string backupsPrefix_;
 };
 
 // Checks a backup name before it is used in a key or a file name.
 [[nodiscard]] Status validateBackupName(std::string_view name);
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

@@ -21,11 +21,11 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/http.h"
-#include "failover/object_store.h"
-#include "failover/s3_xml.h"
-#include "failover/sigv4.h"
+#include "s3/object_store.h"
+#include "s3/s3_xml.h"
+#include "s3/sigv4.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 
 struct S3Options {
   std::string endpoint;  // http(s)://host[:port][/base]; empty: https://s3.<region>.amazonaws.com
@@ -107,4 +107,4 @@ class S3ObjectStore final : public ObjectStore {
   Clock& clock_;
 };
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

@@ -3,9 +3,9 @@
 
 #include <random>
 
-#include "failover/s3_xml.h"
+#include "s3/s3_xml.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 void expectXmlError(std::string_view doc, std::string_view needle) {
@@ -259,4 +259,4 @@ TEST(S3ErrorXml, DecodesCodeMessageAndResource) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

@@ -1,5 +1,5 @@
 // Credentials file parsing and loading (see s3_credentials.h).
-#include "failover/s3_credentials.h"
+#include "s3/s3_credentials.h"
 
 #include <cctype>
 #include <cerrno>
@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "core/text.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 std::string_view trim(std::string_view s) {
@@ -136,4 +136,4 @@ EnvLookup processEnv() {
   };
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

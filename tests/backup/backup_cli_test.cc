@@ -7,12 +7,12 @@
 #include "core/curl_http.h"
 #include "core/json_util.h"
 #include "core/process.h"
-#include "failover/s3_object_store.h"
+#include "s3/s3_object_store.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"
 #include "support/velero_backup_writer.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 namespace {
 
 namespace t = ocpvdr::testing;
@@ -24,11 +24,11 @@ class BackupCli : public ::testing::Test {
     if (!s.ok() && s.error().kind == ErrorKind::NotFound) GTEST_SKIP() << s.error().message;
     ASSERT_TRUE(s.ok()) << s.error().describe();
     server_ = std::move(s).value();
-    S3Options o;
+    s3::S3Options o;
     o.endpoint = server_->endpoint();
     o.bucket = "oadp";
-    auto store = S3ObjectStore::create(
-        o, AwsCredentials{t::S3rverProcess::kAccessKey, t::S3rverProcess::kSecretKey, "", "t"},
+    auto store = s3::S3ObjectStore::create(
+        o, s3::AwsCredentials{t::S3rverProcess::kAccessKey, t::S3rverProcess::kSecretKey, "", "t"},
         http_, clock_);
     ASSERT_TRUE(store.ok());
     store_ = std::move(store).value();
@@ -77,7 +77,7 @@ class BackupCli : public ::testing::Test {
   std::unique_ptr<t::S3rverProcess> server_;
   CurlHttpClient http_;
   RealClock clock_;
-  std::unique_ptr<S3ObjectStore> store_;
+  std::unique_ptr<s3::S3ObjectStore> store_;
   std::string config_;
 };
 
@@ -174,4 +174,4 @@ TEST_F(BackupCli, ErrorsHaveKindsAndExitCodes) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

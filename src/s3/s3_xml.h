@@ -20,7 +20,7 @@
 
 #include "core/result.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 
 struct XmlElement {
   std::string name;  // local name (prefix removed)
@@ -73,4 +73,4 @@ struct S3ErrorBody {
 // Invalid unless the root is Error with a Code.
 [[nodiscard]] Result<S3ErrorBody> parseS3Error(std::string_view xml);
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

@@ -1,10 +1,10 @@
 // Velero backup discovery in the object store (see backup_discovery.h).
-#include "failover/backup_discovery.h"
+#include "backup/backup_discovery.h"
 
 #include <algorithm>
 #include <cctype>
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 namespace {
 
 Result<std::optional<SystemTime>> optTime(const Json& doc, std::string_view path) {
@@ -132,12 +132,12 @@ bool newerBackup(const BackupSummary& a, const BackupSummary& b) {
   return a.name > b.name;
 }
 
-BackupDiscovery::BackupDiscovery(ObjectStore& store, std::string prefix)
+BackupDiscovery::BackupDiscovery(s3::ObjectStore& store, std::string prefix)
     : store_(store), backupsPrefix_(normalisePrefix(std::move(prefix))) {}
 
 namespace {
 
-Result<BackupSummary> readBackup(ObjectStore& store, const std::string& backupsPrefix,
+Result<BackupSummary> readBackup(s3::ObjectStore& store, const std::string& backupsPrefix,
                                  const std::string& name, std::stop_token stop,
                                  bool missingIsProblem) {
   BackupSummary b;
@@ -185,7 +185,7 @@ Result<BackupSummary> readBackup(ObjectStore& store, const std::string& backupsP
 }  // namespace
 
 Result<std::vector<BackupSummary>> BackupDiscovery::list(std::stop_token stop) {
-  auto listing = store_.list(ListRequest{backupsPrefix_, "/", 1000}, stop);
+  auto listing = store_.list(s3::ListRequest{backupsPrefix_, "/", 1000}, stop);
   if (!listing.ok()) return listing.error().wrap("listing backups");
   std::vector<BackupSummary> out;
   for (const std::string& cp : listing->commonPrefixes) {
@@ -234,4 +234,4 @@ Result<std::string> BackupDiscovery::downloadTarball(const BackupSummary& backup
   return path;
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

@@ -10,11 +10,11 @@
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/process.h"
-#include "failover/fakes.h"
-#include "failover/s3_object_store.h"
+#include "s3/fakes.h"
+#include "s3/s3_object_store.h"
 #include "support/temp_dir.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 namespace {
 
 using testing::requestHeader;
@@ -32,7 +32,7 @@ struct Case {
 Result<Json> runBotocore(const Json& cases) {
   RealProcessRunner runner;
   ProcessSpec spec;
-  spec.argv = {kPython, ocpvdr::testing::sourcePath("tests/failover/botocore_sign.py").string()};
+  spec.argv = {kPython, ocpvdr::testing::sourcePath("tests/s3/botocore_sign.py").string()};
   spec.stdinData = cases.dump();
   spec.timeout = std::chrono::seconds(60);
   auto r = runner.run(spec);
@@ -296,4 +296,4 @@ TEST_F(SigV4Botocore, SignerEdgeCasesAgree) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3

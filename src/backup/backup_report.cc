@@ -1,5 +1,5 @@
 // `backup list` / `backup show` reports (see backup_report.h).
-#include "failover/backup_report.h"
+#include "backup/backup_report.h"
 
 #include <stdlib.h>
 
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <sstream>
 
-namespace ocpvdr::failover {
+namespace ocpvdr::backup {
 namespace {
 
 Json timeOrNull(const std::optional<SystemTime>& t) {
@@ -317,4 +317,4 @@ std::string renderBackupShow(const Json& report) {
   return out.str();
 }
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::backup

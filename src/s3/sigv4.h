@@ -2,7 +2,7 @@
 //
 // The signer is a pure function of the request, the credentials, the scope and the timestamp, so it
 // is proven with known answers (AWS's published S3 examples, the aws-sig-v4-test-suite) and against
-// botocore as an independent signer (tests/failover). Callers give the request *unencoded*: the
+// botocore as an independent signer (tests/s3). Callers give the request *unencoded*: the
 // path as the object key reads ("/bucket/my file.txt") and the query as decoded key/value pairs;
 // the signer produces both the canonical form and the encoded path and query to put on the wire,
 // so what is signed is exactly what is sent.
@@ -20,7 +20,7 @@
 #include "core/http.h"
 #include "core/result.h"
 
-namespace ocpvdr::failover {
+namespace ocpvdr::s3 {
 
 // Secrets are registered with log::addSecret() by whoever loads them (s3_credentials.h).
 struct AwsCredentials {
@@ -80,4 +80,4 @@ inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view kEmptyPayloadSha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-}  // namespace ocpvdr::failover
+}  // namespace ocpvdr::s3
