@@ -18,6 +18,7 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -27,7 +28,6 @@
 #include "failover/journal.h"
 #include "failover/workflow.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
 #include "s3/s3_credentials.h"
 #include "s3/s3_object_store.h"
 
@@ -63,7 +63,7 @@ std::vector<std::string> crashPoints(const std::string& flag) {
 // Everything the workflow needs, built from the configuration. Members are declared in the
 // order they must be built (later ones refer to earlier ones).
 struct Wiring {
-  std::unique_ptr<replication::HandlerEnv> env;
+  std::unique_ptr<HandlerEnv> env;
   kube::KubeConnection dr;
   std::optional<kube::KubeConnection> primary;
   std::unique_ptr<CurlHttpClient> s3Http;
@@ -72,7 +72,7 @@ struct Wiring {
 
 Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
   auto w = std::make_unique<Wiring>();
-  OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath, pinnedNow({})));
+  OCPVDR_ASSIGN_OR_RETURN(w->env, HandlerEnv::open(g.configPath, pinnedNow({})));
   const config::Config& cfg = w->env->config;
   auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock, curlHttpClients());
   if (!dr.ok()) return dr.error().wrap("DR cluster API (sites.dr.kubernetes)");

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {

@@ -53,11 +53,11 @@
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/metrics.h"
-#include "engine/event_intake.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
 #include "engine/scheduler.h"
 #include "engine/work_queue.h"
+#include "events/intake.h"
 #include "kube/kube_client.h"
 #include "replication/delete_breaker.h"
 #include "replication/primary_objects.h"
@@ -65,6 +65,8 @@
 #include "server/http_server.h"
 
 namespace ocpvdr::engine {
+
+using events::EventPayload;
 
 struct EngineOptions {
   std::string listen;  // host:port (server.listen)

@@ -1,11 +1,7 @@
-// Payload building, event ids and the forwarding filter (see payload.h).
-#include "forwarder/payload.h"
+// Payload building and event ids (see payload.h).
+#include "events/payload.h"
 
-#include <algorithm>
-
-#include "kube/views.h"
-
-namespace ocpvdr::forwarder {
+namespace ocpvdr::events {
 
 std::string_view toString(ChangeType t) {
   switch (t) {
@@ -98,25 +94,4 @@ std::string buildPayload(const Change& c, const std::string& cluster) {
   return out;
 }
 
-bool accepts(const Filter& f, std::string_view kind, const Json& object) {
-  if (kind == "PersistentVolume") {
-    if (f.storageClasses.empty()) return true;
-    const Json* sc = jsonAt(object, "spec.storageClassName");
-    if (sc == nullptr || !sc->is_string()) return false;
-    const auto& name = sc->get_ref<const std::string&>();
-    return std::find(f.storageClasses.begin(), f.storageClasses.end(), name) !=
-           f.storageClasses.end();
-  }
-  if (kind == "VolumeSnapshot") {
-    // Velero's own (backup-time) snapshots: deleted again after the backup, never replicated.
-    if (kube::isVeleroSnapshot(object)) return false;
-    if (f.namespaces.empty()) return true;
-    const Json* ns = jsonAt(object, "metadata.namespace");
-    if (ns == nullptr || !ns->is_string()) return false;
-    const auto& name = ns->get_ref<const std::string&>();
-    return std::find(f.namespaces.begin(), f.namespaces.end(), name) != f.namespaces.end();
-  }
-  return false;
-}
-
-}  // namespace ocpvdr::forwarder
+}  // namespace ocpvdr::events

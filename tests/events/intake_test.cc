@@ -1,10 +1,11 @@
 // /v1/events payload parsing and webhook authentication: every malformed payload is Invalid with a
 // message naming the problem; bearer token and HMAC checks as the EDA webhook does them.
-#include "engine/event_intake.h"
+#include "events/intake.h"
+#include "events/signature.h"
 
 #include <gtest/gtest.h>
 
-namespace ocpvdr::engine {
+namespace ocpvdr::events {
 namespace {
 
 const char* kValidPv = R"({"id":"u1:42:MODIFIED","kind":"PersistentVolume","apiVersion":"v1",
@@ -151,4 +152,4 @@ TEST(EventCluster, ExpectedClusterMakesTheFieldRequired) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::engine
+}  // namespace ocpvdr::events

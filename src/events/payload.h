@@ -1,5 +1,6 @@
 // The forwarder's unit of work — one observed change of a PersistentVolume or VolumeSnapshot —
-// and the JSON document it becomes on the wire (one POST body per change):
+// and the JSON document it becomes on the wire (one POST body per change; the engine reads it
+// with events/intake.h):
 //
 //   {"id": "<uid>:<resourceVersion>:<type>", "kind": "PersistentVolume", "apiVersion": "v1",
 //    "type": "ADDED" | "MODIFIED" | "DELETED", "cluster": "<site name>",
@@ -24,7 +25,7 @@
 #include "core/json_util.h"
 #include "core/result.h"
 
-namespace ocpvdr::forwarder {
+namespace ocpvdr::events {
 
 // LeftSelection: a PersistentVolume the label-selected watch lost (a DELETED from the watch or a
 // list diff) that a GET shows still exists with the same uid — it left the selection, it was not
@@ -69,14 +70,4 @@ std::string eventId(const Change& c);
 // The POST body (compact JSON, keys in alphabetical order). `c.resource` must be valid JSON.
 std::string buildPayload(const Change& c, const std::string& cluster);
 
-// Which changes are forwarded. Storage classes apply to PersistentVolumes (spec.storageClassName;
-// an empty list forwards every PV); namespaces to VolumeSnapshots (empty: all namespaces).
-// VolumeSnapshots Velero made for a backup (label velero.io/backup-name) are never forwarded. The
-// label selector for PVs is applied by the API server, not here.
-struct Filter {
-  std::vector<std::string> storageClasses;
-  std::vector<std::string> namespaces;
-};
-bool accepts(const Filter& f, std::string_view kind, const Json& object);
-
-}  // namespace ocpvdr::forwarder
+}  // namespace ocpvdr::events

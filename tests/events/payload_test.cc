@@ -1,9 +1,10 @@
 // Payload building, event ids, object metadata checks and the forwarding filter.
-#include "forwarder/payload.h"
+#include "events/payload.h"
+#include "events/selection.h"
 
 #include <gtest/gtest.h>
 
-namespace ocpvdr::forwarder {
+namespace ocpvdr::events {
 namespace {
 
 Json pv(const std::string& name, const std::string& sc) {
@@ -142,4 +143,4 @@ TEST(Payload, ChangeTypeRoundTrip) {
 }
 
 }  // namespace
-}  // namespace ocpvdr::forwarder
+}  // namespace ocpvdr::events

@@ -1,5 +1,5 @@
-// Command environment for the replication CLI verbs (see handler_env.h).
-#include "replication/handler_env.h"
+// Command environment for the CLI verbs (see handler_env.h).
+#include "cli/handler_env.h"
 
 #include <unistd.h>
 
@@ -9,7 +9,10 @@
 #include "replication/kube_primary_objects.h"
 #include "replication/pv_source.h"
 
-namespace ocpvdr::replication {
+namespace ocpvdr::cli {
+
+using replication::KubePrimaryObjects;
+using replication::unwrapObject;
 
 Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPath,
                                                      const std::string& nowOverride) {
@@ -96,4 +99,4 @@ SyncReport setupFailure(std::string action, const Error& e) {
   return r;
 }
 
-}  // namespace ocpvdr::replication
+}  // namespace ocpvdr::cli

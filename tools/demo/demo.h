@@ -1,4 +1,4 @@
-// `ocpv-dr demo`: the whole system on one machine, stage by stage, for a newcomer and for CI.
+// `ocpv-dr-demo`: the whole system on one machine, stage by stage, for a newcomer and for CI.
 //
 // Two kube-sim sites (primary: binding + kubevirt controllers; DR: + velero), two NFS export
 // trees (two network-namespace ssh hosts as root, plain directories with the local transport
@@ -45,6 +45,11 @@ struct DemoOptions {
 using EnvGet = std::function<std::optional<std::string>(const std::string&)>;
 EnvGet processEnvGet();
 
+// The ocpv-dr binary the demo drives: `flag`, then $OCPVDR_BIN, then the build tree
+// (<dir of demoExe>/../../src/cli/ocpv-dr), then next to ocpv-dr-demo, then PATH. NotFound names
+// every place tried.
+[[nodiscard]] Result<std::string> locateOcpvDr(const std::string& flag, const EnvGet& env,
+                                               const std::filesystem::path& demoExe);
 // kube-sim: `flag`, then $OCPVDR_KUBE_SIM, then the build tree next to the ocpv-dr binary
 // (<dir of selfExe>/../../tools/kube-sim/kube-sim), then PATH. NotFound names every place tried.
 [[nodiscard]] Result<std::string> locateKubeSim(const std::string& flag, const EnvGet& env,

@@ -21,7 +21,13 @@
 #include "replication/replicator.h"
 #include "replication/report.h"
 
-namespace ocpvdr::replication {
+namespace ocpvdr::cli {
+
+using replication::Outcome;
+using replication::PrimaryObjects;
+using replication::Replicator;
+using replication::RsyncProgress;
+using replication::SyncReport;
 
 // Wall time pinned to one instant; monotonic time and sleeps are real (lock waits still work).
 class PinnedWallClock final : public Clock {
@@ -72,4 +78,4 @@ int emitReport(const SyncReport& report);
 // A report for a command that failed before a handler could run (bad config, unreadable input).
 SyncReport setupFailure(std::string action, const Error& e);
 
-}  // namespace ocpvdr::replication
+}  // namespace ocpvdr::cli

@@ -1,5 +1,5 @@
-// POST /v1/events: authentication and the forwarder's payload (docs/forwarder.md), parsed and
-// checked before anything is queued.
+// POST /v1/events: the forwarder's payload (docs/forwarder.md) as the engine receives it, parsed
+// and checked before anything is queued (authentication: events/signature.h).
 //
 // Payload (JSON object, one change per request):
 //   {"kind": "PersistentVolume" | "VolumeSnapshot",
@@ -11,10 +11,6 @@
 // kind, type and resource are required; the others are optional but must have the right type.
 // resource.metadata.name is required (and metadata.namespace for a VolumeSnapshot).
 // Every rejection is Invalid with a message that says what is wrong.
-//
-// Authentication as the EDA webhook does it (FACTS §1): `Authorization: Bearer <token>` (one
-// space, exact token); with an HMAC secret also `x-hub-signature-256: [sha256=]<hex>` computed
-// over the raw body. Comparisons are constant-time.
 #pragma once
 
 #include <optional>
@@ -24,8 +20,9 @@
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/result.h"
+#include "events/work_key.h"
 
-namespace ocpvdr::engine {
+namespace ocpvdr::events {
 
 struct EventPayload {
   std::string kind;  // PersistentVolume | VolumeSnapshot
@@ -48,17 +45,4 @@ struct EventPayload {
 [[nodiscard]] Status checkEventCluster(const EventPayload& ev, std::string_view expected,
                                        std::string_view primaryName);
 
-// The work-queue key of an object of `kind`: "pv/<name>", "snap/<ns>/<name>".
-std::string pvKey(std::string_view name);
-std::string snapshotKey(std::string_view ns, std::string_view name);
-
-// Refused (→ 401) when the header is missing, malformed or carries another token.
-[[nodiscard]] Status checkBearer(const std::optional<std::string>& authorization,
-                                 std::string_view token);
-// Refused (→ 401) when the signature header is missing, not hex or does not match.
-[[nodiscard]] Status checkSignature(const std::optional<std::string>& signatureHeader,
-                                    std::string_view body, std::string_view secret);
-// Lower-case hex HMAC-SHA256 (what a sender puts in x-hub-signature-256 after "sha256=").
-std::string hmacSha256Hex(std::string_view key, std::string_view data);
-
-}  // namespace ocpvdr::engine
+}  // namespace ocpvdr::events

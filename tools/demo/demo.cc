@@ -1,4 +1,4 @@
-// `ocpv-dr demo` stage by stage (see demo.h).
+// `ocpv-dr-demo` stage by stage (see demo.h).
 #include "demo/demo.h"
 
 #include <fcntl.h>
@@ -1130,6 +1130,34 @@ EnvGet processEnvGet() {
     if (!v || !*v) return std::nullopt;
     return std::string(v);
   };
+}
+
+Result<std::string> locateOcpvDr(const std::string& flag, const EnvGet& env,
+                                 const fs::path& demoExe) {
+  std::vector<std::string> tried;
+  auto usable = [&](const std::string& p, const std::string& from) {
+    tried.push_back(from + " " + p);
+    return ::access(p.c_str(), X_OK) == 0 && !fs::is_directory(p);
+  };
+  if (!flag.empty()) {
+    if (usable(flag, "--ocpv-dr")) return flag;
+    return notFoundError("--ocpv-dr " + flag + ": not an executable file");
+  }
+  if (auto e = env("OCPVDR_BIN")) {
+    if (usable(*e, "$OCPVDR_BIN")) return *e;
+    return notFoundError("$OCPVDR_BIN=" + *e + ": not an executable file");
+  }
+  const fs::path built = (demoExe.parent_path() / ".." / ".." / "src" / "cli" / "ocpv-dr");
+  if (usable(built.lexically_normal().string(), "build tree"))
+    return built.lexically_normal().string();
+  const fs::path sibling = demoExe.parent_path() / "ocpv-dr";
+  if (usable(sibling.string(), "next to ocpv-dr-demo")) return sibling.string();
+  if (auto p = findProgram("ocpv-dr"); !p.empty()) return p;
+  tried.push_back("PATH");
+  std::string msg = "ocpv-dr not found (tried";
+  for (const auto& t : tried) msg += " " + t + ";";
+  msg += "): build it (cmake --build <build dir> --target ocpv-dr) or pass --ocpv-dr PATH";
+  return notFoundError(msg);
 }
 
 Result<std::string> locateKubeSim(const std::string& flag, const EnvGet& env,
