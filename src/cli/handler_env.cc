@@ -94,7 +94,8 @@ Result<std::optional<config::DeletePolicy>> deletePolicyFlag(const std::string& 
 SyncReport setupFailure(std::string action, const Error& e) {
   SyncReport r;
   r.action = std::move(action);
-  r.result = e.kind == ErrorKind::Refused ? Outcome::Refused : Outcome::Failed;
+  r.result =
+      e.kind == ErrorKind::Refused ? replication::Outcome::Refused : replication::Outcome::Failed;
   r.error = e;
   return r;
 }

@@ -23,7 +23,6 @@
 
 namespace ocpvdr::cli {
 
-using replication::Outcome;
 using replication::PrimaryObjects;
 using replication::Replicator;
 using replication::RsyncProgress;

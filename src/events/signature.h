@@ -13,7 +13,7 @@
 
 namespace ocpvdr::events {
 
-inline constexpr std::string_view kSignatureHeader = "x-hub-signature-256";
+inline constexpr char kSignatureHeader[] = "x-hub-signature-256";
 
 // Lower-case hex HMAC-SHA256 of `data` under `key`.
 std::string hmacSha256Hex(std::string_view key, std::string_view data);

@@ -38,8 +38,7 @@ DeliveryResult WebhookClient::deliver(const std::string& body, std::stop_token s
       out.detail = k.error().message;
       return out;
     }
-    req.headers.emplace_back(std::string(events::kSignatureHeader),
-                             events::signatureValue(*k, body));
+    req.headers.emplace_back(events::kSignatureHeader, events::signatureValue(*k, body));
   }
   auto r = http_.send(req, stop);
   if (!r) {

@@ -31,7 +31,7 @@ TEST(Signature, TheSignatureValueIsWhatTheCheckAccepts) {
   EXPECT_EQ(value, "sha256=" + hmacSha256Hex("k3y", body));
   EXPECT_TRUE(checkSignature(value, body, "k3y").ok());
   EXPECT_FALSE(checkSignature(value, body, "other").ok());
-  EXPECT_EQ(kSignatureHeader, "x-hub-signature-256");
+  EXPECT_EQ(std::string_view(kSignatureHeader), "x-hub-signature-256");
 }
 
 }  // namespace
