@@ -81,10 +81,10 @@ asan-test: deps
 bench: deps build
 	bench/run-all
 
-# Only the two binaries the demo runs are built (the test suites are not needed for it).
+# Only the demo and the two binaries it runs are built (the test suites are not needed for it).
 demo: deps $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j $(JOBS) --target ocpv-dr kube-sim
-	$(BUILD)/src/cli/ocpv-dr demo $(DEMO_ARGS)
+	cmake --build $(BUILD) -j $(JOBS) --target ocpv-dr kube-sim ocpv-dr-demo
+	$(BUILD)/tools/demo/ocpv-dr-demo $(DEMO_ARGS)
 
 package: build
 	cd $(BUILD) && cpack -G DEB

@@ -26,11 +26,10 @@
 #include "core/log.h"
 #include "failover/failover_report.h"
 #include "failover/journal.h"
-#include "failover/s3_credentials.h"
-#include "failover/s3_object_store.h"
 #include "failover/workflow.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
+#include "s3/s3_credentials.h"
+#include "s3/s3_object_store.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -64,11 +63,11 @@ std::vector<std::string> crashPoints(const std::string& flag) {
 // Everything the workflow needs, built from the configuration. Members are declared in the
 // order they must be built (later ones refer to earlier ones).
 struct Wiring {
-  std::unique_ptr<replication::HandlerEnv> env;
+  std::unique_ptr<HandlerEnv> env;
   kube::KubeConnection dr;
   std::optional<kube::KubeConnection> primary;
   std::unique_ptr<CurlHttpClient> s3Http;
-  std::unique_ptr<failover::S3ObjectStore> store;
+  std::unique_ptr<s3::S3ObjectStore> store;
 };
 
 Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
@@ -91,12 +90,12 @@ Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
     log::warn("primary cluster API not configured", {{"error", primary.error().message}});
   }
   const config::BackupStore& bs = cfg.backupStore;
-  OCPVDR_ASSIGN_OR_RETURN(auto options, failover::s3OptionsFromConfig(bs));
-  OCPVDR_ASSIGN_OR_RETURN(auto creds, failover::loadCredentials(bs.credentialsFile, bs.profile,
-                                                                failover::processEnv()));
-  w->s3Http = std::make_unique<CurlHttpClient>(failover::tlsOptionsFromConfig(bs));
-  OCPVDR_ASSIGN_OR_RETURN(
-      w->store, failover::S3ObjectStore::create(options, creds, *w->s3Http, *w->env->clock));
+  OCPVDR_ASSIGN_OR_RETURN(auto options, s3::s3OptionsFromConfig(bs));
+  OCPVDR_ASSIGN_OR_RETURN(auto creds,
+                          s3::loadCredentials(bs.credentialsFile, bs.profile, s3::processEnv()));
+  w->s3Http = std::make_unique<CurlHttpClient>(s3::tlsOptionsFromConfig(bs));
+  OCPVDR_ASSIGN_OR_RETURN(w->store,
+                          s3::S3ObjectStore::create(options, creds, *w->s3Http, *w->env->clock));
   return w;
 }
 

@@ -17,7 +17,6 @@
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {

@@ -17,7 +17,6 @@
 #include "engine/engine.h"
 #include "engine/primary_api.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
 #include "server/http_server.h"
 
 namespace ocpvdr::cli {

@@ -7,7 +7,6 @@
 #include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {

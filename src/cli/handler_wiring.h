@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/result.h"
-#include "replication/handler_env.h"
+#include "cli/handler_env.h"
 
 namespace ocpvdr::cli {
 

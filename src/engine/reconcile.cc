@@ -11,7 +11,7 @@
 
 #include "core/log.h"
 #include "core/paths.h"
-#include "engine/event_intake.h"
+#include "events/work_key.h"
 #include "engine/key_workers.h"
 #include "kube/views.h"
 #include "replication/delete_breaker.h"

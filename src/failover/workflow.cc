@@ -10,8 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "backup/backup_discovery.h"
+#include "backup/velero_tarball.h"
 #include "core/log.h"
-#include "failover/backup_discovery.h"
 #include "failover/dr_namespaces.h"
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
@@ -19,7 +20,6 @@
 #include "failover/preflight.h"
 #include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
-#include "failover/velero_tarball.h"
 #include "failover/vm_control.h"
 #include "failover/workflow_internal.h"
 #include "kube/api_status.h"
@@ -32,6 +32,16 @@
 #include "replication/volume_lock.h"
 
 namespace ocpvdr::failover {
+using backup::BackupDiscovery;
+using backup::BackupSummary;
+using backup::kPersistentVolumeClaims;
+using backup::kPersistentVolumes;
+using backup::kVirtualMachines;
+using backup::readVeleroTarball;
+using backup::TarballContents;
+using backup::TarballItem;
+using backup::validateBackupName;
+using s3::ObjectStore;
 
 namespace fs = std::filesystem;
 namespace res = kube::resources;

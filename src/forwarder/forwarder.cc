@@ -12,6 +12,8 @@
 #include "kube/views.h"
 
 namespace ocpvdr::forwarder {
+
+using events::readObjectMeta;
 namespace {
 
 constexpr const char* kPrefix = "ocpvdr_forwarder_";

@@ -31,10 +31,11 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/result.h"
+#include "events/payload.h"
+#include "events/selection.h"
 #include "forwarder/backoff.h"
 #include "forwarder/dead_letter.h"
 #include "forwarder/event_queue.h"
-#include "forwarder/payload.h"
 #include "forwarder/secret_source.h"
 #include "forwarder/spool.h"
 #include "forwarder/webhook.h"
@@ -48,7 +49,7 @@ struct ForwarderOptions {
   std::string spoolDir;
   std::size_t spoolMaxEvents = 10'000;
   Millis settle{0};
-  Filter filter;              // storage classes (PVs), namespaces (VolumeSnapshots)
+  events::Filter filter;      // storage classes (PVs), namespaces (VolumeSnapshots)
   std::string labelSelector;  // PVs, applied by the API server
   bool watchSnapshots = true;
   int senders = 4;               // concurrent POSTs (never two for one object)
