@@ -202,7 +202,7 @@ void finish(const Result<failover::RunOutcome>& r, bool json, Outcome& out) {
 }
 
 // Flags every run-type subcommand takes.
-void addCommonFlags(CLI::App* c, FailoverArgs& a) {
+void addFailoverCommonFlags(CLI::App* c, FailoverArgs& a) {
   c->add_flag("--json", a.json, "Print one JSON document instead of text");
   c->add_option("--poll-interval-ms", a.pollMs, "How often waits re-check the clusters")
       ->check(CLI::Range(10, 600000))
@@ -212,7 +212,7 @@ void addCommonFlags(CLI::App* c, FailoverArgs& a) {
 }
 
 // --planned / --unplanned / --backup (plan and run).
-void addModeFlags(CLI::App* c, FailoverArgs& a) {
+void addFailoverModeFlags(CLI::App* c, FailoverArgs& a) {
   c->add_flag("--planned", a.planned,
               "Primary site up: stop VMs there, fence the export, final sync");
   c->add_flag("--unplanned", a.unplanned, "Primary site down: restore from the DR data as it is");
@@ -220,7 +220,7 @@ void addModeFlags(CLI::App* c, FailoverArgs& a) {
 }
 
 // abandon / release need only the configuration and the catalog: no cluster is contacted.
-std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> openCatalog(
+std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> openFailoverCatalog(
     const GlobalOptions& g, bool json, Outcome& o) {
   auto cfg = config::loadConfig(g.configPath);
   if (!cfg.ok()) {
@@ -235,7 +235,7 @@ std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> open
   return std::make_pair(std::move(cfg).value(), std::move(cat).value());
 }
 
-void printAct(const Json& doc, bool json, const std::string& text) {
+void printFailoverAct(const Json& doc, bool json, const std::string& text) {
   if (json)
     std::cout << doc.dump(2) << "\n";
   else
@@ -245,8 +245,8 @@ void printAct(const Json& doc, bool json, const std::string& text) {
 void addPlanCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
                     const std::shared_ptr<FailoverArgs>& a) {
   auto* plan = cmd->add_subcommand("plan", "Show what a failover would do; changes nothing");
-  addModeFlags(plan, *a);
-  addCommonFlags(plan, *a);
+  addFailoverModeFlags(plan, *a);
+  addFailoverCommonFlags(plan, *a);
   plan->callback([&g, &out, a] {
     auto mode = modeOf(*a, false);
     if (!mode.ok()) return reportFailure(mode.error(), a->json, out);
@@ -263,8 +263,8 @@ void addPlanCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
 void addRunCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
                    const std::shared_ptr<FailoverArgs>& a) {
   auto* run = cmd->add_subcommand("run", "Run a failover (journaled; resumable)");
-  addModeFlags(run, *a);
-  addCommonFlags(run, *a);
+  addFailoverModeFlags(run, *a);
+  addFailoverCommonFlags(run, *a);
   run->add_flag("--dry-run", a->dryRun, "Same as `failover plan`");
   run->add_option("--report-dir", a->reportDir,
                   "Where the report goes (default <work_dir>/reports/<run id>)");
@@ -293,7 +293,7 @@ void addResumeCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
                       const std::shared_ptr<FailoverArgs>& a) {
   auto* resume = cmd->add_subcommand(
       "resume", "Continue an unfinished failover run (finished steps are not redone)");
-  addCommonFlags(resume, *a);
+  addFailoverCommonFlags(resume, *a);
   resume->add_option("--run", a->runId, "Run id (default: the latest unfinished run)");
   resume->add_option("--report-dir", a->reportDir,
                      "Where the report goes (default <work_dir>/reports/<run id>)");
@@ -320,19 +320,20 @@ void addAbandonCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
                     "yourself; DR stays active until `failover release`)");
   abandon->add_flag("--json", a->json, "Print one JSON document instead of text");
   abandon->callback([&g, &out, a] {
-    auto opened = openCatalog(g, a->json, out);
+    auto opened = openFailoverCatalog(g, a->json, out);
     if (!opened) return;
     RealClock clock;
     auto r =
         failover::abandonRun(opened->first, *opened->second, clock, a->runId, a->force, a->reason);
     if (!r.ok()) return reportFailure(r.error(), a->json, out);
-    printAct(*r, a->json,
-             "failover run " + a->runId + " abandoned" +
-                 (r->value("drActive", false)
-                      ? "; DR is still active for it: after failback, `ocpv-dr failover release "
-                        "--run " +
-                            a->runId + "`"
-                      : std::string()));
+    printFailoverAct(
+        *r, a->json,
+        "failover run " + a->runId + " abandoned" +
+            (r->value("drActive", false)
+                 ? "; DR is still active for it: after failback, `ocpv-dr failover release "
+                   "--run " +
+                       a->runId + "`"
+                 : std::string()));
     out.exitCode = 0;
   });
 }
@@ -348,14 +349,14 @@ void addReleaseCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
   release->add_option("--reason", a->reason, "Why (journaled), e.g. the failback change ticket");
   release->add_flag("--json", a->json, "Print one JSON document instead of text");
   release->callback([&g, &out, a] {
-    auto opened = openCatalog(g, a->json, out);
+    auto opened = openFailoverCatalog(g, a->json, out);
     if (!opened) return;
     RealClock clock;
     auto r = failover::releaseDrActive(opened->first, *opened->second, clock, a->runId, a->reason);
     if (!r.ok()) return reportFailure(r.error(), a->json, out);
-    printAct(*r, a->json,
-             "DR active released (failover run " + a->runId +
-                 "): replication from the primary will write the DR copies again");
+    printFailoverAct(*r, a->json,
+                     "DR active released (failover run " + a->runId +
+                         "): replication from the primary will write the DR copies again");
     out.exitCode = 0;
   });
 }

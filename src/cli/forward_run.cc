@@ -34,7 +34,7 @@ int fail(const Error& e) {
 
 // One forwarder per spool (docs/forwarder.md): two would send every event twice and race on
 // the spool. Without a spool there is no state to share (`instance` stays empty).
-Status lockSpool(const config::Forwarder& f, InstanceLock& instance) {
+Status lockForwarderSpool(const config::Forwarder& f, InstanceLock& instance) {
   if (!f.spoolDir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(f.spoolDir, ec);
@@ -48,8 +48,8 @@ Status lockSpool(const config::Forwarder& f, InstanceLock& instance) {
 
 // The webhook's bearer token (a file, or an environment variable) and HMAC secret, each read once
 // to check it is there.
-Status webhookSecrets(const config::Forwarder& f, Clock& clock, forwarder::SecretSource& token,
-                      forwarder::SecretSource& hmac) {
+Status readWebhookSecrets(const config::Forwarder& f, Clock& clock, forwarder::SecretSource& token,
+                          forwarder::SecretSource& hmac) {
   if (!f.tokenFile.empty()) {
     token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
     auto t = token.value();
@@ -68,7 +68,7 @@ Status webhookSecrets(const config::Forwarder& f, Clock& clock, forwarder::Secre
   return Status::success();
 }
 
-void logProxy(const ProxySettings& proxy) {
+void logForwardProxy(const ProxySettings& proxy) {
   if (!proxy.empty()) {
     log::info("forward: using the environment's proxy settings",
               {{"http_proxy", redactUrl(proxy.httpProxy)},
@@ -77,7 +77,7 @@ void logProxy(const ProxySettings& proxy) {
   }
 }
 
-forwarder::ForwarderOptions forwarderOptions(const config::Config& cfg) {
+forwarder::ForwarderOptions forwarderOptionsOf(const config::Config& cfg) {
   const config::Forwarder& f = cfg.forwarder;
   forwarder::ForwarderOptions opts;
   opts.cluster = cfg.primary.name;
@@ -111,19 +111,19 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   }
 
   InstanceLock instance;
-  if (Status st = lockSpool(f, instance); !st.ok()) return fail(st.error());
+  if (Status st = lockForwarderSpool(f, instance); !st.ok()) return fail(st.error());
 
   RealClock clock;
   MetricsRegistry metrics;
 
   forwarder::SecretSource token, hmac;
-  if (Status st = webhookSecrets(f, clock, token, hmac); !st.ok()) return fail(st.error());
+  if (Status st = readWebhookSecrets(f, clock, token, hmac); !st.ok()) return fail(st.error());
 
   // Both the API server and the webhook are reached through the environment's proxy settings,
   // as Kubernetes clients do (an OpenShift cluster-wide proxy injects them into the pod).
   const ProxySettings proxy = ProxySettings::fromEnvironment();
   if (Status st = checkProxySettings(proxy); !st.ok()) return fail(st.error());
-  logProxy(proxy);
+  logForwardProxy(proxy);
   const HttpClientFactory transport = httplibHttpClients(proxy);
   auto kube = kube::connect(cfg.primary.kubernetes, clock, transport);
   if (!kube) return fail(kube.error().wrap("sites.primary.kubernetes"));
@@ -133,7 +133,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   tls.insecureSkipVerify = f.insecureSkipTlsVerify;
   std::unique_ptr<HttpClient> webhookHttp = transport(tls);
 
-  const forwarder::ForwarderOptions opts = forwarderOptions(cfg);
+  const forwarder::ForwarderOptions opts = forwarderOptionsOf(cfg);
   forwarder::WebhookOptions wopts;
   wopts.url = f.webhookUrl;
 

@@ -343,13 +343,13 @@ HttplibHttpClient::~HttplibHttpClient() = default;
 namespace {
 
 // A request body read from a file (HttpRequest::bodyFile); empty when there is none.
-struct Upload {
+struct HttplibUpload {
   std::shared_ptr<std::FILE> file;
   std::size_t size = 0;
 };
 
-Result<Upload> openUpload(const HttpRequest& req, const std::string& what) {
-  Upload upload;
+Result<HttplibUpload> openHttplibUpload(const HttpRequest& req, const std::string& what) {
+  HttplibUpload upload;
   if (!req.bodyFile.empty()) {
     upload.file.reset(std::fopen(req.bodyFile.c_str(), "rbe"), [](std::FILE* f) {
       if (f) std::fclose(f);
@@ -367,7 +367,8 @@ Result<Upload> openUpload(const HttpRequest& req, const std::string& what) {
 
 // httplib's request: method, target, headers (Host and User-Agent unless given), body. The body
 // provider reads `req.body` in place: `req` must outlive the request.
-httplib::Request httplibRequest(const HttpRequest& req, const HttpUrl& url, const Upload& file) {
+httplib::Request httplibRequest(const HttpRequest& req, const HttpUrl& url,
+                                const HttplibUpload& file) {
   httplib::Request hr;
   hr.method = req.method;
   hr.path = url.target;
@@ -400,10 +401,64 @@ httplib::Request httplibRequest(const HttpRequest& req, const HttpUrl& url, cons
   return hr;
 }
 
+// Receives httplib's response into `resp`: the headers (given to req.onHeaders once), the body
+// (to req.onBody, or kept); stops on a stop request, the deadline, or req.onBody refusing.
+struct HttplibResponseSink {
+  HttplibResponseSink(const HttpRequest& req, const std::stop_token& stop,
+                      Clock::time_point deadline, HttpResponse& resp, Clock::time_point started)
+      : req(req), stop(stop), deadline(deadline), resp(resp), lastActivity(started) {}
+
+  void deliverHeaders() {
+    if (headersDelivered) return;
+    headersDelivered = true;
+    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
+  }
+
+  bool onResponse(const httplib::Response& r) {
+    if (stop.stop_requested()) {
+      cancelled = true;
+      return false;
+    }
+    resp.status = r.status;
+    for (const auto& [k, v] : r.headers) resp.headers.emplace_back(lowerAscii(k), v);
+    deliverHeaders();
+    return true;
+  }
+
+  bool onContent(const char* data, std::size_t n) {
+    lastActivity = Clock::now();
+    if (stop.stop_requested()) {
+      cancelled = true;
+      return false;
+    }
+    if (lastActivity > deadline) {
+      timedOut = true;
+      return false;
+    }
+    deliverHeaders();
+    if (!req.onBody) {
+      resp.body.append(data, n);
+      return true;
+    }
+    if (!req.onBody(std::string_view(data, n))) {
+      cancelled = true;
+      return false;
+    }
+    return true;
+  }
+
+  const HttpRequest& req;
+  const std::stop_token& stop;
+  const Clock::time_point deadline;
+  HttpResponse& resp;
+  bool cancelled = false, timedOut = false, headersDelivered = false;
+  Clock::time_point lastActivity;
+};
+
 // The error of a request httplib could not complete; `certName` is the name the server's
 // certificate must carry.
-Error sendError(const std::string& what, httplib::Error err, const std::string& tlsDetail,
-                long verifyResult, const std::string& certName) {
+Error httplibSendError(const std::string& what, httplib::Error err, const std::string& tlsDetail,
+                       long verifyResult, const std::string& certName) {
   std::string msg = what + ": " + httplib::to_string(err);
   if (!tlsDetail.empty()) msg += " (" + tlsDetail + ")";
   switch (err) {
@@ -434,7 +489,7 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
   auto url = parseHttpUrl(req.url);
   if (!url) return invalidError(what + ": " + url.error().message);
 
-  OCPVDR_ASSIGN_OR_RETURN(const Upload upload, openUpload(req, what));
+  OCPVDR_ASSIGN_OR_RETURN(const HttplibUpload upload, openHttplibUpload(req, what));
 
   HttpResponse resp;
   if (stop.stop_requested()) {
@@ -459,43 +514,10 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
 
   httplib::Request hr = httplibRequest(req, *url, upload);
 
-  bool cancelled = false, timedOut = false, headersDelivered = false;
-  auto lastActivity = started;
-  auto deliverHeaders = [&] {
-    if (headersDelivered) return;
-    headersDelivered = true;
-    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
-  };
-  hr.response_handler = [&](const httplib::Response& r) {
-    if (stop.stop_requested()) {
-      cancelled = true;
-      return false;
-    }
-    resp.status = r.status;
-    for (const auto& [k, v] : r.headers) resp.headers.emplace_back(lowerAscii(k), v);
-    deliverHeaders();
-    return true;
-  };
-  hr.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
-    lastActivity = Clock::now();
-    if (stop.stop_requested()) {
-      cancelled = true;
-      return false;
-    }
-    if (lastActivity > deadline) {
-      timedOut = true;
-      return false;
-    }
-    deliverHeaders();
-    if (!req.onBody) {
-      resp.body.append(data, n);
-      return true;
-    }
-    if (!req.onBody(std::string_view(data, n))) {
-      cancelled = true;
-      return false;
-    }
-    return true;
+  HttplibResponseSink sink{req, stop, deadline, resp, started};
+  hr.response_handler = [&sink](const httplib::Response& r) { return sink.onResponse(r); };
+  hr.content_receiver = [&sink](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+    return sink.onContent(data, n);
   };
 
   httplib::Response hres;
@@ -515,14 +537,14 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
   }
   impl_->give(std::move(conn));
 
-  if (cancelled || stop.stop_requested()) {
+  if (sink.cancelled || stop.stop_requested()) {
     resp.cancelled = true;
     return resp;
   }
   const auto now = Clock::now();
-  if (timedOut ||
-      (!ok && err == httplib::Error::Read && now - lastActivity >= readTimeout * 9 / 10)) {
-    if (stallLimited && !timedOut) {
+  if (sink.timedOut ||
+      (!ok && err == httplib::Error::Read && now - sink.lastActivity >= readTimeout * 9 / 10)) {
+    if (stallLimited && !sink.timedOut) {
       return retryableError(what + ": no data received for " + millis(req.lowSpeedTime) +
                             " (stalled)");
     }
@@ -530,14 +552,14 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
                           millis(req.timeout.count() > 0 ? req.timeout : readTimeout));
   }
   if (!ok) {
-    return sendError(what, err, tlsDetail, verifyResult,
-                     impl_->tls.serverName.empty() ? url->host : impl_->tls.serverName);
+    return httplibSendError(what, err, tlsDetail, verifyResult,
+                            impl_->tls.serverName.empty() ? url->host : impl_->tls.serverName);
   }
   if (resp.status == 0) {
     resp.status = hres.status;
     for (const auto& [k, v] : hres.headers) resp.headers.emplace_back(lowerAscii(k), v);
   }
-  deliverHeaders();
+  sink.deliverHeaders();
   return resp;
 }
 

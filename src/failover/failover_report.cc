@@ -65,7 +65,7 @@ std::string mdEscape(std::string t) {
 
 // The steps, each with its duration and error; the run's error (the failed step's, else the
 // run's own) and the steps' warnings. Returns the first step's start.
-std::optional<SystemTime> addSteps(Json& r, const FailoverRunRecord& run, SystemTime now) {
+std::optional<SystemTime> reportSteps(Json& r, const FailoverRunRecord& run, SystemTime now) {
   std::optional<SystemTime> firstStart;
   for (const auto& st : run.steps) {
     Json j = {{"step", st.step},
@@ -92,7 +92,7 @@ std::optional<SystemTime> addSteps(Json& r, const FailoverRunRecord& run, System
 }
 
 // VMs: the final state at DR (start-vms), with what they ran as at the primary (stop-vms).
-void addVms(Json& r, const FailoverRunRecord& run, const Json& pre) {
+void reportVms(Json& r, const FailoverRunRecord& run, const Json& pre) {
   std::map<std::string, Json> vms;
   if (const StepRecord* sv = run.step("stop-vms"); sv)
     for (const auto& v : at(sv->details, "vms"))
@@ -126,7 +126,7 @@ void addVms(Json& r, const FailoverRunRecord& run, const Json& pre) {
 }
 
 // RTO: first step start → every VM Running and ready; null when not known.
-Json rto(const StepRecord* start, const std::optional<SystemTime>& firstStart) {
+Json reportRto(const StepRecord* start, const std::optional<SystemTime>& firstStart) {
   if (start && start->state == StepState::Done && firstStart) {
     if (auto readyAt = at(start->details, "readyAt"); readyAt.is_string()) {
       if (auto t = parseTime(readyAt.get<std::string>()); t.ok()) {
@@ -140,7 +140,7 @@ Json rto(const StepRecord* start, const std::optional<SystemTime>& firstStart) {
 }
 
 // Volumes and their data age (final sync, or the catalog's last successful sync), and the RPO.
-void addVolumes(Json& r, const FailoverRunRecord& run, const Json& pre) {
+void reportVolumes(Json& r, const FailoverRunRecord& run, const Json& pre) {
   std::map<std::string, Json> vols;
   for (const auto& v : at(pre, "volumes")) {
     vols[s(v, "pv")] = {{"pv", s(v, "pv")},
@@ -203,10 +203,10 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
                  {"completed", at(at(pre, "backup"), "completed")}};
   r["namespaces"] = at(pre, "namespaces").is_array() ? at(pre, "namespaces") : Json::array();
 
-  const std::optional<SystemTime> firstStart = addSteps(r, run, now);
-  addVms(r, run, pre);
-  r["rto"] = rto(run.step("start-vms"), firstStart);
-  addVolumes(r, run, pre);
+  const std::optional<SystemTime> firstStart = reportSteps(r, run, now);
+  reportVms(r, run, pre);
+  r["rto"] = reportRto(run.step("start-vms"), firstStart);
+  reportVolumes(r, run, pre);
 
   if (const StepRecord* rs = run.step("restore"); rs)
     r["restore"] = rs->details;

@@ -177,9 +177,9 @@ Result<std::vector<fs::path>> makeDrParents(const std::string& drReal) {
 }
 
 // The rsync process: its output lines feed `parser` and, when given, `onProgress`.
-ProcessSpec rsyncSpec(const config::Config& cfg, const std::vector<std::string>& argv,
-                      RsyncOutputParser& parser,
-                      const std::function<void(const RsyncProgress&)>& onProgress) {
+ProcessSpec rsyncProcessSpec(const config::Config& cfg, const std::vector<std::string>& argv,
+                             RsyncOutputParser& parser,
+                             const std::function<void(const RsyncProgress&)>& onProgress) {
   ProcessSpec spec;
   spec.argv = argv;
   spec.timeout =
@@ -252,7 +252,7 @@ Status Replicator::transfer(Transfer& t) {
   t.argv = buildRsyncArgv(cfg_.replication.rsync, inv);
 
   RsyncOutputParser parser;
-  const ProcessSpec spec = rsyncSpec(cfg_, t.argv, parser, t.onProgress);
+  const ProcessSpec spec = rsyncProcessSpec(cfg_, t.argv, parser, t.onProgress);
   t.ran = true;
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, runner_.run(spec, t.stop));
   t.stats = parser.stats();

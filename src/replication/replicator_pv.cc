@@ -19,7 +19,7 @@ using namespace detail;  // NOLINT: the handlers' shared helpers (replicator_int
 namespace {
 
 // The PV's own fields of its catalog row (the source and claim it names now).
-void describeSource(catalog::ReplicaRecord& row, const PvInfo& info) {
+void replicaRowFromPv(catalog::ReplicaRecord& row, const PvInfo& info) {
   row.pv = info.name;
   row.uid = info.uid;
   row.sourceKind = toString(info.nfs->kind);
@@ -31,7 +31,7 @@ void describeSource(catalog::ReplicaRecord& row, const PvInfo& info) {
 }
 
 // The end of a sync in its catalog row: time, result and error (cleared on success).
-void recordSyncEnd(catalog::ReplicaRecord& row, const SyncReport& r, SystemTime now) {
+void recordReplicaSyncEnd(catalog::ReplicaRecord& row, const SyncReport& r, SystemTime now) {
   row.lastSyncEnd = now;
   row.result = std::string(toString(r.result));
   if (r.ok()) {
@@ -45,8 +45,8 @@ void recordSyncEnd(catalog::ReplicaRecord& row, const SyncReport& r, SystemTime 
 
 // The catalog row of a PV being deleted: where its copy is; uid and claim only when the row has
 // none (the replicated incarnation's stay).
-void describeDeletedSource(catalog::ReplicaRecord& row, const PvInfo& info,
-                           const VolumePaths& paths) {
+void replicaRowForDelete(catalog::ReplicaRecord& row, const PvInfo& info,
+                         const VolumePaths& paths) {
   row.pv = info.name;
   if (row.uid.empty()) row.uid = info.uid;
   row.sourceKind = toString(info.nfs->kind);
@@ -107,12 +107,12 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   auto prior = catalog_.replica(info->name);
   catalog::ReplicaRecord row;
   if (prior.ok() && prior->has_value()) row = **prior;
-  describeSource(row, *info);
+  replicaRowFromPv(row, *info);
 
   auto paths = mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
   if (!paths.ok()) {
     fail(r, paths.error());
-    recordSyncEnd(row, r, clock_.now());
+    recordReplicaSyncEnd(row, r, clock_.now());
     (void)catalog_.putReplica(row);
     return done();
   }
@@ -136,7 +136,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   prior = catalog_.replica(info->name);
   if (prior.ok() && prior->has_value()) {
     row = **prior;
-    describeSource(row, *info);
+    replicaRowFromPv(row, *info);
   }
   row.primaryHostPath = paths->primaryHostPath;
   row.drPath = paths->drHostPath;
@@ -167,7 +167,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   }
   if (r.forced) r.details["forced_reason"] = "empty-source guard overridden with --force";
 
-  recordSyncEnd(row, r, clock_.now());
+  recordReplicaSyncEnd(row, r, clock_.now());
   row.bytes = r.bytes;
   row.files = r.files;
   row.deletions = r.deleted;
@@ -252,7 +252,7 @@ void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
   auto prior = catalog_.replica(info.name);
   catalog::ReplicaRecord row;
   if (prior.ok() && prior->has_value()) row = **prior;
-  describeDeletedSource(row, info, *paths);
+  replicaRowForDelete(row, info, *paths);
 
   // The last word before data moves: the event path's breaker.
   auto liveReplicas = [&] {

@@ -22,7 +22,7 @@ using namespace detail;  // NOLINT: the handlers' shared helpers (replicator_int
 namespace {
 
 // The VolumeSnapshot's own fields of its catalog record.
-void describeSnapshot(catalog::SnapshotRecord& rec, const SnapshotInfo& vs, SystemTime now) {
+void snapshotRecordFromEvent(catalog::SnapshotRecord& rec, const SnapshotInfo& vs, SystemTime now) {
   rec.uid = vs.uid;
   rec.ns = vs.ns;
   rec.name = vs.name;
@@ -35,7 +35,7 @@ void describeSnapshot(catalog::SnapshotRecord& rec, const SnapshotInfo& vs, Syst
 }
 
 // The bound VolumeSnapshotContent's fields: the handle, and the int64 fields the snapshot lacks.
-void describeContent(catalog::SnapshotRecord& rec, const SnapshotContentInfo& content) {
+void snapshotRecordFromContent(catalog::SnapshotRecord& rec, const SnapshotContentInfo& content) {
   rec.contentName = content.name;
   rec.snapshotHandle = content.snapshotHandle;
   rec.driver = content.driver;
@@ -44,7 +44,7 @@ void describeContent(catalog::SnapshotRecord& rec, const SnapshotContentInfo& co
 }
 
 // Writes the record with the report's outcome, and shows it in the report.
-void recordSnapshot(catalog::Catalog& catalog, catalog::SnapshotRecord& rec, SyncReport& r) {
+void putSnapshotRecord(catalog::Catalog& catalog, catalog::SnapshotRecord& rec, SyncReport& r) {
   rec.result = std::string(toString(r.result));
   if (r.error) {
     rec.errorKind = std::string(ocpvdr::toString(r.error->kind));
@@ -69,7 +69,8 @@ void recordSnapshot(catalog::Catalog& catalog, catalog::SnapshotRecord& rec, Syn
 }
 
 // A ready snapshot without its bound content while replication.snapshot_data is on.
-void reportMissingContent(catalog::SnapshotRecord& rec, SyncReport& r, bool known, bool wasReady) {
+void reportMissingSnapshotContent(catalog::SnapshotRecord& rec, SyncReport& r, bool known,
+                                  bool wasReady) {
   // Without the bound content there is no handle, so no archive to copy: recording the
   // snapshot as ready (or reporting it synced) would claim data DR does not have. The EDA path
   // gets the content in the forwarder's payload; a later event (or reconcile, which reads it
@@ -221,8 +222,8 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
     return done();
   }
   const bool wasReady = known && rec.ready;
-  describeSnapshot(rec, *vs, clock_.now());
-  auto record = [&]() { recordSnapshot(catalog_, rec, r); };
+  snapshotRecordFromEvent(rec, *vs, clock_.now());
+  auto record = [&]() { putSnapshotRecord(catalog_, rec, r); };
 
   if (!vs->ready) {
     rec.ready = false;
@@ -241,11 +242,11 @@ Result<SyncReport> Replicator::syncSnapshot(const Json& doc, const SnapshotOptio
     return done();
   }
   const std::optional<SnapshotContentInfo> content = *found;
-  if (content) describeContent(rec, *content);
+  if (content) snapshotRecordFromContent(rec, *content);
   resolveSourcePv(rec);
   r.pv = rec.sourcePv;
   if (cfg_.replication.snapshotData && !content) {
-    reportMissingContent(rec, r, known, wasReady);
+    reportMissingSnapshotContent(rec, r, known, wasReady);
     record();
     return done();
   }
