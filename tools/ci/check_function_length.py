@@ -25,7 +25,8 @@ ALLOWED: set[str] = {
     "src/catalog/migrations.cc:migrations",
 }
 
-NOT_A_FUNCTION = re.compile(r"^(namespace|struct|class|enum|union|extern|template\s*<[^>]*>\s*(struct|class))\b")
+NOT_A_FUNCTION = re.compile(
+    r"^(namespace|struct|class|enum|union|extern|template\s*<[^>]*>\s*(struct|class))\b")
 NAME_RE = re.compile(r"([A-Za-z_~][A-Za-z0-9_:~<>]*)\s*\(")
 
 
@@ -41,10 +42,10 @@ def functions(path: pathlib.Path):
         # Gather the signature up to the line that opens the body.
         j = i
         sig = line
-        while not sig.rstrip().endswith("{") and j + 1 < len(lines) and not sig.rstrip().endswith(";"):
+        while j + 1 < len(lines) and not sig.rstrip().endswith(("{", ";")):
+            if lines[j + 1] and lines[j + 1][0] not in " \t":
+                break  # the next column-0 line starts something else
             j += 1
-            if lines[j] and lines[j][0] not in " \t":
-                break
             sig += " " + lines[j].strip()
         if not sig.rstrip().endswith("{") or "(" not in sig or " = " in sig.split("(")[0]:
             i = j + 1
@@ -82,7 +83,8 @@ def self_test() -> int:
         body = "\n".join(f"  x += {i};" for i in range(120))
         (root / "src" / "core" / "long.cc").write_text(
             "namespace ocpvdr {\n\nint shortOne(int x) {\n  return x;\n}\n\n"
-            f"int Widget::longOne(int x,\n                    int y) {{\n{body}\n  return x;\n}}\n\n"
+            f"int Widget::longOne(int x,\n                    int y) {{\n{body}\n"
+            "  return x;\n}\n\n"
             "}  // namespace ocpvdr\n")
         found = long_functions(root, 100)
         if len(found) != 1 or "longOne is 124 lines" not in found[0]:
@@ -94,7 +96,8 @@ def self_test() -> int:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--root", default=pathlib.Path(__file__).resolve().parents[2], type=pathlib.Path)
+    ap.add_argument("--root", type=pathlib.Path,
+                    default=pathlib.Path(__file__).resolve().parents[2])
     ap.add_argument("--limit", default=100, type=int)
     ap.add_argument("--self-test", action="store_true")
     args = ap.parse_args()
