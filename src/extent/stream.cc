@@ -4,6 +4,7 @@
 #include <openssl/sha.h>
 
 #include <cstring>
+#include <optional>
 
 #include "extent/fs.h"
 
@@ -91,6 +92,28 @@ class Decoder {
 std::string frameName(uint8_t t) {
   if (t >= 0x20 && t < 0x7f) return std::string("'") + static_cast<char>(t) + "'";
   return "0x" + std::to_string(t);
+}
+
+Error malformedFrame(uint8_t type, const std::string& what) {
+  return invalidError("malformed " + frameName(type) + " frame: " + what);
+}
+
+// The largest payload a frame of `type` may have; nullopt for an unknown type.
+std::optional<uint32_t> maxFrameLength(uint8_t type) {
+  switch (type) {
+    case 'E':
+      return kMaxEntryPayload;
+    case 'D':
+      return 8 + 4 + 32 + kMaxDataChunk;
+    case 'H':
+      return 16;
+    case 'Z':
+      return 0;
+    case 'T':
+      return 24;
+    default:
+      return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -219,6 +242,71 @@ Result<StreamHeader> StreamReader::header() {
   return h;
 }
 
+// An entry frame: the next file, directory or symlink, checked against the entries so far.
+Result<Frame> StreamReader::entryFrame(uint32_t len) {
+  Decoder d(buf_.data(), len);
+  Frame f;
+  auto malformed = [](const std::string& what) { return malformedFrame('E', what); };
+  if (inEntry_) return malformed("entry inside another entry (missing end marker)");
+  uint8_t kind = 0, flags = 0;
+  uint64_t at = 0, mt = 0;
+  Entry& e = f.entry;
+  if (!d.u8(&kind) || !d.u8(&flags) || !d.u32(&e.mode) || !d.u32(&e.uid) || !d.u32(&e.gid) ||
+      !d.u64(&at) || !d.u32(&e.atimeNsec) || !d.u64(&mt) || !d.u32(&e.mtimeNsec) ||
+      !d.u64(&e.size) || !d.str16(&e.path) || !d.str16(&e.linkTarget) || !d.done())
+    return malformed("field lengths disagree with the payload");
+  if (kind < 1 || kind > 3) return malformed("unknown entry kind " + std::to_string(kind));
+  if (flags > 1) return malformed("unknown entry flags");
+  e.kind = static_cast<EntryKind>(kind);
+  e.atimeSec = static_cast<int64_t>(at);
+  e.mtimeSec = static_cast<int64_t>(mt);
+  f.fresh = flags & 1;
+  if (e.mode > 07777) return malformed("mode has type bits");
+  if (e.atimeNsec >= 1000000000 || e.mtimeNsec >= 1000000000)
+    return malformed("nanoseconds out of range");
+  if (e.size > (uint64_t{1} << 62)) return malformed("file size out of range");
+  std::string why;
+  if (!validRelativePath(e.path, &why))
+    return invalidError("refused entry path \"" + e.path + "\": " + why);
+  if (seen_.entries == 0 && !(e.path.empty() && e.kind == EntryKind::Dir))
+    return malformed("the first entry must be the PV directory itself");
+  if (seen_.entries > 0 && e.path.empty()) return malformed("the PV directory listed twice");
+  if (e.kind == EntryKind::Symlink) {
+    if (e.linkTarget.empty() || e.linkTarget.find('\0') != std::string::npos)
+      return malformed("symlink target empty or with NUL");
+  } else if (!e.linkTarget.empty()) {
+    return malformed("link target on a non-symlink");
+  }
+  inEntry_ = true;
+  entryKind_ = e.kind;
+  entrySize_ = e.size;
+  ++seen_.entries;
+  f.type = Frame::Type::Entry;
+  return f;
+}
+
+// A data frame: a checksummed chunk of the current file, inside its size.
+Result<Frame> StreamReader::dataFrame(uint32_t len) {
+  Decoder d(buf_.data(), len);
+  Frame f;
+  auto malformed = [](const std::string& what) { return malformedFrame('D', what); };
+  if (!inEntry_ || entryKind_ != EntryKind::File) return malformed("data outside a file entry");
+  uint32_t n = 0;
+  const uint8_t* sum = nullptr;
+  if (!d.u64(&f.offset) || !d.u32(&n) || !d.bytes(&sum, 32)) return malformed("short data header");
+  if (n == 0 || n > kMaxDataChunk) return malformed("data length " + std::to_string(n));
+  if (len != 8 + 4 + 32 + n) return malformed("data length field disagrees with the frame");
+  if (f.offset > entrySize_ || n > entrySize_ - f.offset)
+    return malformed("range beyond the file size");
+  (void)d.bytes(&f.data, n);
+  std::memcpy(f.sum.data(), sum, 32);
+  f.length = n;
+  ++seen_.dataFrames;
+  seen_.dataBytes += n;
+  f.type = Frame::Type::Data;
+  return f;
+}
+
 Result<Frame> StreamReader::next() {
   if (done_) return notFoundError("stream already ended");
   uint8_t fixed[5];
@@ -229,27 +317,11 @@ Result<Frame> StreamReader::next() {
   uint32_t len = 0;
   Decoder l(fixed + 1, 4);
   (void)l.u32(&len);
-  uint32_t maxLen = 0;
-  switch (type) {
-    case 'E':
-      maxLen = kMaxEntryPayload;
-      break;
-    case 'D':
-      maxLen = 8 + 4 + 32 + kMaxDataChunk;
-      break;
-    case 'H':
-      maxLen = 16;
-      break;
-    case 'Z':
-      maxLen = 0;
-      break;
-    case 'T':
-      maxLen = 24;
-      break;
-    default:
-      return invalidError("unknown frame type " + frameName(type) + " at stream byte " +
-                          std::to_string(read_ - sizeof fixed));
-  }
+  const std::optional<uint32_t> limit = maxFrameLength(type);
+  if (!limit)
+    return invalidError("unknown frame type " + frameName(type) + " at stream byte " +
+                        std::to_string(read_ - sizeof fixed));
+  const uint32_t maxLen = *limit;
   if (len > maxLen)
     return invalidError("oversized frame " + frameName(type) + ": " + std::to_string(len) +
                         " bytes (at most " + std::to_string(maxLen) + ")");
@@ -261,66 +333,12 @@ Result<Frame> StreamReader::next() {
   read_ += len;
   Decoder d(buf_.data(), len);
   Frame f;
-  auto malformed = [&](const std::string& what) {
-    return invalidError("malformed " + frameName(type) + " frame: " + what);
-  };
+  auto malformed = [&](const std::string& what) { return malformedFrame(type, what); };
   switch (type) {
-    case 'E': {
-      if (inEntry_) return malformed("entry inside another entry (missing end marker)");
-      uint8_t kind = 0, flags = 0;
-      uint64_t at = 0, mt = 0;
-      Entry& e = f.entry;
-      if (!d.u8(&kind) || !d.u8(&flags) || !d.u32(&e.mode) || !d.u32(&e.uid) || !d.u32(&e.gid) ||
-          !d.u64(&at) || !d.u32(&e.atimeNsec) || !d.u64(&mt) || !d.u32(&e.mtimeNsec) ||
-          !d.u64(&e.size) || !d.str16(&e.path) || !d.str16(&e.linkTarget) || !d.done())
-        return malformed("field lengths disagree with the payload");
-      if (kind < 1 || kind > 3) return malformed("unknown entry kind " + std::to_string(kind));
-      if (flags > 1) return malformed("unknown entry flags");
-      e.kind = static_cast<EntryKind>(kind);
-      e.atimeSec = static_cast<int64_t>(at);
-      e.mtimeSec = static_cast<int64_t>(mt);
-      f.fresh = flags & 1;
-      if (e.mode > 07777) return malformed("mode has type bits");
-      if (e.atimeNsec >= 1000000000 || e.mtimeNsec >= 1000000000)
-        return malformed("nanoseconds out of range");
-      if (e.size > (uint64_t{1} << 62)) return malformed("file size out of range");
-      std::string why;
-      if (!validRelativePath(e.path, &why))
-        return invalidError("refused entry path \"" + e.path + "\": " + why);
-      if (seen_.entries == 0 && !(e.path.empty() && e.kind == EntryKind::Dir))
-        return malformed("the first entry must be the PV directory itself");
-      if (seen_.entries > 0 && e.path.empty()) return malformed("the PV directory listed twice");
-      if (e.kind == EntryKind::Symlink) {
-        if (e.linkTarget.empty() || e.linkTarget.find('\0') != std::string::npos)
-          return malformed("symlink target empty or with NUL");
-      } else if (!e.linkTarget.empty()) {
-        return malformed("link target on a non-symlink");
-      }
-      inEntry_ = true;
-      entryKind_ = e.kind;
-      entrySize_ = e.size;
-      ++seen_.entries;
-      f.type = Frame::Type::Entry;
-      return f;
-    }
-    case 'D': {
-      if (!inEntry_ || entryKind_ != EntryKind::File) return malformed("data outside a file entry");
-      uint32_t n = 0;
-      const uint8_t* sum = nullptr;
-      if (!d.u64(&f.offset) || !d.u32(&n) || !d.bytes(&sum, 32))
-        return malformed("short data header");
-      if (n == 0 || n > kMaxDataChunk) return malformed("data length " + std::to_string(n));
-      if (len != 8 + 4 + 32 + n) return malformed("data length field disagrees with the frame");
-      if (f.offset > entrySize_ || n > entrySize_ - f.offset)
-        return malformed("range beyond the file size");
-      (void)d.bytes(&f.data, n);
-      std::memcpy(f.sum.data(), sum, 32);
-      f.length = n;
-      ++seen_.dataFrames;
-      seen_.dataBytes += n;
-      f.type = Frame::Type::Data;
-      return f;
-    }
+    case 'E':
+      return entryFrame(len);
+    case 'D':
+      return dataFrame(len);
     case 'H': {
       if (!inEntry_ || entryKind_ != EntryKind::File) return malformed("hole outside a file entry");
       if (!d.u64(&f.offset) || !d.u64(&f.length) || !d.done()) return malformed("short hole");

@@ -114,6 +114,9 @@ class StreamReader {
   uint64_t bytesRead() const { return read_; }
 
  private:
+  // Steps of next(): the entry and data frames whose payload (`len` bytes) is in buf_.
+  [[nodiscard]] Result<Frame> entryFrame(uint32_t len);
+  [[nodiscard]] Result<Frame> dataFrame(uint32_t len);
   int fd_;
   std::vector<uint8_t> buf_;
   uint64_t read_ = 0;

@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -102,8 +103,15 @@ class Forwarder {
   // that is really LEFT_SELECTION), or unknown (the GET failed).
   enum class Presence { Gone, StillThere, Unknown };
   Presence presence(const ObjectMeta& meta);
+  // Step of start(): the events still in the spool, back in the queue; how many.
+  [[nodiscard]] Result<std::size_t> restoreSpooledEvents();
   void committerLoop();
   void senderLoop(std::stop_token stop, SpoolReader& reader);
+  // Steps of senderLoop: the next event to send, a dead letter, the webhook's answer.
+  std::optional<QueuedEvent> nextEvent(std::stop_token stop);
+  void deadLetter(const QueuedEvent& ev, DeliveryResult& result, const std::string& body);
+  [[nodiscard]] bool recordDelivery(const QueuedEvent& ev, const DeliveryResult& result,
+                                    SteadyTime now, bool wasHealthy);
   Status commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks);
   void describeMetrics();
 

@@ -57,6 +57,16 @@ bool skipProcessedEvent(catalog::Catalog& catalog, const std::string& eventId, S
   return true;
 }
 
+bool breakerHolds(DeleteBreaker* breaker, const std::string& key,
+                  const std::function<std::size_t()>& live, SyncReport& r) {
+  if (breaker == nullptr) return false;
+  Status b = breaker->admit(key, live());
+  if (b.ok()) return false;
+  r.result = Outcome::BreakerTripped;
+  r.error = b.error();
+  return true;
+}
+
 // A lock still held by another run after --wait is Busy (retry later); any other error Failed.
 bool lockNotTaken(const Result<FileLock>& lock, SyncReport& r) {
   if (lock.ok()) return false;
@@ -122,6 +132,69 @@ Status Replicator::checkRsyncVersion() {
   return versionStatus_;
 }
 
+namespace {
+
+// One wording for a failed source check, whether it ran here or in the primary's guard.
+Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool refuseEmpty,
+                       bool drHasData, const std::string& verdict, const std::string& where) {
+  if (verdict == "root-missing")
+    return refusedError("primary export root " + p.primaryRoot +
+                        " does not exist on the primary (export not mounted?)");
+  if (verdict == "escape")
+    return refusedError("primary path " + p.primaryHostPath + " resolves to " + where +
+                        ", outside its export root " + p.primaryRoot + " (symlink escape)");
+  if (verdict == "notdir")
+    return refusedError("primary path " + p.primaryHostPath + " is not a directory");
+  if (verdict == "unreadable")
+    return terminalError("cannot list the source directory " + where + " on the primary");
+  if (verdict == "empty" || (verdict == "missing" && refuseEmpty))
+    return refusedError("empty-source guard: the source " + p.primaryHostPath +
+                        " on the primary is " + (verdict == "empty" ? "empty" : "missing") +
+                        " but the DR copy " + drReal +
+                        " holds data; refusing a --delete sync that would wipe it (check the "
+                        "primary export is mounted; --force mirrors an empty source)");
+  if (verdict == "missing" && drHasData)
+    return refusedError("source " + p.primaryHostPath +
+                        " does not exist on the primary: --force can mirror an empty source "
+                        "directory, not a missing one (use `pv delete` to retire the DR copy)");
+  if (verdict == "missing")
+    return retryableError("source " + p.primaryHostPath +
+                          " does not exist on the primary (yet); nothing to replicate");
+  return terminalError("unexpected source check result \"" + verdict + "\" for " + where);
+}
+
+// The missing parents of the DR directory `drReal`, created; returned deepest first, so they can
+// be removed again.
+Result<std::vector<fs::path>> makeDrParents(const std::string& drReal) {
+  std::error_code ec;
+  std::vector<fs::path> madeParents;
+  for (fs::path d = fs::path(drReal).parent_path(); !d.empty() && !fs::exists(d, ec);
+       d = d.parent_path())
+    madeParents.push_back(d);
+  fs::create_directories(fs::path(drReal).parent_path(), ec);
+  if (ec) return terminalError("cannot create DR directory " + drReal + ": " + ec.message());
+  return madeParents;
+}
+
+// The rsync process: its output lines feed `parser` and, when given, `onProgress`.
+ProcessSpec rsyncProcessSpec(const config::Config& cfg, const std::vector<std::string>& argv,
+                             RsyncOutputParser& parser,
+                             const std::function<void(const RsyncProgress&)>& onProgress) {
+  ProcessSpec spec;
+  spec.argv = argv;
+  spec.timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.replication.rsync.maxDuration);
+  spec.maxCapture = 256 * 1024;
+  spec.onStdoutLine = [&parser, onProgress](std::string_view line) {
+    parser.feed(line);
+    if (onProgress)
+      if (auto pr = parseProgress(line)) onProgress(*pr);
+  };
+  return spec;
+}
+
+}  // namespace
+
 Status Replicator::transfer(Transfer& t) {
   const auto& p = t.paths;
   const bool local = cfg_.replication.transport == config::Transport::Local;
@@ -139,32 +212,8 @@ Status Replicator::transfer(Transfer& t) {
 
   const bool drHasData = t.dr.exists && t.dr.isDir && !t.dr.empty;
   const bool refuseEmpty = drHasData && !t.force;
-  // One wording for a failed source check, whether it ran here or in the primary's guard.
-  auto sourceError = [&](const std::string& verdict, const std::string& where) -> Error {
-    if (verdict == "root-missing")
-      return refusedError("primary export root " + p.primaryRoot +
-                          " does not exist on the primary (export not mounted?)");
-    if (verdict == "escape")
-      return refusedError("primary path " + p.primaryHostPath + " resolves to " + where +
-                          ", outside its export root " + p.primaryRoot + " (symlink escape)");
-    if (verdict == "notdir")
-      return refusedError("primary path " + p.primaryHostPath + " is not a directory");
-    if (verdict == "unreadable")
-      return terminalError("cannot list the source directory " + where + " on the primary");
-    if (verdict == "empty" || (verdict == "missing" && refuseEmpty))
-      return refusedError("empty-source guard: the source " + p.primaryHostPath +
-                          " on the primary is " + (verdict == "empty" ? "empty" : "missing") +
-                          " but the DR copy " + t.dr.real +
-                          " holds data; refusing a --delete sync that would wipe it (check the "
-                          "primary export is mounted; --force mirrors an empty source)");
-    if (verdict == "missing" && drHasData)
-      return refusedError("source " + p.primaryHostPath +
-                          " does not exist on the primary: --force can mirror an empty source "
-                          "directory, not a missing one (use `pv delete` to retire the DR copy)");
-    if (verdict == "missing")
-      return retryableError("source " + p.primaryHostPath +
-                            " does not exist on the primary (yet); nothing to replicate");
-    return terminalError("unexpected source check result \"" + verdict + "\" for " + where);
+  auto sourceError = [&](const std::string& verdict, const std::string& where) {
+    return sourceCheckError(p, t.dr.real, refuseEmpty, drHasData, verdict, where);
   };
 
   bool sourceEmpty = false;
@@ -193,13 +242,8 @@ Status Replicator::transfer(Transfer& t) {
 
   // rsync creates the volume directory itself; only missing parents are made here, and removed
   // again if the primary-side guard refuses, so a refusal leaves DR exactly as it was.
+  OCPVDR_ASSIGN_OR_RETURN(std::vector<fs::path> madeParents, makeDrParents(t.dr.real));
   std::error_code ec;
-  std::vector<fs::path> madeParents;
-  for (fs::path d = fs::path(t.dr.real).parent_path(); !d.empty() && !fs::exists(d, ec);
-       d = d.parent_path())
-    madeParents.push_back(d);
-  fs::create_directories(fs::path(t.dr.real).parent_path(), ec);
-  if (ec) return terminalError("cannot create DR directory " + t.dr.real + ": " + ec.message());
   auto undoParents = [&] {
     for (const auto& d : madeParents) fs::remove(d, ec);  // only removes empty directories
   };
@@ -208,17 +252,7 @@ Status Replicator::transfer(Transfer& t) {
   t.argv = buildRsyncArgv(cfg_.replication.rsync, inv);
 
   RsyncOutputParser parser;
-  ProcessSpec spec;
-  spec.argv = t.argv;
-  spec.timeout =
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.replication.rsync.maxDuration);
-  spec.maxCapture = 256 * 1024;
-  auto onProgress = t.onProgress;
-  spec.onStdoutLine = [&parser, onProgress](std::string_view line) {
-    parser.feed(line);
-    if (onProgress)
-      if (auto pr = parseProgress(line)) onProgress(*pr);
-  };
+  const ProcessSpec spec = rsyncProcessSpec(cfg_, t.argv, parser, t.onProgress);
   t.ran = true;
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, runner_.run(spec, t.stop));
   t.stats = parser.stats();
@@ -242,6 +276,18 @@ Status Replicator::transfer(Transfer& t) {
   }
   t.forced = t.force && drHasData && sourceEmpty;
   return rsyncOutcome(r);
+}
+
+void Replicator::Transfer::reportInto(SyncReport& r) const {
+  r.forced = forced;
+  if (!argv.empty()) r.rsyncArgv = argv;
+  if (ran) {
+    r.rsync = stats;
+    r.bytes = stats.transferredFileSize;
+    r.files = stats.regularFilesTransferred;
+    r.deleted = stats.deletedFiles;
+  }
+  if (!dr.real.empty()) r.destination = dr.real;
 }
 
 Replicator::Call::Call(Replicator& rep, std::string action, std::string eventId, bool pvKey)

@@ -52,6 +52,7 @@
 #include "core/process.h"
 #include "core/result.h"
 #include "replication/delete_breaker.h"
+#include "replication/guards.h"
 #include "replication/path_map.h"
 #include "replication/primary_objects.h"
 #include "replication/pv_source.h"
@@ -131,6 +132,9 @@ class Replicator {
                                       std::string_view action);
   // Delete verification of a PV (see above); false when `r` already holds the outcome.
   [[nodiscard]] bool verifyPvDelete(const PvInfo& info, const VolumePaths& paths, SyncReport& r);
+  // The DR copy a PV delete may move: not shared with or nested in another PV's, not inside the
+  // trash, confined to the DR root, a directory if it exists.
+  [[nodiscard]] Result<PathProbe> deletableDrCopy(const std::string& pv, const VolumePaths& paths);
   // deletePv after the object was read (`input` names where it came from, for the manifest).
   void deleteDescribedPv(const PvInfo& info, const std::string& input, const DeleteOptions& opts,
                          SyncReport& r);
@@ -143,6 +147,12 @@ class Replicator {
                                                 const SnapshotOptions& opts,
                                                 catalog::SnapshotRecord& rec, SyncReport& r,
                                                 bool& dataChanged);
+  // Steps of deleteSnapshot: delete verification, the DR archive's delete policy; false when the
+  // report already holds the outcome.
+  [[nodiscard]] bool verifySnapshotDelete(const SnapshotInfo& vs, SyncReport& r);
+  [[nodiscard]] bool disposeSnapshotArchive(catalog::SnapshotRecord& rec,
+                                            config::DeletePolicy policy, const DeleteOptions& opts,
+                                            const std::string& input, SyncReport& r);
   void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
                     const std::string& eventId, const std::string& key);
 

@@ -2,6 +2,8 @@
 // directory (Transfer) and the shared start of the four handlers (Call). Not for other modules.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,6 +19,10 @@ namespace detail {
 std::string partialDirName(const config::Config& cfg);
 // Outcome for an error that stopped a handler.
 Outcome outcomeFor(const Error& e);
+// Asks the delete breaker (if any) to admit the move of `key`, `live` counting the live copies;
+// false when admitted, else the report says BreakerTripped.
+bool breakerHolds(DeleteBreaker* breaker, const std::string& key,
+                  const std::function<std::size_t()>& live, SyncReport& r);
 void fail(SyncReport& r, Error e);
 std::string describeInput(const Unwrapped& u);
 Json inputJson(const Unwrapped& u);
@@ -39,6 +45,9 @@ struct Replicator::Transfer {
   RsyncStats stats;
   std::vector<std::string> argv;
   bool ran = false;  // rsync was started
+
+  // Copies the outcome into the report: forced, rsync argv and stats, the DR path it resolved.
+  void reportInto(SyncReport& r) const;
 };
 
 // One handler call: its report, timer and catalog key, and the shared preamble of the four

@@ -16,6 +16,53 @@ namespace ocpvdr::replication {
 namespace fs = std::filesystem;
 using namespace detail;  // NOLINT: the handlers' shared helpers (replicator_internal.h)
 
+namespace {
+
+// The PV's own fields of its catalog row (the source and claim it names now).
+void replicaRowFromPv(catalog::ReplicaRecord& row, const PvInfo& info) {
+  row.pv = info.name;
+  row.uid = info.uid;
+  row.sourceKind = toString(info.nfs->kind);
+  row.sourceServer = info.nfs->server;
+  row.sourcePath = info.nfs->exportPath;
+  row.storageClass = info.storageClass;
+  row.claimNamespace = info.claimNamespace;
+  row.claimName = info.claimName;
+}
+
+// The end of a sync in its catalog row: time, result and error (cleared on success).
+void recordReplicaSyncEnd(catalog::ReplicaRecord& row, const SyncReport& r, SystemTime now) {
+  row.lastSyncEnd = now;
+  row.result = std::string(toString(r.result));
+  if (r.ok()) {
+    row.errorKind.clear();
+    row.errorMessage.clear();
+  } else {
+    row.errorKind = std::string(ocpvdr::toString(r.error->kind));
+    row.errorMessage = r.error->message;
+  }
+}
+
+// The catalog row of a PV being deleted: where its copy is; uid and claim only when the row has
+// none (the replicated incarnation's stay).
+void replicaRowForDelete(catalog::ReplicaRecord& row, const PvInfo& info,
+                         const VolumePaths& paths) {
+  row.pv = info.name;
+  if (row.uid.empty()) row.uid = info.uid;
+  row.sourceKind = toString(info.nfs->kind);
+  row.sourceServer = info.nfs->server;
+  row.sourcePath = info.nfs->exportPath;
+  row.primaryHostPath = paths.primaryHostPath;
+  row.drPath = paths.drHostPath;
+  row.drExportPath = paths.drExportPath;
+  if (row.claimName.empty()) {
+    row.claimNamespace = info.claimNamespace;
+    row.claimName = info.claimName;
+  }
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // pv sync
 
@@ -60,22 +107,12 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   auto prior = catalog_.replica(info->name);
   catalog::ReplicaRecord row;
   if (prior.ok() && prior->has_value()) row = **prior;
-  row.pv = info->name;
-  row.uid = info->uid;
-  row.sourceKind = toString(info->nfs->kind);
-  row.sourceServer = info->nfs->server;
-  row.sourcePath = info->nfs->exportPath;
-  row.storageClass = info->storageClass;
-  row.claimNamespace = info->claimNamespace;
-  row.claimName = info->claimName;
+  replicaRowFromPv(row, *info);
 
   auto paths = mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
   if (!paths.ok()) {
     fail(r, paths.error());
-    row.lastSyncEnd = clock_.now();
-    row.result = std::string(toString(r.result));
-    row.errorKind = std::string(ocpvdr::toString(r.error->kind));
-    row.errorMessage = r.error->message;
+    recordReplicaSyncEnd(row, r, clock_.now());
     (void)catalog_.putReplica(row);
     return done();
   }
@@ -98,15 +135,8 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   // Re-read under the lock: another process may have written the row meanwhile.
   prior = catalog_.replica(info->name);
   if (prior.ok() && prior->has_value()) {
-    auto keep = row;
     row = **prior;
-    row.uid = keep.uid;
-    row.sourceKind = keep.sourceKind;
-    row.sourceServer = keep.sourceServer;
-    row.sourcePath = keep.sourcePath;
-    row.storageClass = keep.storageClass;
-    row.claimNamespace = keep.claimNamespace;
-    row.claimName = keep.claimName;
+    replicaRowFromPv(row, *info);
   }
   row.primaryHostPath = paths->primaryHostPath;
   row.drPath = paths->drHostPath;
@@ -125,15 +155,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   t.stop = opts.stop;
   t.onProgress = opts.onProgress;
   Status st = transfer(t);
-  r.forced = t.forced;
-  if (!t.argv.empty()) r.rsyncArgv = t.argv;
-  if (t.ran) {
-    r.rsync = t.stats;
-    r.bytes = t.stats.transferredFileSize;
-    r.files = t.stats.regularFilesTransferred;
-    r.deleted = t.stats.deletedFiles;
-  }
-  if (!t.dr.real.empty()) r.destination = t.dr.real;
+  t.reportInto(r);
   if (st.ok()) {
     r.changed = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0 ||
                 t.stats.deletedFiles > 0;
@@ -145,20 +167,12 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   }
   if (r.forced) r.details["forced_reason"] = "empty-source guard overridden with --force";
 
-  row.lastSyncEnd = clock_.now();
-  row.result = std::string(toString(r.result));
+  recordReplicaSyncEnd(row, r, clock_.now());
   row.bytes = r.bytes;
   row.files = r.files;
   row.deletions = r.deleted;
   row.forced = r.forced;
-  if (r.ok()) {
-    row.lastSuccess = row.lastSyncEnd;
-    row.errorKind.clear();
-    row.errorMessage.clear();
-  } else {
-    row.errorKind = std::string(ocpvdr::toString(r.error->kind));
-    row.errorMessage = r.error->message;
-  }
+  if (r.ok()) row.lastSuccess = row.lastSyncEnd;
   if (Status s = catalog_.putReplica(row); !s.ok() && r.ok()) {
     // The data is in place but unrecorded: report it so reconcile retries and records it.
     fail(r, s.error().wrap("recording the sync result"));
@@ -230,56 +244,22 @@ void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
     return;
   }
   if (opts.verify && !verifyPvDelete(info, *paths, r)) return;
-  // Never quarantine a directory that holds (or is held by) another PV's copy.
-  if (Status o = checkNoOverlap(info.name, paths->drHostPath, "delete"); !o.ok()) {
-    fail(r, o.error());
-    return;
-  }
-  if (paths::isUnder(paths->drHostPath, paths->drRoot + "/" + std::string(kTrashDirName))) {
-    fail(r, refusedError("DR path " + paths->drHostPath + " lies inside the DR trash"));
-    return;
-  }
-  auto dr = probeLocal(paths->drRoot, paths->drHostPath);
+  auto dr = deletableDrCopy(info.name, *paths);
   if (!dr.ok()) {
     fail(r, dr.error());
     return;
   }
-  if (Status c = checkConfined(*dr, "DR", paths->drHostPath); !c.ok()) {
-    fail(r, c.error());
-    return;
-  }
-  if (dr->exists && !dr->isDir) {
-    fail(r, refusedError("DR path " + paths->drHostPath + " is not a directory"));
-    return;
-  }
-
   auto prior = catalog_.replica(info.name);
   catalog::ReplicaRecord row;
   if (prior.ok() && prior->has_value()) row = **prior;
-  row.pv = info.name;
-  if (row.uid.empty()) row.uid = info.uid;
-  row.sourceKind = toString(info.nfs->kind);
-  row.sourceServer = info.nfs->server;
-  row.sourcePath = info.nfs->exportPath;
-  row.primaryHostPath = paths->primaryHostPath;
-  row.drPath = paths->drHostPath;
-  row.drExportPath = paths->drExportPath;
-  if (row.claimName.empty()) {
-    row.claimNamespace = info.claimNamespace;
-    row.claimName = info.claimName;
-  }
+  replicaRowForDelete(row, info, *paths);
 
   // The last word before data moves: the event path's breaker.
-  auto breakerHolds = [&]() -> bool {
-    if (opts.breaker == nullptr) return false;
+  auto liveReplicas = [&] {
     std::size_t live = 0;
     if (auto all = catalog_.replicas(); all.ok())
       for (const auto& x : *all) live += (x.state == "active" || x.state == "restored") ? 1 : 0;
-    Status b = opts.breaker->admit("pv/" + info.name, live);
-    if (b.ok()) return false;
-    r.result = Outcome::BreakerTripped;
-    r.error = b.error();
-    return true;
+    return live;
   };
   if (!dr->exists) {
     r.result = Outcome::Unchanged;
@@ -288,7 +268,7 @@ void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
   } else if (policy == config::DeletePolicy::Keep) {
     r.result = Outcome::Kept;
     row.state = "kept";
-  } else if (breakerHolds()) {
+  } else if (breakerHolds(opts.breaker, "pv/" + info.name, liveReplicas, r)) {
     return;
   } else if (policy == config::DeletePolicy::Delete) {
     std::error_code ec;
@@ -321,6 +301,18 @@ void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
   if (Status s = catalog_.putReplica(row); !s.ok())
     log::warn("could not record the delete in the catalog",
               {{"pv", r.pv}, {"error", s.error().message}});
+}
+
+Result<PathProbe> Replicator::deletableDrCopy(const std::string& pv, const VolumePaths& paths) {
+  // Never quarantine a directory that holds (or is held by) another PV's copy.
+  OCPVDR_TRY(checkNoOverlap(pv, paths.drHostPath, "delete"));
+  if (paths::isUnder(paths.drHostPath, paths.drRoot + "/" + std::string(kTrashDirName)))
+    return refusedError("DR path " + paths.drHostPath + " lies inside the DR trash");
+  OCPVDR_ASSIGN_OR_RETURN(PathProbe dr, probeLocal(paths.drRoot, paths.drHostPath));
+  OCPVDR_TRY(checkConfined(dr, "DR", paths.drHostPath));
+  if (dr.exists && !dr.isDir)
+    return refusedError("DR path " + paths.drHostPath + " is not a directory");
+  return dr;
 }
 
 Status Replicator::checkNoOverlap(const std::string& pv, const std::string& drPath,
