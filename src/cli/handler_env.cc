@@ -10,7 +10,6 @@
 
 namespace ocpvdr::cli {
 
-using replication::KubePrimaryObjects;
 using replication::unwrapObject;
 
 Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPath,

@@ -7,9 +7,9 @@
 
 namespace ocpvdr::cli {
 
-Result<std::unique_ptr<replication::HandlerEnv>> openHandlerEnv(const std::string& configPath,
-                                                                const std::string& nowOverride) {
-  return replication::HandlerEnv::open(
+Result<std::unique_ptr<HandlerEnv>> openHandlerEnv(const std::string& configPath,
+                                                   const std::string& nowOverride) {
+  return HandlerEnv::open(
       configPath, nowOverride,
       [](const config::Config& cfg, Clock& clock) -> std::unique_ptr<replication::PrimaryObjects> {
         return std::make_unique<engine::KubePrimary>(

@@ -55,7 +55,6 @@
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/metrics.h"
-#include "events/intake.h"
 #include "engine/key_sync.h"
 #include "engine/key_workers.h"
 #include "engine/primary_api.h"

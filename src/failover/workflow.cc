@@ -32,16 +32,6 @@
 #include "replication/volume_lock.h"
 
 namespace ocpvdr::failover {
-using backup::BackupDiscovery;
-using backup::BackupSummary;
-using backup::kPersistentVolumeClaims;
-using backup::kPersistentVolumes;
-using backup::kVirtualMachines;
-using backup::readVeleroTarball;
-using backup::TarballContents;
-using backup::TarballItem;
-using backup::validateBackupName;
-using s3::ObjectStore;
 
 namespace fs = std::filesystem;
 namespace res = kube::resources;

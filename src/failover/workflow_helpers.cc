@@ -8,8 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include "backup/backup_discovery.h"
+#include "backup/velero_tarball.h"
 #include "core/log.h"
-#include "failover/backup_discovery.h"
 #include "failover/dr_namespaces.h"
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
@@ -17,7 +18,6 @@
 #include "failover/preflight.h"
 #include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
-#include "failover/velero_tarball.h"
 #include "failover/vm_control.h"
 #include "failover/workflow_internal.h"
 #include "kube/api_status.h"

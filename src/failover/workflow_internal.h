@@ -8,13 +8,23 @@
 #include <string_view>
 #include <vector>
 
-#include "failover/backup_discovery.h"
-#include "failover/velero_tarball.h"
+#include "backup/backup_discovery.h"
+#include "backup/velero_tarball.h"
 #include "failover/vm_control.h"
 #include "failover/workflow.h"
 #include "replication/path_map.h"
 
 namespace ocpvdr::failover {
+using backup::BackupDiscovery;
+using backup::BackupSummary;
+using backup::kPersistentVolumeClaims;
+using backup::kPersistentVolumes;
+using backup::kVirtualMachines;
+using backup::readVeleroTarball;
+using backup::TarballContents;
+using backup::TarballItem;
+using backup::validateBackupName;
+using s3::ObjectStore;
 
 struct FailoverWorkflow::Context {
   std::string runId;
