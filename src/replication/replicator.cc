@@ -320,6 +320,11 @@ std::optional<PvInfo> Replicator::Call::openPv(const Json& doc) {
   }
   r.pv = info->name;
   if (skipProcessedEvent(rep.catalog_, eventId, r)) return std::nullopt;
+  if (!info->nfs) {
+    r.result = Outcome::NotReplicable;
+    r.error = refusedError("PV " + info->name + " is not replicable: " + info->notReplicableReason);
+    return std::nullopt;
+  }
   return std::move(info).value();
 }
 

@@ -62,6 +62,7 @@ struct Replicator::Call {
 
   // The preamble; nullopt when the report already holds the outcome (bad input, or the event id
   // was processed before).
+  // openPv also stops (NotReplicable, Refused) on a PV without an NFS source.
   std::optional<PvInfo> openPv(const Json& doc);
   std::optional<SnapshotInfo> openSnapshot(const Json& doc);
 

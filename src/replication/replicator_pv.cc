@@ -91,11 +91,6 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   auto done = [&] { return call.done(); };
   const auto info = call.openPv(doc);
   if (!info) return done();
-  if (!info->nfs) {
-    r.result = Outcome::NotReplicable;
-    r.error = refusedError("PV " + info->name + " is not replicable: " + info->notReplicableReason);
-    return done();
-  }
   r.source = info->nfs->server + ":" + info->nfs->exportPath;
   // After a failover the DR copies are the running VMs' disks: no sync, --force or not.
   if (Status g = catalog::refuseIfDrActive(catalog_, "pv sync of " + info->name); !g.ok()) {
@@ -190,20 +185,14 @@ Result<SyncReport> Replicator::deletePv(const Json& doc, const DeleteOptions& op
   auto done = [&] { return call.done(); };
   const auto info = call.openPv(doc);
   if (!info) return done();
-  if (!info->nfs) {
-    r.result = Outcome::NotReplicable;
-    r.error = refusedError("PV " + info->name + " is not replicable: " + info->notReplicableReason);
-    return done();
-  }
   deleteDescribedPv(*info, describeInput(call.input), opts, r);
   return done();
 }
 
 Result<SyncReport> Replicator::deletePvFromCatalog(const catalog::ReplicaRecord& replica,
                                                    const DeleteOptions& opts) {
-  const auto start = clock_.monotonic();
-  SyncReport r;
-  r.action = "pv delete";
+  Call call(*this, "pv delete", opts.eventId, true);
+  SyncReport& r = call.r;
   r.pv = replica.pv;
   r.details["input"] = Json{{"envelope", "catalog"}};
   PvInfo info;
@@ -219,8 +208,7 @@ Result<SyncReport> Replicator::deletePvFromCatalog(const catalog::ReplicaRecord&
   info.nfs = src;
   if (!skipProcessedEvent(catalog_, opts.eventId, r))
     deleteDescribedPv(info, "catalog row", opts, r);
-  finishReport(r, start, opts.eventId, "pv/" + r.pv);
-  return r;
+  return call.done();
 }
 
 void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
