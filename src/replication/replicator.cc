@@ -132,9 +132,8 @@ Status Replicator::checkRsyncVersion() {
   return versionStatus_;
 }
 
-namespace {
+namespace detail {
 
-// One wording for a failed source check, whether it ran here or in the primary's guard.
 Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool refuseEmpty,
                        bool drHasData, const std::string& verdict, const std::string& where) {
   if (verdict == "root-missing")
@@ -162,6 +161,10 @@ Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool ref
                           " does not exist on the primary (yet); nothing to replicate");
   return terminalError("unexpected source check result \"" + verdict + "\" for " + where);
 }
+
+}  // namespace detail
+
+namespace {
 
 // The missing parents of the DR directory `drReal`, created; returned deepest first, so they can
 // be removed again.
