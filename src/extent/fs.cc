@@ -211,7 +211,8 @@ Status probeReflink(const std::string& root) {
   struct stat st {};
   if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
     return notFoundError("export root " + root + " does not exist");
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return sysError("mkdir " + dir, errno);
+  const bool made = ::mkdir(dir.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return sysError("mkdir " + dir, errno);
   const std::string a = dir + "/.probe." + std::to_string(::getpid()) + ".a";
   const std::string b = dir + "/.probe." + std::to_string(::getpid()) + ".b";
   auto run = [&]() -> Status {
@@ -232,6 +233,7 @@ Status probeReflink(const std::string& root) {
   }();
   ::unlink(a.c_str());
   ::unlink(b.c_str());
+  if (made) ::rmdir(dir.c_str());  // a probe leaves nothing behind
   return run;
 }
 

@@ -162,6 +162,17 @@ Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool ref
   return terminalError("unexpected source check result \"" + verdict + "\" for " + where);
 }
 
+Status refuseStateDir(const VolumePaths& p) {
+  const std::string state(kStateDirName);
+  if (paths::isUnder(p.drHostPath, p.drRoot + "/" + state))
+    return refusedError("DR path " + p.drHostPath + " lies inside " + p.drRoot + "/" + state +
+                        " (the extent mover's recovery points): not a PV directory");
+  if (paths::isUnder(p.primaryHostPath, p.primaryRoot + "/" + state))
+    return refusedError("primary path " + p.primaryHostPath + " lies inside " + p.primaryRoot +
+                        "/" + state + " (the extent mover's snapshots): not a PV directory");
+  return Status::success();
+}
+
 }  // namespace detail
 
 namespace {
@@ -207,6 +218,7 @@ Status Replicator::transfer(Transfer& t) {
   // The trash lives at the DR root: a volume path inside it would sync into quarantined data.
   if (paths::isUnder(p.drHostPath, p.drRoot + "/" + std::string(kTrashDirName)))
     return refusedError("DR path " + p.drHostPath + " lies inside the DR trash");
+  OCPVDR_TRY(detail::refuseStateDir(p));
 
   OCPVDR_ASSIGN_OR_RETURN(t.dr, probeLocal(p.drRoot, p.drHostPath, partial));
   OCPVDR_TRY(checkConfined(t.dr, "DR", p.drHostPath));

@@ -145,6 +145,10 @@ Result<Replicator::MoverChoice> Replicator::chooseMover(const VolumePaths& p) {
     if (must) return e.wrap("replication.mover is extent");
     return MoverChoice{false, e.message};
   };
+  if (paths::isUnder(p.drRoot, p.drHostPath) || paths::isUnder(p.primaryRoot, p.primaryHostPath))
+    return fallback(
+        refusedError("the PV is a whole export root (the extent mover keeps its "
+                     "snapshots and points there)"));
   // DR first: it needs no ssh.
   auto dr = probeRoot(false, p.drRoot);
   if (!dr.ok()) return fallback(dr.error());
@@ -161,11 +165,12 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   const auto& p = t.paths;
   if (paths::isUnder(p.drHostPath, p.drRoot + "/" + std::string(kTrashDirName)))
     return refusedError("DR path " + p.drHostPath + " lies inside the DR trash");
-  if (paths::isUnder(p.drHostPath, p.drRoot + "/" + std::string(kStateDirName)) ||
-      paths::isUnder(p.drRoot, p.drHostPath))
-    return refusedError("DR path " + p.drHostPath + " is the export root or lies inside " +
-                        p.drRoot + "/" + std::string(kStateDirName) +
-                        " (the recovery points): not a PV directory");
+  OCPVDR_TRY(detail::refuseStateDir(p));
+  // materialize() removes what a point lacks: a PV at the export root would take the points.
+  if (paths::isUnder(p.drRoot, p.drHostPath))
+    return refusedError("DR path " + p.drHostPath +
+                        " is the export root: the extent mover keeps its points there; use "
+                        "replication.mover: rsync for a PV that is a whole export");
   OCPVDR_ASSIGN_OR_RETURN(t.dr, probeLocal(p.drRoot, p.drHostPath));
   OCPVDR_TRY(checkConfined(t.dr, "DR", p.drHostPath));
   if (t.dr.exists && !t.dr.isDir)

@@ -11,6 +11,7 @@
 
 #include "extent/applier.h"
 #include "extent/materialize.h"
+#include "replication/extent_pipe.h"
 #include "replication/lock.h"
 #include "replication/pv_source.h"
 #include "replication/replicator.h"
@@ -38,6 +39,10 @@ bool lockNotTaken(const Result<FileLock>& lock, SyncReport& r);
 // (rsync's --rsync-path guard or ocpv-dr-mover's).
 Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool refuseEmpty,
                        bool drHasData, const std::string& verdict, const std::string& where);
+
+// Refused when the PV's primary or DR path lies inside <export root>/.ocpv-dr (snapshots,
+// recovery points): those are never synced, overwritten or deleted as a PV's data.
+[[nodiscard]] Status refuseStateDir(const VolumePaths& p);
 
 }  // namespace detail
 

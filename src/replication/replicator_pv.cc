@@ -361,6 +361,7 @@ Result<PathProbe> Replicator::deletableDrCopy(const std::string& pv, const Volum
   OCPVDR_TRY(checkNoOverlap(pv, paths.drHostPath, "delete"));
   if (paths::isUnder(paths.drHostPath, paths.drRoot + "/" + std::string(kTrashDirName)))
     return refusedError("DR path " + paths.drHostPath + " lies inside the DR trash");
+  OCPVDR_TRY(refuseStateDir(paths));
   OCPVDR_ASSIGN_OR_RETURN(PathProbe dr, probeLocal(paths.drRoot, paths.drHostPath));
   OCPVDR_TRY(checkConfined(dr, "DR", paths.drHostPath));
   if (dr.exists && !dr.isDir)
