@@ -235,13 +235,28 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   if (!res.applied.ok()) {
     Error e = res.applied.error();
     std::string sender = tail(res.senderErr, 800);
-    if (res.senderSignaled || res.senderExit != 0)
+    // The sender's end matters when the stream broke off (a killed or failed sender), not when
+    // DR stopped reading (the sender then only died of the closed pipe).
+    const bool streamBroke = e.kind == ErrorKind::Invalid || e.kind == ErrorKind::Retryable;
+    if (streamBroke && (res.senderSignaled || res.senderExit != 0))
       e = e.wrap("the sender " + std::string(res.senderSignaled ? "was killed" : "exited ") +
                  (res.senderSignaled ? "" : std::to_string(res.senderExit)) +
                  (sender.empty() ? "" : " (" + sender + ")"));
-    // A broken connection or sender is worth another try; a full DR file system or a corrupt
-    // stream is not (the error's kind says which).
-    if (res.senderExit == 255 && e.kind != ErrorKind::Terminal) return retryableError(e.message);
+    // A broken connection is worth another try; a full DR file system or a corrupt stream is
+    // not (the error's kind says which). A sender that failed on its own ("OCPVDR-MOVER error
+    // <kind>: …", exit code of that kind) gives its kind.
+    if (streamBroke && !res.senderSignaled && res.senderExit > 0) {
+      switch (res.senderExit) {
+        case 255:
+          return retryableError(e.message);
+        case 3:
+          return refusedError(e.message);
+        case 4:
+          return retryableError(e.message);
+        default:
+          return terminalError(e.message);
+      }
+    }
     return e;
   }
   t.applied = *res.applied;
