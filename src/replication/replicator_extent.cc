@@ -227,8 +227,11 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
     t.ran = false;
     return detail::sourceCheckError(p, drReal, refuseEmpty, drHasData, guard->verdict, guard->path);
   }
-  if (res.stopped) return retryableError("extent cycle stopped; the previous point stays");
-  if (res.timedOut)
+  // A point the applier made visible is complete, even when a stop or the timeout came after
+  // its trailer: it is recorded like any other.
+  if (!res.applied.ok() && res.stopped)
+    return retryableError("extent cycle stopped; the previous point stays");
+  if (!res.applied.ok() && res.timedOut)
     return retryableError(
         "extent cycle ran longer than replication.rsync.max_duration; the "
         "previous point stays");
