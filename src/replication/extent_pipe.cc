@@ -24,6 +24,36 @@ namespace {
 
 constexpr size_t kErrTail = 64 * 1024;
 
+// posix_spawn (safe in a threaded process): stdin /dev/null, stdout and stderr the pipes, its own
+// process group, default signal dispositions. 0 or the errno.
+int spawnSender(const std::vector<std::string>& senderArgv, int outW, int errW, pid_t* pid) {
+  std::vector<char*> argv;
+  for (const auto& a : senderArgv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, outW, STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&fa, errW, STDERR_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigemptyset(&defaults);
+  sigaddset(&defaults, SIGPIPE);
+  sigaddset(&defaults, SIGTERM);
+  sigaddset(&defaults, SIGINT);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  int rc = ::posix_spawnp(pid, argv[0], &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return rc;
+}
+
 }  // namespace
 
 PipeApplyResult pipeIntoApply(const std::vector<std::string>& senderArgv,
@@ -47,31 +77,8 @@ PipeApplyResult pipeIntoApply(const std::vector<std::string>& senderArgv,
   }
   extent::Fd outR(out[0]), outW(out[1]), errR(err[0]), errW(err[1]);
 
-  std::vector<char*> argv;
-  for (const auto& a : senderArgv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, outW.get(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&fa, errW.get(), STDERR_FILENO);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults;
-  sigemptyset(&none);
-  sigemptyset(&defaults);
-  sigaddset(&defaults, SIGPIPE);
-  sigaddset(&defaults, SIGTERM);
-  sigaddset(&defaults, SIGINT);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  int rc = spawnSender(senderArgv, outW.get(), errW.get(), &pid);
   outW.reset();
   errW.reset();
   if (rc != 0) {

@@ -142,6 +142,10 @@ class Replicator {
   [[nodiscard]] Status extentTransfer(ExtentTransfer& t);
   [[nodiscard]] Status recordAndMaterialize(ExtentTransfer& t, const std::string& drTarget);
   void extentReportInto(const ExtentTransfer& e, SyncReport& r) const;
+  [[nodiscard]] std::optional<SystemTime> moveData(const PvInfo& pvInfo, const VolumePaths& vpaths,
+                                                   const SyncOptions& opts,
+                                                   const catalog::ReplicaRecord& row,
+                                                   SyncReport& r);
   struct Call;  // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();

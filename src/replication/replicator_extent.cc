@@ -32,6 +32,42 @@ std::string tail(const std::string& s, size_t n = 2000) {
   return s.size() > n ? s.substr(s.size() - n) : s;
 }
 
+// Why a cycle whose applier did not make a point failed, as an error of the right kind.
+Error failedCycle(const PipeApplyResult& res) {
+  if (res.stopped) return retryableError("extent cycle stopped; the previous point stays");
+  if (res.timedOut)
+    return retryableError(
+        "extent cycle ran longer than replication.rsync.max_duration; the "
+        "previous point stays");
+  Error e = res.applied.error();
+  {
+    std::string sender = tail(res.senderErr, 800);
+    // The sender's end matters when the stream broke off (a killed or failed sender), not when
+    // DR stopped reading (the sender then only died of the closed pipe).
+    const bool streamBroke = e.kind == ErrorKind::Invalid || e.kind == ErrorKind::Retryable;
+    if (streamBroke && (res.senderSignaled || res.senderExit != 0))
+      e = e.wrap("the sender " + std::string(res.senderSignaled ? "was killed" : "exited ") +
+                 (res.senderSignaled ? "" : std::to_string(res.senderExit)) +
+                 (sender.empty() ? "" : " (" + sender + ")"));
+    // A broken connection is worth another try; a full DR file system or a corrupt stream is
+    // not (the error's kind says which). A sender that failed on its own ("OCPVDR-MOVER error
+    // <kind>: …", exit code of that kind) gives its kind.
+    if (streamBroke && !res.senderSignaled && res.senderExit > 0) {
+      switch (res.senderExit) {
+        case 255:
+          return retryableError(e.message);
+        case 3:
+          return refusedError(e.message);
+        case 4:
+          return retryableError(e.message);
+        default:
+          return terminalError(e.message);
+      }
+    }
+    return e;
+  }
+}
+
 }  // namespace
 
 std::string Replicator::localMoverPath() const {
@@ -229,39 +265,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   }
   // A point the applier made visible is complete, even when a stop or the timeout came after
   // its trailer: it is recorded like any other.
-  if (!res.applied.ok() && res.stopped)
-    return retryableError("extent cycle stopped; the previous point stays");
-  if (!res.applied.ok() && res.timedOut)
-    return retryableError(
-        "extent cycle ran longer than replication.rsync.max_duration; the "
-        "previous point stays");
-  if (!res.applied.ok()) {
-    Error e = res.applied.error();
-    std::string sender = tail(res.senderErr, 800);
-    // The sender's end matters when the stream broke off (a killed or failed sender), not when
-    // DR stopped reading (the sender then only died of the closed pipe).
-    const bool streamBroke = e.kind == ErrorKind::Invalid || e.kind == ErrorKind::Retryable;
-    if (streamBroke && (res.senderSignaled || res.senderExit != 0))
-      e = e.wrap("the sender " + std::string(res.senderSignaled ? "was killed" : "exited ") +
-                 (res.senderSignaled ? "" : std::to_string(res.senderExit)) +
-                 (sender.empty() ? "" : " (" + sender + ")"));
-    // A broken connection is worth another try; a full DR file system or a corrupt stream is
-    // not (the error's kind says which). A sender that failed on its own ("OCPVDR-MOVER error
-    // <kind>: …", exit code of that kind) gives its kind.
-    if (streamBroke && !res.senderSignaled && res.senderExit > 0) {
-      switch (res.senderExit) {
-        case 255:
-          return retryableError(e.message);
-        case 3:
-          return refusedError(e.message);
-        case 4:
-          return retryableError(e.message);
-        default:
-          return terminalError(e.message);
-      }
-    }
-    return e;
-  }
+  if (!res.applied.ok()) return failedCycle(res);
   t.applied = *res.applied;
   t.pointMade = true;
   t.forced = t.force && drHasData && t.sent["entries"] == "1";

@@ -96,6 +96,64 @@ void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const 
 // ---------------------------------------------------------------------------------------------
 // pv sync
 
+// The data of one PV sync, by the mover replication.mover chooses; the data time of what DR
+// holds afterwards when it succeeded (honest RPO): the new point's for the extent mover, the
+// sync's start for rsync (what it copied is at least that new, no newer).
+std::optional<SystemTime> Replicator::moveData(const PvInfo& pvInfo, const VolumePaths& vpaths,
+                                               const SyncOptions& opts,
+                                               const catalog::ReplicaRecord& row, SyncReport& r) {
+  std::optional<SystemTime> dataTime;
+  auto choice = chooseMover(vpaths);
+  if (!choice.ok()) {
+    fail(r, choice.error());
+  } else if (choice->extent) {
+    r.details["mover"] = "extent";
+    ExtentTransfer e;
+    e.paths = vpaths;
+    e.pv = pvInfo.name;
+    e.force = opts.force;
+    e.stop = opts.stop;
+    e.applyHook = opts.extentApplyHook;
+    Status st = extentTransfer(e);
+    if (st.ok()) st = recordAndMaterialize(e, e.dr.exists ? e.dr.real : vpaths.drHostPath);
+    extentReportInto(e, r);
+    if (st.ok()) {
+      dataTime = SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+          std::chrono::nanoseconds(e.applied.dataTimeNs)));
+      r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
+    } else {
+      fail(r, st.error());
+    }
+  } else {
+    r.details["mover"] = "rsync";
+    if (cfg_.replication.mover == config::MoverKind::Auto)
+      r.details["mover_reason"] = choice->reason;
+    Transfer t;
+    t.paths = vpaths;
+    t.force = opts.force;
+    t.stop = opts.stop;
+    t.onProgress = opts.onProgress;
+    Status st = transfer(t);
+    t.reportInto(r);
+    r.details["point"] = nullptr;
+    r.details["data_time"] = formatTimeMillis(*row.lastSyncStart);
+    r.details["primary_read_bytes"] = nullptr;  // rsync does not say
+    r.details["dr_read_bytes"] = nullptr;
+    r.details["bytes_sent"] = t.ran ? Json(t.stats.bytesReceived) : Json(nullptr);
+    if (st.ok()) {
+      r.changed = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0 ||
+                  t.stats.deletedFiles > 0;
+      r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
+      dataTime = row.lastSyncStart;
+    } else {
+      fail(r, st.error());
+      // A partial transfer may still have changed DR.
+      r.changed = t.ran && (t.stats.itemizedChanges > 0 || t.stats.deletedFiles > 0);
+    }
+  }
+  return dataTime;
+}
+
 Result<SyncReport> Replicator::syncPvByName(std::string_view name, const SyncOptions& opts) {
   if (primary_ == nullptr) {
     SyncReport r;
@@ -174,57 +232,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
     return done();
   }
 
-  // The data time of what DR holds after this sync (honest RPO): the new point's for the extent
-  // mover, the sync's start for rsync (what it copied is at least that new, no newer).
-  std::optional<SystemTime> dataTime;
-  auto choice = chooseMover(*paths);
-  if (!choice.ok()) {
-    fail(r, choice.error());
-  } else if (choice->extent) {
-    r.details["mover"] = "extent";
-    ExtentTransfer e;
-    e.paths = *paths;
-    e.pv = info->name;
-    e.force = opts.force;
-    e.stop = opts.stop;
-    e.applyHook = opts.extentApplyHook;
-    Status st = extentTransfer(e);
-    if (st.ok()) st = recordAndMaterialize(e, e.dr.exists ? e.dr.real : paths->drHostPath);
-    extentReportInto(e, r);
-    if (st.ok()) {
-      dataTime = SystemTime(std::chrono::duration_cast<SystemTime::duration>(
-          std::chrono::nanoseconds(e.applied.dataTimeNs)));
-      r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
-    } else {
-      fail(r, st.error());
-    }
-  } else {
-    r.details["mover"] = "rsync";
-    if (cfg_.replication.mover == config::MoverKind::Auto)
-      r.details["mover_reason"] = choice->reason;
-    Transfer t;
-    t.paths = *paths;
-    t.force = opts.force;
-    t.stop = opts.stop;
-    t.onProgress = opts.onProgress;
-    Status st = transfer(t);
-    t.reportInto(r);
-    r.details["point"] = nullptr;
-    r.details["data_time"] = formatTimeMillis(*row.lastSyncStart);
-    r.details["primary_read_bytes"] = nullptr;  // rsync does not say
-    r.details["dr_read_bytes"] = nullptr;
-    r.details["bytes_sent"] = t.ran ? Json(t.stats.bytesReceived) : Json(nullptr);
-    if (st.ok()) {
-      r.changed = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0 ||
-                  t.stats.deletedFiles > 0;
-      r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
-      dataTime = row.lastSyncStart;
-    } else {
-      fail(r, st.error());
-      // A partial transfer may still have changed DR.
-      r.changed = t.ran && (t.stats.itemizedChanges > 0 || t.stats.deletedFiles > 0);
-    }
-  }
+  const std::optional<SystemTime> dataTime = moveData(*info, *paths, opts, row, r);
   if (r.forced) r.details["forced_reason"] = "empty-source guard overridden with --force";
 
   recordReplicaSyncEnd(row, r, clock_.now());
