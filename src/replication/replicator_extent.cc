@@ -297,8 +297,9 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
                           " is at DR, but the DR PV directory was not "
                           "brought to it");
   t.materialized = *m;
-  // Retention (replication.recovery_points) belongs here: prune this PV's points after a
-  // successful cycle. Not part of this change (see docs/replication.md).
+  // RETENTION HOOK: after a successful cycle, prune this PV's points here by
+  // replication.recovery_points (pruneRecoveryPoints of replication/recovery_points.h, built on
+  // branch h/points); a prune failure should be logged, not fail the sync.
   return {};
 }
 
