@@ -75,6 +75,9 @@ struct RsyncOptions {
 
 enum class DeletePolicy { Quarantine, Keep, Delete };
 enum class Transport { Ssh, Local };
+// What moves a PV's data (issue 15): the extent mover where both export roots can reflink
+// (auto probes each root once per process), else rsync.
+enum class MoverKind { Auto, Extent, Rsync };
 
 struct Replication {
   Transport transport = Transport::Ssh;
@@ -83,6 +86,11 @@ struct Replication {
   std::vector<std::string> namespaces;  // VolumeSnapshot namespaces; empty: all
   std::vector<PathMapping> pathMappings;
   RsyncOptions rsync;
+  MoverKind mover = MoverKind::Auto;
+  // ocpv-dr-mover on the primary NFS host (installed there over ssh when missing or of another
+  // version), and the local copy DR runs and installs from (empty: next to the ocpv-dr binary).
+  std::string moverPath = "/usr/local/libexec/ocpv-dr/ocpv-dr-mover";
+  std::string moverLocalPath;
   int parallelism = 4;  // 1..64
   DeletePolicy deletePolicy = DeletePolicy::Quarantine;
   Seconds trashRetention{7 * 24 * 3600};
@@ -230,6 +238,7 @@ std::string exampleConfig();
 
 std::string toString(DeletePolicy p);
 std::string toString(Transport t);
+std::string toString(MoverKind m);
 std::string toString(FencingMethod m);
 
 // Durations as written in the file: "500ms", "90s", "15m", "2h", "7d", combinations such as

@@ -79,6 +79,9 @@ replication:
     max_duration: 0s               # kill a sync running longer than this; 0: no limit
     partial_dir: .ocpv-dr-partial  # relative to the destination: where interrupted transfers wait
     extra_args: []                 # appended to every rsync command line
+  mover: auto                      # auto: extent mover where both export roots reflink (XFS, btrfs), else rsync | extent | rsync
+  mover_path: /usr/local/libexec/ocpv-dr/ocpv-dr-mover  # on the primary NFS host (installed over ssh)
+  mover_local_path: ""             # the local ocpv-dr-mover; empty: next to the ocpv-dr binary
   parallelism: 4                   # PVs synced at once, 1..64
   delete_policy: quarantine        # on PV deletion: quarantine (move to trash) | keep | delete
   trash_retention: 7d              # quarantined copies are purged after this long

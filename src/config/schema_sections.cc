@@ -111,6 +111,11 @@ Fields Schema::replication(Replication& r) {
                     texts("extra_args", o.extraArgs, nonEmptyText()),
                 };
               }),
+      choice(
+          "mover", r.mover,
+          {{"auto", MoverKind::Auto}, {"extent", MoverKind::Extent}, {"rsync", MoverKind::Rsync}}),
+      text("mover_path", r.moverPath, absPath(false)),
+      text("mover_local_path", r.moverLocalPath, absPath()),
       integer("parallelism", r.parallelism, 1, 64),
       choice("delete_policy", r.deletePolicy,
              {{"quarantine", DeletePolicy::Quarantine},

@@ -6,6 +6,9 @@
 //       ("OCPVDR-GUARD <verdict> <path>", exit 97) or "OCPVDR-MOVER error <kind>: <message>".
 //   ocpv-dr-mover apply --points DIR
 //       DR side: a stream on stdin becomes a recovery point; report line on stdout.
+//   ocpv-dr-mover probe --root R
+//       "OCPVDR-MOVER probe reflink=yes" or "... reflink=no <why>" on stdout (exit 0), or an
+//       error when the probe could not run: can the extent mover work on R's file system?
 //   ocpv-dr-mover version
 //       "ocpv-dr-mover <version> stream <n>", compared by DR before it trusts the remote side.
 // Exit codes: 0 ok, the error kind's code otherwise (core/result.h), 97 a path guard refused.
@@ -19,6 +22,7 @@
 
 #include "core/result.h"
 #include "extent/applier.h"
+#include "extent/fs.h"
 #include "extent/sender.h"
 #include "extent/stream.h"
 
@@ -37,6 +41,7 @@ int usage() {
   std::fprintf(stderr,
                "usage: ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty]\n"
                "       ocpv-dr-mover apply --points DIR\n"
+               "       ocpv-dr-mover probe --root R\n"
                "       ocpv-dr-mover version\n");
   return 2;
 }
@@ -85,6 +90,7 @@ int cmdSend(int argc, char** argv) {
     std::fprintf(stderr, "ocpv-dr-mover: refusing to write a binary stream to a terminal\n");
     return 2;
   }
+  const uint64_t read0 = storageReadBytes();
   SendOptions o{a["--root"], a["--pv"], a["--dir"],
                 a["--base"], a["--id"], a.count("--allow-empty") > 0};
   auto r = send(o, STDOUT_FILENO);
@@ -103,12 +109,13 @@ int cmdSend(int argc, char** argv) {
   std::fprintf(
       stderr,
       "OCPVDR-MOVER sent id=%s base=%s data_time_ns=%lld entries=%llu files=%llu "
-      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu\n",
+      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu\n",
       r->snapshotId.c_str(), r->baseId.c_str(), static_cast<long long>(r->dataTimeNs),
       static_cast<unsigned long long>(r->entries), static_cast<unsigned long long>(r->files),
       static_cast<unsigned long long>(r->dataBytes),
       static_cast<unsigned long long>(r->allocatedBytes),
-      static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped));
+      static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped),
+      static_cast<unsigned long long>(storageReadBytes() - read0));
   return 0;
 }
 
@@ -129,6 +136,19 @@ int cmdApply(int argc, char** argv) {
   return 0;
 }
 
+int cmdProbe(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  if (!parseArgs(argc, argv, {{"--root", true}}, &a) || !a.count("--root")) return usage();
+  Status s = probeReflink(a["--root"]);
+  if (s.ok()) {
+    std::printf("OCPVDR-MOVER probe reflink=yes\n");
+    return 0;
+  }
+  if (s.error().kind != ErrorKind::Refused) return fail(s.error());
+  std::printf("OCPVDR-MOVER probe reflink=no %s\n", s.error().message.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,5 +160,6 @@ int main(int argc, char** argv) {
   }
   if (cmd == "send") return cmdSend(argc, argv);
   if (cmd == "apply") return cmdApply(argc, argv);
+  if (cmd == "probe") return cmdProbe(argc, argv);
   return usage();
 }
