@@ -143,9 +143,7 @@ Result<bool> readExact(int fd, void* data, size_t n) {
   return true;
 }
 
-namespace {
-
-Status removeAt(int dirFd, const char* name) {
+Status removeTreeAt(int dirFd, const char* name) {
   struct stat st {};
   if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return {};
@@ -170,7 +168,7 @@ Status removeAt(int dirFd, const char* name) {
   }
   Status s;
   for (const auto& n : names) {
-    s = removeAt(::dirfd(d), n.c_str());
+    s = removeTreeAt(::dirfd(d), n.c_str());
     if (!s.ok()) break;
   }
   ::closedir(d);
@@ -180,10 +178,8 @@ Status removeAt(int dirFd, const char* name) {
   return {};
 }
 
-}  // namespace
-
 Status removeTree(const std::string& path) {
-  return removeAt(AT_FDCWD, path.c_str());
+  return removeTreeAt(AT_FDCWD, path.c_str());
 }
 
 Status makeDirs(const std::string& path, unsigned mode) {

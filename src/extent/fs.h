@@ -74,6 +74,8 @@ struct PhysExtent {
 // Removes path (file, link or whole directory tree) without following symlinks; a missing path
 // is success.
 [[nodiscard]] Status removeTree(const std::string& path);
+// The same for the entry `name` of the open directory dirFd.
+[[nodiscard]] Status removeTreeAt(int dirFd, const char* name);
 // mkdir -p (mode for the directories it creates).
 [[nodiscard]] Status makeDirs(const std::string& path, unsigned mode);
 [[nodiscard]] Status fsyncPath(const std::string& path);
