@@ -45,7 +45,9 @@ Result<Json> choosePoints(catalog::Catalog& catalog, std::string_view spec,
       continue;
     }
     std::optional<catalog::PointRecord> p = *newest;
-    if (!latest) OCPVDR_ASSIGN_OR_RETURN(p, store.latestAtOrBefore(t.pv, at));
+    if (!latest) {
+      OCPVDR_ASSIGN_OR_RETURN(p, store.latestAtOrBefore(t.pv, at));
+    }
     if (!p) {
       OCPVDR_ASSIGN_OR_RETURN(auto all, store.list(t.pv));
       problems.push_back("PV " + t.pv + " has no recovery point at or before " + std::string(spec) +
