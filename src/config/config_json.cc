@@ -39,6 +39,10 @@ json siteJson(const Site& s) {
   };
 }
 
+json retentionJson(const RecoveryPointRetention& k) {
+  return {{"keep_last", k.keepLast}, {"hourly", k.hourly}, {"daily", k.daily}};
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Config& cfg) {
@@ -74,10 +78,7 @@ nlohmann::json toJson(const Config& cfg) {
         {"delete_breaker_max_share", r.deleteBreakerMaxShare},
         {"delete_breaker_window", duration(r.deleteBreakerWindow)},
         {"snapshot_data", r.snapshotData},
-        {"recovery_points",
-         {{"keep_last", r.recoveryPoints.keepLast},
-          {"hourly", r.recoveryPoints.hourly},
-          {"daily", r.recoveryPoints.daily}}},
+        {"recovery_points", retentionJson(r.recoveryPoints)},
         {"lock_dir", r.lockDir}}},
       {"schedule",
        {{"enabled", cfg.schedule.enabled},
