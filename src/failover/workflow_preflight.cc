@@ -304,7 +304,8 @@ Status checkPoints(Preflight& p) {
   OCPVDR_ASSIGN_OR_RETURN(Json chosen, choosePoints(p.d.catalog, p.ctx.pointSpec, targets,
                                                     p.d.clock.now(), p.problems));
   for (const auto& c : chosen)
-    if (!c["point"].is_string() && c["note"].get<std::string>().rfind("no recovery points", 0) == 0)
+    if (!c["point"].is_string() &&
+        c.value("note", std::string()).rfind("no recovery points", 0) == 0)
       p.warnings.push_back("PV " + c["pv"].get<std::string>() +
                            " has no recovery points: its DR directory is used as it is");
   p.details["points"] = {{"spec", p.ctx.pointSpec}, {"volumes", chosen}};

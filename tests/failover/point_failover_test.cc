@@ -142,6 +142,13 @@ TEST_F(PointFailover, PointBetweenTwoPointsPicksTheOlderAndApplyVolumesPutsItInP
   EXPECT_EQ((*loss)["point"], "p-0001");
   EXPECT_GE((*loss)["dataLossSeconds"].get<double>(), 7200.0);
 
+  // The report's RPO is the chosen point's data age.
+  const Json* reported = volumeOf(run.doc["report"]["volumes"], v.pv);
+  ASSERT_NE(reported, nullptr) << run.doc["report"].dump();
+  EXPECT_EQ((*reported)["basis"], "recovery point p-0001 (its data time)");
+  EXPECT_GE((*reported)["dataAgeSeconds"].get<double>(), 7200.0);
+  EXPECT_GE(run.doc["report"]["rpo"]["worstDataAgeSeconds"].get<double>(), 7200.0);
+
   // DR is active: a replication cycle is refused and the chosen point stays in place.
   RealProcessRunner runner;
   RealClock clock;
