@@ -4,7 +4,7 @@
 // list with data ages, show with the rules that keep a point, unknown PV/point (exit 7), prune
 // (dry run changes nothing; then rows and directories of the pruned points go; refused while DR
 // is active), verify against the primary's snapshot (equal; one changed byte → exit 5 naming the
-// file) and, for an older point the primary no longer holds, the DR side only.
+// file) and, for an older point the primary no longer holds, the DR side only; a corrupt catalog.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -202,6 +202,15 @@ TEST_F(PointsCli, VerifyComparesWithThePrimarysSnapshotOrSaysOnlyDrWasChecked) {
   auto missing = cli({"verify", "pvc-vol1", "p-0003", "--json"});
   EXPECT_EQ(missing.code, 5);
   EXPECT_EQ(missing.doc["missing_at_dr"], Json::array({"sub/notes"}));
+}
+
+TEST_F(PointsCli, ACorruptCatalogIsExit5WithTheRecoveryNamed) {
+  fs::remove(cfg.catalog.path + "-wal");
+  fs::remove(cfg.catalog.path + "-shm");
+  std::ofstream(cfg.catalog.path, std::ios::trunc) << std::string(8192, 'x');
+  auto l = cli({"list", "--json"});
+  EXPECT_EQ(l.code, 5) << l.out << l.err;
+  EXPECT_NE(l.err.find("is corrupt"), std::string::npos) << l.err;
 }
 
 }  // namespace
