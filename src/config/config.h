@@ -103,8 +103,9 @@ struct Replication {
   double deleteBreakerMaxShare = 0.5;
   Seconds deleteBreakerWindow{600};  // > 0
   bool snapshotData = true;          // also replicate csi-driver-nfs snapshot archives
-  RecoveryPointRetention recoveryPoints;
   std::string lockDir;               // per-PV locks; empty: <catalog dir>/locks
+  // The extent mover's recovery points that retention keeps (recovery_points.h).
+  RecoveryPointRetention recoveryPoints;
 };
 
 struct Schedule {
