@@ -73,6 +73,15 @@ struct RsyncOptions {
   std::vector<std::string> extraArgs;
 };
 
+// replication.recovery_points: which recovery points of a PV retention keeps (the rest are
+// pruned after each cycle and by `ocpv-dr points prune`). A point is kept when any rule keeps it;
+// the newest point is always kept (the base the primary holds). Hours and days are UTC.
+struct RecoveryPointRetention {
+  int keepLast = 24;  // the newest N points, 1..100000
+  int hourly = 48;    // the newest point of each of the last H hours, 0..100000
+  int daily = 14;     // the newest point of each of the last D days, 0..36500
+};
+
 enum class DeletePolicy { Quarantine, Keep, Delete };
 enum class Transport { Ssh, Local };
 // What moves a PV's data (issue 15): the extent mover where both export roots can reflink
@@ -103,6 +112,8 @@ struct Replication {
   Seconds deleteBreakerWindow{600};  // > 0
   bool snapshotData = true;          // also replicate csi-driver-nfs snapshot archives
   std::string lockDir;               // per-PV locks; empty: <catalog dir>/locks
+  // The extent mover's recovery points that retention keeps (recovery_points.h).
+  RecoveryPointRetention recoveryPoints;
 };
 
 struct Schedule {

@@ -39,6 +39,10 @@ json siteJson(const Site& s) {
   };
 }
 
+json retentionJson(const RecoveryPointRetention& k) {
+  return {{"keep_last", k.keepLast}, {"hourly", k.hourly}, {"daily", k.daily}};
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Config& cfg) {
@@ -77,6 +81,7 @@ nlohmann::json toJson(const Config& cfg) {
         {"delete_breaker_max_share", r.deleteBreakerMaxShare},
         {"delete_breaker_window", duration(r.deleteBreakerWindow)},
         {"snapshot_data", r.snapshotData},
+        {"recovery_points", retentionJson(r.recoveryPoints)},
         {"lock_dir", r.lockDir}}},
       {"schedule",
        {{"enabled", cfg.schedule.enabled},

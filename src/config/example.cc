@@ -91,6 +91,10 @@ replication:
   delete_breaker_max_share: 0.5    # ... or (from the 2nd delete on) more than this share of the replicas
   delete_breaker_window: 10m       # the window both limits count in
   snapshot_data: true              # also replicate csi-driver-nfs snapshot archives
+  recovery_points:                 # extent mover: which recovery points of a PV are kept (UTC hours/days)
+    keep_last: 24                  # the newest N points, 1..100000 (the newest is always kept)
+    hourly: 48                     # plus the newest point of each of the last H hours, 0..100000
+    daily: 14                      # plus the newest point of each of the last D days, 0..36500
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
 
 schedule:

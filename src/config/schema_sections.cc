@@ -128,6 +128,13 @@ Fields Schema::replication(Replication& r) {
       number("delete_breaker_max_share", r.deleteBreakerMaxShare, 0, 1, false),
       seconds("delete_breaker_window", r.deleteBreakerWindow, true),
       flag("snapshot_data", r.snapshotData),
+      section("recovery_points",
+              [this, &r] {
+                auto& k = r.recoveryPoints;
+                return Fields{integer("keep_last", k.keepLast, 1, 100'000),
+                              integer("hourly", k.hourly, 0, 100'000),
+                              integer("daily", k.daily, 0, 36'500)};
+              }),
       text("lock_dir", r.lockDir, absPath()),
   };
 }

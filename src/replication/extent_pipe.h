@@ -25,7 +25,6 @@ namespace ocpvdr::replication {
 // The extent mover's state at an export root: <root>/.ocpv-dr/snapshots/<pv>/ at the primary
 // (extent/snapshot.h), <root>/.ocpv-dr/points/<pv>/ at DR. Never a PV directory, never synced.
 inline constexpr std::string_view kStateDirName = ".ocpv-dr";
-std::string pointsDirFor(const std::string& drRoot, const std::string& pv);
 
 struct PipeApplyResult {
   Result<extent::ApplyReport> applied = invalidError("not run");

@@ -16,6 +16,7 @@
 #include "extent/materialize.h"
 #include "replication/extent_pipe.h"
 #include "replication/guards.h"
+#include "replication/recovery_points.h"
 #include "replication/replicator.h"
 #include "replication/replicator_internal.h"
 
@@ -76,10 +77,6 @@ std::string Replicator::localMoverPath() const {
   fs::path self = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "ocpv-dr-mover";
   return (self.parent_path() / "ocpv-dr-mover").string();
-}
-
-std::string pointsDirFor(const std::string& drRoot, const std::string& pv) {
-  return drRoot + "/" + std::string(kStateDirName) + "/points/" + pv;
 }
 
 Status Replicator::ensurePrimaryMover() {
@@ -297,9 +294,15 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
                           " is at DR, but the DR PV directory was not "
                           "brought to it");
   t.materialized = *m;
-  // RETENTION HOOK: after a successful cycle, prune this PV's points here by
-  // replication.recovery_points (pruneRecoveryPoints of replication/recovery_points.h, built on
-  // branch h/points); a prune failure should be logged, not fail the sync.
+  // Retention (replication.recovery_points) after every cycle: the new point is the newest, which
+  // is never pruned. A failed prune is logged and retried by the next cycle; the sync stands.
+  auto pruned = pruneRecoveryPoints(points, t.pv, t.pointsDir, cfg_.replication.recoveryPoints,
+                                    clock_.now(), false);
+  if (!pruned.ok())
+    log::warn("recovery points: prune after the cycle failed",
+              {{"pv", t.pv}, {"error", pruned.error().message}});
+  else
+    t.pruned = pruned->pruned.size();
   return {};
 }
 

@@ -59,6 +59,7 @@ struct Replicator::ExtentTransfer {
   bool ran = false, pointMade = false, forced = false;
   extent::ApplyReport applied;
   extent::MaterializeReport materialized;
+  std::size_t pruned = 0;                   // points removed by retention after the cycle
   std::map<std::string, std::string> sent;  // the sender's report line
   std::int64_t primaryReadBytes = -1;       // -1: the sender did not say
   std::uint64_t drReadBytes = 0;

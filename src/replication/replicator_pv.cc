@@ -90,7 +90,8 @@ void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const 
                                {"removed_in_point", e.applied.removed},
                                {"files_cloned", e.materialized.filesCloned},
                                {"files_unchanged", e.materialized.filesUnchanged},
-                               {"bytes_cloned", e.materialized.bytesCloned}};
+                               {"bytes_cloned", e.materialized.bytesCloned},
+                               {"points_pruned", e.pruned}};
 }
 
 // ---------------------------------------------------------------------------------------------
