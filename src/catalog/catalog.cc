@@ -6,6 +6,7 @@
 
 #include "catalog/backup.h"
 #include "catalog/sqlite.h"
+#include "core/time.h"
 
 namespace ocpvdr::catalog {
 namespace {

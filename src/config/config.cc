@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "config/value_rules.h"
+#include "core/files.h"
 #include "core/json_util.h"
 #include "core/paths.h"
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/paths.h"
+#include "core/text.h"
 #include "core/url.h"
 
 namespace ocpvdr::config::rules {
@@ -24,40 +25,6 @@ bool isAlnum(char c) {
 
 std::string expectedGot(std::string_view expected, std::string_view value) {
   return "expected " + std::string(expected) + ", got " + quoted(value);
-}
-
-// Splits on any run of spaces or tabs.
-std::vector<std::string_view> splitWhitespace(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    std::size_t j = i;
-    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-    if (j > i) out.push_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (true) {
-    std::size_t j = s.find(sep, i);
-    if (j == std::string_view::npos) {
-      out.push_back(s.substr(i));
-      return out;
-    }
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool parseSmallUint(std::string_view s, int& out) {

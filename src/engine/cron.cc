@@ -1,5 +1,6 @@
 // Cron expression parser and next-fire-time search (see cron.h for the format and DST rules).
 #include "engine/cron.h"
+#include "core/text.h"
 
 #include <date/tz.h>
 
@@ -33,30 +34,6 @@ const std::array<FieldSpec, 5>& fieldSpecs() {
   return specs;
 }
 
-std::vector<std::string_view> splitOn(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == sep) {
-      out.push_back(s.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return out;
-}
-
-std::vector<std::string_view> splitBlanks(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) != 0) ++i;
-    std::size_t start = i;
-    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])) == 0) ++i;
-    if (i > start) out.push_back(s.substr(start, i - start));
-  }
-  return out;
-}
-
 std::optional<int> number(std::string_view s) {
   if (s.empty() || s.size() > 4) return std::nullopt;
   int v = 0;
@@ -88,7 +65,7 @@ Result<int> fieldValue(std::string_view text, const FieldSpec& f) {
 // Parses one field into the set of values it allows (indices min..max).
 Result<std::vector<bool>> parseField(std::string_view text, const FieldSpec& f) {
   std::vector<bool> bits(static_cast<std::size_t>(f.max) + 1, false);
-  for (std::string_view item : splitOn(text, ',')) {
+  for (std::string_view item : split(text, ',')) {
     if (item.empty()) return invalidError("an empty list item");
     std::string_view range = item;
     int step = 1;
@@ -129,7 +106,7 @@ int daysIn(int month) {
 
 Result<CronExpression> CronExpression::parse(std::string_view text) {
   const auto& specs = fieldSpecs();
-  auto fields = splitBlanks(text);
+  auto fields = splitWhitespace(text);
   if (fields.size() != 5)
     return invalidError("cron expression \"" + std::string(text) + "\": expected 5 fields " +
                         "(minute hour day-of-month month day-of-week), got " +

@@ -10,7 +10,10 @@
 #include <filesystem>
 
 #include "catalog/backup.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "engine/notify.h"
 #include "engine/replica_status.h"
 #include "kube/reflector.h"
@@ -28,13 +31,6 @@ constexpr std::size_t kLatencySamples = 10'000;
 std::string catalogDir(const config::Config& cfg) {
   fs::path dir = fs::path(cfg.catalog.path).parent_path();
   return (dir.empty() ? fs::path(".") : dir).string();
-}
-
-std::string trimmedSecret(std::string s) {
-  while (!s.empty() &&
-         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
-    s.pop_back();
-  return s;
 }
 
 double quantile(std::vector<double> v, double q) {
@@ -99,7 +95,7 @@ class Engine::SecretFile {
     if (!loaded_ || mtime != mtime_) {
       auto text = readFile(path_);
       if (!text.ok()) return text.error();
-      std::string v = trimmedSecret(*text);
+      std::string v = std::string(trimRight(*text));
       if (v.empty()) return invalidError(path_ + " is empty");
       value_ = v;
       mtime_ = mtime;

@@ -1,5 +1,6 @@
 // Event payload parsing and webhook authentication (see event_intake.h).
 #include "engine/event_intake.h"
+#include "core/time.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

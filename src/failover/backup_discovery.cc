@@ -1,5 +1,6 @@
 // Velero backup discovery in the object store (see backup_discovery.h).
 #include "failover/backup_discovery.h"
+#include "core/time.h"
 
 #include <algorithm>
 #include <cctype>

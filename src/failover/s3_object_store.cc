@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/text.h"
+#include "core/time.h"
 
 namespace ocpvdr::failover {
 namespace {
@@ -338,7 +339,7 @@ Result<HttpResponse> S3ObjectStore::call(Call& c, std::stop_token stop) {
   for (int attempt = 1;; ++attempt) {
     c.attempts = attempt;
     if (c.reset) c.reset();
-    const std::string amzDate = formatAmzDate(clock_.now());
+    const std::string amzDate = compactUtc(clock_.now());
     SigV4Request sreq;
     sreq.method = c.method;
     sreq.path = c.path;

@@ -138,15 +138,6 @@ std::string hmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
-std::string formatAmzDate(SystemTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 Result<SigV4Result> signV4(const SigV4Request& req, const AwsCredentials& creds,
                            const SigV4Scope& scope, std::string_view amzDate) {
   if (!validAmzDate(amzDate))

@@ -8,7 +8,10 @@
 #include <set>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "failover/backup_discovery.h"
 #include "failover/dr_namespaces.h"
 #include "failover/failover_report.h"
@@ -120,12 +123,6 @@ std::string newRunId(SystemTime now) {
 std::string str(const Json& j, std::string_view path) {
   const Json* v = jsonAt(j, path);
   return v && v->is_string() ? v->get<std::string>() : std::string();
-}
-
-std::string joined(const std::vector<std::string>& v, const std::string& sep = ", ") {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
 }
 
 // One volume of the failover: the backup's PVC and PV, their DR versions and where the data is.
@@ -357,7 +354,7 @@ struct Helpers {
     std::vector<std::string> problems, warnings;
     Json skipped = Json::array();
     OCPVDR_ASSIGN_OR_RETURN(auto vols, volumes(ctx, problems, warnings, &skipped));
-    if (!problems.empty()) return refusedError(joined(problems, "; "));
+    if (!problems.empty()) return refusedError(join(problems, "; "));
     Json o = {{"backup", ctx.backup->name},
               {"namespaces", ctx.namespaces},
               {"persistentVolumes", Json::array()},
@@ -609,7 +606,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   for (const auto& vm : h.backupVms(ctx))
     details["vms"].push_back({{"namespace", vm.ns}, {"name", vm.name}});
   if (vols.empty())
-    warnings.push_back("no PVC of the protected namespaces (" + joined(ctx.namespaces) +
+    warnings.push_back("no PVC of the protected namespaces (" + join(ctx.namespaces, ", ") +
                        ") is in backup " + b.name);
 
   // PVs that are newer than the backup: their data is not in this failover.
@@ -677,7 +674,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
     details["problems"] = problems;
     ctx.progress = details;
     return refusedError("preflight found " + std::to_string(problems.size()) + " problem" +
-                        (problems.size() == 1 ? "" : "s") + ": " + joined(problems, "; "));
+                        (problems.size() == 1 ? "" : "s") + ": " + join(problems, "; "));
   }
 
   // The Backup CR at DR: Velero's backup sync must have imported it, or the Restore fails
@@ -735,7 +732,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
     if (dryRun) return details;
     ctx.progress = details;
     return refusedError("preflight found " + std::to_string(problems.size()) + " problem" +
-                        (problems.size() == 1 ? "" : "s") + ": " + joined(problems, "; "));
+                        (problems.size() == 1 ? "" : "s") + ": " + join(problems, "; "));
   }
   return details;
 }
@@ -818,7 +815,7 @@ Result<Json> FailoverWorkflow::finalSync(Context& ctx) {
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
   std::vector<std::string> problems, warnings;
   OCPVDR_ASSIGN_OR_RETURN(auto vols, h.volumes(ctx, problems, warnings));
-  if (!problems.empty()) return refusedError(joined(problems, "; "));
+  if (!problems.empty()) return refusedError(join(problems, "; "));
   std::map<std::string, Json> done;
   if (ctx.progress.contains("volumes"))
     for (const auto& v : ctx.progress["volumes"]) done[str(v, "pv")] = v;
@@ -1020,7 +1017,7 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
       return terminalError(
           "PVCs not Bound at DR after " +
           humanDuration(duration_cast<milliseconds>(cfg.failover.timeouts.pvcBind)) + ": " +
-          joined(pending, "; ") +
+          join(pending, "; ") +
           " — check each PV's spec.claimRef names its PVC and that no other claim took it "
           "(`oc get pv <name> -o yaml`), then resume");
     if (!d_.clock.sleepFor(o_.pollInterval, o_.stop))
@@ -1159,7 +1156,7 @@ Result<Json> FailoverWorkflow::startVms(Context& ctx) {
   }
   if (!missing.empty())
     return terminalError(
-        "VMs of the backup are missing at DR after the restore: " + joined(missing) +
+        "VMs of the backup are missing at DR after the restore: " + join(missing, ", ") +
         " — check the Restore's errors (`velero restore "
         "describe`); restore them by hand, then resume");
   // Only the VMs that were meant to run are started and waited for; the others stay Halted.

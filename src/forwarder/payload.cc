@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "core/time.h"
 #include "kube/views.h"
 
 namespace ocpvdr::forwarder {

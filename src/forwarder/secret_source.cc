@@ -6,25 +6,17 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace ocpvdr::forwarder {
-namespace {
-
-std::string trim(std::string s) {
-  const char* ws = " \t\r\n";
-  const auto b = s.find_first_not_of(ws);
-  if (b == std::string::npos) return {};
-  const auto e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
-
-}  // namespace
+namespace {}  // namespace
 
 SecretSource SecretSource::fromValue(std::string value) {
   SecretSource s;
-  s.value_ = trim(std::move(value));
+  s.value_ = std::string(trim(value));
   s.hasValue_ = true;
   s.generation_ = 1;
   log::addSecret(s.value_);
@@ -81,7 +73,7 @@ Status SecretSource::readLocked(bool force) {
   }
   auto text = readFile(path_);
   if (!text) return text.error();
-  std::string v = trim(std::move(*text));
+  std::string v = std::string(trim(*text));
   mtimeNs_ = mtime;
   size_ = st.st_size;
   inode_ = static_cast<std::int64_t>(st.st_ino);

@@ -11,20 +11,15 @@
 #include <filesystem>
 #include <vector>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace ocpvdr::kube {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 // A string-valued key of a YAML map: absent/null → nullopt; a non-scalar → Invalid naming it.
 Result<std::optional<std::string>> optScalar(const YAML::Node& map, const char* key,
@@ -143,7 +138,7 @@ Result<ClusterConfig> parseKubeconfig(const YAML::Node& root, const std::string&
   const std::string clWhere = file + ": clusters[" + *clusterName + "].cluster";
   OCPVDR_ASSIGN_OR_RETURN(auto server, optScalar(cluster, "server", clWhere));
   if (!server || server->empty()) return invalidError(clWhere + ".server: missing");
-  std::string srv = trim(*server);
+  std::string srv = std::string(trim(*server));
   while (!srv.empty() && srv.back() == '/') srv.pop_back();
   if (srv.rfind("https://", 0) != 0 && srv.rfind("http://", 0) != 0) {
     return invalidError(clWhere + ".server: expected an http(s):// URL, got \"" + *server + "\"");
@@ -188,12 +183,12 @@ Result<ClusterConfig> parseKubeconfig(const YAML::Node& root, const std::string&
   }
   OCPVDR_ASSIGN_OR_RETURN(auto token, optScalar(user, "token", uWhere));
   OCPVDR_ASSIGN_OR_RETURN(auto tokenFile, optScalar(user, "tokenFile", uWhere));
-  cfg.token = trim(token.value_or(""));
+  cfg.token = std::string(trim(token.value_or("")));
   if (tokenFile && !tokenFile->empty()) {
     cfg.tokenFile = resolvePath(*tokenFile, baseDir);
     auto text = readFile(cfg.tokenFile);
     if (!text) return text.error().wrap(uWhere + ".tokenFile");
-    cfg.token = trim(*text);
+    cfg.token = std::string(trim(*text));
     if (cfg.token.empty()) {
       return invalidError(uWhere + ".tokenFile: \"" + cfg.tokenFile + "\" is empty");
     }
@@ -289,14 +284,14 @@ Result<ClusterConfig> inClusterConfig(const std::string& root, const EnvLookup& 
     return invalidError("in-cluster configuration: cannot read the service-account token: " +
                         token.error().message);
   }
-  cfg.token = trim(*token);
+  cfg.token = std::string(trim(*token));
   if (cfg.token.empty()) {
     return invalidError("in-cluster configuration: token file " + cfg.tokenFile + " is empty");
   }
   cfg.caFile = (fs::path(root) / "ca.crt").string();
   OCPVDR_TRY(checkReadable(cfg.caFile, "in-cluster configuration: service-account CA"));
   auto ns = readFile((fs::path(root) / "namespace").string());
-  if (ns) cfg.defaultNamespace = trim(*ns);
+  if (ns) cfg.defaultNamespace = std::string(trim(*ns));
   return cfg;
 }
 
@@ -361,7 +356,7 @@ Status BearerTokenSource::readLocked() {
   if (loaded_ && mtimeNs == mtimeNs_ && size == size_) return Status::success();
   auto text = readFile(file_);
   if (!text) return retryableError("token file " + file_ + ": " + text.error().message);
-  std::string tok = trim(*text);
+  std::string tok = std::string(trim(*text));
   if (tok.empty()) return retryableError("token file " + file_ + " is empty");
   if (tok != token_) log::addSecret(tok);
   token_ = std::move(tok);

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "core/files.h"
+#include "core/time.h"
 #include "replication/kube_primary_objects.h"
 #include "replication/pv_source.h"
 

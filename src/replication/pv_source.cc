@@ -1,5 +1,6 @@
 // PersistentVolume reading and NFS source resolution (see pv_source.h for the accepted forms).
 #include "replication/pv_source.h"
+#include "core/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -31,18 +32,6 @@ std::string joinShare(std::string_view share, std::string_view subdir) {
   while (!sub.empty() && sub.front() == '/') sub.erase(sub.begin());
   if (sub.empty()) return s.empty() ? "/" : s;
   return (s == "/" ? "" : s) + "/" + sub;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (true) {
-    std::size_t j = s.find(sep, i);
-    out.push_back(s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
-    if (j == std::string_view::npos) break;
-    i = j + 1;
-  }
-  return out;
 }
 
 // An envelope is recognised by its carrier field; the object inside must be a JSON object.

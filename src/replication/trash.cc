@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <set>
 
+#include "core/files.h"
 #include "core/paths.h"
+#include "core/time.h"
 
 namespace ocpvdr::replication {
 namespace fs = std::filesystem;

@@ -2,6 +2,7 @@
 // backups, and proof that only velero-backup.json files are read and nothing is written.
 #include <gtest/gtest.h>
 
+#include "core/time.h"
 #include "failover/backup_discovery.h"
 #include "failover/backup_report.h"
 #include "failover/fakes.h"

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/curl_http.h"
+#include "core/time.h"
 #include "failover/backup_discovery.h"
 #include "failover/s3_object_store.h"
 #include "support/s3rver_process.h"

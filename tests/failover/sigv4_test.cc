@@ -4,6 +4,7 @@
 // expected signatures are facts recorded from those publications, not computed here.
 #include <gtest/gtest.h>
 
+#include "core/time.h"
 #include "failover/sigv4.h"
 
 namespace ocpvdr::failover {
@@ -401,7 +402,7 @@ TEST(SigV4Encoding, CanonicalQuerySortsByEncodedKeyThenValue) {
 }
 
 TEST(SigV4Encoding, AmzDateFormat) {
-  EXPECT_EQ(formatAmzDate(SystemTime{std::chrono::seconds{1369353600}}), "20130524T000000Z");
+  EXPECT_EQ(compactUtc(SystemTime{std::chrono::seconds{1369353600}}), "20130524T000000Z");
 }
 
 // --- malformed input ---------------------------------------------------------------------------
