@@ -11,8 +11,8 @@
 #include <ctime>
 #include <filesystem>
 
-#include "catalog/sqlite.h"
 #include "core/log.h"
+#include "core/sqlite.h"
 #include "core/time.h"
 
 namespace ocpvdr::catalog {

@@ -1,10 +1,9 @@
 // Event payload parsing and webhook authentication (see event_intake.h).
 #include "engine/event_intake.h"
+#include "core/crypto.h"
 #include "core/time.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cctype>
@@ -157,21 +156,6 @@ Status checkBearer(const std::optional<std::string>& authorization, std::string_
   std::string_view presented = std::string_view(*authorization).substr(kPrefix.size());
   if (!constantTimeEqual(presented, token)) return refusedError("invalid bearer token");
   return Status::success();
-}
-
-std::string hmacSha256Hex(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
 }
 
 Status checkSignature(const std::optional<std::string>& header, std::string_view body,

@@ -58,7 +58,5 @@ std::string snapshotKey(std::string_view ns, std::string_view name);
 // Refused (→ 401) when the signature header is missing, not hex or does not match.
 [[nodiscard]] Status checkSignature(const std::optional<std::string>& signatureHeader,
                                     std::string_view body, std::string_view secret);
-// Lower-case hex HMAC-SHA256 (what a sender puts in x-hub-signature-256 after "sha256=").
-std::string hmacSha256Hex(std::string_view key, std::string_view data);
 
 }  // namespace ocpvdr::engine

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/text.h"
 #include "core/time.h"

@@ -1,27 +1,10 @@
 // Webhook POSTs with Bearer token and body signature (see webhook.h).
 #include "forwarder/webhook.h"
-
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "core/crypto.h"
 
 #include <charconv>
 
 namespace ocpvdr::forwarder {
-
-std::string hmacSha256Hex(std::string_view key, std::string_view body) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(hex[mac[i] >> 4]);
-    out.push_back(hex[mac[i] & 0x0f]);
-  }
-  return out;
-}
 
 WebhookClient::WebhookClient(HttpClient& http, WebhookOptions options, SecretSource& token,
                              SecretSource& hmac)

@@ -1,6 +1,7 @@
 // /v1/events payload parsing and webhook authentication: every malformed payload is Invalid with a
 // message naming the problem; bearer token and HMAC checks as the EDA webhook does them.
 #include "engine/event_intake.h"
+#include "core/crypto.h"
 #include "core/time.h"
 
 #include <gtest/gtest.h>

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/curl_http.h"
 #include "core/time.h"
 #include "failover/fakes.h"

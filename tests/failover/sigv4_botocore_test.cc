@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/json_util.h"
 #include "core/process.h"
 #include "core/time.h"

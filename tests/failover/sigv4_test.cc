@@ -4,6 +4,7 @@
 // expected signatures are facts recorded from those publications, not computed here.
 #include <gtest/gtest.h>
 
+#include "core/crypto.h"
 #include "core/time.h"
 #include "failover/sigv4.h"
 
