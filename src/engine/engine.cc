@@ -1,8 +1,6 @@
 // The serve engine (see engine.h).
 #include "engine/engine.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -12,6 +10,7 @@
 #include "catalog/backup.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/secret_file.h"
 #include "core/text.h"
 #include "core/time.h"
 #include "engine/notify.h"
@@ -81,36 +80,20 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
   return report;
 }
 
-// A secret read from a file (trailing newline dropped), re-read when the file's mtime changes
-// so rotated tokens take effect without a restart.
+// The serve endpoint's token or HMAC secret (core/secret_file.h): checked on every request, so a
+// rotated Secret takes effect at once; a missing or empty file refuses the request.
 class Engine::SecretFile {
  public:
-  explicit SecretFile(std::string path) : path_(std::move(path)) {}
+  SecretFile(std::string path, Clock& clock) : file_(std::move(path), clock, Millis(0)) {}
   [[nodiscard]] Result<std::string> get() {
-    struct stat st {};
-    if (::stat(path_.c_str(), &st) != 0)
-      return terminalError("cannot read " + path_ + ": " + std::strerror(errno));
-    std::lock_guard lock(mu_);
-    const auto mtime = std::make_pair(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-    if (!loaded_ || mtime != mtime_) {
-      auto text = readFile(path_);
-      if (!text.ok()) return text.error();
-      std::string v = std::string(trimRight(*text));
-      if (v.empty()) return invalidError(path_ + " is empty");
-      value_ = v;
-      mtime_ = mtime;
-      loaded_ = true;
-      log::addSecret(value_);
-    }
-    return value_;
+    OCPVDR_TRY(file_.refresh());
+    std::string v = file_.value();
+    if (v.empty()) return invalidError(file_.path() + " is empty");
+    return v;
   }
 
  private:
-  std::string path_;
-  std::mutex mu_;
-  bool loaded_ = false;
-  std::pair<long, long> mtime_{0, 0};
-  std::string value_;
+  ocpvdr::SecretFile file_;
 };
 
 struct Engine::Reflectors {
@@ -127,9 +110,10 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   if (opts_.reportDir.empty()) opts_.reportDir = defaultReportDir(cfg_);
   if (opts_.stateFile.empty())
     opts_.stateFile = (fs::path(catalogDir(cfg_)) / "serve-state.json").string();
-  if (!cfg_.server.tokenFile.empty()) token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile);
+  if (!cfg_.server.tokenFile.empty())
+    token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile, clock_);
   if (!cfg_.server.hmacSecretFile.empty())
-    hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile);
+    hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile, clock_);
   replication::DeleteBreakerLimits limits;
   limits.maxDeletes = cfg_.replication.deleteBreakerMaxDeletes;
   limits.maxShare = cfg_.replication.deleteBreakerMaxShare;

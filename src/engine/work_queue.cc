@@ -1,5 +1,6 @@
 // WorkQueue, ItemBackoff and TokenBucket (see work_queue.h).
 #include "engine/work_queue.h"
+#include "core/backoff.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,12 +11,7 @@ using std::chrono::nanoseconds;
 
 Millis ItemBackoff::when(const std::string& key) {
   std::lock_guard lock(mu_);
-  int n = failures_[key]++;
-  // 2^n overflows long before any sane cap is reached: stop doubling once past the cap.
-  double factor = std::ldexp(1.0, std::min(n, 62));
-  double ms = static_cast<double>(base_.count()) * factor;
-  if (ms >= static_cast<double>(max_.count())) return max_;
-  return Millis(static_cast<Millis::rep>(ms));
+  return Backoff{base_, max_}.base(++failures_[key]);
 }
 
 void ItemBackoff::forget(const std::string& key) {

@@ -3,7 +3,6 @@
 #include "kube/cluster_config.h"
 
 #include <openssl/evp.h>
-#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -341,58 +340,35 @@ TlsOptions tlsOptionsFor(const ClusterConfig& cfg) {
 
 BearerTokenSource::BearerTokenSource(const ClusterConfig& cfg, Clock& clock,
                                      std::chrono::milliseconds recheck)
-    : clock_(clock), file_(cfg.tokenFile), recheck_(recheck), token_(cfg.token) {
-  if (!token_.empty()) log::addSecret(token_);
+    : static_(cfg.token) {
+  if (!cfg.tokenFile.empty()) file_ = std::make_unique<SecretFile>(cfg.tokenFile, clock, recheck);
+  if (!static_.empty()) log::addSecret(static_);
 }
 
-Status BearerTokenSource::readLocked() {
-  struct stat st {};
-  if (::stat(file_.c_str(), &st) != 0) {
-    return retryableError("token file " + file_ + " cannot be read");
-  }
-  const std::int64_t mtimeNs =
-      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  const std::int64_t size = st.st_size;
-  if (loaded_ && mtimeNs == mtimeNs_ && size == size_) return Status::success();
-  auto text = readFile(file_);
-  if (!text) return retryableError("token file " + file_ + ": " + text.error().message);
-  std::string tok = std::string(trim(*text));
-  if (tok.empty()) return retryableError("token file " + file_ + " is empty");
-  if (tok != token_) log::addSecret(tok);
-  token_ = std::move(tok);
-  mtimeNs_ = mtimeNs;
-  size_ = size;
-  loaded_ = true;
-  return Status::success();
+Result<std::string> BearerTokenSource::read(bool force) {
+  Status st = file_->refresh(force);
+  if (!st.ok()) return retryableError("token file " + file_->path() + ": " + st.error().message);
+  std::string tok = file_->value();
+  if (tok.empty()) return retryableError("token file " + file_->path() + " is empty");
+  return tok;
 }
 
 Result<std::string> BearerTokenSource::token() {
-  std::lock_guard lock(mu_);
-  if (file_.empty()) return token_;
-  const SteadyTime now = clock_.monotonic();
-  if (!loaded_ || now - lastCheck_ >= recheck_) {
-    lastCheck_ = now;
-    Status st = readLocked();
-    if (!st.ok()) {
-      // A rotation in progress can briefly hide the file; keep using the token we have.
-      if (!token_.empty()) {
-        log::warn("kube: keeping the previous bearer token", {{"reason", st.error().message}});
-        return token_;
-      }
-      return st.error();
-    }
-  }
-  return token_;
+  if (!file_) return static_;
+  auto tok = read(false);
+  if (tok.ok()) return tok;
+  // A rotation in progress can briefly hide the file; keep using the token we have.
+  std::string last = file_->hasValue() ? file_->value() : static_;
+  if (last.empty()) return tok.error();
+  log::warn("kube: keeping the previous bearer token", {{"reason", tok.error().message}});
+  return last;
 }
 
 Result<bool> BearerTokenSource::reload() {
-  std::lock_guard lock(mu_);
-  if (file_.empty()) return false;
-  const std::string before = token_;
-  loaded_ = false;  // force a read even when mtime and size look unchanged
-  lastCheck_ = clock_.monotonic();
-  OCPVDR_TRY(readLocked());
-  return token_ != before;
+  if (!file_) return false;
+  const std::string before = file_->hasValue() ? file_->value() : static_;
+  OCPVDR_ASSIGN_OR_RETURN(auto tok, read(true));
+  return tok != before;
 }
 
 }  // namespace ocpvdr::kube
