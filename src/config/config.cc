@@ -25,6 +25,7 @@
 #include "core/files.h"
 #include "core/json_util.h"
 #include "core/paths.h"
+#include "core/text.h"
 
 namespace ocpvdr::config {
 namespace {
@@ -722,13 +723,7 @@ class Schema {
         std::string best;
         std::size_t bestDistance = 3;
         for (const auto& o : options) {
-          std::string a = o.first, b = n.Scalar();
-          auto lower = [](std::string s) {
-            std::transform(s.begin(), s.end(), s.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            return s;
-          };
-          std::size_t d = rules::editDistance(lower(a), lower(b));
+          std::size_t d = rules::editDistance(lowerAscii(o.first), lowerAscii(n.Scalar()));
           if (d < bestDistance) {
             bestDistance = d;
             best = o.first;

@@ -50,9 +50,7 @@ Result<int> fieldValue(std::string_view text, const FieldSpec& f) {
                           std::to_string(f.max));
     return *n;
   }
-  std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = lowerAscii(text);
   for (std::size_t i = 0; i < f.names.size(); ++i)
     if (f.names[i] == lower) return f.min + static_cast<int>(i);
   if (f.names.empty()) return invalidError("\"" + std::string(text) + "\" is not a number");

@@ -64,7 +64,7 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
                                    const config::Notify& notify) {
   ReconcileReport report = reconciler.run(opts);
   const std::string dir =
-      (fs::path(reportRoot) / (replication::Trash::compactTimestamp(report.startedAt) + "-run" +
+      (fs::path(reportRoot) / (compactUtc(report.startedAt) + "-run" +
                                std::to_string(report.runId)))
           .string();
   if (Status s = writeReportFiles(report, dir); !s.ok()) {

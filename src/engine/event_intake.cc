@@ -1,6 +1,7 @@
 // Event payload parsing and webhook authentication (see event_intake.h).
 #include "engine/event_intake.h"
 #include "core/crypto.h"
+#include "core/text.h"
 #include "core/time.h"
 
 #include <openssl/crypto.h>
@@ -162,10 +163,8 @@ Status checkSignature(const std::optional<std::string>& header, std::string_view
                       std::string_view secret) {
   if (!header || header->empty())
     return refusedError("missing x-hub-signature-256 header (HMAC-SHA256 of the body)");
-  std::string sig = *header;
+  std::string sig = lowerAscii(*header);
   if (sig.rfind("sha256=", 0) == 0) sig = sig.substr(7);
-  std::transform(sig.begin(), sig.end(), sig.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (sig.size() != 64 ||
       !std::all_of(sig.begin(), sig.end(), [](char c) { return std::isxdigit(c) != 0; }))
     return refusedError("x-hub-signature-256 is not a hex SHA-256 HMAC");

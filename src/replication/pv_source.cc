@@ -9,18 +9,11 @@
 namespace ocpvdr::replication {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // volumeAttributes keys are matched case-insensitively, as the driver does.
 std::optional<std::string> attribute(const Json& attrs, std::string_view key) {
   if (!attrs.is_object()) return std::nullopt;
   for (auto it = attrs.begin(); it != attrs.end(); ++it)
-    if (lower(it.key()) == key && it.value().is_string()) return it.value().get<std::string>();
+    if (lowerAscii(it.key()) == key && it.value().is_string()) return it.value().get<std::string>();
   return std::nullopt;
 }
 
