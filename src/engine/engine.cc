@@ -86,7 +86,7 @@ class Engine::SecretFile {
  public:
   SecretFile(std::string path, Clock& clock) : file_(std::move(path), clock, Millis(0)) {}
   [[nodiscard]] Result<std::string> get() {
-    OCPVDR_TRY(file_.refresh());
+    if (Status st = file_.refresh(); !st.ok()) return terminalError(st.error().message);
     std::string v = file_.value();
     if (v.empty()) return invalidError(file_.path() + " is empty");
     return v;

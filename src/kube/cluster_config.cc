@@ -340,9 +340,9 @@ TlsOptions tlsOptionsFor(const ClusterConfig& cfg) {
 
 BearerTokenSource::BearerTokenSource(const ClusterConfig& cfg, Clock& clock,
                                      std::chrono::milliseconds recheck)
-    : static_(cfg.token) {
+    : token_(cfg.token) {
   if (!cfg.tokenFile.empty()) file_ = std::make_unique<SecretFile>(cfg.tokenFile, clock, recheck);
-  if (!static_.empty()) log::addSecret(static_);
+  if (!token_.empty()) log::addSecret(token_);
 }
 
 Result<std::string> BearerTokenSource::read(bool force) {
@@ -354,21 +354,26 @@ Result<std::string> BearerTokenSource::read(bool force) {
 }
 
 Result<std::string> BearerTokenSource::token() {
-  if (!file_) return static_;
+  std::lock_guard lock(mu_);
+  if (!file_) return token_;
   auto tok = read(false);
-  if (tok.ok()) return tok;
-  // A rotation in progress can briefly hide the file; keep using the token we have.
-  std::string last = file_->hasValue() ? file_->value() : static_;
-  if (last.empty()) return tok.error();
+  if (tok.ok()) {
+    token_ = *tok;
+    return token_;
+  }
+  // A rotation in progress can briefly hide or empty the file; keep using the token we have.
+  if (token_.empty()) return tok.error();
   log::warn("kube: keeping the previous bearer token", {{"reason", tok.error().message}});
-  return last;
+  return token_;
 }
 
 Result<bool> BearerTokenSource::reload() {
+  std::lock_guard lock(mu_);
   if (!file_) return false;
-  const std::string before = file_->hasValue() ? file_->value() : static_;
   OCPVDR_ASSIGN_OR_RETURN(auto tok, read(true));
-  return tok != before;
+  const bool changed = tok != token_;
+  token_ = std::move(tok);
+  return changed;
 }
 
 }  // namespace ocpvdr::kube

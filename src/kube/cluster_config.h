@@ -86,8 +86,9 @@ class BearerTokenSource {
   // The file's token after refresh(force); Retryable naming the file when unreadable or empty.
   Result<std::string> read(bool force);
 
-  std::string static_;                // the token resolved at start (the file's, or inline)
   std::unique_ptr<SecretFile> file_;  // null: static token only
+  std::mutex mu_;
+  std::string token_;  // the last good token: resolved at start, then the file's when not empty
 };
 
 }  // namespace ocpvdr::kube
