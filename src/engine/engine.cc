@@ -63,10 +63,9 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
                                    const std::string& reportRoot, HttpClient* notifyHttp,
                                    const config::Notify& notify) {
   ReconcileReport report = reconciler.run(opts);
-  const std::string dir =
-      (fs::path(reportRoot) / (compactUtc(report.startedAt) + "-run" +
-                               std::to_string(report.runId)))
-          .string();
+  const std::string dir = (fs::path(reportRoot) /
+                           (compactUtc(report.startedAt) + "-run" + std::to_string(report.runId)))
+                              .string();
   if (Status s = writeReportFiles(report, dir); !s.ok()) {
     report.notes.push_back("the report files could not be written: " + s.error().message);
     log::error("reconcile: cannot write the report", {{"dir", dir}, {"error", s.error().message}});
