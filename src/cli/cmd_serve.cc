@@ -11,6 +11,7 @@
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "core/instance_lock.h"
 #include "core/log.h"
 #include "core/metrics.h"

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "core/files.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::cli {
@@ -46,27 +49,10 @@ std::string envelopeEventId(const Json& doc, std::string_view kind) {
   return u.ok() ? u->eventId : std::string();
 }
 
-namespace {
-
-std::string human(std::int64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
-}  // namespace
-
 std::function<void(const RsyncProgress&)> ttyProgress(const std::string& label, bool enabled) {
   if (!enabled || ::isatty(STDERR_FILENO) == 0) return nullptr;
   return [label](const RsyncProgress& p) {
-    std::cerr << "\r\033[K" << label << ": " << human(p.bytes) << "  " << p.percent << "%  "
+    std::cerr << "\r\033[K" << label << ": " << humanBytes(p.bytes) << "  " << p.percent << "%  "
               << p.rate << "  ETA " << p.eta << std::flush;
   };
 }

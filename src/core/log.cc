@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "core/time.h"
 
 namespace ocpvdr::log {
 namespace {

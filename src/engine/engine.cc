@@ -6,7 +6,10 @@
 #include <filesystem>
 
 #include "catalog/backup.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "engine/engine_secret.h"
 #include "engine/notify.h"
 #include "engine/replica_status.h"
@@ -64,10 +67,9 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
                                    const std::string& reportRoot, HttpClient* notifyHttp,
                                    const config::Notify& notify) {
   ReconcileReport report = reconciler.run(opts);
-  const std::string dir =
-      (fs::path(reportRoot) / (replication::Trash::compactTimestamp(report.startedAt) + "-run" +
-                               std::to_string(report.runId)))
-          .string();
+  const std::string dir = (fs::path(reportRoot) /
+                           (compactUtc(report.startedAt) + "-run" + std::to_string(report.runId)))
+                              .string();
   if (Status s = writeReportFiles(report, dir); !s.ok()) {
     report.notes.push_back("the report files could not be written: " + s.error().message);
     log::error("reconcile: cannot write the report", {{"dir", dir}, {"error", s.error().message}});
@@ -95,9 +97,10 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   if (opts_.reportDir.empty()) opts_.reportDir = defaultReportDir(cfg_);
   if (opts_.stateFile.empty())
     opts_.stateFile = (fs::path(catalogDir(cfg_)) / "serve-state.json").string();
-  if (!cfg_.server.tokenFile.empty()) token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile);
+  if (!cfg_.server.tokenFile.empty())
+    token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile, clock_);
   if (!cfg_.server.hmacSecretFile.empty())
-    hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile);
+    hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile, clock_);
   replication::DeleteBreakerLimits limits;
   limits.maxDeletes = cfg_.replication.deleteBreakerMaxDeletes;
   limits.maxShare = cfg_.replication.deleteBreakerMaxShare;

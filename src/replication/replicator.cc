@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/time.h"
 #include "replication/guards.h"
 #include "replication/lock.h"
 #include "replication/path_map.h"

@@ -9,6 +9,7 @@
 #include "core/clock.h"
 #include "core/curl_http.h"
 #include "s3/s3_object_store.h"
+#include "core/time.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"
 #include "support/velero_backup_writer.h"

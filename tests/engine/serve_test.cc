@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "core/crypto.h"
 #include "core/curl_http.h"
 #include "engine/fake_primary.h"
 #include "events/signature.h"

@@ -2,6 +2,8 @@
 // message naming the problem; bearer token and HMAC checks as the EDA webhook does them.
 #include "events/intake.h"
 #include "events/signature.h"
+#include "core/crypto.h"
+#include "core/time.h"
 
 #include <gtest/gtest.h>
 

@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "core/crypto.h"
 #include "core/httplib_client.h"
 #include "core/json_util.h"
 #include "events/signature.h"

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "s3/sigv4.h"
+#include "core/crypto.h"
+#include "core/time.h"
 
 namespace ocpvdr::s3 {
 namespace {
@@ -401,7 +403,7 @@ TEST(SigV4Encoding, CanonicalQuerySortsByEncodedKeyThenValue) {
 }
 
 TEST(SigV4Encoding, AmzDateFormat) {
-  EXPECT_EQ(formatAmzDate(SystemTime{std::chrono::seconds{1369353600}}), "20130524T000000Z");
+  EXPECT_EQ(compactUtc(SystemTime{std::chrono::seconds{1369353600}}), "20130524T000000Z");
 }
 
 // --- malformed input ---------------------------------------------------------------------------

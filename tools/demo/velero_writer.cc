@@ -2,6 +2,7 @@
 #include "demo/velero_writer.h"
 
 #include "core/json_util.h"
+#include "core/time.h"
 
 #include <archive.h>
 #include <archive_entry.h>
