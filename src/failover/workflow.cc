@@ -12,8 +12,8 @@
 
 #include "backup/backup_discovery.h"
 #include "backup/velero_tarball.h"
-#include "core/log.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "core/text.h"
 #include "core/time.h"
 #include "failover/dr_namespaces.h"

@@ -4,8 +4,8 @@
 
 #include "backup/backup_discovery.h"
 #include "backup/backup_report.h"
-#include "s3/fakes.h"
 #include "core/time.h"
+#include "s3/fakes.h"
 #include "support/velero_backup_writer.h"
 
 namespace ocpvdr::backup {

@@ -24,8 +24,6 @@
 namespace ocpvdr::engine {
 namespace {
 
-using events::hmacSha256Hex;
-
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::FakePrimary;

@@ -19,8 +19,6 @@
 namespace ocpvdr::forwarder {
 namespace {
 
-using events::hmacSha256Hex;
-
 using namespace std::chrono_literals;
 using ocpvdr::testing::TempDir;
 using ocpvdr::testing::WebhookReceiver;

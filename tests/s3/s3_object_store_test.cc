@@ -12,9 +12,9 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/curl_http.h"
+#include "core/time.h"
 #include "s3/fakes.h"
 #include "s3/s3_object_store.h"
-#include "core/time.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::s3 {

@@ -11,9 +11,9 @@
 #include "core/crypto.h"
 #include "core/json_util.h"
 #include "core/process.h"
+#include "core/time.h"
 #include "s3/fakes.h"
 #include "s3/s3_object_store.h"
-#include "core/time.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::s3 {

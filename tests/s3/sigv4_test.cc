@@ -4,9 +4,9 @@
 // expected signatures are facts recorded from those publications, not computed here.
 #include <gtest/gtest.h>
 
-#include "s3/sigv4.h"
 #include "core/crypto.h"
 #include "core/time.h"
+#include "s3/sigv4.h"
 
 namespace ocpvdr::s3 {
 namespace {
