@@ -9,6 +9,7 @@
 #include "core/files.h"
 #include "core/text.h"
 #include "core/time.h"
+#include "events/work_key.h"
 
 namespace ocpvdr::engine {
 namespace fs = std::filesystem;
@@ -235,7 +236,9 @@ Json ReconcileReport::summary() const {
     return a;
   };
   Json orphanNames = Json::array();
-  for (const auto& o : orphans) orphanNames.push_back(o.kind == "pv" ? o.name : "snap/" + o.name);
+  for (const auto& o : orphans)
+    orphanNames.push_back(o.kind == "pv" ? o.name
+                                         : std::string(events::kSnapshotKeyPrefix) + o.name);
   return Json{
       {"action", "reconcile"},
       {"run_id", runId},
