@@ -6,18 +6,20 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "core/curl_http.h"
 #include "core/files.h"
 #include "core/text.h"
 #include "core/time.h"
+#include "engine/primary_api.h"
+#include "kube/connect.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::cli {
 
 using replication::unwrapObject;
 
-Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPath,
-                                                     const std::string& nowOverride,
-                                                     const PrimaryFactory& makePrimary) {
+Result<std::unique_ptr<HandlerEnv>> openHandlerEnv(const std::string& configPath,
+                                                   const std::string& nowOverride) {
   auto env = std::make_unique<HandlerEnv>();
   OCPVDR_ASSIGN_OR_RETURN(env->config, config::loadConfig(configPath));
   // $OCPVDR_FAKE_NOW reaches here only through the test build's hooks (cli/test_hooks.h).
@@ -31,7 +33,11 @@ Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPa
   }
   env->runner = std::make_unique<RealProcessRunner>();
   OCPVDR_ASSIGN_OR_RETURN(env->catalog, catalog::Catalog::open(env->config.catalog.path));
-  if (makePrimary) env->primary = makePrimary(env->config, *env->clock);
+  env->primary = std::make_unique<engine::KubePrimary>(
+      [access = env->config.primary.kubernetes,
+       &clock = *env->clock]() -> Result<kube::KubeConnection> {
+        return kube::connect(access, clock, curlHttpClients());
+      });
   env->replicator = std::make_unique<Replicator>(env->config, *env->runner, *env->clock,
                                                  *env->catalog, env->primary.get());
   return env;
