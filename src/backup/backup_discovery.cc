@@ -1,5 +1,6 @@
 // Velero backup discovery in the object store (see backup_discovery.h).
 #include "backup/backup_discovery.h"
+#include "core/time.h"
 
 #include <algorithm>
 #include <cctype>

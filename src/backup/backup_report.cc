@@ -1,5 +1,6 @@
 // `backup list` / `backup show` reports (see backup_report.h).
 #include "backup/backup_report.h"
+#include "core/time.h"
 
 #include <stdlib.h>
 

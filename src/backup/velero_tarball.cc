@@ -1,5 +1,6 @@
 // Streaming Velero tarball reader over libarchive (see velero_tarball.h).
 #include "backup/velero_tarball.h"
+#include "core/text.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -20,24 +21,6 @@ namespace {
 struct ArchiveFree {
   void operator()(archive* a) const { archive_read_free(a); }
 };
-
-std::vector<std::string_view> splitPath(std::string_view p) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i <= p.size()) {
-    std::size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    out.push_back(p.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-std::string trimmed(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return std::string(s);
-}
 
 // Where an item entry sits in the layout.
 enum class Copy { Plain, Preferred, OtherVersion };
@@ -214,7 +197,7 @@ class Scanner {
     lastEntry_ = std::string(name);
     if (name.front() == '/') return badEntry(name, "has an absolute path");
     while (name.substr(0, 2) == "./") name.remove_prefix(2);
-    auto segs = splitPath(name);
+    auto segs = split(name, '/');
     bool isDirEntry = !name.empty() && name.back() == '/';
     if (isDirEntry) segs.pop_back();
     for (std::string_view s : segs) {
@@ -241,7 +224,7 @@ class Scanner {
     if (segs.size() == 2 && segs[0] == "metadata" && segs[1] == "version") {
       if (!out_.formatVersion.empty()) return badEntry(lastEntry_, "appears twice");
       OCPVDR_ASSIGN_OR_RETURN(std::string text, readData(a, lastEntry_, 256));
-      std::string v = trimmed(text);
+      std::string v = std::string(trim(text));
       auto ok = checkFormatVersion(v);
       if (!ok.ok()) return ok.error().wrap("backup tarball " + path_);
       out_.formatVersion = v;

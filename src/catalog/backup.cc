@@ -11,8 +11,9 @@
 #include <ctime>
 #include <filesystem>
 
-#include "catalog/sqlite.h"
 #include "core/log.h"
+#include "core/sqlite.h"
+#include "core/time.h"
 
 namespace ocpvdr::catalog {
 namespace {
@@ -45,16 +46,6 @@ Status fsyncPath(const std::string& path, bool directory) {
 std::string parentOf(const std::string& path) {
   fs::path p = fs::path(path).parent_path();
   return p.empty() ? std::string(".") : p.string();
-}
-
-// "20261124T001221Z", for the name of a file moved aside.
-std::string compactUtc(SystemTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
 }
 
 Status renameIfExists(const std::string& from, const std::string& to) {

@@ -5,7 +5,8 @@
 #include <utility>
 
 #include "catalog/backup.h"
-#include "catalog/sqlite.h"
+#include "core/sqlite.h"
+#include "core/time.h"
 
 namespace ocpvdr::catalog {
 namespace {
@@ -117,15 +118,6 @@ Status enableWal(sqlite3* db, const std::string& path, std::chrono::milliseconds
 }
 
 }  // namespace
-
-std::int64_t toMillis(SystemTime t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-SystemTime fromMillis(std::int64_t ms) {
-  return SystemTime(
-      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
-}
 
 Result<std::unique_ptr<Catalog>> Catalog::open(const std::string& path,
                                                std::chrono::milliseconds busyTimeout) {

@@ -33,6 +33,7 @@
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/result.h"
+#include "core/sqlite.h"
 
 namespace ocpvdr::catalog {
 
@@ -206,8 +207,8 @@ std::string drActiveMessage(const DrActiveRecord& r);
 // {"active": false} or {"active": true, "run", "backup", "mode", "since", "message"}.
 Json drActiveJson(const std::optional<DrActiveRecord>& r);
 
-// Milliseconds since the epoch <-> time point, as stored.
-std::int64_t toMillis(SystemTime t);
-SystemTime fromMillis(std::int64_t ms);
+// Milliseconds since the epoch <-> time point, as stored (core/sqlite.h).
+using sqlite::fromMillis;
+using sqlite::toMillis;
 
 }  // namespace ocpvdr::catalog

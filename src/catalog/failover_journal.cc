@@ -3,7 +3,7 @@
 
 #include <sqlite3.h>
 
-#include "catalog/sqlite.h"
+#include "core/sqlite.h"
 
 namespace ocpvdr::catalog {
 namespace {

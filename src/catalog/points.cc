@@ -5,7 +5,7 @@
 
 #include <chrono>
 
-#include "catalog/sqlite.h"
+#include "core/sqlite.h"
 
 namespace ocpvdr::catalog {
 namespace {

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "config/config.h"
+#include "core/files.h"
 #include "core/json_util.h"
 
 namespace ocpvdr::cli {

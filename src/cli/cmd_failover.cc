@@ -18,7 +18,7 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
-#include "cli/handler_wiring.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/clock.h"

@@ -10,9 +10,10 @@
 #include "catalog/catalog.h"
 #include "catalog/points.h"
 #include "cli/commands.h"
-#include "cli/handler_wiring.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
+#include "core/time.h"
 #include "replication/recovery_points.h"
 #include "replication/volume_lock.h"
 

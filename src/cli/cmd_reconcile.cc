@@ -8,11 +8,12 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
-#include "cli/handler_wiring.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/curl_http.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "engine/engine.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
@@ -46,7 +47,7 @@ std::function<void(const engine::ReconcileProgress&)> ttyProgress(bool enabled) 
     std::snprintf(etaText, sizeof etaText, "%lld:%02lld:%02lld", eta / 3600, (eta / 60) % 60,
                   eta % 60);
     std::cerr << "\r\033[Kreconcile: " << p.done << "/" << p.total << " done  "
-              << engine::humanBytes(p.bytes) << "  ETA " << etaText << std::flush;
+              << humanBytes(p.bytes) << "  ETA " << etaText << std::flush;
   };
 }
 

@@ -7,10 +7,11 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/handler_wiring.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "core/instance_lock.h"
 #include "core/log.h"
 #include "core/metrics.h"

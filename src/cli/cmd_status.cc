@@ -4,7 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "cli/handler_wiring.h"
+#include "cli/handler_env.h"
 #include "cli/test_hooks.h"
 #include "engine/replica_status.h"
 

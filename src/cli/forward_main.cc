@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/forward_run.h"
+#include "cli/parse_args.h"
 
 int main(int argc, char** argv) {
   using namespace ocpvdr;
@@ -22,12 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("--ready-file", readyFile,
                  "Write the health/metrics URL to this file once listening");
   app.set_version_flag("--version", std::string("ocpv-dr-forward ") + OCPVDR_VERSION);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;  // --help and --version are 0; usage errors are invalid input (2)
-  }
+  if (auto code = cli::parseArgs(app, argc, argv)) return *code;
   try {
     return cli::runForward(g.configPath, readyFile);
   } catch (const std::exception& e) {

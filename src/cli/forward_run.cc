@@ -14,6 +14,7 @@
 
 #include "config/config.h"
 #include "core/clock.h"
+#include "core/files.h"
 #include "core/httplib_client.h"
 #include "core/instance_lock.h"
 #include "core/json_util.h"

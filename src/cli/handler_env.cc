@@ -6,15 +6,20 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "core/curl_http.h"
+#include "core/files.h"
+#include "core/text.h"
+#include "core/time.h"
+#include "engine/primary_api.h"
+#include "kube/connect.h"
 #include "replication/pv_source.h"
 
 namespace ocpvdr::cli {
 
 using replication::unwrapObject;
 
-Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPath,
-                                                     const std::string& nowOverride,
-                                                     const PrimaryFactory& makePrimary) {
+Result<std::unique_ptr<HandlerEnv>> openHandlerEnv(const std::string& configPath,
+                                                   const std::string& nowOverride) {
   auto env = std::make_unique<HandlerEnv>();
   OCPVDR_ASSIGN_OR_RETURN(env->config, config::loadConfig(configPath));
   // $OCPVDR_FAKE_NOW reaches here only through the test build's hooks (cli/test_hooks.h).
@@ -28,7 +33,11 @@ Result<std::unique_ptr<HandlerEnv>> HandlerEnv::open(const std::string& configPa
   }
   env->runner = std::make_unique<RealProcessRunner>();
   OCPVDR_ASSIGN_OR_RETURN(env->catalog, catalog::Catalog::open(env->config.catalog.path));
-  if (makePrimary) env->primary = makePrimary(env->config, *env->clock);
+  env->primary = std::make_unique<engine::KubePrimary>(
+      [access = env->config.primary.kubernetes,
+       &clock = *env->clock]() -> Result<kube::KubeConnection> {
+        return kube::connect(access, clock, curlHttpClients());
+      });
   env->replicator = std::make_unique<Replicator>(env->config, *env->runner, *env->clock,
                                                  *env->catalog, env->primary.get());
   return env;
@@ -46,27 +55,10 @@ std::string envelopeEventId(const Json& doc, std::string_view kind) {
   return u.ok() ? u->eventId : std::string();
 }
 
-namespace {
-
-std::string human(std::int64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
-}  // namespace
-
 std::function<void(const RsyncProgress&)> ttyProgress(const std::string& label, bool enabled) {
   if (!enabled || ::isatty(STDERR_FILENO) == 0) return nullptr;
   return [label](const RsyncProgress& p) {
-    std::cerr << "\r\033[K" << label << ": " << human(p.bytes) << "  " << p.percent << "%  "
+    std::cerr << "\r\033[K" << label << ": " << humanBytes(p.bytes) << "  " << p.percent << "%  "
               << p.rate << "  ETA " << p.eta << std::flush;
   };
 }

@@ -51,18 +51,13 @@ struct HandlerEnv {
   std::unique_ptr<catalog::Catalog> catalog;
   std::unique_ptr<PrimaryObjects> primary;  // the primary API, connected on first use
   std::unique_ptr<Replicator> replicator;
-
-  // Builds the primary-API reader for the loaded config and clock; the CLI wires the Kubernetes
-  // adapter (engine/primary_api.h), connected on first use. Null: no primary API.
-  using PrimaryFactory =
-      std::function<std::unique_ptr<PrimaryObjects>(const config::Config&, Clock&)>;
-
-  // Loads the config, opens the catalog, builds the Replicator. `nowOverride` (RFC 3339), when
-  // set, pins the clock.
-  [[nodiscard]] static Result<std::unique_ptr<HandlerEnv>> open(const std::string& configPath,
-                                                                const std::string& nowOverride,
-                                                                const PrimaryFactory& makePrimary);
 };
+
+// Loads the config, opens the catalog, builds the Replicator with the primary API wired in: the
+// engine's KubePrimary (engine/primary_api.h) over a libcurl transport, connected on first use.
+// `nowOverride` (RFC 3339), when set, pins the clock.
+[[nodiscard]] Result<std::unique_ptr<HandlerEnv>> openHandlerEnv(const std::string& configPath,
+                                                                 const std::string& nowOverride);
 
 // Reads and parses a JSON document from a file or "-" (stdin), naming `option` in errors.
 [[nodiscard]] Result<Json> readJsonInput(const std::string& path, const std::string& option);

@@ -2,10 +2,9 @@
 // Exceptions are caught only here (startup and programming errors); everything expected is a
 // Result whose error kind becomes the exit code.
 #include <csignal>
-#include <exception>
-#include <iostream>
 
 #include "cli/commands.h"
+#include "cli/parse_args.h"
 #include "core/curl_http.h"
 
 int main(int argc, char** argv) {
@@ -37,15 +36,6 @@ int main(int argc, char** argv) {
   cli::registerPoints(app, g, out);
 
   initHttpGlobal();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    // CLI11 returns 0 for --help; usage errors are "invalid input" (2).
-    return rc == 0 ? 0 : 2;
-  } catch (const std::exception& e) {
-    std::cerr << "ocpv-dr: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  if (auto code = cli::parseArgs(app, argc, argv)) return *code;
   return out.exitCode;
 }

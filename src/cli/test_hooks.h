@@ -22,7 +22,7 @@ struct TestHooks {
 // Read once; empty in the product binary.
 const TestHooks& testHooks();
 
-// The pinned "now" for HandlerEnv::open: the --now option when given, else OCPVDR_FAKE_NOW in
+// The pinned "now" for openHandlerEnv: the --now option when given, else OCPVDR_FAKE_NOW in
 // the test build, else "" (the real clock).
 inline std::string pinnedNow(const std::string& nowOption) {
   return nowOption.empty() ? testHooks().fakeNow : nowOption;

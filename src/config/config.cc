@@ -23,8 +23,10 @@
 
 #include "config/schema.h"
 #include "config/value_rules.h"
+#include "core/files.h"
 #include "core/json_util.h"
 #include "core/paths.h"
+#include "core/text.h"
 
 namespace ocpvdr::config {
 namespace {

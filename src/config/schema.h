@@ -7,7 +7,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -20,6 +19,7 @@
 
 #include "config/config.h"
 #include "config/value_rules.h"
+#include "core/text.h"
 
 namespace ocpvdr::config::detail {
 
@@ -213,13 +213,7 @@ class Schema {
         std::string best;
         std::size_t bestDistance = 3;
         for (const auto& o : options) {
-          std::string a = o.first, b = n.Scalar();
-          auto lower = [](std::string s) {
-            std::transform(s.begin(), s.end(), s.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            return s;
-          };
-          std::size_t d = rules::editDistance(lower(a), lower(b));
+          std::size_t d = rules::editDistance(lowerAscii(o.first), lowerAscii(n.Scalar()));
           if (d < bestDistance) {
             bestDistance = d;
             best = o.first;

@@ -9,7 +9,9 @@
 #include <memory>
 #include <vector>
 
+#include "core/cron.h"
 #include "core/paths.h"
+#include "core/text.h"
 #include "core/url.h"
 
 namespace ocpvdr::config::rules {
@@ -24,40 +26,6 @@ bool isAlnum(char c) {
 
 std::string expectedGot(std::string_view expected, std::string_view value) {
   return "expected " + std::string(expected) + ", got " + quoted(value);
-}
-
-// Splits on any run of spaces or tabs.
-std::vector<std::string_view> splitWhitespace(std::string_view s) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
-    std::size_t j = i;
-    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
-    if (j > i) out.push_back(s.substr(i, j - i));
-    i = j;
-  }
-  return out;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (true) {
-    std::size_t j = s.find(sep, i);
-    if (j == std::string_view::npos) {
-      out.push_back(s.substr(i));
-      return out;
-    }
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 bool parseSmallUint(std::string_view s, int& out) {
@@ -79,77 +47,6 @@ bool hostChars(std::string_view v) {
   return std::all_of(v.begin(), v.end(), [](char c) {
     return isAlnum(c) || c == '.' || c == '-' || c == '_' || c == ':';
   });
-}
-
-// One cron field's allowed range and names (names are the 3-letter English abbreviations).
-struct CronField {
-  const char* name;
-  int min, max;
-  std::vector<std::string_view> names;  // names[i] stands for min + i
-};
-
-const std::array<CronField, 5>& cronFields() {
-  static const std::array<CronField, 5> fields{{
-      {"minute", 0, 59, {}},
-      {"hour", 0, 23, {}},
-      {"day-of-month", 1, 31, {}},
-      {"month",
-       1,
-       12,
-       {"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}},
-      // 7 is Sunday as well, as in Vixie cron.
-      {"day-of-week", 0, 7, {"sun", "mon", "tue", "wed", "thu", "fri", "sat"}},
-  }};
-  return fields;
-}
-
-// Reads a cron value (number or name). Empty optional plus a reason when invalid.
-std::optional<int> cronValue(std::string_view text, const CronField& f, std::string& why) {
-  int n = 0;
-  if (parseSmallUint(text, n)) {
-    if (n < f.min || n > f.max) {
-      why =
-          std::string(text) + " is outside " + std::to_string(f.min) + ".." + std::to_string(f.max);
-      return std::nullopt;
-    }
-    return n;
-  }
-  std::string lower(text);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  for (std::size_t i = 0; i < f.names.size(); ++i)
-    if (f.names[i] == lower) return f.min + static_cast<int>(i);
-  why = "\"" + std::string(text) + "\" is not a number" +
-        (f.names.empty() ? std::string() : " or a " + std::string(f.name) + " name");
-  return std::nullopt;
-}
-
-// Checks one cron field ("*/15", "1-5", "0,30", "mon-fri"); empty string when fine.
-std::string cronFieldProblem(std::string_view text, const CronField& f) {
-  for (std::string_view item : split(text, ',')) {
-    if (item.empty()) return "an empty list item";
-    std::string_view base = item;
-    std::size_t slash = item.find('/');
-    if (slash != std::string_view::npos) {
-      base = item.substr(0, slash);
-      int step = 0;
-      if (!parseSmallUint(item.substr(slash + 1), step) || step < 1)
-        return "step \"" + std::string(item.substr(slash + 1)) + "\" is not a positive number";
-    }
-    if (base == "*") continue;
-    std::string why;
-    std::size_t dash = base.find('-');
-    if (dash == std::string_view::npos) {
-      if (!cronValue(base, f, why)) return why;
-      continue;
-    }
-    auto lo = cronValue(base.substr(0, dash), f, why);
-    if (!lo) return why;
-    auto hi = cronValue(base.substr(dash + 1), f, why);
-    if (!hi) return why;
-    if (*lo > *hi) return "range \"" + std::string(base) + "\" runs backwards";
-  }
-  return {};
 }
 
 }  // namespace
@@ -318,12 +215,9 @@ Message cronExpression(std::string_view value) {
   if (fields.size() != 5)
     return expectedGot(expected, value) + " (" + std::to_string(fields.size()) +
            (fields.size() == 1 ? " field)" : " fields)");
-  for (std::size_t i = 0; i < 5; ++i) {
-    std::string why = cronFieldProblem(fields[i], cronFields()[i]);
-    if (!why.empty())
-      return expectedGot(expected, value) + " (" + cronFields()[i].name + " field \"" +
-             std::string(fields[i]) + "\": " + why + ")";
-  }
+  // The scheduler's own parser (core/cron.h): what passes here is what serve runs.
+  auto parsed = CronExpression::parse(value);
+  if (!parsed.ok()) return expectedGot(expected, value) + " (" + parsed.error().message + ")";
   return std::nullopt;
 }
 

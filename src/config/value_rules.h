@@ -40,7 +40,7 @@ Message listenAddress(std::string_view value);
 Message timeZone(std::string_view value, std::string_view zoneinfoDir = "/usr/share/zoneinfo");
 // Five whitespace-separated cron fields (minute hour day-of-month month day-of-week), each a
 // list of *, n, a-b, with optional /step, numbers in range; month and weekday names allowed.
-// A syntax check only: the scheduler owns the full parser.
+// Checked with the scheduler's parser (core/cron.h), so an expression that never runs is refused.
 Message cronExpression(std::string_view value);
 // Kubernetes label selector: comma-separated requirements, none of them empty.
 Message labelSelector(std::string_view value);

@@ -25,15 +25,6 @@ namespace {
 
 constexpr std::size_t kMaxIdleSlots = 32;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 struct Slot {
   CURLM* multi = nullptr;
   CURL* easy = nullptr;

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "core/text.h"
 #include "core/url.h"

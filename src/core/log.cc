@@ -17,6 +17,8 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "core/text.h"
+#include "core/time.h"
 
 namespace ocpvdr::log {
 namespace {
@@ -175,8 +177,7 @@ void setupStream(std::ostream& out, Format format, Level level) {
 }
 
 Level parseLevel(std::string_view s, Level fallback) {
-  std::string l;
-  for (char c : s) l += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string l = lowerAscii(s);
   if (l == "debug" || l == "trace") return Level::Debug;
   if (l == "info") return Level::Info;
   if (l == "warn" || l == "warning") return Level::Warn;

@@ -6,10 +6,14 @@
 #include <filesystem>
 
 #include "catalog/backup.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "engine/engine_secret.h"
 #include "engine/notify.h"
 #include "engine/replica_status.h"
+#include "events/selection.h"
 #include "events/signature.h"
 #include "events/work_key.h"
 #include "kube/reflector.h"
@@ -64,10 +68,9 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
                                    const std::string& reportRoot, HttpClient* notifyHttp,
                                    const config::Notify& notify) {
   ReconcileReport report = reconciler.run(opts);
-  const std::string dir =
-      (fs::path(reportRoot) / (replication::Trash::compactTimestamp(report.startedAt) + "-run" +
-                               std::to_string(report.runId)))
-          .string();
+  const std::string dir = (fs::path(reportRoot) /
+                           (compactUtc(report.startedAt) + "-run" + std::to_string(report.runId)))
+                              .string();
   if (Status s = writeReportFiles(report, dir); !s.ok()) {
     report.notes.push_back("the report files could not be written: " + s.error().message);
     log::error("reconcile: cannot write the report", {{"dir", dir}, {"error", s.error().message}});
@@ -95,9 +98,10 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
   if (opts_.reportDir.empty()) opts_.reportDir = defaultReportDir(cfg_);
   if (opts_.stateFile.empty())
     opts_.stateFile = (fs::path(catalogDir(cfg_)) / "serve-state.json").string();
-  if (!cfg_.server.tokenFile.empty()) token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile);
+  if (!cfg_.server.tokenFile.empty())
+    token_ = std::make_unique<SecretFile>(cfg_.server.tokenFile, clock_);
   if (!cfg_.server.hmacSecretFile.empty())
-    hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile);
+    hmacSecret_ = std::make_unique<SecretFile>(cfg_.server.hmacSecretFile, clock_);
   replication::DeleteBreakerLimits limits;
   limits.maxDeletes = cfg_.replication.deleteBreakerMaxDeletes;
   limits.maxShare = cfg_.replication.deleteBreakerMaxShare;
@@ -230,7 +234,7 @@ std::string Engine::readiness() const {
 
 std::string Engine::outOfScope(const EventPayload& ev) const {
   if (ev.kind == "PersistentVolume") {
-    if (storageClassSelected(cfg_, ev.resource)) return {};
+    if (events::storageClassSelected(cfg_.replication.storageClasses, ev.resource)) return {};
     auto sc = jsonOptString(ev.resource, "spec.storageClassName");
     return "storage class \"" + (sc.ok() ? sc->value_or("") : std::string()) +
            "\" is not in replication.storage_classes";
@@ -272,7 +276,7 @@ void Engine::acceptObject(const std::string& kind, const std::string& key, const
 void Engine::startWatches() {
   auto& client = *deps_.kube;
   auto pvHandler = [this](kube::WatchEventType t, const Json& obj, bool) {
-    if (!storageClassSelected(cfg_, obj)) return;
+    if (!events::storageClassSelected(cfg_.replication.storageClasses, obj)) return;
     auto name = jsonString(obj, "metadata.name");
     if (!name.ok()) return;
     acceptObject("PersistentVolume", pvKey(*name), std::string(kube::toString(t)), obj, "");
@@ -446,11 +450,11 @@ Status Engine::loadState() {
   for (const auto& e : (*doc)["keys"]) {
     if (!e.is_object() || !e.contains("key") || !e["key"].is_string()) continue;
     const std::string key = e["key"];
-    if (key.rfind("pv/", 0) != 0 && key.rfind("snap/", 0) != 0) continue;
+    const std::string_view kind = events::kindOfKey(key);
+    if (kind.empty()) continue;
     UnfinishedKey u;
     u.key = key;
-    u.object.kind =
-        e.value("kind", key.rfind("pv/", 0) == 0 ? "PersistentVolume" : "VolumeSnapshot");
+    u.object.kind = e.value("kind", std::string(kind));
     u.object.type = e.value("type", std::string());
     u.object.object = e.contains("object") ? e["object"] : Json(nullptr);
     if (e.contains("ids") && e["ids"].is_array())

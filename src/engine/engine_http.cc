@@ -1,11 +1,6 @@
 // The serve engine's HTTP side (see engine.h): POST /v1/events, GET /v1/status and the standard
 // endpoints, authentication with the token and HMAC secret files. The only part of the engine
 // that sees httplib.
-#include <sys/stat.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "core/log.h"
 #include "engine/engine.h"
 #include "engine/engine_secret.h"
@@ -20,34 +15,11 @@ using events::checkEventCluster;
 using events::checkSignature;
 using events::parseEventPayload;
 
-namespace {
-
-std::string trimmedSecret(std::string s) {
-  while (!s.empty() &&
-         (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
-    s.pop_back();
-  return s;
-}
-
-}  // namespace
-
 Result<std::string> SecretFile::get() {
-  struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0)
-    return terminalError("cannot read " + path_ + ": " + std::strerror(errno));
-  std::lock_guard lock(mu_);
-  const auto mtime = std::make_pair(st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-  if (!loaded_ || mtime != mtime_) {
-    auto text = readFile(path_);
-    if (!text.ok()) return text.error();
-    std::string v = trimmedSecret(*text);
-    if (v.empty()) return invalidError(path_ + " is empty");
-    value_ = v;
-    mtime_ = mtime;
-    loaded_ = true;
-    log::addSecret(value_);
-  }
-  return value_;
+  if (Status st = file_.refresh(); !st.ok()) return terminalError(st.error().message);
+  std::string v = file_.value();
+  if (v.empty()) return invalidError(file_.path() + " is empty");
+  return v;
 }
 
 struct Engine::Routes {

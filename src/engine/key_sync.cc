@@ -2,6 +2,7 @@
 #include "engine/key_sync.h"
 
 #include "core/log.h"
+#include "events/work_key.h"
 
 namespace ocpvdr::engine {
 
@@ -58,9 +59,9 @@ bool fetched(Result<Json> got, const std::string& what, KeyObject& k, KeyOutcome
 
 KeyOutcome ReplicatorKeyHandler::handle(const std::string& key, const KeyObject& k,
                                         const KeySyncOptions& opts) {
-  if (key.rfind("pv/", 0) == 0) return handlePv(key.substr(3), k, opts);
+  if (events::isPvKey(key)) return handlePv(key.substr(events::kPvKeyPrefix.size()), k, opts);
   // snap/<ns>/<name>
-  const std::string rest = key.substr(5);
+  const std::string rest = key.substr(events::kSnapshotKeyPrefix.size());
   const auto slash = rest.find('/');
   const std::string ns = rest.substr(0, slash);
   const std::string name = slash == std::string::npos ? std::string() : rest.substr(slash + 1);

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "events/work_key.h"
 
 namespace ocpvdr::engine {
 
@@ -134,7 +135,7 @@ KeyWorkers::Known KeyWorkers::begin(const std::string& key, std::vector<std::str
   std::lock_guard lock(mu_);
   Known& k = known_[key];
   if (k.object.kind.empty())
-    k.object.kind = key.rfind("pv/", 0) == 0 ? "PersistentVolume" : "VolumeSnapshot";
+    k.object.kind = events::isPvKey(key) ? "PersistentVolume" : "VolumeSnapshot";
   if (k.firstPendingAt) {
     double secs = std::chrono::duration<double>(clock_.monotonic() - *k.firstPendingAt).count();
     if (latencies_.size() < kLatencySamples) {
@@ -171,7 +172,7 @@ void KeyWorkers::processKey(const std::string& key) {
   const bool stoppedMidway = !out.ok && stopped;
   if (deps_.metrics != nullptr)
     deps_.metrics->inc("ocpvdr_engine_syncs_total",
-                       {{"kind", key.rfind("pv/", 0) == 0 ? "pv" : "snapshot"},
+                       {{"kind", events::isPvKey(key) ? "pv" : "snapshot"},
                         {"action", out.action},
                         {"result", out.result}});
   if (retry && opts_.retryFailures) {

@@ -1,18 +1,13 @@
 // notifyAll (see notify.h).
 #include "engine/notify.h"
 
+#include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace ocpvdr::engine {
 
-namespace {
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Json notifyAll(HttpClient& http, const config::Notify& notify, const Json& summary,
                std::stop_token stop) {
@@ -23,7 +18,7 @@ Json notifyAll(HttpClient& http, const config::Notify& notify, const Json& summa
   if (!notify.tokenFile.empty()) {
     auto t = readFile(notify.tokenFile);
     if (t.ok()) {
-      token = trimmed(*t);
+      token = std::string(trimRight(*t));
       log::addSecret(token);
     } else {
       tokenError = "cannot read notify.token_file: " + t.error().message;

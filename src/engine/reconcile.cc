@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "core/paths.h"
 #include "engine/key_workers.h"
+#include "events/selection.h"
 #include "events/work_key.h"
 #include "kube/views.h"
 #include "replication/delete_breaker.h"
@@ -22,14 +23,6 @@ namespace ocpvdr::engine {
 namespace fs = std::filesystem;
 using replication::Outcome;
 using replication::SyncReport;
-
-bool storageClassSelected(const config::Config& cfg, const Json& pv) {
-  const auto& classes = cfg.replication.storageClasses;
-  if (classes.empty()) return true;
-  auto sc = jsonOptString(pv, "spec.storageClassName");
-  std::string name = sc.ok() ? sc->value_or("") : std::string();
-  return std::find(classes.begin(), classes.end(), name) != classes.end();
-}
 
 namespace {
 
@@ -172,7 +165,7 @@ void Reconciler::listPvs(Run& r) {
   }
   r.rep.pvListOk = true;
   for (auto& pv : *listed) {
-    if (!storageClassSelected(cfg_, pv)) continue;
+    if (!events::storageClassSelected(cfg_.replication.storageClasses, pv)) continue;
     auto name = jsonString(pv, "metadata.name");
     if (name.ok()) r.selectedNames.insert(*name);
     r.selected.push_back(std::move(pv));
@@ -621,11 +614,11 @@ void Reconciler::finish(Run& r) {
     for (const auto& x : rep.pvs) {
       Json detail{{"bytes", x.bytes}, {"duration_ms", x.duration.count()}};
       if (!x.errorMessage.empty()) detail["error"] = x.errorMessage;
-      (void)catalog_.addRunItem(rep.runId, "pv/" + x.pv, x.status, detail.dump());
+      (void)catalog_.addRunItem(rep.runId, events::pvKey(x.pv), x.status, detail.dump());
     }
     for (const auto& s : rep.snapshots)
-      (void)catalog_.addRunItem(rep.runId, "snap/" + s.snapshot, s.status,
-                                Json{{"error", s.errorMessage}}.dump());
+      (void)catalog_.addRunItem(rep.runId, std::string(events::kSnapshotKeyPrefix) + s.snapshot,
+                                s.status, Json{{"error", s.errorMessage}}.dump());
     Status st =
         catalog_.finishRun(rep.runId, rep.resultWord(), rep.summary().dump(), rep.finishedAt);
     if (!st.ok())

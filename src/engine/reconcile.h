@@ -99,7 +99,4 @@ class Reconciler {
   KeyWorkers* workers_;
 };
 
-// Whether a PV object is selected by replication.storage_classes (empty list: every PV).
-bool storageClassSelected(const config::Config& cfg, const Json& pv);
-
 }  // namespace ocpvdr::engine

@@ -6,39 +6,13 @@
 #include <filesystem>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/text.h"
+#include "core/time.h"
+#include "events/work_key.h"
 
 namespace ocpvdr::engine {
 namespace fs = std::filesystem;
-
-std::string humanBytes(std::int64_t b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-  double v = static_cast<double>(b);
-  int u = 0;
-  while (v >= 1024 && u < 5) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
-  return buf;
-}
-
-std::string humanDuration(std::chrono::seconds d) {
-  long long s = d.count();
-  const char* sign = s < 0 ? "-" : "";
-  if (s < 0) s = -s;
-  char buf[48];
-  if (s < 60)
-    std::snprintf(buf, sizeof buf, "%s%llds", sign, s);
-  else if (s < 3600)
-    std::snprintf(buf, sizeof buf, "%s%lldm %llds", sign, s / 60, s % 60);
-  else if (s < 86400)
-    std::snprintf(buf, sizeof buf, "%s%lldh %lldm", sign, s / 3600, (s % 3600) / 60);
-  else
-    std::snprintf(buf, sizeof buf, "%s%lldd %lldh", sign, s / 86400, (s % 86400) / 3600);
-  return buf;
-}
 
 namespace {
 
@@ -51,27 +25,13 @@ std::string timeOrDash(const std::optional<SystemTime>& t) {
 }
 
 std::string rpoText(const PvRow& r) {
-  return r.rpo ? humanDuration(*r.rpo) : std::string("never synced");
+  return r.rpo ? humanAge(*r.rpo) : std::string("never synced");
 }
 
 std::string durationText(std::chrono::milliseconds d) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(d.count()) / 1000.0);
   return buf;
-}
-
-// Markdown table cells: pipes and newlines would break the table.
-std::string mdCell(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '|')
-      out += "\\|";
-    else if (c == '\n' || c == '\r')
-      out += ' ';
-    else
-      out += c;
-  }
-  return out;
 }
 
 bool worseKind(const std::string& a, const std::string& b) {
@@ -276,7 +236,9 @@ Json ReconcileReport::summary() const {
     return a;
   };
   Json orphanNames = Json::array();
-  for (const auto& o : orphans) orphanNames.push_back(o.kind == "pv" ? o.name : "snap/" + o.name);
+  for (const auto& o : orphans)
+    orphanNames.push_back(o.kind == "pv" ? o.name
+                                         : std::string(events::kSnapshotKeyPrefix) + o.name);
   return Json{
       {"action", "reconcile"},
       {"run_id", runId},
@@ -312,7 +274,7 @@ std::string ReconcileReport::toMarkdown() const {
   md << "- Result: **" << resultWord() << "** (exit code " << exitCode() << ")\n";
   Json err = errorJson();
   if (!err.is_null()) md << "- Error: " << err["message"].get<std::string>() << "\n";
-  md << "- RPO target: " << humanDuration(rpoTarget) << "; delete policy: " << deletePolicy << "\n";
+  md << "- RPO target: " << humanAge(rpoTarget) << "; delete policy: " << deletePolicy << "\n";
   md << "- PVs: " << totals.selected << " selected, " << totals.synced << " synced, "
      << totals.unchanged << " unchanged, " << totals.failed << " failed, " << totals.notReplicable
      << " not replicable, " << totals.neverSynced << " never synced, " << totals.rpoExceeded
@@ -335,24 +297,25 @@ std::string ReconcileReport::toMarkdown() const {
   md << "| PV | status | last success | bytes | duration | current RPO | error |\n";
   md << "|---|---|---|---|---|---|---|\n";
   for (const auto& r : pvs)
-    md << "| " << mdCell(r.pv) << " | " << (r.failed ? "**" + r.status + "**" : r.status) << " | "
-       << timeOrDash(r.lastSuccess) << " | " << humanBytes(r.bytes) << " | "
+    md << "| " << markdownCell(r.pv) << " | " << (r.failed ? "**" + r.status + "**" : r.status)
+       << " | " << timeOrDash(r.lastSuccess) << " | " << humanBytes(r.bytes) << " | "
        << durationText(r.duration) << " | " << rpoText(r)
        << (r.rpoExceeded && r.status != "not-replicable" ? " ⚠" : "") << " | "
-       << mdCell(r.errorMessage) << " |\n";
+       << markdownCell(r.errorMessage) << " |\n";
   if (!snapshots.empty()) {
     md << "\n## VolumeSnapshots\n\n| snapshot | source PV | status | bytes | error |\n"
        << "|---|---|---|---|---|\n";
     for (const auto& s : snapshots)
-      md << "| " << mdCell(s.snapshot) << " | " << mdCell(s.sourcePv) << " | " << s.status << " | "
-         << humanBytes(s.bytes) << " | " << mdCell(s.errorMessage) << " |\n";
+      md << "| " << markdownCell(s.snapshot) << " | " << markdownCell(s.sourcePv) << " | "
+         << s.status << " | " << humanBytes(s.bytes) << " | " << markdownCell(s.errorMessage)
+         << " |\n";
   }
   if (!orphans.empty()) {
     md << "\n## Orphans (gone at the primary)\n\n| kind | name | DR path | action | detail |\n"
        << "|---|---|---|---|---|\n";
     for (const auto& o : orphans)
-      md << "| " << o.kind << " | " << mdCell(o.name) << " | " << mdCell(o.drPath) << " | "
-         << o.action << " | " << mdCell(o.detail) << " |\n";
+      md << "| " << o.kind << " | " << markdownCell(o.name) << " | " << markdownCell(o.drPath)
+         << " | " << o.action << " | " << markdownCell(o.detail) << " |\n";
   }
   if (!untrackedDirs.empty()) {
     md << "\n## Untracked DR directories (no record ties them to a PV; left alone)\n\n";
@@ -392,7 +355,7 @@ std::string ReconcileReport::toHtml() const {
     << kHtmlStyle << "</style></head><body>\n";
   h << "<h1>ocpv-dr reconcile report</h1>\n<div class=\"meta\">run " << runId << " (" << e(trigger)
     << ") · " << e(formatTime(startedAt)) << " → " << e(formatTime(finishedAt)) << " · RPO target "
-    << e(humanDuration(rpoTarget)) << " · delete policy " << e(deletePolicy) << "</div>\n";
+    << e(humanAge(rpoTarget)) << " · delete policy " << e(deletePolicy) << "</div>\n";
   Json err = errorJson();
   if (err.is_null())
     h << "<div class=\"banner good\">All selected PVs are replicated (exit code 0).</div>\n";

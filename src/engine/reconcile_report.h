@@ -115,11 +115,6 @@ struct ReconcileReport {
   std::string toHtml() const;
 };
 
-// "1.5 GiB", "12 KiB", "0 B".
-std::string humanBytes(std::int64_t bytes);
-// "45s", "12m 5s", "3h 2m", "2d 4h".
-std::string humanDuration(std::chrono::seconds d);
-
 // Writes report.json, report.md and report.html into `dir` (created as needed) and records the
 // paths in report.files.
 [[nodiscard]] Status writeReportFiles(ReconcileReport& report, const std::string& dir);

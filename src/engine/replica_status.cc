@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <sstream>
 
+#include "core/text.h"
+#include "core/time.h"
 #include "engine/reconcile_report.h"
 
 namespace ocpvdr::engine {
@@ -99,7 +101,7 @@ std::string statusTable(const std::vector<ReplicaStatus>& rows, std::chrono::sec
   int exceeded = 0;
   for (const auto& s : rows) {
     exceeded += s.rpoExceeded ? 1 : 0;
-    std::string rpo = s.rpo ? humanDuration(*s.rpo) : (s.lastSuccess ? "-" : "never");
+    std::string rpo = s.rpo ? humanAge(*s.rpo) : (s.lastSuccess ? "-" : "never");
     if (!(s.state == "active" || s.state == "restored")) rpo = "-";
     std::string err = s.errorMessage;
     if (err.size() > 80) err = err.substr(0, 77) + "...";
@@ -109,7 +111,7 @@ std::string statusTable(const std::vector<ReplicaStatus>& rows, std::chrono::sec
         << "  " << pad(s.rpoExceeded ? "YES" : "no", 11) << "  " << err << "\n";
   }
   out << rows.size() << " replica(s), " << exceeded << " over the RPO target of "
-      << humanDuration(rpoTarget) << "\n";
+      << humanAge(rpoTarget) << "\n";
   return out.str();
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/json_util.h"
 #include "core/log.h"
+#include "core/time.h"
 
 namespace ocpvdr::engine {
 

@@ -4,22 +4,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/backoff.h"
+
 namespace ocpvdr::engine {
 
 using std::chrono::nanoseconds;
 
 Millis ExponentialRateLimiter::when(const std::string& key) {
   std::lock_guard lock(mu_);
-  int n = failures_[key]++;
-  // 2^n overflows long before any sane cap is reached: stop doubling once past the cap.
-  double factor = std::ldexp(1.0, std::min(n, 62));
-  double ms =
-      std::min(static_cast<double>(base_.count()) * factor, static_cast<double>(max_.count()));
-  if (jitter_ > 0) {
-    std::uniform_real_distribution<double> spread(1.0 - jitter_, 1.0 + jitter_);
-    ms = std::min(ms * spread(rng_), static_cast<double>(max_.count()));
-  }
-  return Millis(static_cast<Millis::rep>(ms));
+  // Equal spread both ways around the exponential base, then capped again: never past max_.
+  const Backoff backoff{base_, max_, jitter_, jitter_};
+  return std::min(backoff.delay(++failures_[key], rng_), max_);
 }
 
 void ExponentialRateLimiter::forget(const std::string& key) {

@@ -1,6 +1,8 @@
 // Event payload parsing and checks at the engine (see intake.h).
 #include "events/intake.h"
 
+#include "core/time.h"
+
 namespace ocpvdr::events {
 
 namespace {

@@ -1,6 +1,8 @@
 // Payload building and event ids (see payload.h).
 #include "events/payload.h"
 
+#include "core/time.h"
+
 namespace ocpvdr::events {
 
 std::string_view toString(ChangeType t) {

@@ -2,11 +2,12 @@
 #include "events/signature.h"
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <algorithm>
 #include <cctype>
+
+#include "core/crypto.h"
+#include "core/text.h"
 
 namespace ocpvdr::events {
 
@@ -18,21 +19,6 @@ bool constantTimeEqual(std::string_view a, std::string_view b) {
 }
 
 }  // namespace
-
-std::string hmacSha256Hex(std::string_view key, std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 15];
-  }
-  return out;
-}
 
 std::string signatureValue(std::string_view secret, std::string_view body) {
   return "sha256=" + hmacSha256Hex(secret, body);
@@ -54,10 +40,9 @@ Status checkSignature(const std::optional<std::string>& header, std::string_view
                       std::string_view secret) {
   if (!header || header->empty())
     return refusedError("missing x-hub-signature-256 header (HMAC-SHA256 of the body)");
-  std::string sig = *header;
-  if (sig.rfind("sha256=", 0) == 0) sig = sig.substr(7);
-  std::transform(sig.begin(), sig.end(), sig.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string_view raw = *header;
+  if (raw.rfind("sha256=", 0) == 0) raw.remove_prefix(7);
+  const std::string sig = lowerAscii(raw);
   if (sig.size() != 64 ||
       !std::all_of(sig.begin(), sig.end(), [](char c) { return std::isxdigit(c) != 0; }))
     return refusedError("x-hub-signature-256 is not a hex SHA-256 HMAC");

@@ -15,9 +15,7 @@ namespace ocpvdr::events {
 
 inline constexpr char kSignatureHeader[] = "x-hub-signature-256";
 
-// Lower-case hex HMAC-SHA256 of `data` under `key`.
-std::string hmacSha256Hex(std::string_view key, std::string_view data);
-// The signature header's value for `body`: "sha256=<hex>".
+// The signature header's value for `body`: "sha256=<hex HMAC-SHA256>" (core/crypto.h).
 std::string signatureValue(std::string_view secret, std::string_view body);
 
 // Refused (→ 401) when the header is missing, malformed or carries another token.

@@ -5,7 +5,9 @@
 #include <map>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/text.h"
+#include "core/time.h"
 #include "failover/vm_control.h"
 
 namespace ocpvdr::failover {
@@ -48,19 +50,6 @@ std::string startedCell(const Json& vm) {
 std::string seconds(const Json& v) {
   if (!v.is_number()) return "-";
   return humanDuration(milliseconds(static_cast<std::int64_t>(v.get<double>() * 1000)));
-}
-
-std::string mdEscape(std::string t) {
-  std::string out;
-  for (char c : t) {
-    if (c == '|')
-      out += "\\|";
-    else if (c == '\n')
-      out += ' ';
-    else
-      out += c;
-  }
-  return out;
 }
 
 // The steps, each with its duration and error; the run's error (the failed step's, else the
@@ -244,7 +233,7 @@ std::string renderMarkdown(const Json& r) {
     << " |\n\n";
   if (const Json& e = at(r, "error"); e.is_object())
     o << "**Failed** at step `" << cell(at(e, "step")) << "` (" << s(e, "kind")
-      << "): " << mdEscape(s(e, "message")) << "\n\n";
+      << "): " << markdownCell(s(e, "message")) << "\n\n";
 
   o << "## Timeline\n\n| step | state | started | duration | attempts | error |\n"
     << "|---|---|---|---|---|---|\n";
@@ -252,7 +241,7 @@ std::string renderMarkdown(const Json& r) {
     o << "| " << s(st, "step") << " | " << s(st, "state") << " | " << s(st, "startedAt") << " | "
       << humanDuration(milliseconds(at(st, "durationMs").get<std::int64_t>())) << " | "
       << cell(at(st, "attempts")) << " | "
-      << mdEscape(at(st, "error").is_object() ? s(at(st, "error"), "message") : "") << " |\n";
+      << markdownCell(at(st, "error").is_object() ? s(at(st, "error"), "message") : "") << " |\n";
 
   o << "\n## Virtual machines\n\n| VM | status at DR | ready | run strategy | at primary before "
        "| started |\n"
@@ -272,7 +261,7 @@ std::string renderMarkdown(const Json& r) {
   o << "\n## Warnings\n\n";
   if (at(r, "warnings").empty()) o << "None.\n";
   for (const auto& w : at(r, "warnings"))
-    o << "- `" << s(w, "step") << "`: " << mdEscape(s(w, "message")) << "\n";
+    o << "- `" << s(w, "step") << "`: " << markdownCell(s(w, "message")) << "\n";
   o << "\n_Generated " << s(r, "generatedAt") << " by ocpv-dr._\n";
   return o.str();
 }

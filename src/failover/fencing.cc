@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/text.h"
 
 namespace ocpvdr::failover {
 namespace {
@@ -24,13 +25,6 @@ std::vector<std::string> splitLines(std::string_view text, bool* trailingNewline
   }
   *trailingNewline = true;
   return lines;
-}
-
-std::string trimmed(std::string_view s) {
-  auto b = s.find_first_not_of(" \t\r");
-  if (b == std::string_view::npos) return {};
-  auto e = s.find_last_not_of(" \t\r");
-  return std::string(s.substr(b, e - b + 1));
 }
 
 // Fields of one logical exports line: whitespace-separated, double quotes and parentheses keep
@@ -92,12 +86,6 @@ bool belongsToRoot(const std::string& exportPath, const std::vector<std::string>
   return false;
 }
 
-std::string joinRoots(const std::vector<std::string>& roots) {
-  std::string s;
-  for (const auto& r : roots) s += (s.empty() ? "" : " ") + r;
-  return s;
-}
-
 std::vector<std::string> splitOptions(std::string_view opts) {
   std::vector<std::string> out;
   std::size_t i = 0;
@@ -112,7 +100,7 @@ std::vector<std::string> splitOptions(std::string_view opts) {
 
 // "<client>(<options>)" as exportfs -v prints it.
 Result<LiveExport> clientSpec(std::string path, std::string_view spec, std::string_view line) {
-  const std::string t = trimmed(spec);
+  const std::string t = std::string(trim(spec));
   const auto open = t.rfind('(');
   if (t.empty() || open == std::string::npos || open == 0 || t.back() != ')')
     return invalidError("unexpected `exportfs -v` line (no \"client(options)\"): \"" +
@@ -216,7 +204,7 @@ Result<ExportsEdit> fenceExportsText(std::string_view text, const std::vector<st
       if (!continued || i >= physical.size()) break;
       logical += ' ';
     }
-    const std::string t = trimmed(logical);
+    const std::string t = std::string(trim(logical));
     auto keep = [&] {
       for (std::size_t k = first; k < i; ++k) out.push_back(physical[k]);
     };
@@ -281,7 +269,7 @@ Result<ProcessResult> Fencer::remote(const std::string& command,
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, runner_.run(spec, stop));
   if (r.exitCode == 255 && !r.signaled)
     return retryableError("ssh to the primary NFS host (" + ssh_.destination() +
-                          ") failed: " + trimmed(r.err));
+                          ") failed: " + std::string(trim(r.err)));
   return r;
 }
 
@@ -290,11 +278,12 @@ Result<ExportsEdit> Fencer::readAndEdit(const std::vector<std::string>& roots,
   const std::string& file = cfg_.exportsFile;
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, remote("cat -- " + shellQuote(file), {}, stop));
   if (!r.success())
-    return terminalError("cannot read " + file + " on the primary NFS host: " + trimmed(r.err));
+    return terminalError("cannot read " + file +
+                         " on the primary NFS host: " + std::string(trim(r.err)));
   OCPVDR_ASSIGN_OR_RETURN(ExportsEdit edit, fenceExportsText(r.out, roots));
   if (edit.matchedPaths.empty())
     return refusedError("no line of " + file + " on the primary NFS host exports " +
-                        joinRoots(roots) +
+                        join(roots, " ") +
                         ": nothing to fence (check failover.fencing.exports_file, or fence by "
                         "hand and set failover.fencing.method: none)");
   return edit;
@@ -324,7 +313,7 @@ Status Fencer::verifyLiveExports(const std::vector<std::string>& roots, FenceRes
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult v, remote("exportfs -v", {}, stop));
   if (!v.success())
     return terminalError("`exportfs -v` failed on the primary NFS host (exit " +
-                         std::to_string(v.exitCode) + "): " + trimmed(v.err) +
+                         std::to_string(v.exitCode) + "): " + std::string(trim(v.err)) +
                          "; the fence cannot be verified");
   auto parsed = parseExportfsVerbose(v.out);
   if (!parsed.ok()) return parsed.error().wrap("verifying the fence on the primary NFS host");
@@ -338,7 +327,7 @@ Status Fencer::verifyLiveExports(const std::vector<std::string>& roots, FenceRes
   fr.details["liveExports"] = live;
   if (!writable.empty())
     return refusedError(
-        "the primary NFS host still exports " + joinRoots(roots) +
+        "the primary NFS host still exports " + join(roots, " ") +
         " writable after fencing (`exportfs -v`): " + writable +
         ". ocpv-dr makes read-only only the lines of " + cfg_.exportsFile +
         " that export the roots or directories under them; an export of a parent directory, or "
@@ -346,7 +335,7 @@ Status Fencer::verifyLiveExports(const std::vector<std::string>& roots, FenceRes
         "run `exportfs -ra` there and `ocpv-dr failover resume`");
   if (covering.empty())
     fr.warnings.push_back("`exportfs -v` on the primary NFS host lists no export covering " +
-                          joinRoots(roots) + ": nothing is exported there now");
+                          join(roots, " ") + ": nothing is exported there now");
   return Status::success();
 }
 
@@ -359,7 +348,7 @@ Result<FenceResult> Fencer::fence(const std::string& runId, const std::vector<st
     fr.warnings.push_back(
         "fencing.method is none: the primary export was NOT made read-only; make sure nothing "
         "writes to " +
-        joinRoots(roots) + " on the primary");
+        join(roots, " ") + " on the primary");
     return fr;
   }
   if (cfg_.method == config::FencingMethod::Command) {
@@ -367,14 +356,14 @@ Result<FenceResult> Fencer::fence(const std::string& runId, const std::vector<st
       return invalidError("failover.fencing.command is empty (method command)");
     ProcessSpec spec;
     spec.argv = cfg_.command;
-    spec.env = {{"OCPVDR_FAILOVER_RUN_ID", runId}, {"OCPVDR_FENCE_ROOTS", joinRoots(roots)}};
+    spec.env = {{"OCPVDR_FAILOVER_RUN_ID", runId}, {"OCPVDR_FENCE_ROOTS", join(roots, " ")}};
     spec.timeout = std::chrono::seconds(300);
     OCPVDR_ASSIGN_OR_RETURN(ProcessResult r, runner_.run(spec, stop));
     fr.details["command"] = cfg_.command;
     fr.details["exitCode"] = r.exitCode;
     if (!r.success())
       return terminalError("fencing command " + cfg_.command.front() + " failed (exit " +
-                           std::to_string(r.exitCode) + "): " + trimmed(r.err) +
+                           std::to_string(r.exitCode) + "): " + std::string(trim(r.err)) +
                            " — the primary export may still be writable");
     return fr;
   }
@@ -398,7 +387,7 @@ Result<FenceResult> Fencer::fence(const std::string& runId, const std::vector<st
     OCPVDR_ASSIGN_OR_RETURN(ProcessResult w, remote(cmd, edit.content, stop));
     if (!w.success())
       return terminalError("cannot rewrite " + file +
-                           " on the primary NFS host: " + trimmed(w.err));
+                           " on the primary NFS host: " + std::string(trim(w.err)));
     log::info("fenced primary exports", {{"file", file}, {"lines", edit.after}});
   } else {
     fr.details["alreadyFenced"] = true;
@@ -406,8 +395,8 @@ Result<FenceResult> Fencer::fence(const std::string& runId, const std::vector<st
   OCPVDR_ASSIGN_OR_RETURN(ProcessResult x, remote("exportfs -ra", {}, stop));
   if (!x.success())
     return terminalError("`exportfs -ra` failed on the primary NFS host (exit " +
-                         std::to_string(x.exitCode) + "): " + trimmed(x.err) + "; " + file +
-                         " is already read-only, the running NFS server may not be yet");
+                         std::to_string(x.exitCode) + "): " + std::string(trim(x.err)) + "; " +
+                         file + " is already read-only, the running NFS server may not be yet");
   OCPVDR_TRY(verifyLiveExports(roots, fr, stop));
   return fr;
 }

@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "catalog/points.h"
+#include "core/time.h"
 #include "extent/materialize.h"
 
 namespace ocpvdr::failover {

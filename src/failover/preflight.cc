@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "core/text.h"
 #include "kube/api_status.h"
 
 namespace ocpvdr::failover {
@@ -83,27 +84,20 @@ CheckRow row(std::string check) {
   return r;
 }
 
-// "bucket/prefix" with the prefix's surrounding slashes dropped (Velero trims them too).
-std::string trimSlashes(std::string s) {
-  while (!s.empty() && s.front() == '/') s.erase(s.begin());
-  while (!s.empty() && s.back() == '/') s.pop_back();
-  return s;
-}
-
 bool readsConfiguredStore(const DrCheckInput& in, const Json& bsl) {
   return str(bsl, "spec.objectStorage.bucket") == in.cfg.backupStore.bucket &&
-         trimSlashes(str(bsl, "spec.objectStorage.prefix")) ==
-             trimSlashes(in.cfg.backupStore.prefix);
+         std::string(trim(str(bsl, "spec.objectStorage.prefix"), "/")) ==
+             std::string(trim(in.cfg.backupStore.prefix, "/"));
 }
 
 std::string storeText(const DrCheckInput& in) {
   return "bucket " + in.cfg.backupStore.bucket + ", prefix \"" +
-         trimSlashes(in.cfg.backupStore.prefix) + "\"";
+         std::string(trim(in.cfg.backupStore.prefix, "/")) + "\"";
 }
 
 std::string bslText(const Json& bsl) {
   return str(bsl, "metadata.name") + " (bucket " + str(bsl, "spec.objectStorage.bucket") +
-         ", prefix \"" + trimSlashes(str(bsl, "spec.objectStorage.prefix")) + "\")";
+         ", prefix \"" + std::string(trim(str(bsl, "spec.objectStorage.prefix"), "/")) + "\")";
 }
 
 }  // namespace

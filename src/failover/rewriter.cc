@@ -1,6 +1,7 @@
 // Primary → DR PersistentVolume / PersistentVolumeClaim rewriting (see rewriter.h).
 #include "failover/rewriter.h"
 
+#include "core/text.h"
 #include "replication/path_map.h"
 #include "replication/pv_source.h"
 
@@ -104,24 +105,6 @@ std::string stringAt(const Json& obj, std::string_view path) {
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-std::vector<std::string> splitOn(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i <= s.size()) {
-    std::size_t j = s.find(sep, i);
-    if (j == std::string::npos) j = s.size();
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-std::string trimSlashes(std::string s) {
-  while (!s.empty() && s.front() == '/') s.erase(s.begin());
-  while (!s.empty() && s.back() == '/') s.pop_back();
-  return s;
-}
-
 // Points a csi-driver-nfs PV at the DR copy. Which fields name the source follows
 // replication::describePv (and the driver's node plugin): volumeAttributes server/share/subdir
 // when server and share are set there, else the volumeHandle.
@@ -129,7 +112,9 @@ Status rewriteCsiNfs(Json& pv, const replication::VolumePaths& mapped, const std
   Json& csi = pv["spec"]["csi"];
   const std::string handle = stringAt(csi, "volumeHandle");
   const bool newForm = handle.find('#') != std::string::npos;
-  std::vector<std::string> fields = newForm ? splitOn(handle, '#') : std::vector<std::string>{};
+  std::vector<std::string> fields;
+  if (newForm)
+    for (std::string_view f : split(handle, '#')) fields.emplace_back(f);
   const Json* attrsIn = jsonAt(csi, "volumeAttributes");
   const bool fromAttributes = attrsIn && attrsIn->is_object() &&
                               !stringAt(*attrsIn, "server").empty() && attrsIn->contains("share") &&
@@ -142,7 +127,7 @@ Status rewriteCsiNfs(Json& pv, const replication::VolumePaths& mapped, const std
   } else if (auto last = handle.rfind('/'); last != std::string::npos) {
     subdir = handle.substr(last + 1);  // old form server/share/subdir
   }
-  subdir = trimSlashes(subdir);
+  subdir = std::string(trim(subdir, "/"));
 
   // The DR export path must still read <share>/<subdir> with the same subdir, so that the
   // driver mounts the replicated directory.
@@ -164,7 +149,7 @@ Status rewriteCsiNfs(Json& pv, const replication::VolumePaths& mapped, const std
   if (!subdir.empty() || attrs.contains("subdir")) attrs["subdir"] = subdir;
   if (newForm) {
     fields[0] = mapped.drServer;
-    fields[1] = trimSlashes(drShare);
+    fields[1] = std::string(trim(drShare, "/"));
     std::string h;
     for (std::size_t i = 0; i < fields.size(); ++i) h += (i ? "#" : "") + fields[i];
     csi["volumeHandle"] = h;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "core/text.h"
 #include "kube/api_status.h"
 #include "kube/resource_type.h"
 #include "kube/views.h"
@@ -35,17 +36,6 @@ bool agentConnectedIn(const Json& vmi) {
 }
 
 }  // namespace
-
-std::string humanDuration(std::chrono::milliseconds d) {
-  using namespace std::chrono;
-  if (d < seconds(1)) return std::to_string(d.count()) + "ms";
-  auto s = duration_cast<seconds>(d).count();
-  std::string out;
-  if (s >= 3600) out += std::to_string(s / 3600) + "h";
-  if (s >= 60 && s % 3600 / 60) out += std::to_string(s % 3600 / 60) + "m";
-  if (s % 60 || out.empty()) out += std::to_string(s % 60) + "s";
-  return out;
-}
 
 std::string hintForVmStatus(const std::string& s) {
   if (s == "WaitingForVolumeBinding")

@@ -82,7 +82,4 @@ class VmControl {
 // What to check for a VM stuck in a printableStatus (for timeout messages).
 std::string hintForVmStatus(const std::string& printableStatus);
 
-// "1h2m3s" / "45s" / "800ms", for messages and reports.
-std::string humanDuration(std::chrono::milliseconds d);
-
 }  // namespace ocpvdr::failover

@@ -12,7 +12,10 @@
 
 #include "backup/backup_discovery.h"
 #include "backup/velero_tarball.h"
+#include "core/files.h"
 #include "core/log.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "failover/dr_namespaces.h"
 #include "failover/failover_report.h"
 #include "failover/fencing.h"

@@ -76,7 +76,7 @@ Result<Json> FailoverWorkflow::putPointsInPlace(Context& ctx) {
     std::vector<std::string> problems;
     OCPVDR_ASSIGN_OR_RETURN(
         Json vols, choosePoints(d_.catalog, ctx.pointSpec, targets, d_.clock.now(), problems));
-    if (!problems.empty()) return refusedError(joined(problems, "; "));
+    if (!problems.empty()) return refusedError(join(problems, "; "));
     chosen = {
         {"spec", ctx.pointSpec}, {"chosenAt", formatTimeMillis(d_.clock.now())}, {"volumes", vols}};
     ctx.progress["points"] = chosen;
@@ -166,7 +166,7 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
       return terminalError(
           "PVCs not Bound at DR after " +
           humanDuration(duration_cast<milliseconds>(cfg.failover.timeouts.pvcBind)) + ": " +
-          joined(pending, "; ") +
+          join(pending, "; ") +
           " — check each PV's spec.claimRef names its PVC and that no other claim took it "
           "(`oc get pv <name> -o yaml`), then resume");
     if (!d_.clock.sleepFor(o_.pollInterval, o_.stop))
@@ -307,7 +307,7 @@ Result<Json> FailoverWorkflow::startVms(Context& ctx) {
   }
   if (!missing.empty())
     return terminalError(
-        "VMs of the backup are missing at DR after the restore: " + joined(missing) +
+        "VMs of the backup are missing at DR after the restore: " + join(missing, ", ") +
         " — check the Restore's errors (`velero restore "
         "describe`); restore them by hand, then resume");
   // Only the VMs that were meant to run are started and waited for; the others stay Halted.

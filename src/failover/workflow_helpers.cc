@@ -57,12 +57,6 @@ std::string str(const Json& j, std::string_view path) {
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-std::string joined(const std::vector<std::string>& v, const std::string& sep) {
-  std::string s;
-  for (const auto& x : v) s += (s.empty() ? "" : sep) + x;
-  return s;
-}
-
 Json volumeJson(const VolumePlan& v, bool dirExists) {
   return {{"pv", v.pv},
           {"claim", v.pvcNs + "/" + v.pvcName},
@@ -266,7 +260,7 @@ Result<Json> Helpers::buildObjects(FailoverWorkflow::Context& ctx) {
   std::vector<std::string> problems, warnings;
   Json skipped = Json::array();
   OCPVDR_ASSIGN_OR_RETURN(auto vols, volumes(ctx, problems, warnings, &skipped));
-  if (!problems.empty()) return refusedError(joined(problems, "; "));
+  if (!problems.empty()) return refusedError(join(problems, "; "));
   Json o = {{"backup", ctx.backup->name},
             {"namespaces", ctx.namespaces},
             {"persistentVolumes", Json::array()},

@@ -10,6 +10,9 @@
 
 #include "backup/backup_discovery.h"
 #include "backup/velero_tarball.h"
+#include "core/files.h"
+#include "core/text.h"
+#include "core/time.h"
 #include "failover/vm_control.h"
 #include "failover/workflow.h"
 #include "replication/path_map.h"
@@ -52,7 +55,6 @@ namespace detail {
 
 std::string newRunId(SystemTime now);
 std::string str(const Json& j, std::string_view path);
-std::string joined(const std::vector<std::string>& v, const std::string& sep = ", ");
 
 // One volume of the failover: the backup's PVC and PV, their DR versions and where the data is.
 struct VolumePlan {

@@ -67,7 +67,7 @@ struct Preflight {
   }
   Error refusal() const {
     return refusedError("preflight found " + std::to_string(problems.size()) + " problem" +
-                        (problems.size() == 1 ? "" : "s") + ": " + joined(problems, "; "));
+                        (problems.size() == 1 ? "" : "s") + ": " + join(problems, "; "));
   }
 };
 
@@ -145,7 +145,7 @@ Status checkVolumes(Preflight& p) {
     }
   }
   if (vols.empty())
-    p.warnings.push_back("no PVC of the protected namespaces (" + joined(ctx.namespaces) +
+    p.warnings.push_back("no PVC of the protected namespaces (" + join(ctx.namespaces, ", ") +
                          ") is in backup " + b.name);
   return Status::success();
 }

@@ -106,7 +106,7 @@ Result<Json> FailoverWorkflow::finalSync(Context& ctx) {
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
   std::vector<std::string> problems, warnings;
   OCPVDR_ASSIGN_OR_RETURN(auto vols, h.volumes(ctx, problems, warnings));
-  if (!problems.empty()) return refusedError(joined(problems, "; "));
+  if (!problems.empty()) return refusedError(join(problems, "; "));
   std::map<std::string, Json> done;
   if (ctx.progress.contains("volumes"))
     for (const auto& v : ctx.progress["volumes"]) done[str(v, "pv")] = v;

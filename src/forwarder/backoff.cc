@@ -41,11 +41,6 @@ void DeliveryGate::onSuccess() {
   until_.reset();
 }
 
-Millis DeliveryGate::stretch(Millis base) {
-  std::uniform_real_distribution<double> d(0.0, std::max(0.0, policy_.jitter));
-  return Millis(static_cast<Millis::rep>(static_cast<double>(base.count()) * (1.0 + d(rng_))));
-}
-
 Millis DeliveryGate::onFailure(SteadyTime now, std::optional<Millis> retryAfter) {
   ended();
   // A send that started before the current pause and failed during it says nothing new: the
@@ -55,13 +50,10 @@ Millis DeliveryGate::onFailure(SteadyTime now, std::optional<Millis> retryAfter)
   }
   authFailures_ = 0;
   ++failures_;
-  Millis base = policy_.initial;
-  for (int i = 1; i < failures_ && base < policy_.max; ++i) base *= 2;
-  base = std::min(base, policy_.max);
-  Millis wait = stretch(base);
+  const Backoff backoff{policy_.initial, policy_.max, 0, policy_.jitter};
+  Millis wait = backoff.delay(failures_, rng_);
   if (retryAfter) wait = std::max(wait, std::min(*retryAfter, policy_.max));
-  wait = std::min(wait, Millis(static_cast<Millis::rep>(policy_.max.count() *
-                                                        (1.0 + std::max(0.0, policy_.jitter)))));
+  wait = std::min(wait, backoff.longest());
   until_ = now + wait;
   return wait;
 }
@@ -73,10 +65,8 @@ Millis DeliveryGate::onAuthFailure(SteadyTime now) {
   }
   failures_ = 0;
   ++authFailures_;
-  Millis base = policy_.authInitial;
-  for (int i = 1; i < authFailures_ && base < policy_.authMax; ++i) base *= 2;
-  base = std::min(base, policy_.authMax);
-  const Millis wait = stretch(base);
+  const Millis wait =
+      Backoff{policy_.authInitial, policy_.authMax, 0, policy_.jitter}.delay(authFailures_, rng_);
   until_ = now + wait;
   return wait;
 }

@@ -18,6 +18,7 @@
 #include <optional>
 #include <random>
 
+#include "core/backoff.h"
 #include "core/clock.h"
 
 namespace ocpvdr::forwarder {
@@ -32,7 +33,7 @@ struct BackoffPolicy {
   Millis max{30'000};
   Millis authInitial{10'000};
   Millis authMax{120'000};
-  double jitter = 0.2;  // each wait is stretched by a random share in [0, jitter]
+  double jitter = 0.2;  // each wait is stretched by a random share in [0, jitter] (core/backoff.h)
 };
 
 class DeliveryGate {
@@ -59,7 +60,6 @@ class DeliveryGate {
   int inFlight() const { return inFlight_; }
 
  private:
-  Millis stretch(Millis base);
   void ended();
 
   BackoffPolicy policy_;

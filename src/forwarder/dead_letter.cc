@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "core/json_util.h"
+#include "core/time.h"
 
 namespace ocpvdr::forwarder {
 

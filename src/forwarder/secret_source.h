@@ -6,11 +6,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
+#include <memory>
 #include <string>
 
 #include "core/clock.h"
 #include "core/result.h"
+#include "core/secret_file.h"
 
 namespace ocpvdr::forwarder {
 
@@ -19,12 +20,9 @@ class SecretSource {
   // Nothing configured: value() is always empty.
   SecretSource() = default;
   static SecretSource fromValue(std::string value);
-  // The file is checked (stat: mtime, size, inode) at most once per `recheck`.
+  // The file is checked (stat: mtime, size, inode) at most once per `recheck` (core/secret_file.h).
   static SecretSource fromFile(std::string path, Clock& clock,
                                std::chrono::milliseconds recheck = std::chrono::seconds(1));
-
-  SecretSource(SecretSource&& other) noexcept;
-  SecretSource& operator=(SecretSource&& other) noexcept;
 
   // The current value. A file that cannot be read keeps the last value read and returns the
   // error only when nothing was ever read (NotFound / Terminal naming the file).
@@ -33,22 +31,15 @@ class SecretSource {
   [[nodiscard]] Result<std::string> reload();
   // Bumped every time the value read changes; lets waiters notice a new token.
   std::uint64_t generation();
-  bool configured() const { return !path_.empty() || hasValue_; }
-  const std::string& path() const { return path_; }
+  bool configured() const { return file_ != nullptr || hasValue_; }
+  const std::string& path() const;
 
  private:
-  Status readLocked(bool force);
+  Result<std::string> read(bool force);
 
-  Clock* clock_ = nullptr;
-  std::string path_;
-  std::chrono::milliseconds recheck_{1000};
-  std::mutex mu_;
-  std::string value_;
+  std::unique_ptr<SecretFile> file_;  // from a file
+  std::string value_;                 // from a value
   bool hasValue_ = false;
-  std::uint64_t generation_ = 0;
-  SteadyTime lastCheck_{};
-  bool checkedOnce_ = false;
-  std::int64_t mtimeNs_ = -1, size_ = -1, inode_ = -1;
 };
 
 }  // namespace ocpvdr::forwarder

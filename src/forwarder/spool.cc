@@ -7,7 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "catalog/sqlite.h"
+#include "core/sqlite.h"
 
 namespace ocpvdr::forwarder {
 

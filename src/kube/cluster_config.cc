@@ -3,7 +3,6 @@
 #include "kube/cluster_config.h"
 
 #include <openssl/evp.h>
-#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -11,20 +10,15 @@
 #include <filesystem>
 #include <vector>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "core/log.h"
+#include "core/text.h"
 
 namespace ocpvdr::kube {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string trim(std::string_view s) {
-  std::size_t b = 0, e = s.size();
-  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
-  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
-  return std::string(s.substr(b, e - b));
-}
 
 // A string-valued key of a YAML map: absent/null → nullopt; a non-scalar → Invalid naming it.
 Result<std::optional<std::string>> optScalar(const YAML::Node& map, const char* key,
@@ -114,7 +108,7 @@ Status readClusterEntry(const YAML::Node& cluster, const std::string& clWhere,
                         const fs::path& baseDir, ClusterConfig& cfg) {
   OCPVDR_ASSIGN_OR_RETURN(auto server, optScalar(cluster, "server", clWhere));
   if (!server || server->empty()) return invalidError(clWhere + ".server: missing");
-  std::string srv = trim(*server);
+  std::string srv = std::string(trim(*server));
   while (!srv.empty() && srv.back() == '/') srv.pop_back();
   if (srv.rfind("https://", 0) != 0 && srv.rfind("http://", 0) != 0) {
     return invalidError(clWhere + ".server: expected an http(s):// URL, got \"" + *server + "\"");
@@ -161,12 +155,12 @@ Status readUserEntry(const YAML::Node& user, const std::string& userName, const 
   }
   OCPVDR_ASSIGN_OR_RETURN(auto token, optScalar(user, "token", uWhere));
   OCPVDR_ASSIGN_OR_RETURN(auto tokenFile, optScalar(user, "tokenFile", uWhere));
-  cfg.token = trim(token.value_or(""));
+  cfg.token = std::string(trim(token.value_or("")));
   if (tokenFile && !tokenFile->empty()) {
     cfg.tokenFile = resolvePath(*tokenFile, baseDir);
     auto text = readFile(cfg.tokenFile);
     if (!text) return text.error().wrap(uWhere + ".tokenFile");
-    cfg.token = trim(*text);
+    cfg.token = std::string(trim(*text));
     if (cfg.token.empty()) {
       return invalidError(uWhere + ".tokenFile: \"" + cfg.tokenFile + "\" is empty");
     }
@@ -304,14 +298,14 @@ Result<ClusterConfig> inClusterConfig(const std::string& root, const EnvLookup& 
     return invalidError("in-cluster configuration: cannot read the service-account token: " +
                         token.error().message);
   }
-  cfg.token = trim(*token);
+  cfg.token = std::string(trim(*token));
   if (cfg.token.empty()) {
     return invalidError("in-cluster configuration: token file " + cfg.tokenFile + " is empty");
   }
   cfg.caFile = (fs::path(root) / "ca.crt").string();
   OCPVDR_TRY(checkReadable(cfg.caFile, "in-cluster configuration: service-account CA"));
   auto ns = readFile((fs::path(root) / "namespace").string());
-  if (ns) cfg.defaultNamespace = trim(*ns);
+  if (ns) cfg.defaultNamespace = std::string(trim(*ns));
   return cfg;
 }
 
@@ -361,58 +355,40 @@ TlsOptions tlsOptionsFor(const ClusterConfig& cfg) {
 
 BearerTokenSource::BearerTokenSource(const ClusterConfig& cfg, Clock& clock,
                                      std::chrono::milliseconds recheck)
-    : clock_(clock), file_(cfg.tokenFile), recheck_(recheck), token_(cfg.token) {
+    : token_(cfg.token) {
+  if (!cfg.tokenFile.empty()) file_ = std::make_unique<SecretFile>(cfg.tokenFile, clock, recheck);
   if (!token_.empty()) log::addSecret(token_);
 }
 
-Status BearerTokenSource::readLocked() {
-  struct stat st {};
-  if (::stat(file_.c_str(), &st) != 0) {
-    return retryableError("token file " + file_ + " cannot be read");
-  }
-  const std::int64_t mtimeNs =
-      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  const std::int64_t size = st.st_size;
-  if (loaded_ && mtimeNs == mtimeNs_ && size == size_) return Status::success();
-  auto text = readFile(file_);
-  if (!text) return retryableError("token file " + file_ + ": " + text.error().message);
-  std::string tok = trim(*text);
-  if (tok.empty()) return retryableError("token file " + file_ + " is empty");
-  if (tok != token_) log::addSecret(tok);
-  token_ = std::move(tok);
-  mtimeNs_ = mtimeNs;
-  size_ = size;
-  loaded_ = true;
-  return Status::success();
+Result<std::string> BearerTokenSource::read(bool force) {
+  Status st = file_->refresh(force);
+  if (!st.ok()) return retryableError("token file " + file_->path() + ": " + st.error().message);
+  std::string tok = file_->value();
+  if (tok.empty()) return retryableError("token file " + file_->path() + " is empty");
+  return tok;
 }
 
 Result<std::string> BearerTokenSource::token() {
   std::lock_guard lock(mu_);
-  if (file_.empty()) return token_;
-  const SteadyTime now = clock_.monotonic();
-  if (!loaded_ || now - lastCheck_ >= recheck_) {
-    lastCheck_ = now;
-    Status st = readLocked();
-    if (!st.ok()) {
-      // A rotation in progress can briefly hide the file; keep using the token we have.
-      if (!token_.empty()) {
-        log::warn("kube: keeping the previous bearer token", {{"reason", st.error().message}});
-        return token_;
-      }
-      return st.error();
-    }
+  if (!file_) return token_;
+  auto tok = read(false);
+  if (tok.ok()) {
+    token_ = *tok;
+    return token_;
   }
+  // A rotation in progress can briefly hide or empty the file; keep using the token we have.
+  if (token_.empty()) return tok.error();
+  log::warn("kube: keeping the previous bearer token", {{"reason", tok.error().message}});
   return token_;
 }
 
 Result<bool> BearerTokenSource::reload() {
   std::lock_guard lock(mu_);
-  if (file_.empty()) return false;
-  const std::string before = token_;
-  loaded_ = false;  // force a read even when mtime and size look unchanged
-  lastCheck_ = clock_.monotonic();
-  OCPVDR_TRY(readLocked());
-  return token_ != before;
+  if (!file_) return false;
+  OCPVDR_ASSIGN_OR_RETURN(auto tok, read(true));
+  const bool changed = tok != token_;
+  token_ = std::move(tok);
+  return changed;
 }
 
 }  // namespace ocpvdr::kube

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/result.h"
+#include "core/secret_file.h"
 
 namespace ocpvdr::kube {
 
@@ -67,9 +69,9 @@ TlsOptions tlsOptionsFor(const ClusterConfig& cfg);
 // Decodes standard base64 (whitespace ignored); Invalid on anything else.
 [[nodiscard]] Result<std::string> decodeBase64(std::string_view text);
 
-// The bearer token to send. A static token never changes; a token file is re-checked (stat:
-// mtime + size) at most once per `recheck` interval, and immediately when reload(true) is asked
-// for (after a 401), so a rotated token is picked up without a restart. Thread-safe.
+// The bearer token to send. A static token never changes; a token file (core/secret_file.h) is
+// re-checked at most once per `recheck` interval, and immediately when reload() is asked for
+// (after a 401), so a rotated token is picked up without a restart. Thread-safe.
 class BearerTokenSource {
  public:
   BearerTokenSource(const ClusterConfig& cfg, Clock& clock,
@@ -78,20 +80,15 @@ class BearerTokenSource {
   [[nodiscard]] Result<std::string> token();
   // Re-reads the file now. Returns true when the token changed (worth retrying a 401).
   [[nodiscard]] Result<bool> reload();
-  bool fromFile() const { return !file_.empty(); }
+  bool fromFile() const { return file_ != nullptr; }
 
  private:
-  Status readLocked();
+  // The file's token after refresh(force); Retryable naming the file when unreadable or empty.
+  Result<std::string> read(bool force);
 
-  Clock& clock_;
-  std::string file_;
-  std::chrono::milliseconds recheck_;
+  std::unique_ptr<SecretFile> file_;  // null: static token only
   std::mutex mu_;
-  std::string token_;
-  bool loaded_ = false;
-  SteadyTime lastCheck_{};
-  std::int64_t mtimeNs_ = -1;
-  std::int64_t size_ = -1;
+  std::string token_;  // the last good token: resolved at start, then the file's when not empty
 };
 
 }  // namespace ocpvdr::kube

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "core/backoff.h"
 #include "core/log.h"
 
 namespace ocpvdr::kube {
@@ -103,14 +104,11 @@ ClientCounters KubeClient::counters() const {
 }
 
 std::chrono::milliseconds KubeClient::backoffFor(int attempt) {
-  auto base = opts_.retry.initialBackoff;
-  for (int i = 1; i < attempt && base < opts_.retry.maxBackoff; ++i) base *= 2;
-  base = std::min(base, opts_.retry.maxBackoff);
   // "Equal jitter": half fixed, half random, so concurrent clients spread out but never retry
   // immediately.
+  const Backoff backoff{opts_.retry.initialBackoff, opts_.retry.maxBackoff, 0.5, 0};
   std::lock_guard lock(rngMu_);
-  std::uniform_int_distribution<std::int64_t> d(0, std::max<std::int64_t>(0, base.count() / 2));
-  return std::chrono::milliseconds(base.count() - base.count() / 2 + d(rng_));
+  return backoff.delay(attempt, rng_);
 }
 
 Result<HttpRequest> KubeClient::baseRequest(const Call& call) {

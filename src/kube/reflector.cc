@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/backoff.h"
 #include "core/log.h"
 
 namespace ocpvdr::kube {
@@ -28,7 +29,7 @@ Reflector::Reflector(KubeClient& client, Clock& clock, ResourceType type, Reflec
       handler_(std::move(handler)),
       name_(opts_.name.empty() ? type_.groupResource() : opts_.name),
       rng_(opts_.seed != 0 ? opts_.seed : std::random_device{}()),
-      nextBackoff_(opts_.backoffInitial) {
+      failures_(0) {
   if (opts_.watchTimeoutMax < opts_.watchTimeoutMin) {
     std::swap(opts_.watchTimeoutMin, opts_.watchTimeoutMax);
   }
@@ -97,17 +98,15 @@ std::int64_t Reflector::nextWatchTimeout() {
 }
 
 bool Reflector::backoff(std::stop_token stop) {
-  const auto base = nextBackoff_;
-  std::uniform_int_distribution<std::int64_t> jitter(0,
-                                                     std::max<std::int64_t>(0, base.count() / 4));
-  const auto wait = std::chrono::milliseconds(base.count() + jitter(rng_));
-  nextBackoff_ = std::min(base * 2, opts_.backoffMax);
+  // Up to a quarter longer than the doubling base, never shorter.
+  const auto wait =
+      Backoff{opts_.backoffInitial, opts_.backoffMax, 0, 0.25}.delay(++failures_, rng_);
   log::debug("kube: reflector backing off", {{"reflector", name_}, {"waitMs", wait.count()}});
   return clock_.sleepFor(wait, stop);
 }
 
 void Reflector::resetBackoff() {
-  nextBackoff_ = opts_.backoffInitial;
+  failures_ = 0;
 }
 
 Status Reflector::relist(std::stop_token stop) {

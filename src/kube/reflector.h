@@ -124,7 +124,7 @@ class Reflector {
   ReflectorHandler handler_;
   std::string name_;
   std::mt19937_64 rng_;  // used only on the run() thread
-  std::chrono::milliseconds nextBackoff_;
+  int failures_;         // backoffs since the last reset
 
   mutable std::mutex mu_;  // guards known_, lastRv_, counters_, lastFailure_
   std::map<std::string, Known> known_;

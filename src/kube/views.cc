@@ -1,6 +1,7 @@
 // Typed views: field reads with json_util and the VS/VSC type normalisation.
 #include "kube/views.h"
 
+#include "core/time.h"
 #include "kube/quantity.h"
 
 namespace ocpvdr::kube {

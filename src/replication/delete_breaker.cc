@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "core/log.h"
+#include "core/time.h"
 
 namespace ocpvdr::replication {
 namespace {

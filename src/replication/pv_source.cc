@@ -1,5 +1,6 @@
 // PersistentVolume reading and NFS source resolution (see pv_source.h for the accepted forms).
 #include "replication/pv_source.h"
+#include "core/text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -8,18 +9,11 @@
 namespace ocpvdr::replication {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // volumeAttributes keys are matched case-insensitively, as the driver does.
 std::optional<std::string> attribute(const Json& attrs, std::string_view key) {
   if (!attrs.is_object()) return std::nullopt;
   for (auto it = attrs.begin(); it != attrs.end(); ++it)
-    if (lower(it.key()) == key && it.value().is_string()) return it.value().get<std::string>();
+    if (lowerAscii(it.key()) == key && it.value().is_string()) return it.value().get<std::string>();
   return std::nullopt;
 }
 
@@ -31,18 +25,6 @@ std::string joinShare(std::string_view share, std::string_view subdir) {
   while (!sub.empty() && sub.front() == '/') sub.erase(sub.begin());
   if (sub.empty()) return s.empty() ? "/" : s;
   return (s == "/" ? "" : s) + "/" + sub;
-}
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (true) {
-    std::size_t j = s.find(sep, i);
-    out.push_back(s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
-    if (j == std::string_view::npos) break;
-    i = j + 1;
-  }
-  return out;
 }
 
 // An envelope is recognised by its carrier field; the object inside must be a JSON object.

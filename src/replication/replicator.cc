@@ -7,6 +7,8 @@
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/time.h"
+#include "events/work_key.h"
 #include "replication/guards.h"
 #include "replication/lock.h"
 #include "replication/path_map.h"
@@ -311,7 +313,7 @@ Replicator::Call::Call(Replicator& rep, std::string action, std::string eventId,
 }
 
 Result<SyncReport> Replicator::Call::done() {
-  rep.finishReport(r, start, eventId, pvKey ? "pv/" + r.pv : key);
+  rep.finishReport(r, start, eventId, pvKey ? events::pvKey(r.pv) : key);
   return r;
 }
 
@@ -351,7 +353,7 @@ std::optional<SnapshotInfo> Replicator::Call::openSnapshot(const Json& doc) {
     return std::nullopt;
   }
   r.snapshot = vs->ns + "/" + vs->name;
-  key = "snap/" + r.snapshot;
+  key = events::snapshotKey(vs->ns, vs->name);
   if (skipProcessedEvent(rep.catalog_, eventId, r)) return std::nullopt;
   return std::move(vs).value();
 }

@@ -5,6 +5,8 @@
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/time.h"
+#include "events/work_key.h"
 #include "replication/guards.h"
 #include "replication/lock.h"
 #include "replication/path_map.h"
@@ -330,7 +332,7 @@ void Replicator::deleteDescribedPv(const PvInfo& info, const std::string& input,
   } else if (policy == config::DeletePolicy::Keep) {
     r.result = Outcome::Kept;
     row.state = "kept";
-  } else if (breakerHolds(opts.breaker, "pv/" + info.name, liveReplicas, r)) {
+  } else if (breakerHolds(opts.breaker, events::pvKey(info.name), liveReplicas, r)) {
     return;
   } else if (policy == config::DeletePolicy::Delete) {
     std::error_code ec;

@@ -5,6 +5,8 @@
 
 #include "core/log.h"
 #include "core/paths.h"
+#include "core/time.h"
+#include "events/work_key.h"
 #include "replication/guards.h"
 #include "replication/lock.h"
 #include "replication/path_map.h"
@@ -307,7 +309,8 @@ bool Replicator::disposeSnapshotArchive(catalog::SnapshotRecord& rec, config::De
   if (dr->exists && dr->isDir) {
     if (policy == config::DeletePolicy::Keep) {
       r.result = Outcome::Kept;
-    } else if (breakerHolds(opts.breaker, "snap/" + r.snapshot, liveSnapshots, r)) {
+    } else if (breakerHolds(opts.breaker, std::string(events::kSnapshotKeyPrefix) + r.snapshot,
+                            liveSnapshots, r)) {
       return false;
     } else if (policy == config::DeletePolicy::Delete) {
       std::error_code ec;

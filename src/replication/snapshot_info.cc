@@ -1,6 +1,7 @@
 // VolumeSnapshot / VolumeSnapshotContent reading, quantity parsing and csi-driver-nfs snapshot
 // handles (formats in snapshot_info.h).
 #include "replication/snapshot_info.h"
+#include "core/time.h"
 
 #include <cctype>
 #include <filesystem>

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <set>
 
+#include "core/files.h"
 #include "core/paths.h"
+#include "core/time.h"
 
 namespace ocpvdr::replication {
 namespace fs = std::filesystem;
@@ -165,15 +167,6 @@ Json TrashEntry::toJson(SystemTime now) const {
   return j;
 }
 
-std::string Trash::compactTimestamp(SystemTime t) {
-  std::time_t tt = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return buf;
-}
-
 Result<TrashEntry> Trash::quarantine(const std::string& drRootReal, const std::string& dirReal,
                                      TrashManifest manifest) {
   if (!paths::isUnder(dirReal, drRootReal) || dirReal == drRootReal)
@@ -190,7 +183,7 @@ Result<TrashEntry> Trash::quarantine(const std::string& drRootReal, const std::s
   manifest.originalPath = dirReal;
   manifest.drRoot = drRootReal;
   std::string base =
-      compactTimestamp(manifest.time) + "-" +
+      compactUtc(manifest.time) + "-" +
       safeName(manifest.kind == "snapshot" ? "snap-" + manifest.ns + "-" + manifest.name
                                            : manifest.pv);
   fs::path entry = trashRoot / base;

@@ -83,9 +83,6 @@ class Trash {
   [[nodiscard]] Result<TrashEntry> restore(std::string_view id);
   [[nodiscard]] Result<PurgeResult> purge(const PurgeOptions& opts);
 
-  // "20261124T001221Z"
-  static std::string compactTimestamp(SystemTime t);
-
  private:
   const config::Config& cfg_;
   Clock& clock_;

@@ -16,12 +16,6 @@
 namespace ocpvdr::s3 {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
-  return s;
-}
-
 void registerSecrets(const AwsCredentials& c) {
   log::addSecret(c.secretAccessKey);
   if (!c.sessionToken.empty()) log::addSecret(c.sessionToken);

@@ -14,8 +14,11 @@
 #include <filesystem>
 #include <set>
 
+#include "core/backoff.h"
+#include "core/crypto.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/time.h"
 
 namespace ocpvdr::s3 {
 namespace {
@@ -338,7 +341,7 @@ Result<HttpResponse> S3ObjectStore::call(Call& c, std::stop_token stop) {
   for (int attempt = 1;; ++attempt) {
     c.attempts = attempt;
     if (c.reset) c.reset();
-    const std::string amzDate = formatAmzDate(clock_.now());
+    const std::string amzDate = compactUtc(clock_.now());
     SigV4Request sreq;
     sreq.method = c.method;
     sreq.path = c.path;
@@ -419,10 +422,8 @@ Result<HttpResponse> S3ObjectStore::call(Call& c, std::stop_token stop) {
         failure->message += " (gave up after " + std::to_string(attempt) + " attempts)";
       return *failure;
     }
-    Millis backoff = opt_.initialBackoff;
-    for (int i = 1; i < attempt && backoff < opt_.maxBackoff; ++i) backoff *= 2;
-    backoff = std::min(backoff, opt_.maxBackoff);
-    backoff = std::max(backoff, retryAfter);
+    const Millis backoff =
+        std::max(Backoff{opt_.initialBackoff, opt_.maxBackoff}.base(attempt), retryAfter);
     log::warn("S3 request failed; retrying", {{"request", c.what},
                                               {"attempt", attempt},
                                               {"backoff_ms", backoff.count()},

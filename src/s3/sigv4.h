@@ -70,11 +70,6 @@ std::string awsUriEncode(std::string_view s, bool keepSlash);
 std::string canonicalUri(std::string_view path, bool normalizePath);
 // Encodes each key and value, sorts by encoded key then encoded value, writes empty values "k=".
 std::string canonicalQueryString(const QueryParams& query);
-std::string sha256Hex(std::string_view data);
-std::string hmacSha256(std::string_view key, std::string_view data);  // raw 32 bytes
-std::string hexEncode(std::string_view bytes);
-// "20130524T000000Z" for a time point (UTC, seconds).
-std::string formatAmzDate(SystemTime t);
 
 inline constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
 inline constexpr std::string_view kEmptyPayloadSha256 =

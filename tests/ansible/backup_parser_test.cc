@@ -8,6 +8,7 @@
 #include "ansible/ansible_harness.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
+#include "core/time.h"
 #include "s3/s3_object_store.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"

@@ -7,6 +7,7 @@
 #include "core/curl_http.h"
 #include "core/json_util.h"
 #include "core/process.h"
+#include "core/time.h"
 #include "s3/s3_object_store.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"

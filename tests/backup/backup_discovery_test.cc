@@ -4,6 +4,7 @@
 
 #include "backup/backup_discovery.h"
 #include "backup/backup_report.h"
+#include "core/time.h"
 #include "s3/fakes.h"
 #include "support/velero_backup_writer.h"
 

@@ -8,6 +8,8 @@
 #include <atomic>
 #include <thread>
 
+#include "core/files.h"
+#include "core/time.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr {

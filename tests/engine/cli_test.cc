@@ -14,7 +14,9 @@
 
 #include "config/config.h"
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "core/process.h"
+#include "core/time.h"
 #include "replication/test_util.h"
 #include "support/cli_run.h"
 #include "support/eventually.h"

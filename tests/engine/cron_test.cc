@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json_util.h"
+#include "core/time.h"
 
 namespace ocpvdr::engine {
 namespace {

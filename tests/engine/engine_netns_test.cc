@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "engine/engine.h"
 #include "kube/connect.h"
 #include "replication/test_util.h"

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "core/time.h"
 #include "engine/fake_primary.h"
 #include "replication/pv_source.h"
 #include "replication/test_util.h"

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "catalog/catalog.h"
+#include "core/time.h"
 #include "engine/reconcile_report.h"
 #include "engine/replica_status.h"
 #include "support/temp_dir.h"
@@ -169,17 +170,6 @@ TEST(ReconcileReportTest, WritesThreeFilesAndTheSummaryNamesThem) {
   EXPECT_EQ(s["reports"]["markdown"], rep.files.markdown);
   EXPECT_FALSE(s.contains("pvs"));  // the summary stays small
   EXPECT_EQ(s["failed"].size(), 1u);
-}
-
-TEST(ReconcileReportTest, HumanUnits) {
-  EXPECT_EQ(humanBytes(0), "0 B");
-  EXPECT_EQ(humanBytes(1536), "1.5 KiB");
-  EXPECT_EQ(humanBytes(1LL << 30), "1.0 GiB");
-  EXPECT_EQ(humanDuration(45s), "45s");
-  EXPECT_EQ(humanDuration(725s), "12m 5s");
-  EXPECT_EQ(humanDuration(3h + 2min), "3h 2m");
-  EXPECT_EQ(humanDuration(52h), "2d 4h");
-  EXPECT_EQ(htmlEscape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;");
 }
 
 TEST(ReplicaStatusTest, CurrentRpoFromTheCatalog) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json_util.h"
+#include "core/time.h"
 #include "support/eventually.h"
 
 #include <future>

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "core/process.h"
 #include "replication/test_util.h"
 #include "support/cli_run.h"

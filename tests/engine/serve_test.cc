@@ -13,6 +13,7 @@
 #include <future>
 #include <thread>
 
+#include "core/crypto.h"
 #include "core/curl_http.h"
 #include "engine/fake_primary.h"
 #include "events/signature.h"
@@ -22,8 +23,6 @@
 
 namespace ocpvdr::engine {
 namespace {
-
-using events::hmacSha256Hex;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -1,6 +1,8 @@
 // /v1/events payload parsing and webhook authentication: every malformed payload is Invalid with a
 // message naming the problem; bearer token and HMAC checks as the EDA webhook does them.
 #include "events/intake.h"
+#include "core/crypto.h"
+#include "core/time.h"
 #include "events/signature.h"
 
 #include <gtest/gtest.h>

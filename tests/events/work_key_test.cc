@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/crypto.h"
 #include "events/signature.h"
 
 namespace ocpvdr::events {

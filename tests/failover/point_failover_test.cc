@@ -12,6 +12,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/points.h"
+#include "core/time.h"
 #include "extent/loop_fs.h"
 #include "failover/failover_lab.h"
 #include "failover/journal.h"

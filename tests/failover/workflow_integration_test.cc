@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "catalog/catalog.h"
+#include "core/time.h"
 #include "failover/failover_lab.h"
 #include "failover/journal.h"
 #include "replication/path_map.h"

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "catalog/catalog.h"
+#include "core/time.h"
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
@@ -398,12 +399,7 @@ TEST(Steps, PlannedAndUnplannedLists) {
   EXPECT_FALSE(parseMode("Planned").ok());
 }
 
-TEST(Helpers, DurationsAndVmHints) {
-  EXPECT_EQ(humanDuration(800ms), "800ms");
-  EXPECT_EQ(humanDuration(45s), "45s");
-  EXPECT_EQ(humanDuration(90s), "1m30s");
-  EXPECT_EQ(humanDuration(3600s), "1h");
-  EXPECT_EQ(humanDuration(3725s), "1h2m5s");
+TEST(Helpers, VmHints) {
   EXPECT_NE(hintForVmStatus("WaitingForVolumeBinding").find("Bound"), std::string::npos);
   EXPECT_NE(hintForVmStatus("ErrorPvcNotFound").find("PVC"), std::string::npos);
 }

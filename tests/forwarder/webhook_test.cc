@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "core/crypto.h"
 #include "core/httplib_client.h"
 #include "core/json_util.h"
 #include "events/signature.h"
@@ -17,8 +18,6 @@
 
 namespace ocpvdr::forwarder {
 namespace {
-
-using events::hmacSha256Hex;
 
 using namespace std::chrono_literals;
 using ocpvdr::testing::TempDir;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "support/temp_dir.h"
 

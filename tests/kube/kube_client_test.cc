@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "kube/fake_http.h"
 #include "support/temp_dir.h"

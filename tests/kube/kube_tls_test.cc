@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "core/httplib_client.h"
 #include "core/json_util.h"
 #include "kube/cluster_config.h"

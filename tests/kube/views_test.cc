@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "core/files.h"
 #include "kube/quantity.h"
 #include "support/temp_dir.h"
 

@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "core/files.h"
 #include "core/json_util.h"
 #include "kube/kube_client.h"
 #include "support/temp_dir.h"

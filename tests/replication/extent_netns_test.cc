@@ -14,6 +14,7 @@
 
 #include "catalog/catalog.h"
 #include "catalog/points.h"
+#include "core/time.h"
 #include "extent/applier.h"
 #include "extent/loop_fs.h"
 #include "replication/replicator.h"

@@ -10,7 +10,9 @@
 #include <thread>
 
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/curl_http.h"
+#include "core/time.h"
 #include "s3/fakes.h"
 #include "s3/s3_object_store.h"
 #include "support/temp_dir.h"
@@ -80,12 +82,12 @@ TEST(S3ObjectStore, PathStyleRequestIsSignedAndEncoded) {
   EXPECT_EQ(q.method, "GET");
   EXPECT_EQ(q.url, "http://127.0.0.1:9000/backups/velero/backups/a%20b%2Bc%3Dd.json");
   EXPECT_EQ(requestHeader(q, "host"), "127.0.0.1:9000");
-  EXPECT_EQ(requestHeader(q, "x-amz-date"), formatAmzDate(kNow));
+  EXPECT_EQ(requestHeader(q, "x-amz-date"), compactUtc(kNow));
   EXPECT_EQ(requestHeader(q, "x-amz-content-sha256"), std::string(kEmptyPayloadSha256));
   EXPECT_FALSE(requestHeader(q, "x-amz-security-token").has_value());
   auto auth = requestHeader(q, "authorization");
   ASSERT_TRUE(auth.has_value());
-  EXPECT_EQ(auth->rfind("AWS4-HMAC-SHA256 Credential=AKIDTEST/" + formatAmzDate(kNow).substr(0, 8) +
+  EXPECT_EQ(auth->rfind("AWS4-HMAC-SHA256 Credential=AKIDTEST/" + compactUtc(kNow).substr(0, 8) +
                             "/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;"
                             "x-amz-date, Signature=",
                         0),
@@ -192,7 +194,7 @@ TEST(S3ObjectStore, RetriesThrottlingAndServerErrorsWithDoublingBackoffOnTheCloc
   EXPECT_EQ(http.requests.size(), 3u);
   // Each attempt is signed afresh with the clock's time.
   EXPECT_EQ(requestHeader(http.requests[2], "x-amz-date"),
-            formatAmzDate(kNow + std::chrono::milliseconds(600)));
+            compactUtc(kNow + std::chrono::milliseconds(600)));
 }
 
 TEST(S3ObjectStore, HonoursRetryAfterAndRetriesTransportErrors) {

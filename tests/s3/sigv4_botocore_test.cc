@@ -8,8 +8,10 @@
 #include <filesystem>
 
 #include "core/clock.h"
+#include "core/crypto.h"
 #include "core/json_util.h"
 #include "core/process.h"
+#include "core/time.h"
 #include "s3/fakes.h"
 #include "s3/s3_object_store.h"
 #include "support/temp_dir.h"
@@ -104,7 +106,7 @@ Json describe(const S3Options& o, const AwsCredentials& c, std::string method, s
               {"access_key", c.accessKeyId},
               {"secret_key", c.secretAccessKey},
               {"token", c.sessionToken},
-              {"date", formatAmzDate(kDate)}};
+              {"date", compactUtc(kDate)}};
 }
 
 TEST_F(SigV4Botocore, S3RequestsAgree) {
@@ -235,7 +237,7 @@ TEST_F(SigV4Botocore, S3RequestsAgree) {
 
 TEST_F(SigV4Botocore, SignerEdgeCasesAgree) {
   const AwsCredentials creds{"AKIDBOTOCORE", "another/secret+key", "", "test"};
-  const std::string date = formatAmzDate(kDate);
+  const std::string date = compactUtc(kDate);
   Json input = Json::array();
   std::vector<std::string> ours;
 

@@ -4,6 +4,8 @@
 // expected signatures are facts recorded from those publications, not computed here.
 #include <gtest/gtest.h>
 
+#include "core/crypto.h"
+#include "core/time.h"
 #include "s3/sigv4.h"
 
 namespace ocpvdr::s3 {
@@ -401,7 +403,7 @@ TEST(SigV4Encoding, CanonicalQuerySortsByEncodedKeyThenValue) {
 }
 
 TEST(SigV4Encoding, AmzDateFormat) {
-  EXPECT_EQ(formatAmzDate(SystemTime{std::chrono::seconds{1369353600}}), "20130524T000000Z");
+  EXPECT_EQ(compactUtc(SystemTime{std::chrono::seconds{1369353600}}), "20130524T000000Z");
 }
 
 // --- malformed input ---------------------------------------------------------------------------

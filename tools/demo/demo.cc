@@ -23,6 +23,7 @@
 #include "catalog/catalog.h"
 #include "config/config.h"
 #include "core/curl_http.h"
+#include "core/files.h"
 #include "core/json_util.h"
 #include "demo/netns_sites.h"
 #include "demo/peer_process.h"

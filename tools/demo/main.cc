@@ -10,11 +10,11 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
-#include <exception>
 #include <filesystem>
 #include <iostream>
 #include <thread>
 
+#include "cli/parse_args.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
 #include "core/process.h"
@@ -133,15 +133,6 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   initHttpGlobal();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    // CLI11 returns 0 for --help; usage errors are "invalid input" (2).
-    return rc == 0 ? 0 : 2;
-  } catch (const std::exception& e) {
-    std::cerr << "ocpv-dr-demo: internal error: " << e.what() << "\n";
-    return 1;
-  }
+  if (auto code = cli::parseArgs(app, argc, argv)) return *code;
   return demo::runDemoCommand(a);
 }

@@ -1,6 +1,7 @@
 // Starting, watching and stopping the demo's child processes (see peer_process.h).
 #include "demo/peer_process.h"
 
+#include "core/files.h"
 #include "core/json_util.h"
 
 #include <fcntl.h>

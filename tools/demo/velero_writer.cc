@@ -2,6 +2,8 @@
 #include "demo/velero_writer.h"
 
 #include "core/json_util.h"
+#include "core/text.h"
+#include "core/time.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -84,8 +86,8 @@ void writeFile(const std::string& path, const std::string& data) {
   if (!f) throw std::runtime_error("cannot write " + path);
 }
 
-std::string lowerPlural(std::string kind) {
-  for (char& c : kind) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+std::string lowerPlural(std::string_view kindName) {
+  std::string kind = lowerAscii(kindName);
   if (kind.empty()) return kind;
   char last = kind.back();
   if (last == 'y') return kind.substr(0, kind.size() - 1) + "ies";

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "core/json_util.h"
+#include "core/time.h"
 
 namespace kubesim {
 namespace {

@@ -9,6 +9,7 @@
 
 #include "admission.h"
 #include "cdi_controller.h"
+#include "core/time.h"
 #include "managed_fields.h"
 
 namespace kubesim {
@@ -174,12 +175,7 @@ std::uint64_t Store::resourceVersion() const {
 }
 
 std::string Store::now() const {
-  std::time_t t = std::chrono::system_clock::to_time_t(clock_.now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return ocpvdr::formatTime(clock_.now());
 }
 
 std::string Store::newUid() {

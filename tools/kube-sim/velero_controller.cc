@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/json_util.h"
+#include "core/time.h"
 #include "resource_modifiers.h"
 #include "velero_storage.h"
 

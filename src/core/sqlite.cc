@@ -1,9 +1,16 @@
 // The shared SQLite statement wrapper and error mapping (see sqlite.h).
-#include "catalog/sqlite.h"
-
-#include "catalog/catalog.h"
+#include "core/sqlite.h"
 
 namespace ocpvdr::sqlite {
+
+std::int64_t toMillis(SystemTime t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+SystemTime fromMillis(std::int64_t ms) {
+  return SystemTime(
+      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds(ms)));
+}
 
 Error error(sqlite3* db, int rc, std::string_view component, std::string_view what) {
   std::string msg = std::string(component) + ": " + std::string(what) + ": " +
@@ -66,7 +73,7 @@ Stmt& Stmt::bind(const std::optional<std::int64_t>& v) {
 }
 
 Stmt& Stmt::bind(const std::optional<SystemTime>& t) {
-  if (t) return bind(catalog::toMillis(*t));
+  if (t) return bind(toMillis(*t));
   return bindNull();
 }
 
@@ -110,7 +117,7 @@ bool Stmt::isNull(int col) const {
 
 std::optional<SystemTime> Stmt::time(int col) const {
   if (isNull(col)) return std::nullopt;
-  return catalog::fromMillis(i64(col));
+  return fromMillis(i64(col));
 }
 
 std::optional<std::int64_t> Stmt::optI64(int col) const {

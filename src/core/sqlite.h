@@ -1,6 +1,7 @@
 // A small RAII layer over the SQLite C API shared by every SQLite user in the product (the
 // catalog, the forwarder spool, the failover journal): one prepared-statement wrapper with typed
-// binds and column reads, and one mapping of SQLite result codes to Error kinds.
+// binds and column reads, one mapping of SQLite result codes to Error kinds, and one encoding of
+// times. A library of its own (ocpvdr_sqlite): only the binaries that keep a database link SQLite.
 #pragma once
 
 #include <sqlite3.h>
@@ -15,6 +16,10 @@
 
 namespace ocpvdr::sqlite {
 
+// Milliseconds since the epoch <-> time point: how every table stores a time.
+std::int64_t toMillis(SystemTime t);
+SystemTime fromMillis(std::int64_t ms);
+
 // "<component>: <what>: <SQLite's message>" (the connection's message when db is given, else the
 // generic text of rc). Lock contention that outlived the busy timeout is worth retrying; anything
 // else on an open database (corruption, I/O, full disk) will not fix itself.
@@ -26,7 +31,7 @@ namespace ocpvdr::sqlite {
 
 // A prepared statement; finalised on destruction. Binds go to parameters 1, 2, ... in call order
 // (numbered parameters ?N take index N, so binding in order fills them too). Times are stored as
-// milliseconds since the epoch (catalog::toMillis).
+// milliseconds since the epoch (toMillis).
 class Stmt {
  public:
   // `component` names the owner in error messages ("catalog", "spool", ...).

@@ -1,0 +1,23 @@
+// Timestamp text: RFC 3339 as Kubernetes writes it, and the compact UTC form of file names and
+// SigV4's X-Amz-Date.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "core/result.h"
+
+namespace ocpvdr {
+
+// RFC 3339 / Kubernetes timestamps ("2026-11-24T00:12:21Z").
+std::string formatTime(std::chrono::system_clock::time_point t);
+// Same with millisecond precision ("2026-11-24T00:12:21.123Z"), for logs and reports.
+std::string formatTimeMillis(std::chrono::system_clock::time_point t);
+Result<std::chrono::system_clock::time_point> parseTime(std::string_view s);
+
+// "20261124T001221Z" (ISO 8601 basic, UTC, whole seconds): names of files moved aside, and
+// SigV4's X-Amz-Date.
+std::string compactUtc(std::chrono::system_clock::time_point t);
+
+}  // namespace ocpvdr
