@@ -27,7 +27,7 @@
 namespace ocpvdr::cli {
 namespace {
 
-int fail(const Error& e) {
+int forwardFailure(const Error& e) {
   std::cerr << "ocpv-dr forward: " << e.message << "\n";
   return exitCodeFor(e.kind);
 }
@@ -44,11 +44,12 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto loaded = config::loadConfig(configPath);
-  if (!loaded) return fail(loaded.error());
+  if (!loaded) return forwardFailure(loaded.error());
   const config::Config& cfg = *loaded;
   const config::Forwarder& f = cfg.forwarder;
   if (f.webhookUrl.empty()) {
-    return fail(invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
+    return forwardFailure(
+        invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
   }
 
   // One forwarder per spool (docs/forwarder.md): two would send every event twice and race on
@@ -59,7 +60,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
     std::filesystem::create_directories(f.spoolDir, ec);
     auto l = InstanceLock::acquire(f.spoolDir + "/forwarder.lock", "ocpv-dr forward",
                                    "the spool " + f.spoolDir);
-    if (!l.ok()) return fail(l.error());
+    if (!l.ok()) return forwardFailure(l.error());
     instance = std::move(*l);
   }
 
@@ -70,7 +71,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   if (!f.tokenFile.empty()) {
     token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
     auto t = token.value();
-    if (!t) return fail(t.error().wrap("forwarder.token_file"));
+    if (!t) return forwardFailure(t.error().wrap("forwarder.token_file"));
   } else if (const char* env = std::getenv(f.tokenEnv.c_str()); env && *env) {
     token = forwarder::SecretSource::fromValue(env);
   } else {
@@ -81,13 +82,13 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   if (!f.hmacSecretFile.empty()) {
     hmac = forwarder::SecretSource::fromFile(f.hmacSecretFile, clock);
     auto k = hmac.value();
-    if (!k) return fail(k.error().wrap("forwarder.hmac_secret_file"));
+    if (!k) return forwardFailure(k.error().wrap("forwarder.hmac_secret_file"));
   }
 
   // Both the API server and the webhook are reached through the environment's proxy settings,
   // as Kubernetes clients do (an OpenShift cluster-wide proxy injects them into the pod).
   const ProxySettings proxy = ProxySettings::fromEnvironment();
-  if (Status st = checkProxySettings(proxy); !st.ok()) return fail(st.error());
+  if (Status st = checkProxySettings(proxy); !st.ok()) return forwardFailure(st.error());
   if (!proxy.empty()) {
     log::info("forward: using the environment's proxy settings",
               {{"http_proxy", redactUrl(proxy.httpProxy)},
@@ -96,7 +97,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   }
   const HttpClientFactory transport = httplibHttpClients(proxy);
   auto kube = kube::connect(cfg.primary.kubernetes, clock, transport);
-  if (!kube) return fail(kube.error().wrap("sites.primary.kubernetes"));
+  if (!kube) return forwardFailure(kube.error().wrap("sites.primary.kubernetes"));
 
   TlsOptions tls;
   tls.caFile = f.caFile;
@@ -116,7 +117,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   wopts.url = f.webhookUrl;
 
   forwarder::Forwarder fwd(*kube->client, *webhookHttp, wopts, token, hmac, clock, metrics, opts);
-  if (Status st = fwd.start(); !st.ok()) return fail(st.error());
+  if (Status st = fwd.start(); !st.ok()) return forwardFailure(st.error());
 
   server::ServerOptions so;
   so.listen = f.listen;
@@ -126,7 +127,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   auto port = http.start();
   if (!port) {
     (void)fwd.stop();
-    return fail(port.error().wrap("forwarder.listen"));
+    return forwardFailure(port.error().wrap("forwarder.listen"));
   }
   auto hp = server::splitHostPort(f.listen);
   const std::string host = hp && hp->first != "0.0.0.0" ? hp->first : "127.0.0.1";
@@ -150,7 +151,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   Status st = fwd.stop();
   fwd.publishMetrics();
   http.stop();
-  if (!st.ok()) return fail(st.error().wrap("persisting the spool at shutdown"));
+  if (!st.ok()) return forwardFailure(st.error().wrap("persisting the spool at shutdown"));
   return 0;
 }
 

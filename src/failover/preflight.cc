@@ -46,7 +46,7 @@ std::string str(const Json& j, std::string_view path) {
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-std::string joined(const std::vector<std::string>& v, std::size_t max = 10) {
+std::string joinedNames(const std::vector<std::string>& v, std::size_t max = 10) {
   std::string s;
   for (std::size_t i = 0; i < v.size() && i < max; ++i) s += (i ? ", " : "") + v[i];
   if (v.size() > max) s += " and " + std::to_string(v.size() - max) + " more";
@@ -79,7 +79,7 @@ CheckRow row(std::string check) {
 }
 
 // "bucket/prefix" with the prefix's surrounding slashes dropped (Velero trims them too).
-std::string trimSlashes(std::string s) {
+std::string trimmedPrefix(std::string s) {
   while (!s.empty() && s.front() == '/') s.erase(s.begin());
   while (!s.empty() && s.back() == '/') s.pop_back();
   return s;
@@ -87,18 +87,18 @@ std::string trimSlashes(std::string s) {
 
 bool readsConfiguredStore(const DrCheckInput& in, const Json& bsl) {
   return str(bsl, "spec.objectStorage.bucket") == in.cfg.backupStore.bucket &&
-         trimSlashes(str(bsl, "spec.objectStorage.prefix")) ==
-             trimSlashes(in.cfg.backupStore.prefix);
+         trimmedPrefix(str(bsl, "spec.objectStorage.prefix")) ==
+             trimmedPrefix(in.cfg.backupStore.prefix);
 }
 
 std::string storeText(const DrCheckInput& in) {
   return "bucket " + in.cfg.backupStore.bucket + ", prefix \"" +
-         trimSlashes(in.cfg.backupStore.prefix) + "\"";
+         trimmedPrefix(in.cfg.backupStore.prefix) + "\"";
 }
 
 std::string bslText(const Json& bsl) {
   return str(bsl, "metadata.name") + " (bucket " + str(bsl, "spec.objectStorage.bucket") +
-         ", prefix \"" + trimSlashes(str(bsl, "spec.objectStorage.prefix")) + "\")";
+         ", prefix \"" + trimmedPrefix(str(bsl, "spec.objectStorage.prefix")) + "\")";
 }
 
 }  // namespace
@@ -154,7 +154,7 @@ CheckRow checkCsiDriver(const DrCheckInput& in) {
   }
   if (!missing.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = "the DR cluster has no CSIDriver " + joined(missing) + ", which " +
+    r.summary = "the DR cluster has no CSIDriver " + joinedNames(missing) + ", which " +
                 std::to_string(pvsByDriver[missing.front()].size()) +
                 " PV(s) of the backup use (e.g. " + pvsByDriver[missing.front()].front() +
                 "): the kubelet cannot mount them";
@@ -162,12 +162,12 @@ CheckRow checkCsiDriver(const DrCheckInput& in) {
             "; `oc get csidriver`), with the same driver name as the primary";
   } else if (!unchecked.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "could not read CSIDriver " + joined(unchecked) + " at DR";
+    r.summary = "could not read CSIDriver " + joinedNames(unchecked) + " at DR";
     r.fix = "check the DR credentials may get storage.k8s.io csidrivers, then re-run the plan";
   } else {
     std::vector<std::string> names;
     for (const auto& [d, _] : pvsByDriver) names.push_back(d);
-    r.summary = "CSIDriver " + joined(names) + " present at DR";
+    r.summary = "CSIDriver " + joinedNames(names) + " present at DR";
   }
   return r;
 }
@@ -213,17 +213,17 @@ CheckRow checkStorageClasses(const DrCheckInput& in) {
   }
   if (!missing.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = "StorageClass " + joined(missing) + " missing at DR";
+    r.summary = "StorageClass " + joinedNames(missing) + " missing at DR";
     r.fix =
         "create the StorageClass(es) at DR with the same names (provisioner and parameters for "
         "the DR NFS server): CDI and KubeVirt look the class up for DataVolumes, clones and "
         "snapshots, and new volumes of these VMs are provisioned from it";
   } else if (!unchecked.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "could not read StorageClass " + joined(unchecked) + " at DR";
+    r.summary = "could not read StorageClass " + joinedNames(unchecked) + " at DR";
     r.fix = "check the DR credentials may get storage.k8s.io storageclasses, then re-run the plan";
   } else {
-    r.summary = "StorageClass " + joined(present) + " present at DR";
+    r.summary = "StorageClass " + joinedNames(present) + " present at DR";
   }
   return r;
 }
@@ -270,7 +270,7 @@ CheckRow checkDpaKubevirtPlugin(const DrCheckInput& in) {
             "backup location on the primary's bucket and prefix (accessMode: ReadOnly)";
   } else if (without.size() == names.size()) {
     r.status = CheckStatus::Fail;
-    r.summary = "DataProtectionApplication " + joined(without) + " in " + ns +
+    r.summary = "DataProtectionApplication " + joinedNames(without) + " in " + ns +
                 " does not list the kubevirt plugin: Velero would restore VMs and DataVolumes "
                 "without kubevirt-velero-plugin's restore actions (VMIs and launcher pods "
                 "skipped, DataVolumes kept from re-importing, run strategy)";
@@ -278,7 +278,7 @@ CheckRow checkDpaKubevirtPlugin(const DrCheckInput& in) {
         "add kubevirt to spec.configuration.velero.defaultPlugins of the "
         "DataProtectionApplication at DR and wait until the Velero pod restarted";
   } else {
-    r.summary = "DataProtectionApplication " + joined(names) + " lists the kubevirt plugin";
+    r.summary = "DataProtectionApplication " + joinedNames(names) + " lists the kubevirt plugin";
   }
   return r;
 }
@@ -343,7 +343,7 @@ FoundLocation findBackupLocation(const DrCheckInput& in) {
   } else if (matching.empty()) {
     f.problem = "no BackupStorageLocation in namespace " + ns + " of the DR cluster reads " +
                 storeText(in) +
-                (all.empty() ? " (there is none)" : " (found: " + joined(all) + ")");
+                (all.empty() ? " (there is none)" : " (found: " + joinedNames(all) + ")");
     f.fix = "add a backup location on " + storeText(in) +
             " with accessMode: ReadOnly to the DR's DataProtectionApplication, or set "
             "failover.storage_location to its name";
@@ -352,7 +352,7 @@ FoundLocation findBackupLocation(const DrCheckInput& in) {
     std::vector<std::string> names;
     for (const auto* m : matching) names.push_back(str(*m, "metadata.name"));
     f.problem = "several BackupStorageLocations at DR read " + storeText(in) + " (" +
-                joined(names) + ") and not exactly one of them is spec.default";
+                joinedNames(names) + ") and not exactly one of them is spec.default";
     f.fix = "name the one to use in failover.storage_location";
     return f;
   }
@@ -452,7 +452,7 @@ CheckRow checkExistingObjects(const DrCheckInput& in) {
   }
   if (!found.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = joined(found) +
+    r.summary = joinedNames(found) +
                 " already exist(s) at DR: the Restore (existingResourcePolicy none) would keep "
                 "the DR's object instead of the backup's, and a DataVolume already there would "
                 "be reconciled against the failed-over PVC";
@@ -462,7 +462,7 @@ CheckRow checkExistingObjects(const DrCheckInput& in) {
         "data — or exclude their namespace from failover.protected_namespaces";
   } else if (!errors.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = "could not list " + joined(errors);
+    r.summary = "could not list " + joinedNames(errors);
     r.fix =
         "check the DR credentials may list kubevirt.io virtualmachines and cdi.kubevirt.io "
         "datavolumes in the protected namespaces";
@@ -518,18 +518,19 @@ CheckRow checkVmRevisions(const DrCheckInput& in) {
   if (!missing.empty()) {
     r.status = CheckStatus::Fail;
     r.summary = "ControllerRevision missing from the backup and the DR cluster for VM " +
-                joined(missing) + ": KubeVirt cannot start a VM whose recorded revision is gone";
+                joinedNames(missing) +
+                ": KubeVirt cannot start a VM whose recorded revision is gone";
     r.fix =
         "take a new backup that includes controllerrevisions (kubevirt-velero-plugin adds "
         "them to a VM's backup; do not exclude controllerrevisions.apps), or create the "
         "revisions at DR from the primary (`oc get controllerrevision <name> -o yaml`)";
   } else if (!unchecked.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "could not read ControllerRevisions at DR for VM " + joined(unchecked);
+    r.summary = "could not read ControllerRevisions at DR for VM " + joinedNames(unchecked);
     r.fix = "check the DR credentials may get apps controllerrevisions";
   } else if (!unrecorded.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "VM " + joined(unrecorded) +
+    r.summary = "VM " + joinedNames(unrecorded) +
                 " uses an instancetype or preference without a recorded revision: KubeVirt at "
                 "DR makes a new revision from the DR cluster's object of that name";
     r.fix =
