@@ -266,7 +266,7 @@ Result<std::int64_t> parseCount(std::string_view text, std::string_view field) {
   return v;
 }
 
-std::string trimmed(std::string_view s) {
+std::string trimmedText(std::string_view s) {
   while (!s.empty() && isSpace(s.front())) s.remove_prefix(1);
   while (!s.empty() && isSpace(s.back())) s.remove_suffix(1);
   return std::string(s);
@@ -321,7 +321,7 @@ Result<ListObjectsPage> parseListBucketResult(std::string_view xml) {
   ListObjectsPage page;
   bool urlEncoded = false;
   if (const auto* e = root.child("EncodingType")) {
-    std::string t = trimmed(e->text);
+    std::string t = trimmedText(e->text);
     if (t != "url")
       return invalidError("ListObjectsV2 response: unsupported EncodingType \"" + t + "\"");
     urlEncoded = true;
@@ -345,12 +345,12 @@ Result<ListObjectsPage> parseListBucketResult(std::string_view xml) {
     if (entry.key.empty()) return invalidError(where + " has an empty Key");
     const XmlElement* size = c->child("Size");
     if (!size) return invalidError(where + " (" + entry.key + ") has no Size");
-    auto n = parseCount(trimmed(size->text), "Size");
+    auto n = parseCount(trimmedText(size->text), "Size");
     if (!n.ok()) return n.error().wrap(where + " (" + entry.key + ")");
     entry.size = *n;
-    if (const auto* lm = c->child("LastModified")) entry.lastModified = trimmed(lm->text);
+    if (const auto* lm = c->child("LastModified")) entry.lastModified = trimmedText(lm->text);
     if (const auto* et = c->child("ETag")) {
-      std::string t = trimmed(et->text);
+      std::string t = trimmedText(et->text);
       if (t.size() >= 2 && t.front() == '"' && t.back() == '"') t = t.substr(1, t.size() - 2);
       entry.etag = std::move(t);
     }
@@ -369,7 +369,7 @@ Result<ListObjectsPage> parseListBucketResult(std::string_view xml) {
     }
   }
   if (const auto* t = root.child("IsTruncated")) {
-    std::string v = trimmed(t->text);
+    std::string v = trimmedText(t->text);
     if (v == "true")
       page.isTruncated = true;
     else if (v == "false")
@@ -383,7 +383,7 @@ Result<ListObjectsPage> parseListBucketResult(std::string_view xml) {
     return invalidError(
         "ListObjectsV2 response: IsTruncated is true but there is no NextContinuationToken");
   if (const auto* k = root.child("KeyCount")) {
-    auto n = parseCount(trimmed(k->text), "KeyCount");
+    auto n = parseCount(trimmedText(k->text), "KeyCount");
     if (!n.ok()) return n.error().wrap("ListObjectsV2 response");
     page.keyCount = *n;
   }
@@ -397,11 +397,11 @@ Result<S3ErrorBody> parseS3Error(std::string_view xml) {
     return invalidError("S3 error response: expected an Error document, got <" + doc->name + ">");
   S3ErrorBody e;
   const XmlElement* code = doc->child("Code");
-  if (!code || trimmed(code->text).empty())
+  if (!code || trimmedText(code->text).empty())
     return invalidError("S3 error response: Error has no Code");
-  e.code = trimmed(code->text);
-  if (const auto* m = doc->child("Message")) e.message = trimmed(m->text);
-  if (const auto* r = doc->child("RequestId")) e.requestId = trimmed(r->text);
+  e.code = trimmedText(code->text);
+  if (const auto* m = doc->child("Message")) e.message = trimmedText(m->text);
+  if (const auto* r = doc->child("RequestId")) e.requestId = trimmedText(r->text);
   for (const char* field : {"Resource", "Key", "BucketName"}) {
     if (const auto* r = doc->child(field)) {
       e.resource = r->text;

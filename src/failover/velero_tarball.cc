@@ -33,7 +33,7 @@ std::vector<std::string_view> splitPath(std::string_view p) {
   return out;
 }
 
-std::string trimmed(std::string_view s) {
+std::string trimmedLine(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return std::string(s);
@@ -241,7 +241,7 @@ class Scanner {
     if (segs.size() == 2 && segs[0] == "metadata" && segs[1] == "version") {
       if (!out_.formatVersion.empty()) return badEntry(lastEntry_, "appears twice");
       OCPVDR_ASSIGN_OR_RETURN(std::string text, readData(a, lastEntry_, 256));
-      std::string v = trimmed(text);
+      std::string v = trimmedLine(text);
       auto ok = checkFormatVersion(v);
       if (!ok.ok()) return ok.error().wrap("backup tarball " + path_);
       out_.formatVersion = v;

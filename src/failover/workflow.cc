@@ -117,7 +117,7 @@ std::string newRunId(SystemTime now) {
   return id;
 }
 
-std::string str(const Json& j, std::string_view path) {
+std::string strAt(const Json& j, std::string_view path) {
   const Json* v = jsonAt(j, path);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
@@ -269,7 +269,7 @@ struct Helpers {
     std::vector<VolumePlan> out;
     for (const auto* item : ctx.contents->of(kPersistentVolumeClaims)) {
       if (!isProtected(ctx, item->ns)) continue;
-      const std::string volumeName = str(item->object, "spec.volumeName");
+      const std::string volumeName = strAt(item->object, "spec.volumeName");
       const std::string claim = item->ns + "/" + item->name;
       // kubevirt-velero-plugin marked the DataVolume unfinished: its restore action skips this
       // PVC so that CDI imports it again from the restored DataVolume; ocpv-dr does the same
@@ -438,7 +438,7 @@ Result<RunOutcome> FailoverWorkflow::resume() {
   Context ctx;
   ctx.runId = rec->runId;
   OCPVDR_ASSIGN_OR_RETURN(ctx.mode, parseMode(rec->mode));
-  ctx.requestedBackup = rec->backup.empty() ? str(rec->options, "backup") : rec->backup;
+  ctx.requestedBackup = rec->backup.empty() ? strAt(rec->options, "backup") : rec->backup;
   ctx.record = std::move(*rec);
   return execute(ctx);
 }
@@ -547,7 +547,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   if (!version.ok())
     return version.error().wrap(
         "DR cluster API unreachable (sites.dr.kubernetes): every later step needs it");
-  details["drApi"] = {{"reachable", true}, {"version", str(*version, "gitVersion")}};
+  details["drApi"] = {{"reachable", true}, {"version", strAt(*version, "gitVersion")}};
 
   bool primaryUp = false;
   if (d_.primary) {
@@ -619,15 +619,15 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
     auto list = d_.primary->listAll(res::persistentVolumes(), "", {}, o_.stop);
     if (list.ok()) {
       for (const auto& pv : list->items) {
-        const std::string name = str(pv, "metadata.name");
-        const std::string claimNs = str(pv, "spec.claimRef.namespace");
+        const std::string name = strAt(pv, "metadata.name");
+        const std::string claimNs = strAt(pv, "spec.claimRef.namespace");
         if (inBackup.count(name) || !h.isProtected(ctx, claimNs)) continue;
-        auto created = parseTime(str(pv, "metadata.creationTimestamp"));
+        auto created = parseTime(strAt(pv, "metadata.creationTimestamp"));
         if (created.ok() && *created <= cut) continue;
         newer.push_back(name);
         warnings.push_back("PV " + name + " (claim " + claimNs + "/" +
-                           str(pv, "spec.claimRef.name") + ") was created after backup " + b.name +
-                           " and is not in it: its data is not failed over");
+                           strAt(pv, "spec.claimRef.name") + ") was created after backup " +
+                           b.name + " and is not in it: its data is not failed over");
       }
     } else {
       warnings.push_back("could not list PVs at the primary: " + list.error().message);
@@ -669,7 +669,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
     details["storageLocation"] = {{"name", bslName},
                                   {"namespace", oadp},
                                   {"foundBy", checks.location.how},
-                                  {"phase", str(checks.location.object, "status.phase")}};
+                                  {"phase", strAt(checks.location.object, "status.phase")}};
 
   // What is wrong already is reported now, without first waiting for the backup sync.
   if (!problems.empty() && !dryRun) {
@@ -687,7 +687,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
   while (bslPresent) {
     auto cr = d_.dr.get(res::backups(), oadp, b.name, o_.stop);
     if (cr.ok()) {
-      const std::string phase = str(*cr, "status.phase");
+      const std::string phase = strAt(*cr, "status.phase");
       details["backupCr"] = {
           {"namespace", oadp},
           {"phase", phase},
@@ -696,7 +696,7 @@ Result<Json> FailoverWorkflow::preflight(Context& ctx, bool dryRun) {
         problems.push_back("the Backup " + oadp + "/" + b.name + " at DR is " +
                            (phase.empty() ? std::string("without a phase") : phase) +
                            ", not Completed: a Restore from it would fail validation");
-      const std::string location = str(*cr, "spec.storageLocation");
+      const std::string location = strAt(*cr, "spec.storageLocation");
       details["backupCr"]["storageLocation"] = location;
       if (!location.empty() && location != bslName)
         problems.push_back("the Backup " + oadp + "/" + b.name + " at DR belongs to " +
@@ -755,7 +755,7 @@ Result<Json> FailoverWorkflow::stopVms(Context& ctx) {
   std::map<std::string, Json> before;
   if (ctx.progress.contains("vms"))
     for (const auto& v : ctx.progress["vms"])
-      before[str(v, "namespace") + "/" + str(v, "name")] = v;
+      before[strAt(v, "namespace") + "/" + strAt(v, "name")] = v;
   Json list = Json::array();
   bool first = true;
   for (const auto& vm : vms) {
@@ -794,7 +794,7 @@ replication::SshCommand primarySsh(const config::Config& cfg) {
 Result<Json> FailoverWorkflow::fence(Context& ctx) {
   const auto& cfg = d_.config;
   std::set<std::string> roots;
-  for (const auto& v : ctx.details("preflight")["volumes"]) roots.insert(str(v, "primaryRoot"));
+  for (const auto& v : ctx.details("preflight")["volumes"]) roots.insert(strAt(v, "primaryRoot"));
   roots.erase("");
   if (roots.empty()) {
     ctx.warnings.push_back("no volumes: nothing to fence");
@@ -821,7 +821,7 @@ Result<Json> FailoverWorkflow::finalSync(Context& ctx) {
   if (!problems.empty()) return refusedError(joined(problems, "; "));
   std::map<std::string, Json> done;
   if (ctx.progress.contains("volumes"))
-    for (const auto& v : ctx.progress["volumes"]) done[str(v, "pv")] = v;
+    for (const auto& v : ctx.progress["volumes"]) done[strAt(v, "pv")] = v;
   Json list = Json::array();
   bool first = true;
   for (const auto& v : vols) {
@@ -873,7 +873,7 @@ Result<Json> FailoverWorkflow::dataLoss(Context& ctx) {
   const SystemTime now = d_.clock.now();
   Json list = Json::array();
   for (const auto& v : ctx.details("preflight")["volumes"]) {
-    const std::string pv = str(v, "pv");
+    const std::string pv = strAt(v, "pv");
     OCPVDR_ASSIGN_OR_RETURN(auto rec, d_.catalog.replica(pv));
     Json e = {{"pv", pv}, {"lastSuccess", nullptr}, {"dataLossSeconds", nullptr}};
     if (rec && rec->lastSuccess) {
@@ -912,7 +912,7 @@ namespace {
 // Refuses to take over an object of the same name that ocpv-dr did not create.
 Status checkOurs(kube::KubeClient& dr, const kube::ResourceType& type, const Json& obj,
                  std::stop_token stop) {
-  const std::string ns = str(obj, "metadata.namespace"), name = str(obj, "metadata.name");
+  const std::string ns = strAt(obj, "metadata.namespace"), name = strAt(obj, "metadata.name");
   auto got = dr.get(type, ns, name, stop);
   if (!got.ok()) return kube::isNotFound(got.error()) ? Status::success() : Status(got.error());
   const Json* labels = jsonAt(*got, "metadata.labels");
@@ -959,7 +959,7 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
     // The first step that changes the DR cluster: from here on the DR copies belong to the VMs.
     // DR PVs keep their primary names (rewriter.h): the names replication locks by.
     std::vector<std::string> pvs;
-    for (const auto& pv : objects["persistentVolumes"]) pvs.push_back(str(pv, "metadata.name"));
+    for (const auto& pv : objects["persistentVolumes"]) pvs.push_back(strAt(pv, "metadata.name"));
     OCPVDR_TRY(markDrActive(ctx, pvs));
   }
   kube::ApplyOptions ao;
@@ -970,7 +970,7 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
                   {"persistentVolumeClaims", Json::array()}};
   std::set<std::string> nsNeeded;
   for (const auto& pvc : objects["persistentVolumeClaims"])
-    nsNeeded.insert(str(pvc, "metadata.namespace"));
+    nsNeeded.insert(strAt(pvc, "metadata.namespace"));
   OCPVDR_ASSIGN_OR_RETURN(Json nsDone, drNamespaces(ctx, nsNeeded));
   applied["namespaces"] = nsDone["created"];
   applied["existingNamespaces"] = nsDone["existing"];
@@ -978,8 +978,8 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   for (const auto& pv : objects["persistentVolumes"]) {
     OCPVDR_TRY(checkOurs(d_.dr, res::persistentVolumes(), pv, o_.stop));
     auto r = d_.dr.apply(res::persistentVolumes(), pv, ao, o_.stop);
-    if (!r.ok()) return r.error().wrap("applying PV " + str(pv, "metadata.name") + " at DR");
-    applied["persistentVolumes"].push_back(str(pv, "metadata.name"));
+    if (!r.ok()) return r.error().wrap("applying PV " + strAt(pv, "metadata.name") + " at DR");
+    applied["persistentVolumes"].push_back(strAt(pv, "metadata.name"));
     ctx.progress["applied"] = applied;
     if (first) {
       OCPVDR_TRY(journal_.stepDetails(ctx.runId, "apply-volumes", ctx.progress));
@@ -990,7 +990,7 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   for (const auto& pvc : objects["persistentVolumeClaims"]) {
     OCPVDR_TRY(checkOurs(d_.dr, res::persistentVolumeClaims(), pvc, o_.stop));
     auto r = d_.dr.apply(res::persistentVolumeClaims(), pvc, ao, o_.stop);
-    const std::string key = str(pvc, "metadata.namespace") + "/" + str(pvc, "metadata.name");
+    const std::string key = strAt(pvc, "metadata.namespace") + "/" + strAt(pvc, "metadata.name");
     if (!r.ok()) return r.error().wrap("applying PVC " + key + " at DR");
     applied["persistentVolumeClaims"].push_back(key);
   }
@@ -1002,17 +1002,18 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   for (;;) {
     std::vector<std::string> pending;
     for (const auto& pvc : objects["persistentVolumeClaims"]) {
-      const std::string ns = str(pvc, "metadata.namespace"), name = str(pvc, "metadata.name");
+      const std::string ns = strAt(pvc, "metadata.namespace"), name = strAt(pvc, "metadata.name");
       OCPVDR_ASSIGN_OR_RETURN(Json cur,
                               d_.dr.get(res::persistentVolumeClaims(), ns, name, o_.stop));
-      const std::string phase = str(cur, "status.phase");
+      const std::string phase = strAt(cur, "status.phase");
       if (phase == "Bound") continue;
-      const std::string vol = str(pvc, "spec.volumeName");
+      const std::string vol = strAt(pvc, "spec.volumeName");
       auto pv = d_.dr.get(res::persistentVolumes(), "", vol, o_.stop);
       pending.push_back(
           ns + "/" + name + " (" + (phase.empty() ? "no phase" : phase) + "; PV " + vol + " " +
-          (pv.ok() ? (str(*pv, "status.phase").empty() ? "without phase" : str(*pv, "status.phase"))
-                   : "missing") +
+          (pv.ok()
+               ? (strAt(*pv, "status.phase").empty() ? "without phase" : strAt(*pv, "status.phase"))
+               : "missing") +
           ")");
     }
     if (pending.empty()) break;
@@ -1050,7 +1051,7 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
   OCPVDR_ASSIGN_OR_RETURN(Json objects, h.loadObjects(ctx));
   const std::string backupName = objects["backup"].get<std::string>();
   Json want = restoreObject(cfg, ctx.runId, backupName, ctx.namespaces);
-  const std::string name = str(want, "metadata.name");
+  const std::string name = strAt(want, "metadata.name");
   const std::string& ns = cfg.failover.oadpNamespace;
   auto existing = d_.dr.get(res::restores(), ns, name, o_.stop);
   if (!existing.ok() && !kube::isNotFound(existing.error()))
@@ -1089,7 +1090,7 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
   const auto deadline = d_.clock.monotonic() + cfg.failover.timeouts.restore;
   for (;;) {
     OCPVDR_ASSIGN_OR_RETURN(Json cur, d_.dr.get(res::restores(), ns, name, o_.stop));
-    const std::string phase = str(cur, "status.phase");
+    const std::string phase = strAt(cur, "status.phase");
     Json details = {
         {"namespace", ns},
         {"name", name},
@@ -1108,7 +1109,7 @@ Result<Json> FailoverWorkflow::restore(Context& ctx) {
       return details;
     }
     if (phase == "Failed" || phase == "FailedValidation") {
-      std::string why = str(cur, "status.failureReason");
+      std::string why = strAt(cur, "status.failureReason");
       if (const Json* ve = jsonAt(cur, "status.validationErrors"); ve && ve->is_array())
         for (const auto& e : *ve)
           if (e.is_string()) why += (why.empty() ? "" : "; ") + e.get<std::string>();
@@ -1131,7 +1132,7 @@ Result<std::vector<VmStartDecision>> FailoverWorkflow::vmStartDecisions(
   const Json& stopped = ctx.details("stop-vms");
   std::set<std::string> journaled;
   if (const Json* l = jsonAt(stopped, "vms"); l && l->is_array())
-    for (const auto& v : *l) journaled.insert(str(v, "namespace") + "/" + str(v, "name"));
+    for (const auto& v : *l) journaled.insert(strAt(v, "namespace") + "/" + strAt(v, "name"));
   std::map<std::string, Json> backupVms;
   const bool needBackup = std::any_of(vms.begin(), vms.end(),
                                       [&](const VmRef& vm) { return !journaled.count(vm.key()); });
@@ -1150,7 +1151,7 @@ Result<Json> FailoverWorkflow::startVms(Context& ctx) {
   OCPVDR_ASSIGN_OR_RETURN(Json objects, h.loadObjects(ctx));
   std::vector<VmRef> vms;
   for (const auto& v : objects["virtualMachines"])
-    vms.push_back({str(v, "namespace"), str(v, "name")});
+    vms.push_back({strAt(v, "namespace"), strAt(v, "name")});
   VmControl vmc(d_.dr, d_.clock, o_.pollInterval);
   std::vector<std::string> missing;
   for (const auto& vm : vms) {
@@ -1244,7 +1245,7 @@ Result<Json> FailoverWorkflow::cleanup(Context& ctx) {
   // The Restore's resource modifier, as the restore step journaled it. The Restore itself stays
   // (Velero's record of what was restored); its modifier is only read while it runs.
   if (const Json* m = jsonAt(ctx.details("restore"), "resourceModifier"); m && m->is_object()) {
-    const std::string ns = str(*m, "namespace"), name = str(*m, "name");
+    const std::string ns = strAt(*m, "namespace"), name = strAt(*m, "name");
     auto st = removeResourceModifier(d_.dr, ns, name, ctx.runId, o_.stop);
     if (!st.ok()) {
       if (st.error().kind != ErrorKind::Conflict) return st.error();
@@ -1355,7 +1356,7 @@ Result<Json> FailoverWorkflow::plan() {
       s["waitUpTo"] = humanDuration(duration_cast<milliseconds>(cfg.failover.timeouts.vmStop));
     } else if (step == "fence") {
       std::set<std::string> roots;
-      for (const auto& v : pf["volumes"]) roots.insert(str(v, "primaryRoot"));
+      for (const auto& v : pf["volumes"]) roots.insert(strAt(v, "primaryRoot"));
       auto ssh = primarySsh(cfg);
       Fencer fencer(cfg.failover.fencing, ssh, d_.runner);
       if (cfg.failover.fencing.method == config::FencingMethod::Exportfs && ssh.multiplexing())
@@ -1372,12 +1373,13 @@ Result<Json> FailoverWorkflow::plan() {
     } else if (step == "final-sync") {
       s["volumes"] = Json::array();
       for (const auto& v : pf["volumes"])
-        s["volumes"].push_back(
-            {{"pv", v["pv"]}, {"from", str(v, "primaryHostPath")}, {"to", str(v, "drHostPath")}});
+        s["volumes"].push_back({{"pv", v["pv"]},
+                                {"from", strAt(v, "primaryHostPath")},
+                                {"to", strAt(v, "drHostPath")}});
     } else if (step == "data-loss") {
       s["volumes"] = Json::array();
       for (const auto& v : pf["volumes"]) {
-        auto rec = d_.catalog.replica(str(v, "pv"));
+        auto rec = d_.catalog.replica(strAt(v, "pv"));
         Json e = {{"pv", v["pv"]}, {"lastSuccess", nullptr}};
         if (rec.ok() && *rec && (*rec)->lastSuccess)
           e["lastSuccess"] = formatTimeMillis(*(*rec)->lastSuccess);
@@ -1396,7 +1398,7 @@ Result<Json> FailoverWorkflow::plan() {
       }
       s["fieldManager"] = cfg.failover.fieldManager;
     } else if (step == "restore") {
-      s["restore"] = restoreObject(cfg, "<run id>", str(pf, "backup.name"), ctx.namespaces);
+      s["restore"] = restoreObject(cfg, "<run id>", strAt(pf, "backup.name"), ctx.namespaces);
       s["resourceModifier"] = resourceModifierConfigMap(cfg, "<run id>", ctx.namespaces);
     } else if (step == "start-vms") {
       s["runStrategy"] = cfg.failover.runStrategyAfterRestore;
