@@ -41,7 +41,7 @@ namespace {
 
 namespace pr = preflight_resources;
 
-std::string stringAt(const Json& j, std::string_view path) {
+std::string fieldAt(const Json& j, std::string_view path) {
   const Json* v = jsonAt(j, path);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
@@ -61,7 +61,7 @@ bool isProtected(const DrCheckInput& in, const std::string& ns) {
 std::vector<const TarballItem*> protectedPvs(const DrCheckInput& in) {
   std::vector<const TarballItem*> out;
   for (const auto* pv : in.contents.of(kPersistentVolumes))
-    if (isProtected(in, stringAt(pv->object, "spec.claimRef.namespace"))) out.push_back(pv);
+    if (isProtected(in, fieldAt(pv->object, "spec.claimRef.namespace"))) out.push_back(pv);
   return out;
 }
 
@@ -86,8 +86,8 @@ std::string trimmedPrefix(std::string s) {
 }
 
 bool readsConfiguredStore(const DrCheckInput& in, const Json& bsl) {
-  return stringAt(bsl, "spec.objectStorage.bucket") == in.cfg.backupStore.bucket &&
-         trimmedPrefix(stringAt(bsl, "spec.objectStorage.prefix")) ==
+  return fieldAt(bsl, "spec.objectStorage.bucket") == in.cfg.backupStore.bucket &&
+         trimmedPrefix(fieldAt(bsl, "spec.objectStorage.prefix")) ==
              trimmedPrefix(in.cfg.backupStore.prefix);
 }
 
@@ -97,8 +97,8 @@ std::string storeText(const DrCheckInput& in) {
 }
 
 std::string bslText(const Json& bsl) {
-  return stringAt(bsl, "metadata.name") + " (bucket " + stringAt(bsl, "spec.objectStorage.bucket") +
-         ", prefix \"" + trimmedPrefix(stringAt(bsl, "spec.objectStorage.prefix")) + "\")";
+  return fieldAt(bsl, "metadata.name") + " (bucket " + fieldAt(bsl, "spec.objectStorage.bucket") +
+         ", prefix \"" + trimmedPrefix(fieldAt(bsl, "spec.objectStorage.prefix")) + "\")";
 }
 
 }  // namespace
@@ -134,7 +134,7 @@ CheckRow checkCsiDriver(const DrCheckInput& in) {
   CheckRow r = row("csi-driver");
   std::map<std::string, std::vector<std::string>> pvsByDriver;
   for (const auto* pv : protectedPvs(in)) {
-    const std::string driver = stringAt(pv->object, "spec.csi.driver");
+    const std::string driver = fieldAt(pv->object, "spec.csi.driver");
     if (!driver.empty()) pvsByDriver[driver].push_back(pv->name);
   }
   r.details["drivers"] = Json::object();
@@ -182,13 +182,13 @@ CheckRow checkStorageClasses(const DrCheckInput& in) {
     if (!cls.empty()) users[cls].push_back(who);
   };
   for (const auto* pv : protectedPvs(in))
-    add(stringAt(pv->object, "spec.storageClassName"), "PV " + pv->name);
+    add(fieldAt(pv->object, "spec.storageClassName"), "PV " + pv->name);
   for (const auto* pvc : protectedItems(in, kPersistentVolumeClaims))
-    add(stringAt(pvc->object, "spec.storageClassName"), "PVC " + pvc->ns + "/" + pvc->name);
+    add(fieldAt(pvc->object, "spec.storageClassName"), "PVC " + pvc->ns + "/" + pvc->name);
   for (const auto* dv : protectedItems(in, kDataVolumes)) {
-    add(stringAt(dv->object, "spec.storage.storageClassName"),
+    add(fieldAt(dv->object, "spec.storage.storageClassName"),
         "DataVolume " + dv->ns + "/" + dv->name);
-    add(stringAt(dv->object, "spec.pvc.storageClassName"), "DataVolume " + dv->ns + "/" + dv->name);
+    add(fieldAt(dv->object, "spec.pvc.storageClassName"), "DataVolume " + dv->ns + "/" + dv->name);
   }
   r.details["classes"] = Json::object();
   if (users.empty()) {
@@ -252,14 +252,14 @@ CheckRow checkDpaKubevirtPlugin(const DrCheckInput& in) {
   }
   std::vector<std::string> names, without;
   for (const auto& dpa : list->items) {
-    const std::string name = stringAt(dpa, "metadata.name");
+    const std::string name = fieldAt(dpa, "metadata.name");
     names.push_back(name);
     bool has = false;
     if (const Json* p = jsonAt(dpa, "spec.configuration.velero.defaultPlugins"); p && p->is_array())
       for (const auto& plugin : *p) has = has || (plugin.is_string() && plugin == "kubevirt");
     if (const Json* p = jsonAt(dpa, "spec.configuration.velero.customPlugins"); p && p->is_array())
       for (const auto& plugin : *p)
-        has = has || stringAt(plugin, "image").find("kubevirt-velero-plugin") != std::string::npos;
+        has = has || fieldAt(plugin, "image").find("kubevirt-velero-plugin") != std::string::npos;
     r.details["dataProtectionApplications"][name] = {{"kubevirtPlugin", has}};
     if (!has) without.push_back(name);
   }
@@ -351,13 +351,13 @@ FoundLocation findBackupLocation(const DrCheckInput& in) {
     return f;
   } else {
     std::vector<std::string> names;
-    for (const auto* m : matching) names.push_back(stringAt(*m, "metadata.name"));
+    for (const auto* m : matching) names.push_back(fieldAt(*m, "metadata.name"));
     f.problem = "several BackupStorageLocations at DR read " + storeText(in) + " (" +
                 joinedNames(names) + ") and not exactly one of them is spec.default";
     f.fix = "name the one to use in failover.storage_location";
     return f;
   }
-  f.name = stringAt(f.object, "metadata.name");
+  f.name = fieldAt(f.object, "metadata.name");
   return f;
 }
 
@@ -367,9 +367,9 @@ CheckRow checkBackupLocation(const DrCheckInput& in, const FoundLocation& loc) {
     r.details = {{"name", loc.name},
                  {"namespace", in.cfg.failover.oadpNamespace},
                  {"foundBy", loc.how},
-                 {"bucket", stringAt(loc.object, "spec.objectStorage.bucket")},
-                 {"prefix", stringAt(loc.object, "spec.objectStorage.prefix")},
-                 {"phase", stringAt(loc.object, "status.phase")}};
+                 {"bucket", fieldAt(loc.object, "spec.objectStorage.bucket")},
+                 {"prefix", fieldAt(loc.object, "spec.objectStorage.prefix")},
+                 {"phase", fieldAt(loc.object, "status.phase")}};
   }
   if (!loc.problem.empty()) {
     r.status = CheckStatus::Fail;
@@ -377,7 +377,7 @@ CheckRow checkBackupLocation(const DrCheckInput& in, const FoundLocation& loc) {
     r.fix = loc.fix;
     return r;
   }
-  const std::string phase = stringAt(loc.object, "status.phase");
+  const std::string phase = fieldAt(loc.object, "status.phase");
   r.summary =
       "BackupStorageLocation " + loc.name + " (found by " + loc.how + ") reads " + storeText(in);
   if (!phase.empty() && phase != "Available") {
@@ -398,7 +398,7 @@ CheckRow checkBackupLocationAccess(const DrCheckInput& in, const FoundLocation& 
     r.fix = loc.fix;
     return r;
   }
-  std::string mode = stringAt(loc.object, "spec.accessMode");
+  std::string mode = fieldAt(loc.object, "spec.accessMode");
   r.details = {{"accessMode", mode.empty() ? Json(nullptr) : Json(mode)}};
   if (mode == "ReadOnly") {
     r.summary = "BackupStorageLocation " + loc.name + " is ReadOnly";
@@ -444,7 +444,7 @@ CheckRow checkExistingObjects(const DrCheckInput& in) {
         continue;
       }
       for (const auto& o : list->items) {
-        const std::string name = stringAt(o, "metadata.name");
+        const std::string name = fieldAt(o, "metadata.name");
         if (!names.count(name)) continue;
         found.push_back(k.label + " " + ns + "/" + name);
         r.details["present"].push_back({{"kind", k.label}, {"namespace", ns}, {"name", name}});
@@ -491,10 +491,10 @@ CheckRow checkVmRevisions(const DrCheckInput& in) {
       const Json* matcher = jsonAt(vm->object, "spec." + kind);
       if (!matcher || !matcher->is_object()) continue;
       ++referencing;
-      std::string revision = stringAt(*matcher, "revisionName");
+      std::string revision = fieldAt(*matcher, "revisionName");
       if (revision.empty())
-        revision = stringAt(vm->object, "status." + kind + "Ref.controllerRevisionRef.name");
-      const std::string ref = kind + " " + stringAt(*matcher, "name");
+        revision = fieldAt(vm->object, "status." + kind + "Ref.controllerRevisionRef.name");
+      const std::string ref = kind + " " + fieldAt(*matcher, "name");
       if (revision.empty()) {
         unrecorded.push_back(who + " (" + ref + ")");
         continue;
