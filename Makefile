@@ -23,7 +23,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   libspdlog-dev libfmt-dev libcli11-dev libcpp-httplib-dev libssl-dev \
   libgtest-dev libgmock-dev googletest libbenchmark-dev clang-format \
   rsync openssh-server openssh-client iproute2 procps jq curl ca-certificates tar gzip xz-utils tinyproxy \
-  nfs-kernel-server \
+  nfs-kernel-server xfsprogs btrfs-progs \
   python3 python3-kubernetes python3-requests python3-botocore python3-jsonschema \
   python3-yaml ansible ansible-lint chromium hyperfine libhowardhinnant-date-dev
 
@@ -81,10 +81,10 @@ asan-test: deps
 bench: deps build
 	bench/run-all
 
-# Only the two binaries the demo runs are built (the test suites are not needed for it).
+# Only the demo and the two binaries it runs are built (the test suites are not needed for it).
 demo: deps $(BUILD)/build.ninja
-	cmake --build $(BUILD) -j $(JOBS) --target ocpv-dr kube-sim
-	$(BUILD)/src/cli/ocpv-dr demo $(DEMO_ARGS)
+	cmake --build $(BUILD) -j $(JOBS) --target ocpv-dr kube-sim ocpv-dr-demo
+	$(BUILD)/tools/demo/ocpv-dr-demo $(DEMO_ARGS)
 
 package: build
 	cd $(BUILD) && cpack -G DEB

@@ -4,7 +4,7 @@
 //       A Velero backup tarball of N items (default 10,000; every item twice, plain and
 //       preferred-version copy, as Velero writes it); the mix is in composition().
 //   failover_bench read TARBALL
-//       ocpv-dr's streaming reader (failover::scanVeleroTarball) extracting PVs and PVCs; prints
+//       ocpv-dr's streaming reader (backup::scanVeleroTarball) extracting PVs and PVCs; prints
 //       "pv <name> <claim ns>/<claim name>" and "pvc <ns>/<name> <volume>", sorted — the same
 //       lines the tar + jq pipeline of the run script prints.
 //   failover_bench controlplane [--vms 100] [--runs 3] [--poll-ms 200]
@@ -21,11 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "backup/velero_tarball.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
 #include "failover/failover_lab.h"
-#include "failover/s3_object_store.h"
-#include "failover/velero_tarball.h"
+#include "s3/s3_object_store.h"
 #include "support/velero_backup_writer.h"
 
 namespace {
@@ -111,16 +111,16 @@ int read(const std::vector<std::string>& args) {
     std::cerr << "read TARBALL\n";
     return 2;
   }
-  failover::TarballOptions opts;
-  opts.extract = {std::string(failover::kPersistentVolumes),
-                  std::string(failover::kPersistentVolumeClaims)};
+  backup::TarballOptions opts;
+  opts.extract = {std::string(backup::kPersistentVolumes),
+                  std::string(backup::kPersistentVolumeClaims)};
   std::vector<std::string> lines;
   auto str = [](const Json& j, const char* path) {
     const Json* v = jsonAt(j, path);
     return v && v->is_string() ? v->get<std::string>() : std::string("null");
   };
-  auto r = failover::scanVeleroTarball(args[0], opts, [&](failover::TarballItem&& item) -> Status {
-    if (item.groupResource == failover::kPersistentVolumes) {
+  auto r = backup::scanVeleroTarball(args[0], opts, [&](backup::TarballItem&& item) -> Status {
+    if (item.groupResource == backup::kPersistentVolumes) {
       lines.push_back("pv " + item.name + " " + str(item.object, "spec.claimRef.namespace") + "/" +
                       str(item.object, "spec.claimRef.name"));
     } else {
@@ -177,10 +177,10 @@ int controlplane(std::vector<std::string> args) {
   spec.objects = lab.scenario.objects;
   RealClock clock;
   CurlHttpClient http;
-  failover::S3Options so;
+  s3::S3Options so;
   so.endpoint = lab.s3->endpoint();
   so.bucket = lab.bucket;
-  auto store = failover::S3ObjectStore::create(
+  auto store = s3::S3ObjectStore::create(
       so, {S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "bench"}, http, clock);
   if (!store.ok()) return 1;
   for (const auto& [key, data] : veleroBackupObjects(lab.prefix, spec))

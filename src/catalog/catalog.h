@@ -179,8 +179,8 @@ class Catalog {
   // Oldest first; an empty runId lists every run's actions.
   [[nodiscard]] Result<std::vector<FailoverAction>> failoverActions(std::string_view runId = {});
 
-  // For modules that add their own tables through a migration step (failover journal, ...):
-  // runs `fn` with the connection while holding the catalog's lock.
+  // For the catalog's own files (backup.cc, failover_journal.cc) and its tests: runs `fn` with
+  // the connection while holding the catalog's lock. Other modules use the typed API.
   template <class F>
   auto withConnection(F&& fn) {
     std::lock_guard lock(mu_);

@@ -4,13 +4,13 @@
 #include <iostream>
 #include <memory>
 
+#include "backup/backup_report.h"
 #include "cli/commands.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
-#include "failover/backup_report.h"
-#include "failover/s3_credentials.h"
-#include "failover/s3_object_store.h"
+#include "s3/s3_credentials.h"
+#include "s3/s3_object_store.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -27,15 +27,15 @@ void withDiscovery(const GlobalOptions& g, bool json, Outcome& out, Body body) {
   auto cfg = config::loadConfig(g.configPath);
   if (!cfg.ok()) return reportFailure(cfg.error(), json, out);
   const config::BackupStore& bs = cfg->backupStore;
-  auto options = failover::s3OptionsFromConfig(bs);
+  auto options = s3::s3OptionsFromConfig(bs);
   if (!options.ok()) return reportFailure(options.error(), json, out);
-  auto creds = failover::loadCredentials(bs.credentialsFile, bs.profile, failover::processEnv());
+  auto creds = s3::loadCredentials(bs.credentialsFile, bs.profile, s3::processEnv());
   if (!creds.ok()) return reportFailure(creds.error(), json, out);
-  CurlHttpClient http(failover::tlsOptionsFromConfig(bs));
+  CurlHttpClient http(s3::tlsOptionsFromConfig(bs));
   RealClock clock;
-  auto store = failover::S3ObjectStore::create(*options, *creds, http, clock);
+  auto store = s3::S3ObjectStore::create(*options, *creds, http, clock);
   if (!store.ok()) return reportFailure(store.error(), json, out);
-  failover::BackupDiscovery discovery(**store, bs.prefix);
+  backup::BackupDiscovery discovery(**store, bs.prefix);
   auto report = body(discovery, (*store)->describe());
   if (!report.ok()) return reportFailure(report.error(), json, out);
   out.exitCode = 0;
@@ -53,9 +53,9 @@ void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out) {
       "list", "List backups: Completed ones newest first (the first is \"latest\"), then the rest");
   list->add_flag("--json", args->json, "Print the JSON document instead of a table");
   list->callback([&g, &out, args] {
-    withDiscovery(g, args->json, out, [&](failover::BackupDiscovery& d, const std::string& where) {
-      auto r = failover::backupListReport(d, where);
-      if (r.ok()) std::cout << (args->json ? r->dump(2) + "\n" : failover::renderBackupList(*r));
+    withDiscovery(g, args->json, out, [&](backup::BackupDiscovery& d, const std::string& where) {
+      auto r = backup::backupListReport(d, where);
+      if (r.ok()) std::cout << (args->json ? r->dump(2) + "\n" : backup::renderBackupList(*r));
       return r;
     });
   });
@@ -66,9 +66,9 @@ void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out) {
                  "Download the tarball to a temporary file and list what it holds");
   show->add_flag("--json", args->json, "Print the JSON document instead of text");
   show->callback([&g, &out, args] {
-    withDiscovery(g, args->json, out, [&](failover::BackupDiscovery& d, const std::string& where) {
-      auto r = failover::backupShowReport(d, where, args->name, args->objects);
-      if (r.ok()) std::cout << (args->json ? r->dump(2) + "\n" : failover::renderBackupShow(*r));
+    withDiscovery(g, args->json, out, [&](backup::BackupDiscovery& d, const std::string& where) {
+      auto r = backup::backupShowReport(d, where, args->name, args->objects);
+      if (r.ok()) std::cout << (args->json ? r->dump(2) + "\n" : backup::renderBackupShow(*r));
       return r;
     });
   });

@@ -18,6 +18,7 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/clock.h"
@@ -25,11 +26,10 @@
 #include "core/log.h"
 #include "failover/failover_report.h"
 #include "failover/journal.h"
-#include "failover/s3_credentials.h"
-#include "failover/s3_object_store.h"
 #include "failover/workflow.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
+#include "s3/s3_credentials.h"
+#include "s3/s3_object_store.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -63,16 +63,16 @@ std::vector<std::string> crashPoints(const std::string& flag) {
 // Everything the workflow needs, built from the configuration. Members are declared in the
 // order they must be built (later ones refer to earlier ones).
 struct Wiring {
-  std::unique_ptr<replication::HandlerEnv> env;
+  std::unique_ptr<HandlerEnv> env;
   kube::KubeConnection dr;
   std::optional<kube::KubeConnection> primary;
   std::unique_ptr<CurlHttpClient> s3Http;
-  std::unique_ptr<failover::S3ObjectStore> store;
+  std::unique_ptr<s3::S3ObjectStore> store;
 };
 
 Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
   auto w = std::make_unique<Wiring>();
-  OCPVDR_ASSIGN_OR_RETURN(w->env, replication::HandlerEnv::open(g.configPath, pinnedNow({})));
+  OCPVDR_ASSIGN_OR_RETURN(w->env, openHandlerEnv(g.configPath, pinnedNow({})));
   const config::Config& cfg = w->env->config;
   auto dr = kube::connect(cfg.dr.kubernetes, *w->env->clock, curlHttpClients());
   if (!dr.ok()) return dr.error().wrap("DR cluster API (sites.dr.kubernetes)");
@@ -90,12 +90,12 @@ Result<std::unique_ptr<Wiring>> wire(const GlobalOptions& g) {
     log::warn("primary cluster API not configured", {{"error", primary.error().message}});
   }
   const config::BackupStore& bs = cfg.backupStore;
-  OCPVDR_ASSIGN_OR_RETURN(auto options, failover::s3OptionsFromConfig(bs));
-  OCPVDR_ASSIGN_OR_RETURN(auto creds, failover::loadCredentials(bs.credentialsFile, bs.profile,
-                                                                failover::processEnv()));
-  w->s3Http = std::make_unique<CurlHttpClient>(failover::tlsOptionsFromConfig(bs));
-  OCPVDR_ASSIGN_OR_RETURN(
-      w->store, failover::S3ObjectStore::create(options, creds, *w->s3Http, *w->env->clock));
+  OCPVDR_ASSIGN_OR_RETURN(auto options, s3::s3OptionsFromConfig(bs));
+  OCPVDR_ASSIGN_OR_RETURN(auto creds,
+                          s3::loadCredentials(bs.credentialsFile, bs.profile, s3::processEnv()));
+  w->s3Http = std::make_unique<CurlHttpClient>(s3::tlsOptionsFromConfig(bs));
+  OCPVDR_ASSIGN_OR_RETURN(w->store,
+                          s3::S3ObjectStore::create(options, creds, *w->s3Http, *w->env->clock));
   return w;
 }
 
@@ -200,34 +200,52 @@ void finish(const Result<failover::RunOutcome>& r, bool json, Outcome& out) {
   out.exitCode = 0;
 }
 
-}  // namespace
+// Flags every run-type subcommand takes.
+void addFailoverCommonFlags(CLI::App* c, FailoverArgs& a) {
+  c->add_flag("--json", a.json, "Print one JSON document instead of text");
+  c->add_option("--poll-interval-ms", a.pollMs, "How often waits re-check the clusters")
+      ->check(CLI::Range(10, 600000))
+      ->group("");  // tests
+  if (testHooks().enabled)
+    c->add_option("--crash-at", a.crashAt, "Crash injection point (tests)")->group("");
+}
 
-void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
-  auto* cmd = app.add_subcommand(
-      "failover", "Fail the protected VMs over to the DR cluster (see docs/failover.md)");
-  cmd->require_subcommand(1);
-  cmd->fallthrough();
-  auto a = std::make_shared<FailoverArgs>();
+// --planned / --unplanned / --backup (plan and run).
+void addFailoverModeFlags(CLI::App* c, FailoverArgs& a) {
+  c->add_flag("--planned", a.planned,
+              "Primary site up: stop VMs there, fence the export, final sync");
+  c->add_flag("--unplanned", a.unplanned, "Primary site down: restore from the DR data as it is");
+  c->add_option("--backup", a.backup, "Backup to restore (default: the latest Completed)");
+}
 
-  auto common = [&](CLI::App* c) {
-    c->add_flag("--json", a->json, "Print one JSON document instead of text");
-    c->add_option("--poll-interval-ms", a->pollMs, "How often waits re-check the clusters")
-        ->check(CLI::Range(10, 600000))
-        ->group("");  // tests
-    if (testHooks().enabled)
-      c->add_option("--crash-at", a->crashAt, "Crash injection point (tests)")->group("");
-  };
-  auto modeFlags = [&](CLI::App* c) {
-    c->add_flag("--planned", a->planned,
-                "Primary site up: stop VMs there, fence the export, final sync");
-    c->add_flag("--unplanned", a->unplanned,
-                "Primary site down: restore from the DR data as it is");
-    c->add_option("--backup", a->backup, "Backup to restore (default: the latest Completed)");
-  };
+// abandon / release need only the configuration and the catalog: no cluster is contacted.
+std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> openFailoverCatalog(
+    const GlobalOptions& g, bool json, Outcome& o) {
+  auto cfg = config::loadConfig(g.configPath);
+  if (!cfg.ok()) {
+    reportFailure(cfg.error(), json, o);
+    return std::nullopt;
+  }
+  auto cat = catalog::Catalog::open(cfg->catalog.path);
+  if (!cat.ok()) {
+    reportFailure(cat.error(), json, o);
+    return std::nullopt;
+  }
+  return std::make_pair(std::move(cfg).value(), std::move(cat).value());
+}
 
+void printFailoverAct(const Json& doc, bool json, const std::string& text) {
+  if (json)
+    std::cout << doc.dump(2) << "\n";
+  else
+    std::cout << text << "\n";
+}
+
+void addPlanCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
+                    const std::shared_ptr<FailoverArgs>& a) {
   auto* plan = cmd->add_subcommand("plan", "Show what a failover would do; changes nothing");
-  modeFlags(plan);
-  common(plan);
+  addFailoverModeFlags(plan, *a);
+  addFailoverCommonFlags(plan, *a);
   plan->callback([&g, &out, a] {
     auto mode = modeOf(*a, false);
     if (!mode.ok()) return reportFailure(mode.error(), a->json, out);
@@ -239,10 +257,13 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     printPlan(*p, a->json);
     out.exitCode = p->value("feasible", false) ? 0 : exitCodeFor(ErrorKind::Refused);
   });
+}
 
+void addRunCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
+                   const std::shared_ptr<FailoverArgs>& a) {
   auto* run = cmd->add_subcommand("run", "Run a failover (journaled; resumable)");
-  modeFlags(run);
-  common(run);
+  addFailoverModeFlags(run, *a);
+  addFailoverCommonFlags(run, *a);
   run->add_flag("--dry-run", a->dryRun, "Same as `failover plan`");
   run->add_option("--report-dir", a->reportDir,
                   "Where the report goes (default <work_dir>/reports/<run id>)");
@@ -265,10 +286,13 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     (void)catalog::backupAfter(*(*w)->env->catalog, "failover run");
     finish(outcome, a->json, out);
   });
+}
 
+void addResumeCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
+                      const std::shared_ptr<FailoverArgs>& a) {
   auto* resume = cmd->add_subcommand(
       "resume", "Continue an unfinished failover run (finished steps are not redone)");
-  common(resume);
+  addFailoverCommonFlags(resume, *a);
   resume->add_option("--run", a->runId, "Run id (default: the latest unfinished run)");
   resume->add_option("--report-dir", a->reportDir,
                      "Where the report goes (default <work_dir>/reports/<run id>)");
@@ -280,29 +304,10 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     (void)catalog::backupAfter(*(*w)->env->catalog, "failover resume");
     finish(outcome, a->json, out);
   });
+}
 
-  // abandon / release need only the configuration and the catalog: no cluster is contacted.
-  auto openCatalog = [&g](bool json, Outcome& o)
-      -> std::optional<std::pair<config::Config, std::unique_ptr<catalog::Catalog>>> {
-    auto cfg = config::loadConfig(g.configPath);
-    if (!cfg.ok()) {
-      reportFailure(cfg.error(), json, o);
-      return std::nullopt;
-    }
-    auto cat = catalog::Catalog::open(cfg->catalog.path);
-    if (!cat.ok()) {
-      reportFailure(cat.error(), json, o);
-      return std::nullopt;
-    }
-    return std::make_pair(std::move(cfg).value(), std::move(cat).value());
-  };
-  auto printAct = [](const Json& doc, bool json, const std::string& text) {
-    if (json)
-      std::cout << doc.dump(2) << "\n";
-    else
-      std::cout << text << "\n";
-  };
-
+void addAbandonCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
+                       const std::shared_ptr<FailoverArgs>& a) {
   auto* abandon = cmd->add_subcommand(
       "abandon",
       "Give up an unfinished failover run (journaled) so that a new run may start; refused once "
@@ -313,23 +318,27 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
                     "Abandon even though the run already changed the DR cluster (clean up there "
                     "yourself; DR stays active until `failover release`)");
   abandon->add_flag("--json", a->json, "Print one JSON document instead of text");
-  abandon->callback([&out, a, openCatalog, printAct] {
-    auto opened = openCatalog(a->json, out);
+  abandon->callback([&g, &out, a] {
+    auto opened = openFailoverCatalog(g, a->json, out);
     if (!opened) return;
     RealClock clock;
     auto r =
         failover::abandonRun(opened->first, *opened->second, clock, a->runId, a->force, a->reason);
     if (!r.ok()) return reportFailure(r.error(), a->json, out);
-    printAct(*r, a->json,
-             "failover run " + a->runId + " abandoned" +
-                 (r->value("drActive", false)
-                      ? "; DR is still active for it: after failback, `ocpv-dr failover release "
-                        "--run " +
-                            a->runId + "`"
-                      : std::string()));
+    printFailoverAct(
+        *r, a->json,
+        "failover run " + a->runId + " abandoned" +
+            (r->value("drActive", false)
+                 ? "; DR is still active for it: after failback, `ocpv-dr failover release "
+                   "--run " +
+                       a->runId + "`"
+                 : std::string()));
     out.exitCode = 0;
   });
+}
 
+void addReleaseCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
+                       const std::shared_ptr<FailoverArgs>& a) {
   auto* release = cmd->add_subcommand(
       "release",
       "After failback: lift the DR-active state a failover run set, so that replication from "
@@ -338,18 +347,21 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
       ->required();
   release->add_option("--reason", a->reason, "Why (journaled), e.g. the failback change ticket");
   release->add_flag("--json", a->json, "Print one JSON document instead of text");
-  release->callback([&out, a, openCatalog, printAct] {
-    auto opened = openCatalog(a->json, out);
+  release->callback([&g, &out, a] {
+    auto opened = openFailoverCatalog(g, a->json, out);
     if (!opened) return;
     RealClock clock;
     auto r = failover::releaseDrActive(opened->first, *opened->second, clock, a->runId, a->reason);
     if (!r.ok()) return reportFailure(r.error(), a->json, out);
-    printAct(*r, a->json,
-             "DR active released (failover run " + a->runId +
-                 "): replication from the primary will write the DR copies again");
+    printFailoverAct(*r, a->json,
+                     "DR active released (failover run " + a->runId +
+                         "): replication from the primary will write the DR copies again");
     out.exitCode = 0;
   });
+}
 
+void addReportCommand(CLI::App* cmd, GlobalOptions& g, Outcome& out,
+                      const std::shared_ptr<FailoverArgs>& a) {
   auto* report = cmd->add_subcommand("report", "Print and write the report of a failover run");
   report->add_option("--run", a->runId, "Run id (default: the latest run)");
   report->add_option("--format", a->format, "What to print: md | json | html")
@@ -387,6 +399,22 @@ void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
     for (const auto& f : *files) std::cerr << "report written: " << f << "\n";
     out.exitCode = 0;
   });
+}
+
+}  // namespace
+
+void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out) {
+  auto* cmd = app.add_subcommand(
+      "failover", "Fail the protected VMs over to the DR cluster (see docs/failover.md)");
+  cmd->require_subcommand(1);
+  cmd->fallthrough();
+  auto a = std::make_shared<FailoverArgs>();
+  addPlanCommand(cmd, g, out, a);
+  addRunCommand(cmd, g, out, a);
+  addResumeCommand(cmd, g, out, a);
+  addAbandonCommand(cmd, g, out, a);
+  addReleaseCommand(cmd, g, out, a);
+  addReportCommand(cmd, g, out, a);
 }
 
 }  // namespace ocpvdr::cli

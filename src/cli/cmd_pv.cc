@@ -2,9 +2,9 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -45,7 +45,7 @@ int runPv(const GlobalOptions& g, const PvArgs& a, const std::string& action, F 
     if (!j.ok()) return emitReport(setupFailure(action, j.error()));
     doc = std::move(*j);
   }
-  auto env = HandlerEnv::open(g.configPath, pinnedNow(a.now));
+  auto env = openHandlerEnv(g.configPath, pinnedNow(a.now));
   if (!env.ok()) return emitReport(setupFailure(action, env.error()));
   std::string eventId = a.eventId;
   if (eventId.empty() && doc) eventId = envelopeEventId(*doc, "PersistentVolume");

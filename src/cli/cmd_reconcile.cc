@@ -8,6 +8,7 @@
 
 #include "catalog/backup.h"
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/curl_http.h"
@@ -16,7 +17,6 @@
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -55,7 +55,7 @@ int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
   if (!wait.ok()) return reconcileSetupFailure(wait.error().wrap("--lock-wait"));
   if (a.parallelism < 0 || a.parallelism > 64)
     return reconcileSetupFailure(invalidError("--parallelism: expected 1..64"));
-  auto env = replication::HandlerEnv::open(g.configPath, pinnedNow(a.now));
+  auto env = openHandlerEnv(g.configPath, pinnedNow(a.now));
   if (!env.ok()) return reconcileSetupFailure(env.error());
   auto& e = **env;
   auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
 #include "core/curl_http.h"
@@ -16,7 +17,6 @@
 #include "engine/engine.h"
 #include "engine/primary_api.h"
 #include "kube/connect.h"
-#include "replication/handler_env.h"
 #include "server/http_server.h"
 
 namespace ocpvdr::cli {
@@ -54,7 +54,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
       InstanceLock::acquire(catalogPath + ".lock", "ocpv-dr serve", "the catalog " + catalogPath);
   if (!instance.ok()) return serveFailure(instance.error());
 
-  auto env = replication::HandlerEnv::open(g.configPath, pinnedNow({}));
+  auto env = openHandlerEnv(g.configPath, pinnedNow({}));
   if (!env.ok()) return serveFailure(env.error());
   auto& e = **env;
   auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());

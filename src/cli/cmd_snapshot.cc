@@ -3,9 +3,9 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -42,7 +42,7 @@ int runSnap(const GlobalOptions& g, const SnapArgs& a, const std::string& action
     if (!c.ok()) return emitReport(setupFailure(action, c.error()));
     content = std::move(*c);
   }
-  auto env = HandlerEnv::open(g.configPath, pinnedNow(a.now));
+  auto env = openHandlerEnv(g.configPath, pinnedNow(a.now));
   if (!env.ok()) return emitReport(setupFailure(action, env.error()));
   std::string eventId = a.eventId.empty() ? envelopeEventId(*doc, "VolumeSnapshot") : a.eventId;
   auto r = handler(**env, *doc, content, *wait, eventId);

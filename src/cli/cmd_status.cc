@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "engine/replica_status.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 
@@ -22,7 +22,7 @@ void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out) {
   cmd->add_flag("--json", a->json, "One JSON document instead of the table");
   cmd->add_option("--now", a->now, "")->group("");  // tests: pin the wall clock (RFC 3339)
   cmd->callback([a, &g, &out] {
-    auto env = replication::HandlerEnv::open(g.configPath, pinnedNow(a->now));
+    auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
     if (!env.ok()) {
       std::cerr << "ocpv-dr status: " << env.error().message << "\n";
       out.exitCode = exitCodeFor(env.error().kind);

@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/handler_wiring.h"
 #include "cli/test_hooks.h"
 #include "config/config.h"
-#include "replication/handler_env.h"
 
 namespace ocpvdr::cli {
 namespace {
@@ -41,7 +41,7 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
   auto* list = trash->add_subcommand("list", "List trash entries (JSON)");
   list->add_option("--now", a->now, "")->group("");
   list->callback([a, &g, &out] {
-    auto env = HandlerEnv::open(g.configPath, pinnedNow(a->now));
+    auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
     if (!env.ok()) return void(out.exitCode = emitTrashError("trash list", env.error()));
     auto entries = (*env)->replicator->trash().list();
     if (!entries.ok()) return void(out.exitCode = emitTrashError("trash list", entries.error()));
@@ -61,7 +61,7 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
   restore->add_option("id", a->id, "Trash entry id (see `trash list`)")->required();
   restore->add_option("--now", a->now, "")->group("");
   restore->callback([a, &g, &out] {
-    auto env = HandlerEnv::open(g.configPath, pinnedNow(a->now));
+    auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
     if (!env.ok()) return void(out.exitCode = emitTrashError("trash restore", env.error()));
     auto e = (*env)->replicator->restoreFromTrash(a->id);
     if (!e.ok()) return void(out.exitCode = emitTrashError("trash restore", e.error()));
@@ -90,7 +90,7 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
         return void(out.exitCode = emitTrashError("trash purge", d.error().wrap("--older-than")));
       o.olderThan = std::chrono::duration_cast<config::Seconds>(*d);
     }
-    auto env = HandlerEnv::open(g.configPath, pinnedNow(a->now));
+    auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
     if (!env.ok()) return void(out.exitCode = emitTrashError("trash purge", env.error()));
     auto r = (*env)->replicator->trash().purge(o);
     if (!r.ok()) return void(out.exitCode = emitTrashError("trash purge", r.error()));

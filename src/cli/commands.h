@@ -41,6 +41,5 @@ void registerReconcile(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out);
-void registerDemo(CLI::App& app, GlobalOptions& g, Outcome& out);
 
 }  // namespace ocpvdr::cli

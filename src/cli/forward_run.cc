@@ -32,6 +32,65 @@ int forwardFailure(const Error& e) {
   return exitCodeFor(e.kind);
 }
 
+// One forwarder per spool (docs/forwarder.md): two would send every event twice and race on
+// the spool. Without a spool there is no state to share (`instance` stays empty).
+Status lockForwarderSpool(const config::Forwarder& f, InstanceLock& instance) {
+  if (!f.spoolDir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(f.spoolDir, ec);
+    auto l = InstanceLock::acquire(f.spoolDir + "/forwarder.lock", "ocpv-dr forward",
+                                   "the spool " + f.spoolDir);
+    if (!l.ok()) return l.error();
+    instance = std::move(*l);
+  }
+  return Status::success();
+}
+
+// The webhook's bearer token (a file, or an environment variable) and HMAC secret, each read once
+// to check it is there.
+Status readWebhookSecrets(const config::Forwarder& f, Clock& clock, forwarder::SecretSource& token,
+                          forwarder::SecretSource& hmac) {
+  if (!f.tokenFile.empty()) {
+    token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
+    auto t = token.value();
+    if (!t) return t.error().wrap("forwarder.token_file");
+  } else if (const char* env = std::getenv(f.tokenEnv.c_str()); env && *env) {
+    token = forwarder::SecretSource::fromValue(env);
+  } else {
+    log::warn("forward: no webhook token configured (forwarder.token_file, or $" + f.tokenEnv +
+              "); POSTs carry no Authorization header");
+  }
+  if (!f.hmacSecretFile.empty()) {
+    hmac = forwarder::SecretSource::fromFile(f.hmacSecretFile, clock);
+    auto k = hmac.value();
+    if (!k) return k.error().wrap("forwarder.hmac_secret_file");
+  }
+  return Status::success();
+}
+
+void logForwardProxy(const ProxySettings& proxy) {
+  if (!proxy.empty()) {
+    log::info("forward: using the environment's proxy settings",
+              {{"http_proxy", redactUrl(proxy.httpProxy)},
+               {"https_proxy", redactUrl(proxy.httpsProxy)},
+               {"no_proxy", proxy.noProxy}});
+  }
+}
+
+forwarder::ForwarderOptions forwarderOptionsOf(const config::Config& cfg) {
+  const config::Forwarder& f = cfg.forwarder;
+  forwarder::ForwarderOptions opts;
+  opts.cluster = cfg.primary.name;
+  opts.spoolDir = f.spoolDir;
+  opts.spoolMaxEvents = static_cast<std::size_t>(f.spoolMaxEvents);
+  opts.settle = f.settle;
+  opts.filter.storageClasses = cfg.replication.storageClasses;
+  opts.filter.namespaces = cfg.replication.namespaces;
+  opts.labelSelector = cfg.replication.labelSelector;
+  opts.watchSnapshots = f.watchSnapshots;
+  return opts;
+}
+
 }  // namespace
 
 int runForward(const std::string& configPath, const std::string& readyFile) {
@@ -52,49 +111,21 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
         invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
   }
 
-  // One forwarder per spool (docs/forwarder.md): two would send every event twice and race on
-  // the spool. Without a spool there is no state to share.
   InstanceLock instance;
-  if (!f.spoolDir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(f.spoolDir, ec);
-    auto l = InstanceLock::acquire(f.spoolDir + "/forwarder.lock", "ocpv-dr forward",
-                                   "the spool " + f.spoolDir);
-    if (!l.ok()) return forwardFailure(l.error());
-    instance = std::move(*l);
-  }
+  if (Status st = lockForwarderSpool(f, instance); !st.ok()) return forwardFailure(st.error());
 
   RealClock clock;
   MetricsRegistry metrics;
 
-  forwarder::SecretSource token;
-  if (!f.tokenFile.empty()) {
-    token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
-    auto t = token.value();
-    if (!t) return forwardFailure(t.error().wrap("forwarder.token_file"));
-  } else if (const char* env = std::getenv(f.tokenEnv.c_str()); env && *env) {
-    token = forwarder::SecretSource::fromValue(env);
-  } else {
-    log::warn("forward: no webhook token configured (forwarder.token_file, or $" + f.tokenEnv +
-              "); POSTs carry no Authorization header");
-  }
-  forwarder::SecretSource hmac;
-  if (!f.hmacSecretFile.empty()) {
-    hmac = forwarder::SecretSource::fromFile(f.hmacSecretFile, clock);
-    auto k = hmac.value();
-    if (!k) return forwardFailure(k.error().wrap("forwarder.hmac_secret_file"));
-  }
+  forwarder::SecretSource token, hmac;
+  if (Status st = readWebhookSecrets(f, clock, token, hmac); !st.ok())
+    return forwardFailure(st.error());
 
   // Both the API server and the webhook are reached through the environment's proxy settings,
   // as Kubernetes clients do (an OpenShift cluster-wide proxy injects them into the pod).
   const ProxySettings proxy = ProxySettings::fromEnvironment();
   if (Status st = checkProxySettings(proxy); !st.ok()) return forwardFailure(st.error());
-  if (!proxy.empty()) {
-    log::info("forward: using the environment's proxy settings",
-              {{"http_proxy", redactUrl(proxy.httpProxy)},
-               {"https_proxy", redactUrl(proxy.httpsProxy)},
-               {"no_proxy", proxy.noProxy}});
-  }
+  logForwardProxy(proxy);
   const HttpClientFactory transport = httplibHttpClients(proxy);
   auto kube = kube::connect(cfg.primary.kubernetes, clock, transport);
   if (!kube) return forwardFailure(kube.error().wrap("sites.primary.kubernetes"));
@@ -104,15 +135,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   tls.insecureSkipVerify = f.insecureSkipTlsVerify;
   std::unique_ptr<HttpClient> webhookHttp = transport(tls);
 
-  forwarder::ForwarderOptions opts;
-  opts.cluster = cfg.primary.name;
-  opts.spoolDir = f.spoolDir;
-  opts.spoolMaxEvents = static_cast<std::size_t>(f.spoolMaxEvents);
-  opts.settle = f.settle;
-  opts.filter.storageClasses = cfg.replication.storageClasses;
-  opts.filter.namespaces = cfg.replication.namespaces;
-  opts.labelSelector = cfg.replication.labelSelector;
-  opts.watchSnapshots = f.watchSnapshots;
+  const forwarder::ForwarderOptions opts = forwarderOptionsOf(cfg);
   forwarder::WebhookOptions wopts;
   wopts.url = f.webhookUrl;
 

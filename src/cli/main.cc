@@ -34,7 +34,6 @@ int main(int argc, char** argv) {
   cli::registerStatus(app, g, out);
   cli::registerBackup(app, g, out);
   cli::registerFailover(app, g, out);
-  cli::registerDemo(app, g, out);
 
   initHttpGlobal();
   try {

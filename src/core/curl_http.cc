@@ -252,51 +252,176 @@ CurlHttpClient::~CurlHttpClient() {
   if (impl_->share) curl_share_cleanup(impl_->share);
 }
 
+namespace {
+
+// --- the steps of CurlHttpClient::send ----------------------------------------------------
+
+// The URL to fetch, validated up front so a typo is Invalid, not a transport failure. With a TLS
+// server name, the URL is rewritten to it and CONNECT_TO points that name back at the real host.
+struct PreparedUrl {
+  std::string url;
+  std::string connectTo;
+  std::string originalAuthority;
+};
+
+Result<PreparedUrl> prepareUrl(const HttpRequest& req, const std::string& serverName,
+                               const std::string& what) {
+  PreparedUrl out;
+  out.url = req.url;
+  CURLU* u = curl_url();
+  if (!u) return terminalError(what + ": out of memory");
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> guard(u, &curl_url_cleanup);
+  CURLUcode uc = curl_url_set(u, CURLUPART_URL, req.url.c_str(), 0);
+  if (uc != CURLUE_OK) {
+    return invalidError(what + ": malformed URL (" + curl_url_strerror(uc) + ")");
+  }
+  char* scheme = nullptr;
+  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+  std::string schemeStr = scheme ? scheme : "";
+  curl_free(scheme);
+  if (schemeStr != "http" && schemeStr != "https") {
+    return invalidError(what + ": unsupported URL scheme \"" + schemeStr + "\"");
+  }
+  if (!serverName.empty() && schemeStr == "https") {
+    // Verify (and send SNI for) serverName while connecting to the URL's host: the URL is
+    // rewritten to serverName and CONNECT_TO points that name back at the real host.
+    char* host = nullptr;
+    char* port = nullptr;
+    curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+    std::string hostStr = host ? host : "";
+    std::string portStr = port ? port : "443";
+    curl_free(host);
+    curl_free(port);
+    char* explicitPort = nullptr;
+    bool hasPort = curl_url_get(u, CURLUPART_PORT, &explicitPort, 0) == CURLUE_OK;
+    curl_free(explicitPort);
+    out.originalAuthority = hasPort ? hostStr + ":" + portStr : hostStr;
+    out.connectTo = serverName + ":" + portStr + ":" + hostStr + ":" + portStr;
+    curl_url_set(u, CURLUPART_HOST, serverName.c_str(), 0);
+    char* rewritten = nullptr;
+    if (curl_url_get(u, CURLUPART_URL, &rewritten, 0) == CURLUE_OK && rewritten)
+      out.url = rewritten;
+    curl_free(rewritten);
+  }
+  return out;
+}
+
+// Trust, client certificate and key: from memory (copied by curl) or from files.
+void setTlsOptions(CURL* h, const TlsOptions& tls) {
+  curl_blob blob{};
+  if (!tls.caData.empty()) {
+    blob = {const_cast<char*>(tls.caData.data()), tls.caData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+  } else if (!tls.caFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, tls.caFile.c_str());
+  }
+  if (!tls.certData.empty()) {
+    blob = {const_cast<char*>(tls.certData.data()), tls.certData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  } else if (!tls.certFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, tls.certFile.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!tls.keyData.empty()) {
+    blob = {const_cast<char*>(tls.keyData.data()), tls.keyData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  } else if (!tls.keyFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, tls.keyFile.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (tls.insecureSkipVerify) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+}
+
+// Drives the transfer of `h` on `multi` until it is done, fails or `stop` is requested (then
+// t.cancelled). `rc` gets the transfer's result, `mc` the multi interface's last answer.
+void performTransfer(CURLM* multi, CURL* h, const HttpRequest& req, Transfer& t,
+                     std::stop_token stop, CURLcode& rc, CURLMcode& mc) {
+  std::stop_callback wake(stop, [multi] { curl_multi_wakeup(multi); });
+  int running = 1;
+  bool done = false;
+  // Wake often enough for the stall check to fire close to lowSpeedTime.
+  const int pollMs =
+      req.lowSpeedTime.count() > 0
+          ? static_cast<int>(std::clamp<long long>(req.lowSpeedTime.count() / 4, 10, 1000))
+          : 1000;
+  while (!done) {
+    mc = curl_multi_perform(multi, &running);
+    if (mc != CURLM_OK) break;
+    int queued = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi, &queued)) {
+      if (m->msg == CURLMSG_DONE && m->easy_handle == h) {
+        rc = m->data.result;
+        done = true;
+      }
+    }
+    if (done || running == 0) break;
+    if (stop.stop_requested()) {
+      t.cancelled = true;
+      break;
+    }
+    mc = curl_multi_poll(multi, nullptr, 0, pollMs, nullptr);
+    if (mc != CURLM_OK) break;
+  }
+}
+
+// The options every request sets: URL, protocols, timeouts, callbacks into `t`.
+void setTransferOptions(CURL* h, const HttpRequest& req, const std::string& url, CURLSH* share,
+                        Transfer& t, char* errbuf) {
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "ocpv-dr");
+  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (share) curl_easy_setopt(h, CURLOPT_SHARE, share);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeout.count()));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
+  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeaderLine);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &onBodyData);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+}
+
+// The outcome of a finished transfer: the response, or the error that ended it.
+Result<HttpResponse> transferOutcome(const HttpRequest& req, Transfer& t, HttpResponse& resp,
+                                     CURLMcode mc, CURLcode rc, const char* errbuf,
+                                     const std::string& what) {
+  if (t.cancelled) {
+    resp.cancelled = true;
+    return resp;
+  }
+  if (t.stalled) {
+    return retryableError(what + ": no data received for " +
+                          std::to_string(req.lowSpeedTime.count()) + " ms (stalled)");
+  }
+  if (mc != CURLM_OK) return retryableError(what + ": " + curl_multi_strerror(mc));
+  if (rc != CURLE_OK) return mapCurlError(rc, errbuf, what);
+  if (!t.headersDelivered) {
+    t.headersDelivered = true;
+    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
+  }
+  return resp;
+}
+
+}  // namespace
+
 Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_token stop) {
   const std::string what = describeRequest(req);
   OCPVDR_TRY(checkRequestHead(req));
 
-  // Validate the URL up front so a typo is Invalid, not a transport failure.
-  std::string url = req.url;
-  std::string connectTo;
-  std::string originalAuthority;
-  {
-    CURLU* u = curl_url();
-    if (!u) return terminalError(what + ": out of memory");
-    std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> guard(u, &curl_url_cleanup);
-    CURLUcode uc = curl_url_set(u, CURLUPART_URL, req.url.c_str(), 0);
-    if (uc != CURLUE_OK) {
-      return invalidError(what + ": malformed URL (" + curl_url_strerror(uc) + ")");
-    }
-    char* scheme = nullptr;
-    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-    std::string schemeStr = scheme ? scheme : "";
-    curl_free(scheme);
-    if (schemeStr != "http" && schemeStr != "https") {
-      return invalidError(what + ": unsupported URL scheme \"" + schemeStr + "\"");
-    }
-    if (!impl_->tls.serverName.empty() && schemeStr == "https") {
-      // Verify (and send SNI for) serverName while connecting to the URL's host: the URL is
-      // rewritten to serverName and CONNECT_TO points that name back at the real host.
-      char* host = nullptr;
-      char* port = nullptr;
-      curl_url_get(u, CURLUPART_HOST, &host, 0);
-      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-      std::string hostStr = host ? host : "";
-      std::string portStr = port ? port : "443";
-      curl_free(host);
-      curl_free(port);
-      char* explicitPort = nullptr;
-      bool hasPort = curl_url_get(u, CURLUPART_PORT, &explicitPort, 0) == CURLUE_OK;
-      curl_free(explicitPort);
-      originalAuthority = hasPort ? hostStr + ":" + portStr : hostStr;
-      connectTo = impl_->tls.serverName + ":" + portStr + ":" + hostStr + ":" + portStr;
-      curl_url_set(u, CURLUPART_HOST, impl_->tls.serverName.c_str(), 0);
-      char* rewritten = nullptr;
-      if (curl_url_get(u, CURLUPART_URL, &rewritten, 0) == CURLUE_OK && rewritten) url = rewritten;
-      curl_free(rewritten);
-    }
-  }
+  OCPVDR_ASSIGN_OR_RETURN(PreparedUrl prepared, prepareUrl(req, impl_->tls.serverName, what));
+  const std::string& url = prepared.url;
+  const std::string& connectTo = prepared.connectTo;
+  const std::string& originalAuthority = prepared.originalAuthority;
 
   // Headers: no CR/LF smuggling, curl's implicit defaults removed where they would mislead.
   Slist headers;
@@ -331,53 +456,8 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
   std::unique_ptr<std::FILE, decltype(&std::fclose)> upload(nullptr, &std::fclose);
   char errbuf[CURL_ERROR_SIZE] = {0};
 
-  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "ocpv-dr");
-  curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (impl_->share) curl_easy_setopt(h, CURLOPT_SHARE, impl_->share);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(req.connectTimeout.count()));
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout.count()));
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &onHeaderLine);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &onBodyData);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &onProgress);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-
-  {
-    const TlsOptions& tls = impl_->tls;
-    curl_blob blob{};
-    if (!tls.caData.empty()) {
-      blob = {const_cast<char*>(tls.caData.data()), tls.caData.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-    } else if (!tls.caFile.empty()) {
-      curl_easy_setopt(h, CURLOPT_CAINFO, tls.caFile.c_str());
-    }
-    if (!tls.certData.empty()) {
-      blob = {const_cast<char*>(tls.certData.data()), tls.certData.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
-      curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-    } else if (!tls.certFile.empty()) {
-      curl_easy_setopt(h, CURLOPT_SSLCERT, tls.certFile.c_str());
-      curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-    }
-    if (!tls.keyData.empty()) {
-      blob = {const_cast<char*>(tls.keyData.data()), tls.keyData.size(), CURL_BLOB_COPY};
-      curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
-      curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    } else if (!tls.keyFile.empty()) {
-      curl_easy_setopt(h, CURLOPT_SSLKEY, tls.keyFile.c_str());
-      curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    }
-    if (tls.insecureSkipVerify) {
-      curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
-  }
+  setTransferOptions(h, req, url, impl_->share, t, errbuf);
+  setTlsOptions(h, impl_->tls);
   Slist connectToList;
   if (!connectTo.empty()) {
     connectToList.reset(curl_slist_append(nullptr, connectTo.c_str()));
@@ -422,55 +502,13 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
     Impl::destroy(slot);
     return terminalError(what + ": " + curl_multi_strerror(mc));
   }
-  {
-    CURLM* multi = slot.multi;
-    std::stop_callback wake(stop, [multi] { curl_multi_wakeup(multi); });
-    int running = 1;
-    bool done = false;
-    // Wake often enough for the stall check to fire close to lowSpeedTime.
-    const int pollMs =
-        req.lowSpeedTime.count() > 0
-            ? static_cast<int>(std::clamp<long long>(req.lowSpeedTime.count() / 4, 10, 1000))
-            : 1000;
-    while (!done) {
-      mc = curl_multi_perform(multi, &running);
-      if (mc != CURLM_OK) break;
-      int queued = 0;
-      while (CURLMsg* m = curl_multi_info_read(multi, &queued)) {
-        if (m->msg == CURLMSG_DONE && m->easy_handle == h) {
-          rc = m->data.result;
-          done = true;
-        }
-      }
-      if (done || running == 0) break;
-      if (stop.stop_requested()) {
-        t.cancelled = true;
-        break;
-      }
-      mc = curl_multi_poll(multi, nullptr, 0, pollMs, nullptr);
-      if (mc != CURLM_OK) break;
-    }
-  }
+  performTransfer(slot.multi, h, req, t, stop, rc, mc);
   curl_multi_remove_handle(slot.multi, h);
   // The header list and upload file die with this call; the handle must not point at them.
   curl_easy_reset(h);
   impl_->give(slot);
 
-  if (t.cancelled) {
-    resp.cancelled = true;
-    return resp;
-  }
-  if (t.stalled) {
-    return retryableError(what + ": no data received for " +
-                          std::to_string(req.lowSpeedTime.count()) + " ms (stalled)");
-  }
-  if (mc != CURLM_OK) return retryableError(what + ": " + curl_multi_strerror(mc));
-  if (rc != CURLE_OK) return mapCurlError(rc, errbuf, what);
-  if (!t.headersDelivered) {
-    t.headersDelivered = true;
-    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
-  }
-  return resp;
+  return transferOutcome(req, t, resp, mc, rc, errbuf, what);
 }
 
 HttpClientFactory curlHttpClients() {

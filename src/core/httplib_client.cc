@@ -340,26 +340,156 @@ HttplibHttpClient::HttplibHttpClient(TlsOptions tls, ProxySettings proxy)
 
 HttplibHttpClient::~HttplibHttpClient() = default;
 
+namespace {
+
+// A request body read from a file (HttpRequest::bodyFile); empty when there is none.
+struct HttplibUpload {
+  std::shared_ptr<std::FILE> file;
+  std::size_t size = 0;
+};
+
+Result<HttplibUpload> openHttplibUpload(const HttpRequest& req, const std::string& what) {
+  HttplibUpload upload;
+  if (!req.bodyFile.empty()) {
+    upload.file.reset(std::fopen(req.bodyFile.c_str(), "rbe"), [](std::FILE* f) {
+      if (f) std::fclose(f);
+    });
+    if (!upload.file) {
+      return invalidError(what + ": opening body file " + req.bodyFile + ": " +
+                          std::strerror(errno));
+    }
+    std::fseek(upload.file.get(), 0, SEEK_END);
+    upload.size = static_cast<std::size_t>(std::max(0L, std::ftell(upload.file.get())));
+    std::fseek(upload.file.get(), 0, SEEK_SET);
+  }
+  return upload;
+}
+
+// httplib's request: method, target, headers (Host and User-Agent unless given), body. The body
+// provider reads `req.body` in place: `req` must outlive the request.
+httplib::Request httplibRequest(const HttpRequest& req, const HttpUrl& url,
+                                const HttplibUpload& file) {
+  httplib::Request hr;
+  hr.method = req.method;
+  hr.path = url.target;
+  bool hasHost = false, hasAgent = false;
+  for (const auto& [k, v] : req.headers) {
+    const std::string lk = lowerAscii(k);
+    hasHost |= lk == "host";
+    hasAgent |= lk == "user-agent";
+    hr.headers.emplace(k, v);
+  }
+  if (!hasHost) hr.headers.emplace("Host", url.authority());
+  if (!hasAgent) hr.headers.emplace("User-Agent", "ocpv-dr");
+  // Bodies go through a content provider: httplib would otherwise label a body text/plain.
+  if (file.file) {
+    hr.content_length_ = file.size;
+    hr.content_provider_ = [upload = file.file](std::size_t offset, std::size_t length,
+                                                httplib::DataSink& sink) {
+      char buf[64 * 1024];
+      if (std::fseek(upload.get(), static_cast<long>(offset), SEEK_SET) != 0) return false;
+      std::size_t got = std::fread(buf, 1, std::min(length, sizeof buf), upload.get());
+      return got > 0 && sink.write(buf, got);
+    };
+  } else if (!req.body.empty()) {
+    hr.content_length_ = req.body.size();
+    hr.content_provider_ = [&body = req.body](std::size_t offset, std::size_t length,
+                                              httplib::DataSink& sink) {
+      return sink.write(body.data() + offset, std::min(length, body.size() - offset));
+    };
+  }
+  return hr;
+}
+
+// Receives httplib's response into `resp`: the headers (given to req.onHeaders once), the body
+// (to req.onBody, or kept); stops on a stop request, the deadline, or req.onBody refusing.
+struct HttplibResponseSink {
+  HttplibResponseSink(const HttpRequest& req, const std::stop_token& stop,
+                      Clock::time_point deadline, HttpResponse& resp, Clock::time_point started)
+      : req(req), stop(stop), deadline(deadline), resp(resp), lastActivity(started) {}
+
+  void deliverHeaders() {
+    if (headersDelivered) return;
+    headersDelivered = true;
+    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
+  }
+
+  bool onResponse(const httplib::Response& r) {
+    if (stop.stop_requested()) {
+      cancelled = true;
+      return false;
+    }
+    resp.status = r.status;
+    for (const auto& [k, v] : r.headers) resp.headers.emplace_back(lowerAscii(k), v);
+    deliverHeaders();
+    return true;
+  }
+
+  bool onContent(const char* data, std::size_t n) {
+    lastActivity = Clock::now();
+    if (stop.stop_requested()) {
+      cancelled = true;
+      return false;
+    }
+    if (lastActivity > deadline) {
+      timedOut = true;
+      return false;
+    }
+    deliverHeaders();
+    if (!req.onBody) {
+      resp.body.append(data, n);
+      return true;
+    }
+    if (!req.onBody(std::string_view(data, n))) {
+      cancelled = true;
+      return false;
+    }
+    return true;
+  }
+
+  const HttpRequest& req;
+  const std::stop_token& stop;
+  const Clock::time_point deadline;
+  HttpResponse& resp;
+  bool cancelled = false, timedOut = false, headersDelivered = false;
+  Clock::time_point lastActivity;
+};
+
+// The error of a request httplib could not complete; `certName` is the name the server's
+// certificate must carry.
+Error httplibSendError(const std::string& what, httplib::Error err, const std::string& tlsDetail,
+                       long verifyResult, const std::string& certName) {
+  std::string msg = what + ": " + httplib::to_string(err);
+  if (!tlsDetail.empty()) msg += " (" + tlsDetail + ")";
+  switch (err) {
+    case httplib::Error::SSLServerVerification:
+      if (verifyResult != X509_V_OK) {
+        msg += " (" + std::string(X509_verify_cert_error_string(verifyResult)) + ")";
+      } else {
+        msg += " (the certificate does not name " + certName + ")";
+      }
+      return terminalError(std::move(msg));
+    case httplib::Error::SSLLoadingCerts:
+      return terminalError(std::move(msg));
+    case httplib::Error::SSLConnection:
+      // As in the curl client: a server's certificate alert will not change on retry.
+      if (mentionsTlsCertificateAlert(tlsDetail)) return terminalError(std::move(msg));
+      return retryableError(std::move(msg));
+    default:
+      // DNS, connect, connect timeout, reset, short reads and writes: transient by nature.
+      return retryableError(std::move(msg));
+  }
+}
+
+}  // namespace
+
 Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_token stop) {
   const std::string what = describeRequest(req);
   OCPVDR_TRY(checkRequestHead(req));
   auto url = parseHttpUrl(req.url);
   if (!url) return invalidError(what + ": " + url.error().message);
 
-  std::shared_ptr<std::FILE> upload;
-  std::size_t uploadSize = 0;
-  if (!req.bodyFile.empty()) {
-    upload.reset(std::fopen(req.bodyFile.c_str(), "rbe"), [](std::FILE* f) {
-      if (f) std::fclose(f);
-    });
-    if (!upload) {
-      return invalidError(what + ": opening body file " + req.bodyFile + ": " +
-                          std::strerror(errno));
-    }
-    std::fseek(upload.get(), 0, SEEK_END);
-    uploadSize = static_cast<std::size_t>(std::max(0L, std::ftell(upload.get())));
-    std::fseek(upload.get(), 0, SEEK_SET);
-  }
+  OCPVDR_ASSIGN_OR_RETURN(const HttplibUpload upload, openHttplibUpload(req, what));
 
   HttpResponse resp;
   if (stop.stop_requested()) {
@@ -382,73 +512,12 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
   const auto started = Clock::now();
   const auto deadline = req.timeout.count() > 0 ? started + req.timeout : Clock::time_point::max();
 
-  httplib::Request hr;
-  hr.method = req.method;
-  hr.path = url->target;
-  bool hasHost = false, hasAgent = false;
-  for (const auto& [k, v] : req.headers) {
-    const std::string lk = lowerAscii(k);
-    hasHost |= lk == "host";
-    hasAgent |= lk == "user-agent";
-    hr.headers.emplace(k, v);
-  }
-  if (!hasHost) hr.headers.emplace("Host", url->authority());
-  if (!hasAgent) hr.headers.emplace("User-Agent", "ocpv-dr");
-  // Bodies go through a content provider: httplib would otherwise label a body text/plain.
-  if (upload) {
-    hr.content_length_ = uploadSize;
-    hr.content_provider_ = [upload](std::size_t offset, std::size_t length,
-                                    httplib::DataSink& sink) {
-      char buf[64 * 1024];
-      if (std::fseek(upload.get(), static_cast<long>(offset), SEEK_SET) != 0) return false;
-      std::size_t got = std::fread(buf, 1, std::min(length, sizeof buf), upload.get());
-      return got > 0 && sink.write(buf, got);
-    };
-  } else if (!req.body.empty()) {
-    hr.content_length_ = req.body.size();
-    hr.content_provider_ = [&body = req.body](std::size_t offset, std::size_t length,
-                                              httplib::DataSink& sink) {
-      return sink.write(body.data() + offset, std::min(length, body.size() - offset));
-    };
-  }
+  httplib::Request hr = httplibRequest(req, *url, upload);
 
-  bool cancelled = false, timedOut = false, headersDelivered = false;
-  auto lastActivity = started;
-  auto deliverHeaders = [&] {
-    if (headersDelivered) return;
-    headersDelivered = true;
-    if (req.onHeaders) req.onHeaders(resp.status, resp.headers);
-  };
-  hr.response_handler = [&](const httplib::Response& r) {
-    if (stop.stop_requested()) {
-      cancelled = true;
-      return false;
-    }
-    resp.status = r.status;
-    for (const auto& [k, v] : r.headers) resp.headers.emplace_back(lowerAscii(k), v);
-    deliverHeaders();
-    return true;
-  };
-  hr.content_receiver = [&](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
-    lastActivity = Clock::now();
-    if (stop.stop_requested()) {
-      cancelled = true;
-      return false;
-    }
-    if (lastActivity > deadline) {
-      timedOut = true;
-      return false;
-    }
-    deliverHeaders();
-    if (!req.onBody) {
-      resp.body.append(data, n);
-      return true;
-    }
-    if (!req.onBody(std::string_view(data, n))) {
-      cancelled = true;
-      return false;
-    }
-    return true;
+  HttplibResponseSink sink{req, stop, deadline, resp, started};
+  hr.response_handler = [&sink](const httplib::Response& r) { return sink.onResponse(r); };
+  hr.content_receiver = [&sink](const char* data, std::size_t n, std::uint64_t, std::uint64_t) {
+    return sink.onContent(data, n);
   };
 
   httplib::Response hres;
@@ -468,14 +537,14 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
   }
   impl_->give(std::move(conn));
 
-  if (cancelled || stop.stop_requested()) {
+  if (sink.cancelled || stop.stop_requested()) {
     resp.cancelled = true;
     return resp;
   }
   const auto now = Clock::now();
-  if (timedOut ||
-      (!ok && err == httplib::Error::Read && now - lastActivity >= readTimeout * 9 / 10)) {
-    if (stallLimited && !timedOut) {
+  if (sink.timedOut ||
+      (!ok && err == httplib::Error::Read && now - sink.lastActivity >= readTimeout * 9 / 10)) {
+    if (stallLimited && !sink.timedOut) {
       return retryableError(what + ": no data received for " + millis(req.lowSpeedTime) +
                             " (stalled)");
     }
@@ -483,33 +552,14 @@ Result<HttpResponse> HttplibHttpClient::send(const HttpRequest& req, std::stop_t
                           millis(req.timeout.count() > 0 ? req.timeout : readTimeout));
   }
   if (!ok) {
-    std::string msg = what + ": " + httplib::to_string(err);
-    if (!tlsDetail.empty()) msg += " (" + tlsDetail + ")";
-    switch (err) {
-      case httplib::Error::SSLServerVerification:
-        if (verifyResult != X509_V_OK) {
-          msg += " (" + std::string(X509_verify_cert_error_string(verifyResult)) + ")";
-        } else {
-          msg += " (the certificate does not name " +
-                 (impl_->tls.serverName.empty() ? url->host : impl_->tls.serverName) + ")";
-        }
-        return terminalError(std::move(msg));
-      case httplib::Error::SSLLoadingCerts:
-        return terminalError(std::move(msg));
-      case httplib::Error::SSLConnection:
-        // As in the curl client: a server's certificate alert will not change on retry.
-        if (mentionsTlsCertificateAlert(tlsDetail)) return terminalError(std::move(msg));
-        return retryableError(std::move(msg));
-      default:
-        // DNS, connect, connect timeout, reset, short reads and writes: transient by nature.
-        return retryableError(std::move(msg));
-    }
+    return httplibSendError(what, err, tlsDetail, verifyResult,
+                            impl_->tls.serverName.empty() ? url->host : impl_->tls.serverName);
   }
   if (resp.status == 0) {
     resp.status = hres.status;
     for (const auto& [k, v] : hres.headers) resp.headers.emplace_back(lowerAscii(k), v);
   }
-  deliverHeaders();
+  sink.deliverHeaders();
   return resp;
 }
 

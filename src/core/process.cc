@@ -220,9 +220,9 @@ struct ChildGuard {
   }
 };
 
-}  // namespace
+// --- the steps of RealProcessRunner::run ---------------------------------------------------
 
-Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_token stop) {
+Status checkArgv(const ProcessSpec& spec) {
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return invalidError("running a process: empty argv");
   }
@@ -232,8 +232,21 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
       return invalidError("running " + prog + ": argument contains a NUL byte");
     }
   }
+  return Status::success();
+}
 
-  // Environment, built before spawning (the child must not allocate).
+// argv/envp for posix_spawn: pointers into `v`, null-terminated.
+std::vector<char*> cStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// The child's environment as KEY=VALUE strings, built before spawning (the child must not
+// allocate).
+Result<std::vector<std::string>> childEnvironment(const ProcessSpec& spec,
+                                                  const std::string& prog) {
   std::map<std::string, std::string> envMap;
   if (spec.inheritEnv) {
     for (char** e = environ; e && *e; ++e) {
@@ -253,15 +266,10 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   std::vector<std::string> envStrings;
   envStrings.reserve(envMap.size());
   for (const auto& [k, v] : envMap) envStrings.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : envStrings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argvCopy = spec.argv;
-  std::vector<char*> argvp;
-  for (auto& s : argvCopy) argvp.push_back(s.data());
-  argvp.push_back(nullptr);
+  return envStrings;
+}
 
-  // PATH lookup uses the child's PATH when the caller set one, else ours.
+std::string childPathVar(const ProcessSpec& spec) {
   std::string pathVar;
   if (auto it = spec.env.find("PATH"); it != spec.env.end()) {
     pathVar = it->second;
@@ -270,8 +278,10 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   } else {
     pathVar = "/usr/local/bin:/usr/bin:/bin";
   }
-  OCPVDR_ASSIGN_OR_RETURN(std::string program, resolveProgram(prog, pathVar));
+  return pathVar;
+}
 
+Status checkWorkingDirectory(const ProcessSpec& spec, const std::string& prog) {
   if (!spec.cwd.empty()) {
     struct stat st {};
     if (::stat(spec.cwd.c_str(), &st) != 0) {
@@ -284,13 +294,13 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
     }
   }
 
-  OCPVDR_ASSIGN_OR_RETURN(Pipe outPipe, makePipe());
-  OCPVDR_ASSIGN_OR_RETURN(Pipe errPipe, makePipe());
-  Pipe inPipe;
-  if (spec.stdinData) {
-    OCPVDR_ASSIGN_OR_RETURN(inPipe, makePipe());
-  }
+  return Status::success();
+}
 
+// Spawns `program` in a process group of its own, with the pipes as stdin/stdout/stderr.
+Result<pid_t> spawnChild(const ProcessSpec& spec, const std::string& prog,
+                         const std::string& program, std::vector<char*>& argvp,
+                         std::vector<char*>& envp, Pipe& inPipe, Pipe& outPipe, Pipe& errPipe) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   if (spec.stdinData) {
@@ -319,7 +329,6 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  const auto start = SteadyClock::now();
   pid_t pid = -1;
   // glibc's posix_spawn runs the child in vfork fashion and returns the exec (or chdir) errno
   // itself, which replaces the hand-rolled CLOEXEC error pipe of a fork/exec implementation.
@@ -329,6 +338,225 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   if (spawnErr != 0) {
     return terminalError("starting " + prog + " (" + program + "): " + std::strerror(spawnErr));
   }
+  return pid;
+}
+
+// Writes what the child's stdin can take now; closes it once everything is written.
+void feedStdin(UniqueFd& stdinFd, std::string_view& stdinLeft) {
+  while (!stdinLeft.empty()) {
+    std::size_t chunk = std::min<std::size_t>(stdinLeft.size(), 1 << 16);
+    ssize_t w = ::write(stdinFd.get(), stdinLeft.data(), chunk);
+    if (w > 0) {
+      stdinLeft.remove_prefix(static_cast<std::size_t>(w));
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    stdinLeft = {};  // EPIPE: the child stopped reading; that is its business
+  }
+  if (stdinLeft.empty()) stdinFd.reset();
+}
+
+// The state of run()'s poll loop over a started child: its output streams and stdin, its pidfd,
+// the stop wake-up, and the kill sequence (SIGTERM to the group on stop or timeout, SIGKILL
+// after killGrace). The loop calls the steps in order: requestKill, escalateKill, finished,
+// pollOnce, checkExited.
+struct ChildWatch {
+  ChildWatch(pid_t pid, const ProcessSpec& spec, ProcessResult& res, OutputStream (&streams)[2],
+             UniqueFd& stdinFd, std::string_view& stdinLeft, UniqueFd& pidFd, UniqueFd& wakeFd,
+             SteadyClock::time_point start)
+      : pid(pid),
+        spec(spec),
+        res(res),
+        streams(streams),
+        stdinFd(stdinFd),
+        stdinLeft(stdinLeft),
+        pidFd(pidFd),
+        wakeFd(wakeFd),
+        hasDeadline(spec.timeout.count() > 0),
+        deadline(start + spec.timeout) {}
+
+  // A stop or the deadline: SIGTERM to the group, SIGKILL due after the grace period.
+  void requestKill(SteadyClock::time_point now, const std::stop_token& stop) {
+    if (killRequested) return;
+    if (stop.stop_requested()) {
+      res.stopped = killRequested = true;
+    } else if (hasDeadline && now >= deadline) {
+      res.timedOut = killRequested = true;
+    }
+    if (killRequested) {
+      // The whole group: a shell's children, ssh under rsync.
+      ::kill(-pid, SIGTERM);
+      killAt = now + spec.killGrace;
+      stdinFd.reset();
+    }
+  }
+
+  bool outputOpen() const { return !streams[0].eof || !streams[1].eof; }
+
+  // SIGKILL once the grace period is over, unless the child exited and its output is closed.
+  void escalateKill(SteadyClock::time_point now) {
+    if (killRequested && !killSent && now >= killAt && (!exited || outputOpen())) {
+      ::kill(-pid, SIGKILL);
+      killSent = true;
+      killSentAt = now;
+    }
+  }
+
+  SteadyClock::time_point abandonAt() const {
+    return std::max(exitedAt, killSent ? killSentAt : exitedAt) + kDrainAfterExit;
+  }
+
+  // The child exited and its output is read to the end, or stragglers kept the pipes too long.
+  bool finished(SteadyClock::time_point now) const {
+    const bool open = outputOpen();
+    if (exited && !open) return true;
+    if (exited) {
+      // Stragglers still hold the pipes. After a kill, wait for the SIGKILL to go out first.
+      const bool mayAbandon = !killRequested || killSent;
+      if (mayAbandon && now >= abandonAt()) return true;
+    }
+    return false;
+  }
+
+  // How long poll may wait: until the next deadline of the kill sequence or the drain.
+  std::chrono::milliseconds pollWait(SteadyClock::time_point now) const {
+    auto wait = std::chrono::milliseconds(60'000);
+    auto until = [&](SteadyClock::time_point t) {
+      auto d = std::chrono::ceil<std::chrono::milliseconds>(t - now);
+      wait = std::min(wait, std::max(d, std::chrono::milliseconds(0)));
+    };
+    if (hasDeadline && !killRequested) until(deadline);
+    if (killRequested && !killSent) until(killAt);
+    if (exited) until(abandonAt());
+    if (!pidFd && !exited) wait = std::min(wait, kExitPollInterval);
+    return wait;
+  }
+
+  // One poll: reads the output, feeds stdin, empties the stop wake-up.
+  Status pollOnce(SteadyClock::time_point now, const std::string& prog) {
+    std::vector<pollfd> fds;
+    enum Slot { kOut, kErr, kIn, kPid, kWake };
+    std::vector<Slot> slots;
+    for (int i = 0; i < 2; ++i) {
+      if (!streams[i].eof) {
+        fds.push_back({streams[i].fd.get(), POLLIN, 0});
+        slots.push_back(i == 0 ? kOut : kErr);
+      }
+    }
+    if (stdinFd) {
+      fds.push_back({stdinFd.get(), POLLOUT, 0});
+      slots.push_back(kIn);
+    }
+    if (pidFd && !exited) {
+      fds.push_back({pidFd.get(), POLLIN, 0});
+      slots.push_back(kPid);
+    }
+    if (wakeFd && !killRequested) {
+      fds.push_back({wakeFd.get(), POLLIN, 0});
+      slots.push_back(kWake);
+    }
+
+    int n = ::poll(fds.data(), fds.size(), static_cast<int>(pollWait(now).count()));
+    if (n < 0 && errno != EINTR) {
+      return terminalError(std::string("running ") + prog + ": poll: " + std::strerror(errno));
+    }
+    for (std::size_t i = 0; n > 0 && i < fds.size(); ++i) {
+      if (fds[i].revents == 0) continue;
+      switch (slots[i]) {
+        case kOut:
+          streams[0].drain();
+          break;
+        case kErr:
+          streams[1].drain();
+          break;
+        case kIn:
+          feedStdin(stdinFd, stdinLeft);
+          break;
+        case kPid:
+          break;  // checked below
+        case kWake: {
+          std::uint64_t v;
+          [[maybe_unused]] auto r = ::read(wakeFd.get(), &v, sizeof v);
+          break;
+        }
+      }
+    }
+    return Status::success();
+  }
+
+  void checkExited() {
+    if (exited) return;
+    // WNOWAIT: the child stays a zombie until the end, so its pid (our process group id)
+    // cannot be reused while we may still signal the group.
+    siginfo_t si{};
+    if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        si.si_pid == pid) {
+      exited = true;
+      exitedAt = SteadyClock::now();
+      stdinFd.reset();
+    }
+  }
+
+  void killGroupAfterTerm() const {
+    if (killRequested && !killSent) {
+      // The program died of SIGTERM, but a member that ignores TERM and no longer holds our
+      // pipes would survive unnoticed; a timeout or stop ends the whole group. The leader is not
+      // yet reaped, so the group id cannot have been reused.
+      ::kill(-pid, SIGKILL);
+    }
+  }
+
+  const pid_t pid;
+  const ProcessSpec& spec;
+  ProcessResult& res;
+  OutputStream (&streams)[2];
+  UniqueFd& stdinFd;
+  std::string_view& stdinLeft;
+  UniqueFd& pidFd;
+  UniqueFd& wakeFd;
+  // A plain time_point plus flag: GCC 12 misreports std::optional<time_point> as uninitialised.
+  const bool hasDeadline;
+  const SteadyClock::time_point deadline;
+  bool killRequested = false, killSent = false, exited = false;
+  SteadyClock::time_point killAt{}, exitedAt{}, killSentAt{};
+};
+
+void recordExitStatus(int status, ProcessResult& res) {
+  if (WIFSIGNALED(status)) {
+    res.signaled = true;
+    res.termSignal = WTERMSIG(status);
+  } else if (WIFEXITED(status)) {
+    res.exitCode = WEXITSTATUS(status);
+  }
+}
+
+}  // namespace
+
+Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_token stop) {
+  OCPVDR_TRY(checkArgv(spec));
+  const std::string& prog = spec.argv[0];
+
+  OCPVDR_ASSIGN_OR_RETURN(std::vector<std::string> envStrings, childEnvironment(spec, prog));
+  std::vector<char*> envp = cStrings(envStrings);
+  std::vector<std::string> argvCopy = spec.argv;
+  std::vector<char*> argvp = cStrings(argvCopy);
+
+  const std::string pathVar = childPathVar(spec);
+  OCPVDR_ASSIGN_OR_RETURN(std::string program, resolveProgram(prog, pathVar));
+
+  OCPVDR_TRY(checkWorkingDirectory(spec, prog));
+
+  OCPVDR_ASSIGN_OR_RETURN(Pipe outPipe, makePipe());
+  OCPVDR_ASSIGN_OR_RETURN(Pipe errPipe, makePipe());
+  Pipe inPipe;
+  if (spec.stdinData) {
+    OCPVDR_ASSIGN_OR_RETURN(inPipe, makePipe());
+  }
+
+  const auto start = SteadyClock::now();
+  OCPVDR_ASSIGN_OR_RETURN(pid_t pid,
+                          spawnChild(spec, prog, program, argvp, envp, inPipe, outPipe, errPipe));
   ChildGuard guard{pid};
 
   outPipe.write.reset();
@@ -362,141 +590,23 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
     }
   });
 
-  // A plain time_point plus flag: GCC 12 misreports std::optional<time_point> as uninitialised.
-  const bool hasDeadline = spec.timeout.count() > 0;
-  const SteadyClock::time_point deadline = start + spec.timeout;
-  bool killRequested = false, killSent = false, exited = false;
-  SteadyClock::time_point killAt{}, exitedAt{}, killSentAt{};
-
+  ChildWatch w{pid, spec, res, streams, stdinFd, stdinLeft, pidFd, wakeFd, start};
   for (;;) {
-    auto now = SteadyClock::now();
-    if (!killRequested) {
-      if (stop.stop_requested()) {
-        res.stopped = killRequested = true;
-      } else if (hasDeadline && now >= deadline) {
-        res.timedOut = killRequested = true;
-      }
-      if (killRequested) {
-        // The whole group: a shell's children, ssh under rsync.
-        ::kill(-pid, SIGTERM);
-        killAt = now + spec.killGrace;
-        stdinFd.reset();
-      }
-    }
-    const bool outputOpen = !streams[0].eof || !streams[1].eof;
-    if (killRequested && !killSent && now >= killAt && (!exited || outputOpen)) {
-      ::kill(-pid, SIGKILL);
-      killSent = true;
-      killSentAt = now;
-    }
-    if (exited && !outputOpen) break;
-    if (exited) {
-      // Stragglers still hold the pipes. After a kill, wait for the SIGKILL to go out first.
-      const bool mayAbandon = !killRequested || killSent;
-      const auto abandonAt = std::max(exitedAt, killSent ? killSentAt : exitedAt) + kDrainAfterExit;
-      if (mayAbandon && now >= abandonAt) break;
-    }
-
-    std::vector<pollfd> fds;
-    enum Slot { kOut, kErr, kIn, kPid, kWake };
-    std::vector<Slot> slots;
-    for (int i = 0; i < 2; ++i) {
-      if (!streams[i].eof) {
-        fds.push_back({streams[i].fd.get(), POLLIN, 0});
-        slots.push_back(i == 0 ? kOut : kErr);
-      }
-    }
-    if (stdinFd) {
-      fds.push_back({stdinFd.get(), POLLOUT, 0});
-      slots.push_back(kIn);
-    }
-    if (pidFd && !exited) {
-      fds.push_back({pidFd.get(), POLLIN, 0});
-      slots.push_back(kPid);
-    }
-    if (wakeFd && !killRequested) {
-      fds.push_back({wakeFd.get(), POLLIN, 0});
-      slots.push_back(kWake);
-    }
-
-    auto wait = std::chrono::milliseconds(60'000);
-    auto until = [&](SteadyClock::time_point t) {
-      auto d = std::chrono::ceil<std::chrono::milliseconds>(t - now);
-      wait = std::min(wait, std::max(d, std::chrono::milliseconds(0)));
-    };
-    if (hasDeadline && !killRequested) until(deadline);
-    if (killRequested && !killSent) until(killAt);
-    if (exited) until(std::max(exitedAt, killSent ? killSentAt : exitedAt) + kDrainAfterExit);
-    if (!pidFd && !exited) wait = std::min(wait, kExitPollInterval);
-
-    int n = ::poll(fds.data(), fds.size(), static_cast<int>(wait.count()));
-    if (n < 0 && errno != EINTR) {
-      return terminalError(std::string("running ") + prog + ": poll: " + std::strerror(errno));
-    }
-    for (std::size_t i = 0; n > 0 && i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      switch (slots[i]) {
-        case kOut:
-          streams[0].drain();
-          break;
-        case kErr:
-          streams[1].drain();
-          break;
-        case kIn: {
-          while (!stdinLeft.empty()) {
-            std::size_t chunk = std::min<std::size_t>(stdinLeft.size(), 1 << 16);
-            ssize_t w = ::write(stdinFd.get(), stdinLeft.data(), chunk);
-            if (w > 0) {
-              stdinLeft.remove_prefix(static_cast<std::size_t>(w));
-              continue;
-            }
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-            stdinLeft = {};  // EPIPE: the child stopped reading; that is its business
-          }
-          if (stdinLeft.empty()) stdinFd.reset();
-          break;
-        }
-        case kPid:
-          break;  // checked below
-        case kWake: {
-          std::uint64_t v;
-          [[maybe_unused]] auto r = ::read(wakeFd.get(), &v, sizeof v);
-          break;
-        }
-      }
-    }
-    if (!exited) {
-      // WNOWAIT: the child stays a zombie until the end, so its pid (our process group id)
-      // cannot be reused while we may still signal the group.
-      siginfo_t si{};
-      if (::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-          si.si_pid == pid) {
-        exited = true;
-        exitedAt = SteadyClock::now();
-        stdinFd.reset();
-      }
-    }
+    const auto now = SteadyClock::now();
+    w.requestKill(now, stop);
+    w.escalateKill(now);
+    if (w.finished(now)) break;
+    OCPVDR_TRY(w.pollOnce(now, prog));
+    w.checkExited();
   }
-
-  if (killRequested && !killSent) {
-    // The program died of SIGTERM, but a member that ignores TERM and no longer holds our pipes
-    // would survive unnoticed; a timeout or stop ends the whole group. The leader is not yet
-    // reaped, so the group id cannot have been reused.
-    ::kill(-pid, SIGKILL);
-  }
+  w.killGroupAfterTerm();
   for (auto& s : streams) s.close();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   guard.reaped = true;
   res.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - start);
-  if (WIFSIGNALED(status)) {
-    res.signaled = true;
-    res.termSignal = WTERMSIG(status);
-  } else if (WIFEXITED(status)) {
-    res.exitCode = WEXITSTATUS(status);
-  }
+  recordExitStatus(status, res);
   return res;
 }
 

@@ -10,12 +10,19 @@
 #include "engine/engine_secret.h"
 #include "engine/notify.h"
 #include "engine/replica_status.h"
+#include "events/signature.h"
+#include "events/work_key.h"
 #include "kube/reflector.h"
 #include "kube/resource_type.h"
 #include "replication/trash.h"
 #include "server/http_server.h"
 
 namespace ocpvdr::engine {
+using events::checkBearer;
+using events::checkSignature;
+using events::parseEventPayload;
+using events::pvKey;
+using events::snapshotKey;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 

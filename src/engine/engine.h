@@ -55,13 +55,14 @@
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/metrics.h"
-#include "engine/event_intake.h"
 #include "engine/key_sync.h"
 #include "engine/key_workers.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
 #include "engine/scheduler.h"
 #include "engine/work_queue.h"
+#include "events/intake.h"
+#include "kube/kube_client.h"
 #include "replication/delete_breaker.h"
 #include "replication/primary_objects.h"
 #include "replication/replicator.h"
@@ -76,6 +77,7 @@ class HttpServer;
 namespace ocpvdr::engine {
 
 class SecretFile;  // engine_secret.h
+using events::EventPayload;
 
 struct EngineOptions {
   std::string listen;  // host:port (server.listen)

@@ -9,9 +9,16 @@
 #include "core/log.h"
 #include "engine/engine.h"
 #include "engine/engine_secret.h"
+#include "events/intake.h"
+#include "events/signature.h"
+#include "events/work_key.h"
 #include "server/http_server.h"
 
 namespace ocpvdr::engine {
+using events::checkBearer;
+using events::checkEventCluster;
+using events::checkSignature;
+using events::parseEventPayload;
 
 namespace {
 

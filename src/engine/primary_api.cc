@@ -1,4 +1,5 @@
-// KubePrimary: PrimaryLister and replication::PrimaryObjects over the Kubernetes client.
+// KubePrimary: PrimaryLister and replication::PrimaryObjects over the Kubernetes client (the
+// product's only adapter of the primary API).
 #include "engine/primary_api.h"
 
 #include "kube/resource_type.h"
@@ -20,32 +21,50 @@ Result<std::vector<Json>> listAll(kube::KubeClient& client, const kube::Resource
 
 }  // namespace
 
+Result<kube::KubeClient*> KubePrimary::client() {
+  if (client_ != nullptr) return client_;
+  std::lock_guard lock(mu_);
+  if (!conn_) {
+    Result<kube::KubeConnection> c =
+        connect_ ? connect_() : Result<kube::KubeConnection>(invalidError("no connector given"));
+    if (!c.ok())
+      return c.error().wrap("connecting to the primary cluster's API (sites.primary.kubernetes)");
+    conn_.emplace(std::move(c).value());
+  }
+  return conn_->client.get();
+}
+
 Result<std::vector<Json>> KubePrimary::listPersistentVolumes(std::string_view labelSelector,
                                                              std::stop_token stop) {
-  return listAll(client_, kube::resources::persistentVolumes(), "", std::string(labelSelector),
-                 stop);
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return listAll(*c, kube::resources::persistentVolumes(), "", std::string(labelSelector), stop);
 }
 
 Result<std::vector<Json>> KubePrimary::listVolumeSnapshots(std::string_view ns,
                                                            std::stop_token stop) {
-  return listAll(client_, kube::resources::volumeSnapshots(), ns, "", stop);
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return listAll(*c, kube::resources::volumeSnapshots(), ns, "", stop);
 }
 
 Result<Json> KubePrimary::getVolumeSnapshot(std::string_view ns, std::string_view name,
                                             std::stop_token stop) {
-  return client_.get(kube::resources::volumeSnapshots(), ns, name, stop);
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return c->get(kube::resources::volumeSnapshots(), ns, name, stop);
 }
 
 Result<Json> KubePrimary::getPersistentVolume(std::string_view name) {
-  return client_.get(kube::resources::persistentVolumes(), "", name);
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return c->get(kube::resources::persistentVolumes(), "", name);
 }
 
 Result<Json> KubePrimary::getVolumeSnapshotContent(std::string_view name) {
-  return client_.get(kube::resources::volumeSnapshotContents(), "", name);
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return c->get(kube::resources::volumeSnapshotContents(), "", name);
 }
 
 Result<Json> KubePrimary::getPersistentVolumeClaim(std::string_view ns, std::string_view name) {
-  return client_.get(kube::resources::persistentVolumeClaims(), ns, name);
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return c->get(kube::resources::persistentVolumeClaims(), ns, name);
 }
 
 }  // namespace ocpvdr::engine

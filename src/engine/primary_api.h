@@ -7,6 +7,9 @@
 // says nothing about absence.
 #pragma once
 
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -14,6 +17,7 @@
 
 #include "core/json_util.h"
 #include "core/result.h"
+#include "kube/connect.h"
 #include "kube/kube_client.h"
 #include "replication/primary_objects.h"
 
@@ -33,10 +37,15 @@ class PrimaryLister {
                                                        std::stop_token stop = {}) = 0;
 };
 
-// Both interfaces over one KubeClient (the caller owns the client and keeps it alive).
+// The one adapter of the primary cluster's API: both interfaces over one KubeClient — given (the
+// caller owns it and keeps it alive), or connected on first use through `connect`, so commands
+// that never need the primary API (a PV given as JSON) work on a DR host without primary
+// credentials; when it is needed and cannot be made, the error names sites.primary.kubernetes.
 class KubePrimary final : public PrimaryLister, public replication::PrimaryObjects {
  public:
-  explicit KubePrimary(kube::KubeClient& client) : client_(client) {}
+  using Connector = std::function<Result<kube::KubeConnection>()>;
+  explicit KubePrimary(kube::KubeClient& client) : client_(&client) {}
+  explicit KubePrimary(Connector connect) : connect_(std::move(connect)) {}
 
   Result<std::vector<Json>> listPersistentVolumes(std::string_view labelSelector,
                                                   std::stop_token stop = {}) override;
@@ -50,7 +59,12 @@ class KubePrimary final : public PrimaryLister, public replication::PrimaryObjec
   Result<Json> getPersistentVolumeClaim(std::string_view ns, std::string_view name) override;
 
  private:
-  kube::KubeClient& client_;
+  [[nodiscard]] Result<kube::KubeClient*> client();
+
+  kube::KubeClient* client_ = nullptr;
+  Connector connect_;
+  std::mutex mu_;
+  std::optional<kube::KubeConnection> conn_;
 };
 
 }  // namespace ocpvdr::engine

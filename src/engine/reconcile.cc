@@ -11,8 +11,8 @@
 
 #include "core/log.h"
 #include "core/paths.h"
-#include "engine/event_intake.h"
 #include "engine/key_workers.h"
+#include "events/work_key.h"
 #include "kube/views.h"
 #include "replication/delete_breaker.h"
 #include "replication/path_map.h"
@@ -302,7 +302,7 @@ void Reconciler::planRows(Run& r) {
     } else {
       row.status = "pending";
       rep.pvs.push_back(row);
-      const std::string key = pvKey(info->name);
+      const std::string key = events::pvKey(info->name);
       r.pvRowOf[key] = rep.pvs.size() - 1;
       r.keys.push_back({key, KeyObject{"PersistentVolume", "", pv}});
     }
@@ -323,7 +323,7 @@ void Reconciler::planRows(Run& r) {
       continue;
     }
     s.status = "pending";
-    const std::string key = snapshotKey(ns.ok() ? *ns : "", name.ok() ? *name : "");
+    const std::string key = events::snapshotKey(ns.ok() ? *ns : "", name.ok() ? *name : "");
     r.snapshotRowOf[key] = i;
     r.keys.push_back({key, KeyObject{"VolumeSnapshot", "", r.snaps[i]}});
   }

@@ -1,12 +1,14 @@
 // The protected namespaces at DR (see dr_namespaces.h).
 #include "failover/dr_namespaces.h"
 
+#include "backup/velero_tarball.h"
 #include "failover/rewriter.h"
-#include "failover/velero_tarball.h"
 #include "kube/api_status.h"
 #include "kube/resource_type.h"
 
 namespace ocpvdr::failover {
+using backup::readVeleroTarball;
+using backup::TarballOptions;
 
 namespace {
 

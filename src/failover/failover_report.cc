@@ -63,27 +63,9 @@ std::string mdEscape(std::string t) {
   return out;
 }
 
-}  // namespace
-
-Json buildReport(const FailoverRunRecord& run, SystemTime now) {
-  Json r;
-  r["runId"] = run.runId;
-  r["mode"] = run.mode;
-  r["state"] = run.state;
-  r["startedAt"] = formatTimeMillis(run.startedAt);
-  r["finishedAt"] = runTimeOrNull(run.finishedAt);
-  r["abandonedAt"] = runTimeOrNull(run.abandonedAt);  // `failover abandon`
-  r["generatedAt"] = formatTimeMillis(now);
-  r["error"] = nullptr;
-  r["warnings"] = Json::array();
-  r["steps"] = Json::array();
-
-  const StepRecord* preflight = run.step("preflight");
-  const Json& pre = preflight ? preflight->details : Json();
-  r["backup"] = {{"name", run.backup.empty() ? s(at(pre, "backup"), "name") : run.backup},
-                 {"completed", at(at(pre, "backup"), "completed")}};
-  r["namespaces"] = at(pre, "namespaces").is_array() ? at(pre, "namespaces") : Json::array();
-
+// The steps, each with its duration and error; the run's error (the failed step's, else the
+// run's own) and the steps' warnings. Returns the first step's start.
+std::optional<SystemTime> reportSteps(Json& r, const FailoverRunRecord& run, SystemTime now) {
   std::optional<SystemTime> firstStart;
   for (const auto& st : run.steps) {
     Json j = {{"step", st.step},
@@ -106,8 +88,11 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
   }
   if (r["error"].is_null() && !run.errorMessage.empty())
     r["error"] = {{"step", nullptr}, {"kind", run.errorKind}, {"message", run.errorMessage}};
+  return firstStart;
+}
 
-  // VMs: the final state at DR (start-vms), with what they ran as at the primary (stop-vms).
+// VMs: the final state at DR (start-vms), with what they ran as at the primary (stop-vms).
+void reportVms(Json& r, const FailoverRunRecord& run, const Json& pre) {
   std::map<std::string, Json> vms;
   if (const StepRecord* sv = run.step("stop-vms"); sv)
     for (const auto& v : at(sv->details, "vms"))
@@ -138,20 +123,24 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
     if (e["ready"].is_null()) e["ready"] = false;
     r["vms"].push_back(std::move(e));
   }
+}
 
-  // RTO: first step start → every VM Running and ready.
-  r["rto"] = nullptr;
+// RTO: first step start → every VM Running and ready; null when not known.
+Json reportRto(const StepRecord* start, const std::optional<SystemTime>& firstStart) {
   if (start && start->state == StepState::Done && firstStart) {
     if (auto readyAt = at(start->details, "readyAt"); readyAt.is_string()) {
       if (auto t = parseTime(readyAt.get<std::string>()); t.ok()) {
-        r["rto"] = {{"seconds", duration_cast<milliseconds>(*t - *firstStart).count() / 1000.0},
-                    {"from", formatTimeMillis(*firstStart)},
-                    {"to", readyAt}};
+        return {{"seconds", duration_cast<milliseconds>(*t - *firstStart).count() / 1000.0},
+                {"from", formatTimeMillis(*firstStart)},
+                {"to", readyAt}};
       }
     }
   }
+  return nullptr;
+}
 
-  // Volumes and their data age.
+// Volumes and their data age (final sync, or the catalog's last successful sync), and the RPO.
+void reportVolumes(Json& r, const FailoverRunRecord& run, const Json& pre) {
   std::map<std::string, Json> vols;
   for (const auto& v : at(pre, "volumes")) {
     vols[s(v, "pv")] = {{"pv", s(v, "pv")},
@@ -191,6 +180,33 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
     r["volumes"].push_back(v);
   }
   r["rpo"] = {{"worstDataAgeSeconds", worst}, {"volumes", r["volumes"].size()}};
+}
+
+}  // namespace
+
+Json buildReport(const FailoverRunRecord& run, SystemTime now) {
+  Json r;
+  r["runId"] = run.runId;
+  r["mode"] = run.mode;
+  r["state"] = run.state;
+  r["startedAt"] = formatTimeMillis(run.startedAt);
+  r["finishedAt"] = runTimeOrNull(run.finishedAt);
+  r["abandonedAt"] = runTimeOrNull(run.abandonedAt);  // `failover abandon`
+  r["generatedAt"] = formatTimeMillis(now);
+  r["error"] = nullptr;
+  r["warnings"] = Json::array();
+  r["steps"] = Json::array();
+
+  const StepRecord* preflight = run.step("preflight");
+  const Json& pre = preflight ? preflight->details : Json();
+  r["backup"] = {{"name", run.backup.empty() ? s(at(pre, "backup"), "name") : run.backup},
+                 {"completed", at(at(pre, "backup"), "completed")}};
+  r["namespaces"] = at(pre, "namespaces").is_array() ? at(pre, "namespaces") : Json::array();
+
+  const std::optional<SystemTime> firstStart = reportSteps(r, run, now);
+  reportVms(r, run, pre);
+  r["rto"] = reportRto(run.step("start-vms"), firstStart);
+  reportVolumes(r, run, pre);
 
   if (const StepRecord* rs = run.step("restore"); rs)
     r["restore"] = rs->details;

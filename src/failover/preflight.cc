@@ -8,6 +8,11 @@
 #include "kube/api_status.h"
 
 namespace ocpvdr::failover {
+using backup::kDataVolumes;
+using backup::kPersistentVolumeClaims;
+using backup::kPersistentVolumes;
+using backup::kVirtualMachines;
+using backup::TarballItem;
 
 namespace preflight_resources {
 const kube::ResourceType& csiDrivers() {

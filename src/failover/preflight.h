@@ -34,9 +34,9 @@
 #include <string_view>
 #include <vector>
 
+#include "backup/velero_tarball.h"
 #include "config/config.h"
 #include "core/json_util.h"
-#include "failover/velero_tarball.h"
 #include "kube/kube_client.h"
 #include "kube/resource_type.h"
 
@@ -62,7 +62,7 @@ inline constexpr std::string_view kNfsCsiDriver = "nfs.csi.k8s.io";
 struct DrCheckInput {
   const config::Config& cfg;
   kube::KubeClient& dr;
-  const TarballContents& contents;
+  const backup::TarballContents& contents;
   const std::vector<std::string>& namespaces;
   std::stop_token stop;
 };

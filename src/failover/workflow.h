@@ -64,10 +64,10 @@
 #include "core/process.h"
 #include "core/result.h"
 #include "failover/journal.h"
-#include "failover/object_store.h"
 #include "failover/restore_modifiers.h"
 #include "kube/kube_client.h"
 #include "replication/replicator.h"
+#include "s3/object_store.h"
 
 namespace ocpvdr::failover {
 
@@ -84,7 +84,7 @@ struct WorkflowDeps {
   // The primary cluster's API; null when it is not configured. Unreachable is found out by
   // calling it (unplanned failovers expect that).
   kube::KubeClient* primary = nullptr;
-  ObjectStore& store;
+  s3::ObjectStore& store;
   catalog::Catalog& catalog;
   ProcessRunner& runner;
   Clock& clock;

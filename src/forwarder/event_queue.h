@@ -27,9 +27,14 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "forwarder/payload.h"
+#include "events/payload.h"
 
 namespace ocpvdr::forwarder {
+
+// The change and its wire form are the event format (events/payload.h).
+using events::Change;
+using events::ChangeType;
+using events::ObjectMeta;
 
 // Kept small: the queue may hold every event of a long webhook outage (bodies stay on disk).
 struct QueuedEvent {

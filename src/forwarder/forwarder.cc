@@ -12,6 +12,8 @@
 #include "kube/views.h"
 
 namespace ocpvdr::forwarder {
+
+using events::readObjectMeta;
 namespace {
 
 constexpr const char* kPrefix = "ocpvdr_forwarder_";
@@ -101,14 +103,8 @@ void Forwarder::describeMetrics() {
   metrics_.set(metric("last_forward_timestamp_seconds"), 0);
 }
 
-Status Forwarder::start() {
-  if (started_) return Status::success();
-  describeMetrics();
-  OCPVDR_ASSIGN_OR_RETURN(spool_, Spool::open(options_.spoolDir));
-  deadLetters_ = std::make_unique<DeadLetterFile>(options_.deadLetterPath.empty()
-                                                      ? options_.spoolDir + "/dead-letter.ndjson"
-                                                      : options_.deadLetterPath);
-
+// The events still in the spool, back in the queue (in their order, with their ids); how many.
+Result<std::size_t> Forwarder::restoreSpooledEvents() {
   OCPVDR_ASSIGN_OR_RETURN(auto rows, spool_->pending());
   std::vector<QueuedEvent> restored;
   restored.reserve(rows.size());
@@ -128,6 +124,18 @@ Status Forwarder::start() {
   }
   queue_.restore(restored);
   queued_ = queue_.size();
+  return restored.size();
+}
+
+Status Forwarder::start() {
+  if (started_) return Status::success();
+  describeMetrics();
+  OCPVDR_ASSIGN_OR_RETURN(spool_, Spool::open(options_.spoolDir));
+  deadLetters_ = std::make_unique<DeadLetterFile>(options_.deadLetterPath.empty()
+                                                      ? options_.spoolDir + "/dead-letter.ndjson"
+                                                      : options_.deadLetterPath);
+
+  OCPVDR_ASSIGN_OR_RETURN(const std::size_t restored, restoreSpooledEvents());
   OCPVDR_ASSIGN_OR_RETURN(auto checkpoint, spool_->checkpoint());
   OCPVDR_ASSIGN_OR_RETURN(auto versions, spool_->watchVersions());
 
@@ -181,7 +189,7 @@ Status Forwarder::start() {
     senderReaders_.push_back(std::move(r));
   }
   log::info("forwarder: starting", {{"spool", spool_->path()},
-                                    {"spooledEvents", restored.size()},
+                                    {"spooledEvents", restored},
                                     {"checkpointObjects", checkpoint.size()},
                                     {"senders", options_.senders},
                                     {"settleMs", options_.settle.count()},
@@ -267,12 +275,18 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   }
   if (c.kind == "VolumeSnapshot" && c.type != ChangeType::Deleted)
     c.content = boundContent(object, w.name);
-  if (c.type == ChangeType::Deleted && c.kind == "PersistentVolume" && stillExists(c.meta)) {
-    c.type = ChangeType::LeftSelection;
-    log::warn(
-        "forwarder: PV left the label selection (it still exists): forwarded as "
-        "LEFT_SELECTION, not DELETED",
-        {{"pv", c.meta.name}, {"uid", c.meta.uid}, {"labelSelector", options_.labelSelector}});
+  if (c.type == ChangeType::Deleted && c.kind == "PersistentVolume") {
+    const Presence p = presence(c.meta);
+    if (p == Presence::StillThere) {
+      c.type = ChangeType::LeftSelection;
+      log::warn(
+          "forwarder: PV left the label selection (it still exists): forwarded as "
+          "LEFT_SELECTION, not DELETED",
+          {{"pv", c.meta.name}, {"uid", c.meta.uid}, {"labelSelector", options_.labelSelector}});
+    } else if (p == Presence::Unknown) {
+      // Never let an unconfirmed DELETED look like a confirmed one.
+      c.unconfirmed = true;
+    }
   }
   metrics_.inc(metric("events_observed_total"),
                {{"kind", c.kind}, {"type", std::string(toString(c.type))}});
@@ -291,20 +305,24 @@ void Forwarder::onChange(Watch& w, kube::WatchEventType type, const Json& object
   if (wasEmpty) committerCv_.notify_one();
 }
 
-bool Forwarder::stillExists(const ObjectMeta& meta) {
+Forwarder::Presence Forwarder::presence(const ObjectMeta& meta) {
   // A watch with a label selector reports an object that stops matching as DELETED, and a
   // restart with another selector finds the checkpoint's objects missing from the list: neither
-  // is a deletion. Only a GET can tell. If the GET fails the DELETED goes out as observed — DR
-  // verifies every delete against the primary itself (replication/replicator.h).
+  // is a deletion. Only a GET can tell. If the GET fails (the client has retried already) the
+  // DELETED goes out marked `unconfirmed` — DR verifies every delete against the primary itself
+  // (replication/replicator.h), and a receiver can tell the two apart.
   auto got = kube_.get(kube::resources::persistentVolumes(), "", meta.name);
   if (!got.ok()) {
-    if (got.error().kind != ErrorKind::NotFound)
-      log::warn("forwarder: cannot confirm a PV deletion; forwarding it as DELETED",
-                {{"pv", meta.name}, {"error", got.error().message}});
-    return false;
+    if (got.error().kind == ErrorKind::NotFound) return Presence::Gone;
+    log::warn(
+        "forwarder: cannot confirm a PV deletion; forwarding it as DELETED marked unconfirmed",
+        {{"pv", meta.name}, {"error", got.error().message}});
+    return Presence::Unknown;
   }
   const Json* uid = jsonAt(*got, "metadata.uid");
-  return uid != nullptr && uid->is_string() && uid->get<std::string>() == meta.uid;
+  return uid != nullptr && uid->is_string() && uid->get<std::string>() == meta.uid
+             ? Presence::StillThere
+             : Presence::Gone;
 }
 
 Status Forwarder::commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks) {
@@ -427,47 +445,119 @@ void Forwarder::committerLoop() {
   }
 }
 
-void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
-  while (!stop.stop_requested()) {
-    QueuedEvent ev;
-    {
-      std::unique_lock lk(queueMu_);
-      bool got = false;
-      while (!got) {
-        if (stop.stop_requested()) return;
-        if (gate_.authBlocked()) {
-          const std::uint64_t g = token_.generation() + hmac_.generation();
-          if (g != credentialsGeneration_) {
-            credentialsGeneration_ = g;
-            gate_.onCredentialsChanged();
-            log::info("forwarder: webhook credentials changed; retrying now");
-          }
-        }
-        const SteadyTime now = clock_.monotonic();
-        std::optional<SteadyTime> wake;
-        if (gate_.tryBegin(now)) {
-          if (auto e = queue_.take()) {
-            ev = std::move(*e);
-            got = true;
-            break;
-          }
-          gate_.onAbandoned();
-          wake = queue_.nextDue();
-        } else {
-          wake = gate_.pausedUntil();
-        }
-        if (gate_.authBlocked()) {
-          const SteadyTime recheck = now + std::chrono::milliseconds(500);
-          if (!wake || recheck < *wake) wake = recheck;
-        }
-        const std::uint64_t gen = wakeGen_;
-        if (wake) {
-          sendCv_.wait_until(lk, stop, *wake, [&] { return wakeGen_ != gen; });
-        } else {
-          sendCv_.wait(lk, stop, [&] { return wakeGen_ != gen; });
-        }
+// The oldest eligible event, waiting for one (and for the gate) as long as needed; nullopt once
+// `stop` is requested.
+std::optional<QueuedEvent> Forwarder::nextEvent(std::stop_token stop) {
+  std::unique_lock lk(queueMu_);
+  for (;;) {
+    if (stop.stop_requested()) return std::nullopt;
+    if (gate_.authBlocked()) {
+      const std::uint64_t g = token_.generation() + hmac_.generation();
+      if (g != credentialsGeneration_) {
+        credentialsGeneration_ = g;
+        gate_.onCredentialsChanged();
+        log::info("forwarder: webhook credentials changed; retrying now");
       }
     }
+    const SteadyTime now = clock_.monotonic();
+    std::optional<SteadyTime> wake;
+    if (gate_.tryBegin(now)) {
+      if (auto e = queue_.take()) return e;
+      gate_.onAbandoned();
+      wake = queue_.nextDue();
+    } else {
+      wake = gate_.pausedUntil();
+    }
+    if (gate_.authBlocked()) {
+      const SteadyTime recheck = now + std::chrono::milliseconds(500);
+      if (!wake || recheck < *wake) wake = recheck;
+    }
+    const std::uint64_t gen = wakeGen_;
+    if (wake) {
+      sendCv_.wait_until(lk, stop, *wake, [&] { return wakeGen_ != gen; });
+    } else {
+      sendCv_.wait(lk, stop, [&] { return wakeGen_ != gen; });
+    }
+  }
+}
+
+// An event the webhook refused for good, written to the dead-letter file; when that fails the
+// event stays (the result becomes Retry).
+void Forwarder::deadLetter(const QueuedEvent& ev, DeliveryResult& result, const std::string& body) {
+  Status st = deadLetters_->append(clock_.now(), result.status, result.detail, body);
+  if (st.ok()) {
+    log::error("forwarder: webhook refused an event for good; written to the dead-letter file",
+               {{"id", ev.id()},
+                {"status", result.status},
+                {"response", result.detail.substr(0, 512)},
+                {"file", deadLetters_->path()}});
+    metrics_.inc(metric("dead_letters_total"));
+    metrics_.inc(metric("send_errors_total"), {{"code", std::to_string(result.status)}});
+  } else {
+    log::error("forwarder: cannot write the dead-letter file; keeping the event",
+               {{"id", ev.id()}, {"error", st.error().message}});
+    result.disposition = Disposition::Retry;
+  }
+}
+
+// A webhook's answer for the queue, the gate and the metrics (queueMu_ held); true when the event
+// is done with (acknowledged).
+bool Forwarder::recordDelivery(const QueuedEvent& ev, const DeliveryResult& result, SteadyTime now,
+                               bool wasHealthy) {
+  const std::string code =
+      result.status == 0 ? std::string("connection") : std::to_string(result.status);
+  switch (result.disposition) {
+    case Disposition::Delivered:
+      queue_.ack(ev.seq);
+      gate_.onSuccess();
+      metrics_.inc(metric("events_forwarded_total"),
+                   {{"kind", std::string(ev.kind)}, {"type", std::string(toString(ev.type))}});
+      lastForwardMs_ =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_.now().time_since_epoch())
+              .count();
+      return true;
+    case Disposition::DeadLetter:
+      queue_.ack(ev.seq);
+      gate_.onSuccess();
+      return true;
+    case Disposition::Retry: {
+      queue_.release(ev.seq);
+      const Millis wait = gate_.onFailure(now, result.retryAfter);
+      metrics_.inc(metric("send_errors_total"), {{"code", code}});
+      if (wasHealthy || ev.attempts % 10 == 0) {
+        log::warn("forwarder: webhook POST failed; retrying with backoff",
+                  {{"id", ev.id()},
+                   {"status", result.status},
+                   {"error", result.detail.substr(0, 512)},
+                   {"retryInMs", wait.count()}});
+      }
+      return false;
+    }
+    case Disposition::AuthRetry: {
+      queue_.release(ev.seq);
+      const Millis wait = gate_.onAuthFailure(now);
+      credentialsGeneration_ = token_.generation() + hmac_.generation();
+      metrics_.inc(metric("send_errors_total"), {{"code", code}});
+      log::error("forwarder: the webhook refused the request (status " +
+                     std::to_string(result.status) +
+                     "); check forwarder.token_file / token_env, forwarder.hmac_secret_file and "
+                     "forwarder.webhook_url. No event is dropped; retrying slowly, and at once "
+                     "when the token file changes",
+                 {{"id", ev.id()},
+                  {"status", result.status},
+                  {"response", result.detail.substr(0, 256)},
+                  {"retryInMs", wait.count()}});
+      return false;
+    }
+  }
+  return false;
+}
+
+void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
+  while (!stop.stop_requested()) {
+    std::optional<QueuedEvent> next = nextEvent(stop);
+    if (!next) return;
+    QueuedEvent ev = std::move(*next);
 
     auto body = reader.body(ev.seq);
     std::optional<DeliveryResult> result;
@@ -484,22 +574,7 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
 
     bool acked = false;
     bool reopened = false;
-    if (result && result->disposition == Disposition::DeadLetter) {
-      Status st = deadLetters_->append(clock_.now(), result->status, result->detail, **body);
-      if (st.ok()) {
-        log::error("forwarder: webhook refused an event for good; written to the dead-letter file",
-                   {{"id", ev.id()},
-                    {"status", result->status},
-                    {"response", result->detail.substr(0, 512)},
-                    {"file", deadLetters_->path()}});
-        metrics_.inc(metric("dead_letters_total"));
-        metrics_.inc(metric("send_errors_total"), {{"code", std::to_string(result->status)}});
-      } else {
-        log::error("forwarder: cannot write the dead-letter file; keeping the event",
-                   {{"id", ev.id()}, {"error", st.error().message}});
-        result->disposition = Disposition::Retry;
-      }
-    }
+    if (result && result->disposition == Disposition::DeadLetter) deadLetter(ev, *result, **body);
     {
       std::lock_guard lk(queueMu_);
       const SteadyTime now = clock_.monotonic();
@@ -515,56 +590,7 @@ void Forwarder::senderLoop(std::stop_token stop, SpoolReader& reader) {
         queue_.release(ev.seq);
         gate_.onAbandoned();
       } else {
-        const std::string code =
-            result->status == 0 ? std::string("connection") : std::to_string(result->status);
-        switch (result->disposition) {
-          case Disposition::Delivered:
-            queue_.ack(ev.seq);
-            gate_.onSuccess();
-            acked = true;
-            metrics_.inc(
-                metric("events_forwarded_total"),
-                {{"kind", std::string(ev.kind)}, {"type", std::string(toString(ev.type))}});
-            lastForwardMs_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 clock_.now().time_since_epoch())
-                                 .count();
-            break;
-          case Disposition::DeadLetter:
-            queue_.ack(ev.seq);
-            gate_.onSuccess();
-            acked = true;
-            break;
-          case Disposition::Retry: {
-            queue_.release(ev.seq);
-            const Millis wait = gate_.onFailure(now, result->retryAfter);
-            metrics_.inc(metric("send_errors_total"), {{"code", code}});
-            if (wasHealthy || ev.attempts % 10 == 0) {
-              log::warn("forwarder: webhook POST failed; retrying with backoff",
-                        {{"id", ev.id()},
-                         {"status", result->status},
-                         {"error", result->detail.substr(0, 512)},
-                         {"retryInMs", wait.count()}});
-            }
-            break;
-          }
-          case Disposition::AuthRetry: {
-            queue_.release(ev.seq);
-            const Millis wait = gate_.onAuthFailure(now);
-            credentialsGeneration_ = token_.generation() + hmac_.generation();
-            metrics_.inc(metric("send_errors_total"), {{"code", code}});
-            log::error(
-                "forwarder: the webhook refused the request (status " +
-                    std::to_string(result->status) +
-                    "); check forwarder.token_file / token_env, forwarder.hmac_secret_file and "
-                    "forwarder.webhook_url. No event is dropped; retrying slowly, and at once "
-                    "when the token file changes",
-                {{"id", ev.id()},
-                 {"status", result->status},
-                 {"response", result->detail.substr(0, 256)},
-                 {"retryInMs", wait.count()}});
-            break;
-          }
-        }
+        acked = recordDelivery(ev, *result, now, wasHealthy);
       }
       reopened = !wasHealthy && gate_.healthy();
       queued_ = queue_.size();

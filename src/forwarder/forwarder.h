@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -31,10 +32,11 @@
 #include "core/clock.h"
 #include "core/metrics.h"
 #include "core/result.h"
+#include "events/payload.h"
+#include "events/selection.h"
 #include "forwarder/backoff.h"
 #include "forwarder/dead_letter.h"
 #include "forwarder/event_queue.h"
-#include "forwarder/payload.h"
 #include "forwarder/secret_source.h"
 #include "forwarder/spool.h"
 #include "forwarder/webhook.h"
@@ -48,7 +50,7 @@ struct ForwarderOptions {
   std::string spoolDir;
   std::size_t spoolMaxEvents = 10'000;
   Millis settle{0};
-  Filter filter;              // storage classes (PVs), namespaces (VolumeSnapshots)
+  events::Filter filter;      // storage classes (PVs), namespaces (VolumeSnapshots)
   std::string labelSelector;  // PVs, applied by the API server
   bool watchSnapshots = true;
   int senders = 4;               // concurrent POSTs (never two for one object)
@@ -97,10 +99,19 @@ class Forwarder {
   // A ready, bound VolumeSnapshot's VolumeSnapshotContent read from the API as JSON text; ""
   // otherwise (or when it cannot be read: logged).
   std::string boundContent(const Json& snapshot, const std::string& watch);
-  // A GET shows this PV incarnation still exists (a DELETED that is really LEFT_SELECTION).
-  bool stillExists(const ObjectMeta& meta);
+  // What a GET says about this PV incarnation: gone (404 or another uid), still there (a DELETED
+  // that is really LEFT_SELECTION), or unknown (the GET failed).
+  enum class Presence { Gone, StillThere, Unknown };
+  Presence presence(const ObjectMeta& meta);
+  // Step of start(): the events still in the spool, back in the queue; how many.
+  [[nodiscard]] Result<std::size_t> restoreSpooledEvents();
   void committerLoop();
   void senderLoop(std::stop_token stop, SpoolReader& reader);
+  // Steps of senderLoop: the next event to send, a dead letter, the webhook's answer.
+  std::optional<QueuedEvent> nextEvent(std::stop_token stop);
+  void deadLetter(const QueuedEvent& ev, DeliveryResult& result, const std::string& body);
+  [[nodiscard]] bool recordDelivery(const QueuedEvent& ev, const DeliveryResult& result,
+                                    SteadyTime now, bool wasHealthy);
   Status commitBatch(std::vector<Pending>& changes, std::vector<std::int64_t>& acks);
   void describeMetrics();
 

@@ -10,6 +10,8 @@
 #include "catalog/sqlite.h"
 
 namespace ocpvdr::forwarder {
+
+using events::parseChangeType;
 namespace {
 
 constexpr std::string_view kComponent = "spool";

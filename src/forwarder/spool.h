@@ -26,9 +26,14 @@
 #include <vector>
 
 #include "core/result.h"
-#include "forwarder/payload.h"
+#include "events/payload.h"
 
 namespace ocpvdr::forwarder {
+
+// The change and its wire form are the event format (events/payload.h).
+using events::Change;
+using events::ChangeType;
+using events::ObjectMeta;
 
 struct SpoolRow {
   std::int64_t seq = 0;

@@ -1,27 +1,11 @@
 // Webhook POSTs with Bearer token and body signature (see webhook.h).
 #include "forwarder/webhook.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <charconv>
 
-namespace ocpvdr::forwarder {
+#include "events/signature.h"
 
-std::string hmacSha256Hex(std::string_view key, std::string_view body) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(hex[mac[i] >> 4]);
-    out.push_back(hex[mac[i] & 0x0f]);
-  }
-  return out;
-}
+namespace ocpvdr::forwarder {
 
 WebhookClient::WebhookClient(HttpClient& http, WebhookOptions options, SecretSource& token,
                              SecretSource& hmac)
@@ -54,7 +38,7 @@ DeliveryResult WebhookClient::deliver(const std::string& body, std::stop_token s
       out.detail = k.error().message;
       return out;
     }
-    req.headers.emplace_back("x-hub-signature-256", "sha256=" + hmacSha256Hex(*k, body));
+    req.headers.emplace_back(events::kSignatureHeader, events::signatureValue(*k, body));
   }
   auto r = http_.send(req, stop);
   if (!r) {

@@ -34,9 +34,6 @@ struct DeliveryResult {
   bool cancelled = false;  // the stop token ended the request (not an answer)
 };
 
-// Lower-case hex HMAC-SHA256 of `body` under `key`.
-std::string hmacSha256Hex(std::string_view key, std::string_view body);
-
 class WebhookClient {
  public:
   // `hmac` may be unconfigured (no signature header). The sources must outlive the client.

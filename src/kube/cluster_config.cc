@@ -109,6 +109,82 @@ Status readPemPair(const YAML::Node& map, const char* fileKey, const char* dataK
   return Status::success();
 }
 
+// The cluster entry: server URL, CA, TLS verification and server name.
+Status readClusterEntry(const YAML::Node& cluster, const std::string& clWhere,
+                        const fs::path& baseDir, ClusterConfig& cfg) {
+  OCPVDR_ASSIGN_OR_RETURN(auto server, optScalar(cluster, "server", clWhere));
+  if (!server || server->empty()) return invalidError(clWhere + ".server: missing");
+  std::string srv = trim(*server);
+  while (!srv.empty() && srv.back() == '/') srv.pop_back();
+  if (srv.rfind("https://", 0) != 0 && srv.rfind("http://", 0) != 0) {
+    return invalidError(clWhere + ".server: expected an http(s):// URL, got \"" + *server + "\"");
+  }
+  cfg.server = srv;
+  OCPVDR_TRY(readPemPair(cluster, "certificate-authority", "certificate-authority-data", clWhere,
+                         baseDir, cfg.caFile, cfg.caData));
+  OCPVDR_ASSIGN_OR_RETURN(cfg.insecureSkipTlsVerify,
+                          optBool(cluster, "insecure-skip-tls-verify", clWhere));
+  OCPVDR_ASSIGN_OR_RETURN(auto sni, optScalar(cluster, "tls-server-name", clWhere));
+  cfg.tlsServerName = sni.value_or("");
+  return Status::success();
+}
+
+// The user entry: a token (inline or a file) or a client certificate; credential plugins and
+// basic authentication are refused.
+Status readUserEntry(const YAML::Node& user, const std::string& userName, const std::string& uWhere,
+                     const fs::path& baseDir, ClusterConfig& cfg) {
+  if (user["exec"].IsDefined() && !user["exec"].IsNull()) {
+    std::string cmd;
+    if (user["exec"].IsMap() && user["exec"]["command"].IsScalar()) {
+      cmd = " (command \"" + user["exec"]["command"].Scalar() + "\")";
+    }
+    return refusedError(uWhere + ": user \"" + userName +
+                        "\" authenticates with an exec credential plugin" + cmd +
+                        ", which ocpv-dr does not run; give it a kubeconfig with a token (for "
+                        "example a service-account token) or a client certificate");
+  }
+  if (user["auth-provider"].IsDefined() && !user["auth-provider"].IsNull()) {
+    std::string prov;
+    if (user["auth-provider"].IsMap() && user["auth-provider"]["name"].IsScalar()) {
+      prov = " \"" + user["auth-provider"]["name"].Scalar() + "\"";
+    }
+    return refusedError(uWhere + ": user \"" + userName + "\" uses the auth-provider plugin" +
+                        prov +
+                        ", which ocpv-dr does not support; use a token or a client certificate");
+  }
+  OCPVDR_ASSIGN_OR_RETURN(auto username, optScalar(user, "username", uWhere));
+  OCPVDR_ASSIGN_OR_RETURN(auto password, optScalar(user, "password", uWhere));
+  if ((username && !username->empty()) || (password && !password->empty())) {
+    return refusedError(uWhere + ": user \"" + userName +
+                        "\" uses basic authentication (username/password), which ocpv-dr does not "
+                        "support (OpenShift rejects it too); use a token or a client certificate");
+  }
+  OCPVDR_ASSIGN_OR_RETURN(auto token, optScalar(user, "token", uWhere));
+  OCPVDR_ASSIGN_OR_RETURN(auto tokenFile, optScalar(user, "tokenFile", uWhere));
+  cfg.token = trim(token.value_or(""));
+  if (tokenFile && !tokenFile->empty()) {
+    cfg.tokenFile = resolvePath(*tokenFile, baseDir);
+    auto text = readFile(cfg.tokenFile);
+    if (!text) return text.error().wrap(uWhere + ".tokenFile");
+    cfg.token = trim(*text);
+    if (cfg.token.empty()) {
+      return invalidError(uWhere + ".tokenFile: \"" + cfg.tokenFile + "\" is empty");
+    }
+  }
+  OCPVDR_TRY(readPemPair(user, "client-certificate", "client-certificate-data", uWhere, baseDir,
+                         cfg.certFile, cfg.certData));
+  OCPVDR_TRY(readPemPair(user, "client-key", "client-key-data", uWhere, baseDir, cfg.keyFile,
+                         cfg.keyData));
+  const bool hasCert = !cfg.certFile.empty() || !cfg.certData.empty();
+  const bool hasKey = !cfg.keyFile.empty() || !cfg.keyData.empty();
+  if (hasCert != hasKey) {
+    return invalidError(uWhere + ": " +
+                        (hasCert ? "client-certificate without client-key"
+                                 : "client-key without client-certificate"));
+  }
+  return Status::success();
+}
+
 Result<ClusterConfig> parseKubeconfig(const YAML::Node& root, const std::string& file,
                                       const std::string& contextName) {
   if (!root.IsMap()) return invalidError(file + ": not a kubeconfig (expected a YAML map)");
@@ -141,74 +217,13 @@ Result<ClusterConfig> parseKubeconfig(const YAML::Node& root, const std::string&
                           findNamed(root, "clusters", "cluster", *clusterName, file,
                                     "context \"" + ctxName + "\" refers to cluster"));
   const std::string clWhere = file + ": clusters[" + *clusterName + "].cluster";
-  OCPVDR_ASSIGN_OR_RETURN(auto server, optScalar(cluster, "server", clWhere));
-  if (!server || server->empty()) return invalidError(clWhere + ".server: missing");
-  std::string srv = trim(*server);
-  while (!srv.empty() && srv.back() == '/') srv.pop_back();
-  if (srv.rfind("https://", 0) != 0 && srv.rfind("http://", 0) != 0) {
-    return invalidError(clWhere + ".server: expected an http(s):// URL, got \"" + *server + "\"");
-  }
-  cfg.server = srv;
-  OCPVDR_TRY(readPemPair(cluster, "certificate-authority", "certificate-authority-data", clWhere,
-                         baseDir, cfg.caFile, cfg.caData));
-  OCPVDR_ASSIGN_OR_RETURN(cfg.insecureSkipTlsVerify,
-                          optBool(cluster, "insecure-skip-tls-verify", clWhere));
-  OCPVDR_ASSIGN_OR_RETURN(auto sni, optScalar(cluster, "tls-server-name", clWhere));
-  cfg.tlsServerName = sni.value_or("");
+  OCPVDR_TRY(readClusterEntry(cluster, clWhere, baseDir, cfg));
 
   if (!userName || userName->empty()) return cfg;  // anonymous access
   OCPVDR_ASSIGN_OR_RETURN(YAML::Node user, findNamed(root, "users", "user", *userName, file,
                                                      "context \"" + ctxName + "\" refers to user"));
   const std::string uWhere = file + ": users[" + *userName + "].user";
-  if (user["exec"].IsDefined() && !user["exec"].IsNull()) {
-    std::string cmd;
-    if (user["exec"].IsMap() && user["exec"]["command"].IsScalar()) {
-      cmd = " (command \"" + user["exec"]["command"].Scalar() + "\")";
-    }
-    return refusedError(uWhere + ": user \"" + *userName +
-                        "\" authenticates with an exec credential plugin" + cmd +
-                        ", which ocpv-dr does not run; give it a kubeconfig with a token (for "
-                        "example a service-account token) or a client certificate");
-  }
-  if (user["auth-provider"].IsDefined() && !user["auth-provider"].IsNull()) {
-    std::string prov;
-    if (user["auth-provider"].IsMap() && user["auth-provider"]["name"].IsScalar()) {
-      prov = " \"" + user["auth-provider"]["name"].Scalar() + "\"";
-    }
-    return refusedError(uWhere + ": user \"" + *userName + "\" uses the auth-provider plugin" +
-                        prov +
-                        ", which ocpv-dr does not support; use a token or a client certificate");
-  }
-  OCPVDR_ASSIGN_OR_RETURN(auto username, optScalar(user, "username", uWhere));
-  OCPVDR_ASSIGN_OR_RETURN(auto password, optScalar(user, "password", uWhere));
-  if ((username && !username->empty()) || (password && !password->empty())) {
-    return refusedError(uWhere + ": user \"" + *userName +
-                        "\" uses basic authentication (username/password), which ocpv-dr does not "
-                        "support (OpenShift rejects it too); use a token or a client certificate");
-  }
-  OCPVDR_ASSIGN_OR_RETURN(auto token, optScalar(user, "token", uWhere));
-  OCPVDR_ASSIGN_OR_RETURN(auto tokenFile, optScalar(user, "tokenFile", uWhere));
-  cfg.token = trim(token.value_or(""));
-  if (tokenFile && !tokenFile->empty()) {
-    cfg.tokenFile = resolvePath(*tokenFile, baseDir);
-    auto text = readFile(cfg.tokenFile);
-    if (!text) return text.error().wrap(uWhere + ".tokenFile");
-    cfg.token = trim(*text);
-    if (cfg.token.empty()) {
-      return invalidError(uWhere + ".tokenFile: \"" + cfg.tokenFile + "\" is empty");
-    }
-  }
-  OCPVDR_TRY(readPemPair(user, "client-certificate", "client-certificate-data", uWhere, baseDir,
-                         cfg.certFile, cfg.certData));
-  OCPVDR_TRY(readPemPair(user, "client-key", "client-key-data", uWhere, baseDir, cfg.keyFile,
-                         cfg.keyData));
-  const bool hasCert = !cfg.certFile.empty() || !cfg.certData.empty();
-  const bool hasKey = !cfg.keyFile.empty() || !cfg.keyData.empty();
-  if (hasCert != hasKey) {
-    return invalidError(uWhere + ": " +
-                        (hasCert ? "client-certificate without client-key"
-                                 : "client-key without client-certificate"));
-  }
+  OCPVDR_TRY(readUserEntry(user, *userName, uWhere, baseDir, cfg));
   return cfg;
 }
 

@@ -52,13 +52,16 @@
 #include "core/process.h"
 #include "core/result.h"
 #include "replication/delete_breaker.h"
+#include "replication/guards.h"
 #include "replication/path_map.h"
 #include "replication/primary_objects.h"
 #include "replication/pv_source.h"
 #include "replication/report.h"
 #include "replication/rsync.h"
+#include "replication/snapshot_info.h"
 #include "replication/ssh.h"
 #include "replication/trash.h"
+#include "replication/volume_lock.h"
 
 namespace ocpvdr::replication {
 
@@ -120,6 +123,7 @@ class Replicator {
 
  private:
   struct Transfer;  // one rsync of a primary directory to DR, guards included
+  struct Call;      // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();
   // Refused, naming both PVs, when another live replica's DR path is `drPath`, lies inside it or
@@ -128,9 +132,27 @@ class Replicator {
                                       std::string_view action);
   // Delete verification of a PV (see above); false when `r` already holds the outcome.
   [[nodiscard]] bool verifyPvDelete(const PvInfo& info, const VolumePaths& paths, SyncReport& r);
+  // The DR copy a PV delete may move: not shared with or nested in another PV's, not inside the
+  // trash, confined to the DR root, a directory if it exists.
+  [[nodiscard]] Result<PathProbe> deletableDrCopy(const std::string& pv, const VolumePaths& paths);
   // deletePv after the object was read (`input` names where it came from, for the manifest).
   void deleteDescribedPv(const PvInfo& info, const std::string& input, const DeleteOptions& opts,
                          SyncReport& r);
+  // Steps of syncSnapshot: the bound VolumeSnapshotContent (given, or read from the primary;
+  // empty when neither), the source PV of the record, the archive directory's replication.
+  [[nodiscard]] Result<std::optional<SnapshotContentInfo>> snapshotContent(
+      const SnapshotOptions& opts, const std::string& contentName, const std::string& uid);
+  void resolveSourcePv(catalog::SnapshotRecord& rec);
+  [[nodiscard]] Status replicateSnapshotArchive(const SnapshotContentInfo& content,
+                                                const SnapshotOptions& opts,
+                                                catalog::SnapshotRecord& rec, SyncReport& r,
+                                                bool& dataChanged);
+  // Steps of deleteSnapshot: delete verification, the DR archive's delete policy; false when the
+  // report already holds the outcome.
+  [[nodiscard]] bool verifySnapshotDelete(const SnapshotInfo& vs, SyncReport& r);
+  [[nodiscard]] bool disposeSnapshotArchive(catalog::SnapshotRecord& rec,
+                                            config::DeletePolicy policy, const DeleteOptions& opts,
+                                            const std::string& input, SyncReport& r);
   void finishReport(SyncReport& r, std::chrono::steady_clock::time_point start,
                     const std::string& eventId, const std::string& key);
 
@@ -145,8 +167,5 @@ class Replicator {
   std::once_flag versionOnce_;
   Status versionStatus_;
 };
-
-// replication.lock_dir, or <directory of catalog.path>/locks when empty.
-std::string effectiveLockDir(const config::Config& cfg);
 
 }  // namespace ocpvdr::replication

@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include "replication/volume_lock.h"
+
 namespace ocpvdr::replication {
 namespace {
 
@@ -98,6 +100,11 @@ Status SshCommand::validate() const {
 std::string chooseControlDir(const std::string& preferred) {
   if (!preferred.empty() && preferred.size() <= kMaxControlDir) return preferred;
   return "/tmp/ocpv-dr-ssh-" + std::to_string(::getuid());
+}
+
+SshCommand primarySsh(const config::Config& cfg) {
+  return SshCommand(cfg.primary.ssh, cfg.primary.nfsServer,
+                    chooseControlDir(effectiveLockDir(cfg) + "/ssh"));
 }
 
 Status ensureControlDir(const std::string& dir) {

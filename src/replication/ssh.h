@@ -51,6 +51,11 @@ class SshCommand {
 // Chooses the control socket directory: `preferred` when short enough, else a per-uid /tmp dir.
 std::string chooseControlDir(const std::string& preferred);
 
+// The ssh command replication reaches the primary NFS host with (sites.primary.ssh, dialling
+// sites.primary.nfs.server when no host is set), its control sockets under the lock directory:
+// what every other user of that host (failover fencing) takes, sharing replication's master.
+SshCommand primarySsh(const config::Config& cfg);
+
 // Creates the control directory (mode 0700).
 [[nodiscard]] Status ensureControlDir(const std::string& dir);
 

@@ -160,7 +160,7 @@ PlaybookRun AnsibleProject::run(const std::string& playbook, const fs::path& inv
 
 Json edaEvent(const std::string& id, const std::string& kind, const std::string& type,
               const Json& resource) {
-  // The forwarder's body (src/forwarder/payload.h): id, kind, apiVersion, type, cluster,
+  // The forwarder's body (src/events/payload.h): id, kind, apiVersion, type, cluster,
   // observedAt, initial, resource.
   const std::string apiVersion = resource.value(
       "apiVersion", kind == "PersistentVolume" ? "v1" : "snapshot.storage.k8s.io/v1");

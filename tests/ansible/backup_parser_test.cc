@@ -8,7 +8,7 @@
 #include "ansible/ansible_harness.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
-#include "failover/s3_object_store.h"
+#include "s3/s3_object_store.h"
 #include "support/s3rver_process.h"
 #include "support/temp_dir.h"
 #include "support/velero_backup_writer.h"
@@ -39,12 +39,12 @@ class AnsibleBackupParser : public ::testing::Test {
       GTEST_SKIP() << "SKIPPED (s3rver): " << s.error().message;
     ASSERT_TRUE(s.ok()) << s.error().describe();
     s3_ = std::move(s).value();
-    failover::S3Options o;
+    s3::S3Options o;
     o.endpoint = s3_->endpoint();
     o.bucket = "oadp";
-    auto store = failover::S3ObjectStore::create(
-        o, failover::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"},
-        http_, clock_);
+    auto store = s3::S3ObjectStore::create(
+        o, s3::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"}, http_,
+        clock_);
     ASSERT_TRUE(store.ok()) << store.error().describe();
     store_ = std::move(store).value();
     project_ = std::make_unique<AnsibleProject>(dir_ / "ansible");
@@ -86,7 +86,7 @@ class AnsibleBackupParser : public ::testing::Test {
   std::unique_ptr<S3rverProcess> s3_;
   CurlHttpClient http_;
   RealClock clock_;
-  std::unique_ptr<failover::S3ObjectStore> store_;
+  std::unique_ptr<s3::S3ObjectStore> store_;
   std::unique_ptr<AnsibleProject> project_;
   fs::path inventory_, config_, playbook_;
 };

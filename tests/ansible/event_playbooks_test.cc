@@ -4,12 +4,16 @@
 // plus ansible_eda.event = {payload: the forwarder's body, meta: ...}). The roles delegate
 // `ocpv-dr` to the DR host over ssh; ocpv-dr pulls the data from the primary host with rsync over
 // ssh. Checks look at the DR data, the trash and the DR catalog, and at both sshd logs to prove
-// the path taken.
+// the path taken. kube-sim plays the primary cluster's API on the test bridge address (reachable
+// from the DR namespace host): the delete roles run `--verify`, which asks it before DR data moves.
 #include <gtest/gtest.h>
+
+#include <map>
 
 #include "ansible/ansible_harness.h"
 #include "catalog/catalog.h"
 #include "support/files.h"
+#include "support/kube_sim_process.h"
 #include "support/netns_hosts.h"
 #include "support/temp_dir.h"
 
@@ -43,7 +47,9 @@ class AnsibleEventPlaybooks : public ::testing::Test {
     hosts_ = std::move(created).value();
     project_ = std::make_unique<AnsibleProject>(hosts_->dir() / "ansible");
     inventory_ = project_->writeNetnsInventory(*hosts_);
+    startPrimaryApi();
     config::Config cfg = hosts_->config();
+    cfg.primary.kubernetes.kubeconfig = kubeconfigPath_.string();
     cfg.replication.storageClasses = {"nfs-dynamic", "nfs-csi"};
     configPath_ = hosts_->writeConfig(cfg);
     catalogPath_ = cfg.catalog.path;
@@ -68,11 +74,39 @@ class AnsibleEventPlaybooks : public ::testing::Test {
     return c.ok() ? std::move(c).value() : nullptr;
   }
 
+  // A (new, empty) kube-sim as the primary's API; the configuration's kubeconfig points at it.
+  void startPrimaryApi() {
+    KubeSimOptions ko;
+    ko.listen = hosts_->bridgeIp() + ":0";
+    primaryApi_ = std::make_unique<KubeSimProcess>(ko);
+    kubeconfigPath_ = hosts_->dir() / "primary.kubeconfig";
+    primaryApi_->writeKubeconfig(kubeconfigPath_.string());
+  }
+
   std::unique_ptr<NetnsHosts> hosts_;
+  std::unique_ptr<KubeSimProcess> primaryApi_;  // declared after hosts_: stopped first
   std::unique_ptr<AnsibleProject> project_;
-  fs::path inventory_, configPath_;
+  fs::path inventory_, configPath_, kubeconfigPath_;
   std::string catalogPath_;
 };
+
+// Every file and directory under `root` with the file contents: equal listings mean nothing
+// moved, appeared or changed there.
+std::map<std::string, std::string> treeListing(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  if (!fs::exists(root)) return out;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    const std::string rel = fs::relative(e.path(), root).string();
+    out[rel] = e.is_regular_file() ? slurp(e.path()) : std::string("<dir>");
+  }
+  return out;
+}
+
+std::string listingNames(const std::map<std::string, std::string>& l) {
+  std::string s;
+  for (const auto& [k, v] : l) s += k + "\n";
+  return s;
+}
 
 TEST_F(AnsibleEventPlaybooks, PvSyncReplicatesOverSshAndDeleteQuarantines) {
   const std::string dir = "vms-disk-pvc-a1b2";
@@ -211,6 +245,36 @@ TEST_F(AnsibleEventPlaybooks, NotReplicableIsReportedNotFailed) {
       << strict.describe();
 }
 
+// A csi-driver-nfs VolumeSnapshot vms/<name> of uid `uid` (not ready yet) and its bound
+// VolumeSnapshotContent: the archive of snapshot <uid> lives in <share>/snapshot-<uid>/.
+Json nfsSnapshot(const std::string& name, const std::string& uid) {
+  return Json{{"apiVersion", "snapshot.storage.k8s.io/v1"},
+              {"kind", "VolumeSnapshot"},
+              {"metadata", {{"name", name}, {"namespace", "vms"}, {"uid", uid}}},
+              {"spec",
+               {{"source", {{"persistentVolumeClaimName", "disk-pvc-src"}}},
+                {"volumeSnapshotClassName", "csi-nfs-snapclass"}}},
+              {"status",
+               {{"boundVolumeSnapshotContentName", "snapcontent-" + uid}, {"readyToUse", false}}}};
+}
+
+Json nfsSnapshotContent(const std::string& name, const std::string& uid,
+                        const std::string& server) {
+  const std::string snapDir = "snapshot-" + uid;
+  return Json{{"apiVersion", "snapshot.storage.k8s.io/v1"},
+              {"kind", "VolumeSnapshotContent"},
+              {"metadata", {{"name", "snapcontent-" + uid}}},
+              {"spec",
+               {{"driver", "nfs.csi.k8s.io"},
+                {"volumeSnapshotRef", {{"namespace", "vms"}, {"name", name}, {"uid", uid}}},
+                {"source", {{"volumeHandle", server + "#exports/ocp#pvc-src##"}}}}},
+              {"status",
+               {{"snapshotHandle", server + "#exports/ocp#" + snapDir + "#" + snapDir + "#pvc-src"},
+                {"readyToUse", true},
+                {"creationTime", 1795050000123456789LL},
+                {"restoreSize", 1073741824}}}};
+}
+
 TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   // csi-driver-nfs layout: the archive of snapshot <uid> lives in <share>/snapshot-<uid>/.
   const std::string uid = "5e1c0de0-0000-4000-8000-000000000001";
@@ -218,26 +282,8 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   const std::string archive = randomBytes(256 << 10, 11);
   putFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
   const std::string server = hosts_->options().primaryServer;
-  Json vs = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
-             {"kind", "VolumeSnapshot"},
-             {"metadata", {{"name", "nightly"}, {"namespace", "vms"}, {"uid", uid}}},
-             {"spec",
-              {{"source", {{"persistentVolumeClaimName", "disk-pvc-src"}}},
-               {"volumeSnapshotClassName", "csi-nfs-snapclass"}}},
-             {"status",
-              {{"boundVolumeSnapshotContentName", "snapcontent-" + uid}, {"readyToUse", false}}}};
-  Json vsc = {{"apiVersion", "snapshot.storage.k8s.io/v1"},
-              {"kind", "VolumeSnapshotContent"},
-              {"metadata", {{"name", "snapcontent-" + uid}}},
-              {"spec",
-               {{"driver", "nfs.csi.k8s.io"},
-                {"volumeSnapshotRef", {{"namespace", "vms"}, {"name", "nightly"}, {"uid", uid}}},
-                {"source", {{"volumeHandle", server + "#exports/ocp#pvc-src##"}}}}},
-              {"status",
-               {{"snapshotHandle", server + "#exports/ocp#" + snapDir + "#" + snapDir + "#pvc-src"},
-                {"readyToUse", true},
-                {"creationTime", 1795050000123456789LL},
-                {"restoreSize", 1073741824}}}};
+  Json vs = nfsSnapshot("nightly", uid);
+  Json vsc = nfsSnapshotContent("nightly", uid, server);
 
   // Not ready yet (the ADDED/MODIFIED sequence of FACTS §4): recorded as pending, no data.
   auto pending = play(
@@ -296,7 +342,8 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
   EXPECT_EQ(dup.stat("localhost", "changed"), 0);
   EXPECT_EQ(dup.customStats()["ocpvdr_snapshot_sync"]["vms/nightly"]["result"], "unchanged");
 
-  // DELETED: the record is marked deleted and the archive quarantined.
+  // DELETED (the primary's API answers 404 for it, so --verify confirms): the record is marked
+  // deleted and the archive quarantined.
   auto drop = play(
       "playbooks/event_driven/handle_snapshot_delete.yml",
       edaJobVars("Drop a deleted VolumeSnapshot at DR",
@@ -310,6 +357,236 @@ TEST_F(AnsibleEventPlaybooks, SnapshotIsRecordedWithItsArchiveAndDropped) {
     auto rec = cat->snapshot(uid);
     ASSERT_TRUE(rec.ok() && rec->has_value());
     EXPECT_EQ((*rec)->state, "deleted");
+    ASSERT_FALSE((*rec)->trashPath.empty());
+    EXPECT_EQ(slurp(fs::path((*rec)->trashPath) / "data/pvc-src.tar.gz"), archive);
+  }
+}
+
+// A PersistentVolume as the primary's API holds it: created in kube-sim, which assigns its uid.
+Json createPrimaryPv(KubeSimProcess& sim, const std::string& name, const std::string& server,
+                     const std::string& path) {
+  Json pv = {{"apiVersion", "v1"},
+             {"kind", "PersistentVolume"},
+             {"metadata", {{"name", name}}},
+             {"spec",
+              {{"capacity", {{"storage", "10Gi"}}},
+               {"accessModes", {"ReadWriteMany"}},
+               {"persistentVolumeReclaimPolicy", "Retain"},
+               {"storageClassName", "nfs-dynamic"},
+               {"nfs", {{"server", server}, {"path", path}}}}}};
+  Json created = sim.request("POST", "/api/v1/persistentvolumes", pv.dump());
+  EXPECT_EQ(created["metadata"].value("name", ""), name) << created.dump();
+  EXPECT_FALSE(created["metadata"].value("uid", "").empty()) << created.dump();
+  created["kind"] = "PersistentVolume";
+  created["apiVersion"] = "v1";
+  return created;
+}
+
+// issue 13: in the AAP shape a DELETED event moves DR data only when the DR catalog, the uid and
+// the primary's API confirm it — the role always runs `pv delete --verify`.
+TEST_F(AnsibleEventPlaybooks, PvDeleteIsVerifiedAgainstThePrimaryApi) {
+  const std::string dir = "vms-disk-pvc-v1";
+  const fs::path src = hosts_->primary().exportDir / dir;
+  const fs::path dst = hosts_->dr().exportDir / dir;
+  const fs::path trash = hosts_->dr().exportDir / ".ocpv-dr-trash";
+  putFile(src / "disk.img", randomBytes(512 << 10, 41));
+  const std::string server = hosts_->options().primaryServer;
+  const std::string delPlaybook = "playbooks/event_driven/handle_nfs_pv_delete.yml";
+  const std::string delRule = "Quarantine the DR copy of a deleted NFS PV";
+  auto deleteJob = [&](const Json& pv, const std::string& id, Json extra = Json::object()) {
+    Json vars =
+        edaJobVars(delRule, edaEvent(id, "PersistentVolume", "DELETED", pv), {{"pv_object", pv}});
+    for (auto it = extra.begin(); it != extra.end(); ++it) vars[it.key()] = it.value();
+    return play(delPlaybook, vars);
+  };
+  auto replicaState = [&]() {
+    auto cat = openCatalog();
+    if (!cat) return std::string("<no catalog>");
+    auto rec = cat->replica("pvc-v1");
+    return rec.ok() && rec->has_value() ? (*rec)->state + " uid " + (*rec)->uid
+                                        : std::string("<no row>");
+  };
+
+  Json first = createPrimaryPv(*primaryApi_, "pvc-v1", server, "/exports/ocp/" + dir);
+  const std::string uid1 = first["metadata"]["uid"];
+  auto synced = play(
+      "playbooks/event_driven/handle_nfs_pv_sync.yml",
+      edaJobVars("r", edaEvent("v-1", "PersistentVolume", "ADDED", first), {{"pv_object", first}}));
+  ASSERT_EQ(synced.exitCode, 0) << synced.describe();
+  ASSERT_TRUE(fs::exists(dst / "disk.img"));
+  ASSERT_EQ(replicaState(), "active uid " + uid1);
+  const auto before = treeListing(hosts_->dr().exportDir);
+
+  // 1. Forged: a DELETED for the PV that is alive and well at the primary (same uid). The job
+  //    fails saying so, the outcome is the job artifact, nothing at DR moved.
+  auto forged = deleteJob(first, "forged-1");
+  EXPECT_NE(forged.exitCode, 0) << forged.describe();
+  EXPECT_EQ(forged.customStats()["ocpvdr_pv_delete"]["pvc-v1"]["result"], "still-present")
+      << forged.describe();
+  EXPECT_EQ(forged.customStats()["ocpvdr_pv_delete"]["pvc-v1"]["verification"]["primary_uid"],
+            uid1);
+  std::string f = forged.failures();
+  EXPECT_NE(f.find("result still-present"), std::string::npos) << f;
+  EXPECT_NE(f.find("still exists at the primary"), std::string::npos) << f;
+  EXPECT_NE(f.find("Check: the PV with this uid still exists at the primary"), std::string::npos)
+      << f;
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), before)
+      << listingNames(treeListing(hosts_->dr().exportDir));
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(replicaState(), "active uid " + uid1);
+
+  // 2. Stale: the PV was deleted and created again under the same name (a new uid at the
+  //    primary), and the new one is replicated; then the first one's DELETED arrives late.
+  Json gone = primaryApi_->request("DELETE", "/api/v1/persistentvolumes/pvc-v1");
+  ASSERT_EQ(gone["metadata"].value("uid", ""), uid1) << gone.dump();
+  Json second = createPrimaryPv(*primaryApi_, "pvc-v1", server, "/exports/ocp/" + dir);
+  const std::string uid2 = second["metadata"]["uid"];
+  ASSERT_NE(uid2, uid1);
+  auto resynced = play("playbooks/event_driven/handle_nfs_pv_sync.yml",
+                       edaJobVars("r", edaEvent("v-2", "PersistentVolume", "ADDED", second),
+                                  {{"pv_object", second}}));
+  ASSERT_EQ(resynced.exitCode, 0) << resynced.describe();
+  // The catalog follows the second incarnation (ocpv-dr records the uid of the PV it synced).
+  ASSERT_EQ(replicaState(), "active uid " + uid2);
+  const auto beforeStale = treeListing(hosts_->dr().exportDir);
+  auto stale = deleteJob(first, "uid1:stale:DELETED");
+  EXPECT_NE(stale.exitCode, 0) << stale.describe();
+  EXPECT_EQ(stale.customStats()["ocpvdr_pv_delete"]["pvc-v1"]["result"], "uid-mismatch")
+      << stale.describe();
+  EXPECT_NE(stale.failures().find("Check: the event names another uid"), std::string::npos)
+      << stale.failures();
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), beforeStale);
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(replicaState(), "active uid " + uid2);
+
+  // 3. The second PV is really deleted at the primary, but its API does not answer (kube-sim
+  //    stopped: connection refused). The delete cannot be confirmed: exit 4, retried once, then
+  //    the job fails retryable with nothing moved.
+  primaryApi_->request("DELETE", "/api/v1/persistentvolumes/pvc-v1");
+  ASSERT_EQ(primaryApi_->stop(), 0);
+  auto unreachable = deleteJob(second, "uid2:DELETED", {{"nfs_delete_on_event_retries", 1}});
+  EXPECT_NE(unreachable.exitCode, 0) << unreachable.describe();
+  Json doc = unreachable.customStats()["ocpvdr_pv_delete"]["pvc-v1"];
+  EXPECT_EQ(doc["result"], "primary-unreachable") << unreachable.describe();
+  EXPECT_EQ(doc["error"]["kind"], "retryable") << doc.dump();
+  auto runs =
+      unreachable.taskResults("Run ocpv-dr pv delete --verify on the DR NFS host", "localhost");
+  ASSERT_EQ(runs.size(), 1u) << unreachable.describe();
+  EXPECT_EQ(runs[0].value("rc", -1), 4) << runs[0].dump();
+  // The role's until-loop ran out (ansible-core reports `attempts` only for an until-loop; 2.14
+  // reports the configured retries when they run out).
+  EXPECT_GE(runs[0].value("attempts", 0), 1) << runs[0].dump();
+  std::string u = unreachable.failures();
+  EXPECT_NE(u.find("exit 4"), std::string::npos) << u;
+  EXPECT_NE(u.find("Check: the primary cluster's API"), std::string::npos) << u;
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), beforeStale);
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(replicaState(), "active uid " + uid2);
+
+  // 4. The API answers again (404: the PV is gone): the same event, relaunched, quarantines.
+  startPrimaryApi();
+  auto real = deleteJob(second, "uid2:DELETED");
+  ASSERT_EQ(real.exitCode, 0) << real.describe();
+  Json del = real.customStats()["ocpvdr_pv_delete"]["pvc-v1"];
+  EXPECT_EQ(del["result"], "quarantined") << del.dump();
+  EXPECT_EQ(del["verification"]["primary"], "absent") << del.dump();
+  EXPECT_FALSE(fs::exists(dst));
+  ASSERT_TRUE(del.contains("trash")) << del.dump();
+  EXPECT_EQ(slurp(fs::path(del["trash"]["path"].get<std::string>()) / "data/disk.img"),
+            slurp(src / "disk.img"));
+  EXPECT_EQ(replicaState(), "quarantined uid " + uid2);
+}
+
+// issue 13: the snapshot delete role always runs `snapshot delete --verify`: its archive moves
+// only when the primary's API answers 404 (or another uid) for the VolumeSnapshot.
+TEST_F(AnsibleEventPlaybooks, SnapshotDeleteIsVerifiedAgainstThePrimaryApi) {
+  Json ns = primaryApi_->request("POST", "/api/v1/namespaces",
+                                 Json{{"metadata", {{"name", "vms"}}}}.dump());
+  ASSERT_EQ(ns["metadata"].value("name", ""), "vms") << ns.dump();
+  Json created = primaryApi_->request(
+      "POST", "/apis/snapshot.storage.k8s.io/v1/namespaces/vms/volumesnapshots",
+      nfsSnapshot("weekly", "").dump());
+  const std::string uid = created["metadata"].value("uid", "");
+  ASSERT_FALSE(uid.empty()) << created.dump();
+  const std::string server = hosts_->options().primaryServer;
+  const std::string snapDir = "snapshot-" + uid;
+  const std::string archive = randomBytes(128 << 10, 13);
+  putFile(hosts_->primary().exportDir / snapDir / "pvc-src.tar.gz", archive);
+  Json vs = nfsSnapshot("weekly", uid);
+  vs["status"]["readyToUse"] = true;
+  vs["status"]["creationTime"] = "2026-11-24T01:00:00Z";
+  vs["status"]["restoreSize"] = "1Gi";
+  Json vsc = nfsSnapshotContent("weekly", uid, server);
+  auto ready = play("playbooks/event_driven/handle_snapshot_sync.yml",
+                    edaJobVars("r", edaEvent("w-1", "VolumeSnapshot", "ADDED", vs),
+                               {{"snapshot_object", vs}, {"snapshot_content_object", vsc}}));
+  ASSERT_EQ(ready.exitCode, 0) << ready.describe();
+  const fs::path drArchive = hosts_->dr().exportDir / snapDir / "pvc-src.tar.gz";
+  ASSERT_TRUE(fs::exists(drArchive)) << ready.describe();
+  const fs::path trash = hosts_->dr().exportDir / ".ocpv-dr-trash";
+  const auto before = treeListing(hosts_->dr().exportDir);
+  auto state = [&]() {
+    auto cat = openCatalog();
+    if (!cat) return std::string("<no catalog>");
+    auto rec = cat->snapshot(uid);
+    return rec.ok() && rec->has_value() ? (*rec)->state : std::string("<no row>");
+  };
+  ASSERT_EQ(state(), "ready");
+  auto deleteJob = [&](const std::string& id, Json extra = Json::object()) {
+    Json vars =
+        edaJobVars("Drop a deleted VolumeSnapshot at DR",
+                   edaEvent(id, "VolumeSnapshot", "DELETED", vs), {{"snapshot_object", vs}});
+    for (auto it = extra.begin(); it != extra.end(); ++it) vars[it.key()] = it.value();
+    return play("playbooks/event_driven/handle_snapshot_delete.yml", vars);
+  };
+
+  // 1. Forged: the snapshot still exists at the primary.
+  auto forged = deleteJob("forged-s");
+  EXPECT_NE(forged.exitCode, 0) << forged.describe();
+  EXPECT_EQ(forged.customStats()["ocpvdr_snapshot_delete"]["vms/weekly"]["result"], "still-present")
+      << forged.describe();
+  EXPECT_NE(forged.failures().find("Check: the VolumeSnapshot with this uid still exists"),
+            std::string::npos)
+      << forged.failures();
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), before);
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(state(), "ready");
+
+  // 2. Deleted at the primary, but its API does not answer: retried, then failed; nothing moves.
+  primaryApi_->request("DELETE",
+                       "/apis/snapshot.storage.k8s.io/v1/namespaces/vms/volumesnapshots/weekly");
+  ASSERT_EQ(primaryApi_->stop(), 0);
+  auto unreachable = deleteJob("s:DELETED", {{"snapshot_delete_on_event_retries", 1}});
+  EXPECT_NE(unreachable.exitCode, 0) << unreachable.describe();
+  Json doc = unreachable.customStats()["ocpvdr_snapshot_delete"]["vms/weekly"];
+  EXPECT_EQ(doc["result"], "primary-unreachable") << unreachable.describe();
+  EXPECT_EQ(doc["error"]["kind"], "retryable") << doc.dump();
+  auto runs = unreachable.taskResults("Run ocpv-dr snapshot delete --verify on the DR NFS host",
+                                      "localhost");
+  ASSERT_EQ(runs.size(), 1u) << unreachable.describe();
+  EXPECT_EQ(runs[0].value("rc", -1), 4) << runs[0].dump();
+  // The role's until-loop ran out (ansible-core reports `attempts` only for an until-loop; 2.14
+  // reports the configured retries when they run out).
+  EXPECT_GE(runs[0].value("attempts", 0), 1) << runs[0].dump();
+  EXPECT_NE(unreachable.failures().find("Check: the primary cluster's API"), std::string::npos)
+      << unreachable.failures();
+  EXPECT_EQ(treeListing(hosts_->dr().exportDir), before);
+  EXPECT_FALSE(fs::exists(trash));
+  EXPECT_EQ(state(), "ready");
+
+  // 3. The API answers 404: the relaunched job quarantines the archive.
+  startPrimaryApi();
+  auto real = deleteJob("s:DELETED");
+  ASSERT_EQ(real.exitCode, 0) << real.describe();
+  Json del = real.customStats()["ocpvdr_snapshot_delete"]["vms/weekly"];
+  EXPECT_EQ(del["verification"]["primary"], "absent") << del.dump();
+  EXPECT_FALSE(fs::exists(drArchive));
+  EXPECT_EQ(state(), "deleted");
+  {
+    auto cat = openCatalog();
+    ASSERT_TRUE(cat);
+    auto rec = cat->snapshot(uid);
+    ASSERT_TRUE(rec.ok() && rec->has_value());
     ASSERT_FALSE((*rec)->trashPath.empty());
     EXPECT_EQ(slurp(fs::path((*rec)->trashPath) / "data/pvc-src.tar.gz"), archive);
   }

@@ -1,4 +1,4 @@
-// Runs `ocpv-dr demo` as a child process for the demo tests and checks what it leaves behind:
+// Runs `ocpv-dr-demo` as a child process for the demo tests and checks what it leaves behind:
 // any process whose command line names the demo's work directory (every peer the demo starts —
 // kube-sim, s3rver, serve, forward, sshd — is given paths under it), any PID the demo printed
 // that is still alive, and any network namespace of the demo's PID.
@@ -40,8 +40,8 @@ inline std::string readAll(const std::filesystem::path& p) {
 inline DemoRunResult runDemo(const TempDir& tmp, std::vector<std::string> args,
                              const std::function<void(demo::PeerProcess&)>& whileRunning = {}) {
   demo::PeerSpec spec;
-  spec.name = "ocpv-dr demo";
-  spec.argv = {binaryPath("src/cli/ocpv-dr").string(), "demo", "--s3rver",
+  spec.name = "ocpv-dr-demo";
+  spec.argv = {binaryPath("tools/demo/ocpv-dr-demo").string(), "--s3rver",
                sourcePath("node_modules/s3rver").string()};
   spec.argv.insert(spec.argv.end(), args.begin(), args.end());
   spec.logFile = tmp / "demo-output.txt";
@@ -58,7 +58,7 @@ inline DemoRunResult runDemo(const TempDir& tmp, std::vector<std::string> args,
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   const bool finished = !(*p)->running();
   out.exitCode = (*p)->stop(std::chrono::seconds(30));
-  EXPECT_TRUE(finished) << "ocpv-dr demo did not finish within 8 minutes";
+  EXPECT_TRUE(finished) << "ocpv-dr-demo did not finish within 8 minutes";
   out.output = readAll(spec.logFile);
   return out;
 }

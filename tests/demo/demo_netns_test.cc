@@ -1,4 +1,4 @@
-// `ocpv-dr demo` in its two-host mode (network namespaces with real sshd; serve, reconcile and
+// `ocpv-dr-demo` in its two-host mode (network namespaces with real sshd; serve, reconcile and
 // failover on the DR host pulling over ssh; exportfs fencing over ssh): exit 0, nothing left
 // running, no namespace left behind. Needs root; skips loudly otherwise.
 #include <unistd.h>

@@ -1,4 +1,4 @@
-// `ocpv-dr demo` end to end in local-directory mode, as a process: exit 0 only after every stage
+// `ocpv-dr-demo` end to end in local-directory mode, as a process: exit 0 only after every stage
 // checked its outcome, nothing left running; a failing stage and SIGINT both end non-zero with
 // an orderly teardown; a work directory the demo did not make is refused and left untouched.
 #include "demo/demo_harness.h"

@@ -1,5 +1,5 @@
-// Where `ocpv-dr demo` finds kube-sim and s3rver: flag, then environment, then the build tree or
-// the checkout, then PATH; a clear NotFound naming the places tried.
+// Where `ocpv-dr-demo` finds ocpv-dr, kube-sim and s3rver: flag, then environment, then the build
+// tree or the checkout, then PATH; a clear NotFound naming the places tried.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -25,6 +25,38 @@ fs::path executable(const TempDir& t, const std::string& rel) {
   auto p = t.write(rel, "#!/bin/sh\nexit 0\n");
   ::chmod(p.c_str(), 0755);
   return p;
+}
+
+TEST(LocateOcpvDr, FlagThenEnvironmentThenBuildTreeThenSibling) {
+  TempDir t;
+  const fs::path demoExe = executable(t, "build/tools/demo/ocpv-dr-demo");
+  const fs::path built = executable(t, "build/src/cli/ocpv-dr");
+  const fs::path other = executable(t, "elsewhere/ocpv-dr");
+  const fs::path env = executable(t, "env/ocpv-dr");
+
+  auto r = demo::locateOcpvDr(other.string(), envOf({{"OCPVDR_BIN", env.string()}}), demoExe);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(*r, other.string());
+
+  r = demo::locateOcpvDr("", envOf({{"OCPVDR_BIN", env.string()}}), demoExe);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, env.string());
+
+  r = demo::locateOcpvDr("", envOf({}), demoExe);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(fs::weakly_canonical(*r), fs::weakly_canonical(built));
+
+  // Installed side by side (no build tree above it).
+  const fs::path installedDemo = executable(t, "usr/bin/ocpv-dr-demo");
+  const fs::path installed = executable(t, "usr/bin/ocpv-dr");
+  r = demo::locateOcpvDr("", envOf({}), installedDemo);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, installed.string());
+
+  r = demo::locateOcpvDr((t / "nope").string(), envOf({}), demoExe);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::NotFound);
+  EXPECT_NE(r.error().message.find("--ocpv-dr"), std::string::npos) << r.error().message;
 }
 
 TEST(LocateKubeSim, FlagThenEnvironmentThenBuildTree) {

@@ -15,12 +15,15 @@
 
 #include "core/curl_http.h"
 #include "engine/fake_primary.h"
+#include "events/signature.h"
 #include "replication/test_util.h"
 #include "support/eventually.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::engine {
 namespace {
+
+using events::hmacSha256Hex;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -13,7 +13,7 @@
 #include "core/curl_http.h"
 #include "failover/failover_lab.h"
 #include "failover/journal.h"
-#include "failover/s3_object_store.h"
+#include "s3/s3_object_store.h"
 #include "support/velero_backup_writer.h"
 
 namespace ocpvdr::testing {
@@ -39,13 +39,13 @@ class BadInput : public ::testing::Test {
       std::ofstream(fs::path(lab->cfg.dr.exportRoots.front().hostPath) / v.dir / "disk.img")
           << "data";
     }
-    failover::S3Options so;
+    s3::S3Options so;
     so.endpoint = lab->s3->endpoint();
     so.bucket = lab->bucket;
     so.maxAttempts = 2;
-    auto s = failover::S3ObjectStore::create(
-        so, failover::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"},
-        http, clock);
+    auto s = s3::S3ObjectStore::create(
+        so, s3::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"}, http,
+        clock);
     ASSERT_TRUE(s.ok());
     store = std::move(s).value();
     // A good backup exists too: the failures below are about the one asked for.
@@ -140,7 +140,7 @@ class BadInput : public ::testing::Test {
   std::unique_ptr<FailoverLab> lab;
   RealClock clock;
   CurlHttpClient http;
-  std::unique_ptr<failover::S3ObjectStore> store;
+  std::unique_ptr<s3::S3ObjectStore> store;
 };
 
 TEST_F(BadInput, MissingBackupIsNotFound) {

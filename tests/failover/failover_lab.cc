@@ -10,8 +10,8 @@
 #include "catalog/catalog.h"
 #include "core/clock.h"
 #include "core/curl_http.h"
-#include "failover/s3_object_store.h"
 #include "replication/replicator.h"
+#include "s3/s3_object_store.h"
 #include "support/velero_backup_writer.h"
 
 namespace ocpvdr::testing {
@@ -246,13 +246,13 @@ void FailoverLab::takeBackup(const std::string& name, const std::string& phase) 
   spec.objects = std::move(objects);
   RealClock clock;
   CurlHttpClient http;
-  failover::S3Options so;
+  s3::S3Options so;
   so.endpoint = s3->endpoint();
   so.bucket = bucket;
   so.maxAttempts = 2;
-  auto store = failover::S3ObjectStore::create(
-      so, failover::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"},
-      http, clock);
+  auto store = s3::S3ObjectStore::create(
+      so, s3::AwsCredentials{S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"}, http,
+      clock);
   ASSERT_TRUE(store.ok());
   for (const auto& [key, data] : veleroBackupObjects(prefix, spec)) {
     auto st = (*store)->put(key, data);

@@ -18,8 +18,8 @@ using ocpvdr::testing::FailoverLab;
 using ocpvdr::testing::KubeSimProcess;
 using ocpvdr::testing::TempDir;
 
-TarballItem item(std::string gr, std::string ns, std::string name, Json object) {
-  TarballItem i;
+backup::TarballItem item(std::string gr, std::string ns, std::string name, Json object) {
+  backup::TarballItem i;
   i.groupResource = std::move(gr);
   i.ns = std::move(ns);
   i.name = std::move(name);
@@ -107,7 +107,7 @@ class PreflightChecks : public ::testing::Test {
   std::unique_ptr<KubeSimProcess> sim;
   kube::KubeConnection conn;
   config::Config cfg;
-  TarballContents contents;
+  backup::TarballContents contents;
   std::vector<std::string> namespaces{"vms"};
 };
 

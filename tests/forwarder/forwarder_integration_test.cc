@@ -990,6 +990,40 @@ TEST_F(ForwarderIntegration, APvLeavingTheLabelSelectionIsNeverForwardedAsDelete
   EXPECT_EQ(fwd->signal(SIGTERM), 0);
 }
 
+// A PV DELETED whose confirming GET fails goes out marked "unconfirmed": true, never looking like
+// a confirmed one; a DELETED the GET confirms (404) carries no such mark.
+TEST_F(ForwarderIntegration, ADeletedTheForwarderCannotConfirmIsMarkedUnconfirmed) {
+  for (const char* n : {"pv-doubt", "pv-gone"}) createPv(sim_, n);
+  auto fwd = startForwarder();
+  ASSERT_TRUE(rx_->waitFor([&] { return rx_->acceptedCount() >= 2; }, 30s));
+  // Every request for pv-doubt by name fails (the forwarder's GET); the watch does not.
+  sim_.setFaults({{"errorCount", 1000},
+                  {"errorCode", 500},
+                  {"pathPrefix", "/api/v1/persistentvolumes/pv-doubt"}});
+  // Deleted through the collection path, which the fault does not cover.
+  expectStatus(
+      sim_.send("DELETE", "/api/v1/persistentvolumes?fieldSelector=metadata.name%3Dpv-doubt"), 200,
+      "delete pv-doubt");
+  deletePv(sim_, "pv-gone");
+  auto deletedBody = [&](const std::string& name) -> Json {
+    for (const auto& r : rx_->accepted())
+      if (r.json.is_object() && r.json["type"] == "DELETED" &&
+          r.json["resource"]["metadata"]["name"] == name)
+        return r.json;
+    return nullptr;
+  };
+  ASSERT_TRUE(rx_->waitFor(
+      [&] { return !deletedBody("pv-doubt").is_null() && !deletedBody("pv-gone").is_null(); }, 60s))
+      << fwd->logText();
+  EXPECT_EQ(deletedBody("pv-doubt").value("unconfirmed", false), true)
+      << deletedBody("pv-doubt").dump();
+  EXPECT_FALSE(deletedBody("pv-gone").contains("unconfirmed")) << deletedBody("pv-gone").dump();
+  EXPECT_NE(fwd->logText().find("forwarding it as DELETED marked unconfirmed"), std::string::npos)
+      << fwd->logText();
+  sim_.setFaults(Json::object());
+  EXPECT_EQ(fwd->signal(SIGTERM), 0);
+}
+
 // At its size limit the spool keeps the newest state of each object and counts what it folded.
 TEST_F(ForwarderIntegration, SpoolLimitFoldsToTheNewestStatePerObject) {
   cfg_.spoolMaxEvents = 30;

@@ -9,6 +9,7 @@
 
 #include "core/httplib_client.h"
 #include "core/json_util.h"
+#include "events/signature.h"
 #include "forwarder/dead_letter.h"
 #include "forwarder/secret_source.h"
 #include "support/temp_dir.h"
@@ -16,6 +17,8 @@
 
 namespace ocpvdr::forwarder {
 namespace {
+
+using events::hmacSha256Hex;
 
 using namespace std::chrono_literals;
 using ocpvdr::testing::TempDir;

@@ -10,7 +10,7 @@
 
 #include "core/clock.h"
 #include "core/curl_http.h"
-#include "failover/s3_object_store.h"
+#include "s3/s3_object_store.h"
 #include "store.h"
 #include "support/s3rver_process.h"
 #include "support/velero_backup_writer.h"
@@ -57,10 +57,10 @@ class Velero : public ::testing::Test {
     if (!s.ok() && s.error().kind == ocpvdr::ErrorKind::NotFound) GTEST_SKIP() << s.error().message;
     ASSERT_TRUE(s.ok()) << s.error().describe();
     s3 = std::move(s).value();
-    ocpvdr::failover::S3Options o;
+    ocpvdr::s3::S3Options o;
     o.endpoint = s3->endpoint();
     o.bucket = "oadp";
-    auto st = ocpvdr::failover::S3ObjectStore::create(
+    auto st = ocpvdr::s3::S3ObjectStore::create(
         o, {S3rverProcess::kAccessKey, S3rverProcess::kSecretKey, "", "t"}, http, realClock);
     ASSERT_TRUE(st.ok());
     objects = std::move(st).value();
@@ -151,7 +151,7 @@ class Velero : public ::testing::Test {
   VeleroController ctl{1s};
   Pump pump{store, ctl};
   std::unique_ptr<S3rverProcess> s3;
-  std::unique_ptr<ocpvdr::failover::S3ObjectStore> objects;
+  std::unique_ptr<ocpvdr::s3::S3ObjectStore> objects;
 };
 
 TEST_F(Velero, BackupSyncImportsBackupsAndRefreshesThoseInProgress) {

@@ -10,6 +10,8 @@
 #include <atomic>
 #include <thread>
 
+#include "replication/ssh.h"
+#include "replication/volume_lock.h"
 #include "support/temp_dir.h"
 
 namespace ocpvdr::replication {
@@ -31,6 +33,37 @@ TEST(FileLock, SecondHolderIsBusyUntilReleased) {
   EXPECT_TRUE(other.ok());
   a->release();
   EXPECT_TRUE(FileLock::acquire(tmp.str(), "pvc-1", 0ms, clock).ok());
+}
+
+// What failover takes for a volume (volume_lock.h) is the very lock a sync of that PV holds: the
+// per-PV key in the lock directory next to the catalog (replication.lock_dir unset).
+TEST(VolumeLock, IsThePerPvLockOfReplication) {
+  TempDir tmp;
+  RealClock clock;
+  config::Config cfg;
+  cfg.catalog.path = tmp.str() + "/catalog.db";
+  cfg.replication.lockDir.clear();
+  ASSERT_EQ(effectiveLockDir(cfg), tmp.str() + "/locks");
+  auto held = lockVolume(cfg, "pvc-1", 0ms, clock);
+  ASSERT_TRUE(held.ok()) << held.error().message;
+  auto sync = FileLock::acquire(tmp.str() + "/locks", "pvc-1", 0ms, clock);
+  ASSERT_FALSE(sync.ok());
+  EXPECT_EQ(sync.error().kind, ErrorKind::Retryable);
+  EXPECT_TRUE(FileLock::acquire(tmp.str() + "/locks", "pvc-2", 0ms, clock).ok());
+  held->release();
+  EXPECT_TRUE(FileLock::acquire(tmp.str() + "/locks", "pvc-1", 0ms, clock).ok());
+}
+
+// Fencing reaches the primary NFS host with replication's ssh settings and shares its control
+// sockets (under the lock directory).
+TEST(VolumeLock, PrimarySshSharesReplicationsControlDir) {
+  config::Config cfg;
+  cfg.catalog.path = "/var/lib/ocpv-dr/catalog.db";
+  cfg.replication.lockDir = "/var/lib/ocpv-dr/locks";
+  cfg.primary.nfsServer = "nfs.primary.example";
+  const SshCommand ssh = primarySsh(cfg);
+  EXPECT_EQ(ssh.controlDir(), "/var/lib/ocpv-dr/locks/ssh");
+  EXPECT_NE(ssh.destination().find("nfs.primary.example"), std::string::npos);
 }
 
 TEST(FileLock, WaiterGetsTheLockWhenTheHolderLetsGo) {

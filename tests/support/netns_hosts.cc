@@ -1,4 +1,4 @@
-// The skip banner of the netns tests (the hosts themselves: src/demo/netns_sites.cc).
+// The skip banner of the netns tests (the hosts themselves: tools/demo/netns_sites.cc).
 #include "support/netns_hosts.h"
 
 #include <iostream>

@@ -1,4 +1,4 @@
-// Two network-namespace ssh hosts for tests: the implementation lives in src/demo/netns_sites.h
+// Two network-namespace ssh hosts for tests: the implementation lives in tools/demo/netns_sites.h
 // (the demo runs the same two hosts); this header keeps the tests' names in ocpvdr::testing and
 // adds the loud skip for runs without root.
 #pragma once

@@ -5,7 +5,7 @@
 //
 // s3rver accepts any well-formed SigV4 signature for its built-in key pair S3RVER/S3RVER (it
 // checks that the access key exists, not the signature), so signing is proven elsewhere
-// (tests/failover/sigv4_*). It needs NODE_OPTIONS=--openssl-legacy-provider on Node 17+.
+// (tests/s3/sigv4_*). It needs NODE_OPTIONS=--openssl-legacy-provider on Node 17+.
 //
 // Usage:
 //   auto s3 = S3rverProcess::start({"backups"});

@@ -1,4 +1,4 @@
-// Velero-layout backup writer for tests: the implementation lives in src/demo/velero_writer.h
+// Velero-layout backup writer for tests: the implementation lives in tools/demo/velero_writer.h
 // (the demo writes the same backups); this header keeps the tests' names in ocpvdr::testing.
 #pragma once
 

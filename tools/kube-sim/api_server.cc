@@ -475,7 +475,17 @@ void ApiServer::handleAdmin(const httplib::Request& req, httplib::Response& res)
     controllers_.drain();
     sendJson(res, 200, Json{{"resourceVersion", std::to_string(store_.resourceVersion())}}.dump());
   } else {
-    sendError(res, pathNotFound());
+    // Controllers' own admin endpoints (e.g. /admin/guest-agent, guest_freeze.h).
+    Json body;
+    if (post && !req.body.empty()) {
+      auto parsed = parseBody(req.body, false);
+      if (!parsed.ok()) return sendError(res, parsed.error());
+      body = std::move(parsed).value();
+    }
+    auto r = controllers_.handleAdmin(what, req.method, body);
+    if (!r) return sendError(res, pathNotFound());
+    if (!r->ok()) return sendError(res, r->error());
+    sendJson(res, 200, r->value().dump());
   }
 }
 
@@ -571,6 +581,7 @@ void ApiServer::handleApi(const httplib::Request& req, httplib::Response& res,
     if (d.error) return sendError(res, *d.error);
     if (req.method != "PUT") return sendError(res, methodNotAllowed());
     ActionRequest a{group, version, rest[2], rest[1], rest[3], rest[4], nullptr};
+    if (a.resource == "virtualmachineinstances") a.agentFault = faults_.takeAgentFault(a.action);
     if (!req.body.empty()) {
       auto body = parseBody(req.body, false);
       if (!body.ok()) return sendError(res, body.error());

@@ -1,6 +1,8 @@
 // ControllerRunner (event fan-out and ticks on one thread) and the default KubeVirt actions.
 #include "controller.h"
 
+#include "guest_freeze.h"
+
 namespace kubesim {
 
 const Json& child(const Json& j, const char* key) {
@@ -104,6 +106,15 @@ ApiResult<ActionResponse> ControllerRunner::handleAction(const ActionRequest& re
   return defaultKubevirtAction(request, store_);
 }
 
+std::optional<ApiResult<Json>> ControllerRunner::handleAdmin(const std::string& what,
+                                                             const std::string& method,
+                                                             const Json& body) {
+  for (auto& c : controllers_) {
+    if (auto r = c->onAdmin(what, method, body, store_)) return r;
+  }
+  return std::nullopt;
+}
+
 namespace {
 
 ApiError actionConflict(const ActionRequest& r, const std::string& why) {
@@ -175,35 +186,15 @@ ApiResult<ActionResponse> vmAction(const ActionRequest& r, Store& store) {
   return pathNotFound();
 }
 
-ApiResult<ActionResponse> vmiAction(const ActionRequest& r, Store& store) {
-  const ResourceType* vmiType = store.table().find("kubevirt.io", "v1", "virtualmachineinstances");
-  if (r.action != "freeze" && r.action != "unfreeze") return pathNotFound();
-  auto vmi = store.get(*vmiType, r.ns, r.name);
-  if (!vmi.ok()) return vmi.error();
-  const Json& o = vmi.value()->object;
-  const std::string phase =
-      o.contains("status") && o["status"].is_object() ? o["status"].value("phase", "") : "";
-  if (phase != "Running") return actionConflict(r, "VMI is not running");
-  auto w = store.modify(
-      *vmiType, r.ns, r.name,
-      [&](Json& obj) {
-        if (r.action == "freeze") {
-          obj["status"]["fsFreezeStatus"] = "frozen";
-        } else if (obj["status"].is_object()) {
-          obj["status"].erase("fsFreezeStatus");
-        }
-      },
-      virtApi());
-  if (!w.ok()) return w.error();
-  return ActionResponse{200, ""};
-}
-
 }  // namespace
 
 ApiResult<ActionResponse> defaultKubevirtAction(const ActionRequest& request, Store& store) {
   if (request.group != "subresources.kubevirt.io" || request.version != "v1") return pathNotFound();
   if (request.resource == "virtualmachines") return vmAction(request, store);
-  if (request.resource == "virtualmachineinstances") return vmiAction(request, store);
+  if (request.resource == "virtualmachineinstances") {
+    GuestFreeze stateless;  // no virt-handler running: no automatic thaw
+    if (auto r = stateless.handle(request, store, false)) return std::move(*r);
+  }
   return pathNotFound();
 }
 

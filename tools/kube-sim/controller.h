@@ -40,6 +40,8 @@ struct ActionRequest {
   std::string name;
   std::string action;  // start | stop | restart | freeze | unfreeze | ...
   Json body;           // the request body, parsed (null when empty)
+  // Faults freezeErrorCount / unfreezeErrorCount chose this call to fail in the guest agent.
+  bool agentFault = false;
 };
 
 struct ActionResponse {
@@ -70,6 +72,16 @@ class Controller {
     (void)store;
     return std::nullopt;
   }
+  // /admin/<what> requests kube-sim itself does not serve (e.g. /admin/guest-agent); nullopt
+  // passes them on (404 when nobody takes them). On the HTTP request's thread, like onAction.
+  virtual std::optional<ApiResult<Json>> onAdmin(const std::string& what, const std::string& method,
+                                                 const Json& body, Store& store) {
+    (void)what;
+    (void)method;
+    (void)body;
+    (void)store;
+    return std::nullopt;
+  }
 };
 
 class ControllerRunner final : public EventSink {
@@ -87,6 +99,9 @@ class ControllerRunner final : public EventSink {
   void stop();
 
   ApiResult<ActionResponse> handleAction(const ActionRequest& request);
+  // The first controller's answer to an /admin request; nullopt when none takes it.
+  std::optional<ApiResult<Json>> handleAdmin(const std::string& what, const std::string& method,
+                                             const Json& body);
   void requestTick();
   // Blocks until every event committed before the call has been handled (tests, admin).
   void drain();
@@ -118,7 +133,8 @@ class ControllerRunner final : public EventSink {
 //            status.stateChangeRequests [{action: Start}] (202). spec.running false -> true.
 //  VM stop:  Always/RerunOnFailure -> Halted (202); Halted -> 409; Manual/Once -> Stop request.
 //  VM restart: Halted -> 409; otherwise stateChangeRequests [Stop, Start] (202).
-//  VMI freeze/unfreeze: 409 unless status.phase is Running; sets/clears status.fsFreezeStatus.
+//  VMI freeze/unfreeze: GuestFreeze (guest_freeze.h) without its automatic thaw — that needs the
+//            kubevirt controller (virt-handler's side), which takes these actions when it runs.
 //  Anything else: 404.
 ApiResult<ActionResponse> defaultKubevirtAction(const ActionRequest& request, Store& store);
 

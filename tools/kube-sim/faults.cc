@@ -44,6 +44,10 @@ ApiResult<FaultConfig> FaultConfig::fromJson(const Json& j) {
       c.closeWatchesAfterEvents = v.get<std::int64_t>();
       if (c.closeWatchesAfterEvents < 0)
         return badRequest("faults.closeWatchesAfterEvents must be >= 0");
+    } else if (k == "freezeErrorCount" || k == "unfreezeErrorCount") {
+      const auto n = v.get<std::int64_t>();
+      if (n < 0) return badRequest("faults." + k + " must be >= 0");
+      (k == "freezeErrorCount" ? c.freezeErrorCount : c.unfreezeErrorCount) = n;
     } else if (k == "seed") {
       c.seed = v.get<std::uint64_t>();
     } else {
@@ -61,7 +65,9 @@ Json FaultConfig::toJson() const {
           {"latencyMs", latencyMs},
           {"pathPrefix", pathPrefix},
           {"closeWatchesAfterEvents", closeWatchesAfterEvents},
-          {"seed", seed}};
+          {"seed", seed},
+          {"freezeErrorCount", freezeErrorCount},
+          {"unfreezeErrorCount", unfreezeErrorCount}};
 }
 
 Faults::Faults(FaultConfig initial) {
@@ -78,6 +84,16 @@ void Faults::set(const FaultConfig& config) {
 FaultConfig Faults::get() const {
   std::lock_guard lock(mu_);
   return config_;
+}
+
+bool Faults::takeAgentFault(const std::string& action) {
+  std::lock_guard lock(mu_);
+  std::int64_t* count = action == "freeze"     ? &config_.freezeErrorCount
+                        : action == "unfreeze" ? &config_.unfreezeErrorCount
+                                               : nullptr;
+  if (count == nullptr || *count == 0) return false;
+  --*count;
+  return true;
 }
 
 Faults::Decision Faults::decide(const std::string& path) {

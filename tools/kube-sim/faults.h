@@ -4,9 +4,12 @@
 // JSON form (every key optional; a POST replaces the whole configuration, {} clears it):
 //   {"errorRate": 0.0-1.0, "errorCode": 500|429|503, "retryAfterSeconds": S, "errorCount": N,
 //    "latencyMs": M, "pathPrefix": "/api/v1/persistentvolumes", "closeWatchesAfterEvents": N,
-//    "seed": K}
+//    "seed": K, "freezeErrorCount": N, "unfreezeErrorCount": N}
 // errorCount N fails exactly the next N matching requests (deterministic, checked before
 // errorRate). Admin, health and discovery endpoints are never faulted.
+// freezeErrorCount / unfreezeErrorCount N make the next N VMI freeze / unfreeze calls fail inside
+// the guest agent, after virt-api's checks passed — the 500 virt-api answers when virt-handler
+// fails (guest_freeze.h). They ignore pathPrefix and the other keys.
 #pragma once
 
 #include <atomic>
@@ -32,6 +35,8 @@ struct FaultConfig {
   std::string pathPrefix;
   std::int64_t closeWatchesAfterEvents = 0;  // 0: never
   std::uint64_t seed = 0;                    // 0: random
+  std::int64_t freezeErrorCount = 0;
+  std::int64_t unfreezeErrorCount = 0;
 
   static ApiResult<FaultConfig> fromJson(const Json& j);
   Json toJson() const;
@@ -49,6 +54,8 @@ class Faults {
     std::optional<ApiError> error;
   };
   Decision decide(const std::string& path);
+  // For one VMI "freeze" or "unfreeze" call: whether the guest agent fails it (takes one count).
+  bool takeAgentFault(const std::string& action);
 
   // Watches read this on every batch so a runtime change applies to open watches too.
   std::int64_t closeWatchesAfterEvents() const { return closeAfter_.load(); }

@@ -228,7 +228,30 @@ void KubevirtController::onEvent(const Event& event, Store& store) {
   }
 }
 
+std::optional<ApiResult<ActionResponse>> KubevirtController::onAction(const ActionRequest& request,
+                                                                      Store& store) {
+  return freeze_.handle(request, store);
+}
+
+std::optional<ApiResult<Json>> KubevirtController::onAdmin(const std::string& what,
+                                                           const std::string& method,
+                                                           const Json& body, Store& store) {
+  if (what != "guest-agent") return std::nullopt;
+  if (method == "GET") return ApiResult<Json>(freeze_.stats(store.clock().now()));
+  if (method != "POST") return ApiResult<Json>(methodNotAllowed());
+  if (!body.is_object() || !child(body, "connected").is_boolean() || str(body, "name").empty())
+    return ApiResult<Json>(badRequest(
+        "guest-agent: the body must be {\"namespace\": ..., \"name\": ..., \"connected\": bool}"));
+  const std::string ns = str(body, "namespace").empty() ? "default" : str(body, "namespace");
+  auto st = freeze_.setAgentConnected(store, ns, str(body, "name"), body["connected"].get<bool>());
+  if (!st.ok()) return ApiResult<Json>(st.error());
+  return ApiResult<Json>(Json{{"namespace", ns},
+                              {"name", str(body, "name")},
+                              {"connected", body["connected"].get<bool>()}});
+}
+
 void KubevirtController::tick(Store& store, ocpvdr::SystemTime now) {
+  freeze_.tick(store, now);
   ListRequest req;
   auto vms = store.list(vmType(store), req);
   if (!vms.ok()) return;

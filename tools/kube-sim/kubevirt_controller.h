@@ -14,6 +14,9 @@
 // the controller option kubevirt.guest-agent is false, AgentConnected True (the guest agent
 // answers). start/stop subresources are left to kube-sim's default
 // (runStrategy Halted <-> Always, 409 when already there; see controller.h).
+// VMI freeze/unfreeze are virt-handler's: GuestFreeze (guest_freeze.h), with the automatic thaw
+// after unfreezeTimeout checked on every tick. /admin/guest-agent: GET the freeze counters; POST
+// {"namespace","name","connected":bool} sets or clears a VMI's AgentConnected condition.
 // Delays are measured on the clock the runner passes to tick(); checks happen on events and
 // ticks, so a transition lands on the first tick after its delay.
 #pragma once
@@ -24,6 +27,7 @@
 #include <string>
 
 #include "controller.h"
+#include "guest_freeze.h"
 
 namespace kubesim {
 
@@ -37,6 +41,10 @@ class KubevirtController final : public Controller {
   std::string name() const override { return "kubevirt"; }
   void onEvent(const Event& event, Store& store) override;
   void tick(Store& store, ocpvdr::SystemTime now) override;
+  std::optional<ApiResult<ActionResponse>> onAction(const ActionRequest& request,
+                                                    Store& store) override;
+  std::optional<ApiResult<Json>> onAdmin(const std::string& what, const std::string& method,
+                                         const Json& body, Store& store) override;
 
   // One VM brought one step closer to what its spec asks; `now` is nullopt on events (which
   // carry no time): transitions then wait for a tick. Exposed for tests.
@@ -54,6 +62,7 @@ class KubevirtController final : public Controller {
   const std::chrono::milliseconds startDelay_, stopDelay_;
   const bool guestAgent_;  // Running VMIs show AgentConnected True
   Stamps startedAt_, stoppingSince_;
+  GuestFreeze freeze_;  // guarded inside: used from HTTP threads and the runner
 };
 
 }  // namespace kubesim

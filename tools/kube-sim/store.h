@@ -92,6 +92,8 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const ResourceTable& table() const { return table_; }
+  // The clock timestamps are read from (controllers measure their delays on it too).
+  const ocpvdr::Clock& clock() const { return clock_; }
   std::uint64_t resourceVersion() const;
 
   // --- the API verbs (also the controllers' write path) ---

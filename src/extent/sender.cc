@@ -1,0 +1,149 @@
+// The primary side of an extent cycle (see sender.h).
+#include "extent/sender.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "extent/extent_diff.h"
+#include "extent/fs.h"
+#include "extent/snapshot.h"
+#include "extent/stream.h"
+
+namespace ocpvdr::extent {
+
+namespace {
+
+Result<std::string> realPath(const std::string& p) {
+  char buf[PATH_MAX];
+  if (::realpath(p.c_str(), buf) == nullptr) return sysError("resolving " + p, errno);
+  return std::string(buf);
+}
+
+bool strictlyUnder(const std::string& path, const std::string& root) {
+  if (root == "/") return path.size() > 1;
+  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+         path[root.size()] == '/';
+}
+
+Result<bool> dirEmpty(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return sysError("opendir " + dir, errno);
+  bool empty = true;
+  while (struct dirent* de = ::readdir(d)) {
+    if (std::strcmp(de->d_name, ".") != 0 && std::strcmp(de->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return empty;
+}
+
+}  // namespace
+
+Result<std::string> guardSource(const std::string& root, const std::string& dir, bool allowEmpty) {
+  auto r = realPath(root);
+  struct stat st {};
+  if (!r.ok() || ::stat(r->c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return refusedError("root-missing " + root);
+  auto d = realPath(dir);
+  if (!d.ok()) {
+    if (d.error().kind == ErrorKind::NotFound) {
+      if (allowEmpty) return notFoundError("missing " + dir);
+      return refusedError("missing " + dir);
+    }
+    return d.error();
+  }
+  if (!strictlyUnder(*d, *r) || *d == *r + "/.ocpv-dr" || strictlyUnder(*d, *r + "/.ocpv-dr"))
+    return refusedError("escape " + *d);
+  if (::stat(d->c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return refusedError("notdir " + *d);
+  OCPVDR_ASSIGN_OR_RETURN(bool empty, dirEmpty(*d));
+  if (empty && !allowEmpty) return refusedError("empty " + *d);
+  return *d;
+}
+
+Result<SendReport> send(const SendOptions& opts, int outFd) {
+  if (!validName(opts.pv)) return invalidError("invalid PV name \"" + opts.pv + "\"");
+  if (!opts.base.empty() && !validName(opts.base))
+    return invalidError("invalid base id \"" + opts.base + "\"");
+  OCPVDR_ASSIGN_OR_RETURN(std::string src, guardSource(opts.root, opts.dir, opts.allowEmpty));
+  OCPVDR_ASSIGN_OR_RETURN(std::string rootReal, realPath(opts.root));
+  const std::string area = snapshotArea(rootReal, opts.pv);
+
+  std::string id = opts.id.empty() ? idFromNs(nowNs()) : opts.id;
+  if (!validName(id)) return invalidError("invalid snapshot id \"" + id + "\"");
+  bool haveBase = false;
+  if (!opts.base.empty()) {
+    struct stat st {};
+    haveBase = ::stat((area + "/" + opts.base + "/manifest").c_str(), &st) == 0;
+  }
+  if (haveBase && id <= opts.base)
+    return conflictError("new snapshot id " + id + " does not sort after the base " + opts.base);
+  OCPVDR_TRY(pruneSnapshots(
+      area, haveBase ? std::vector<std::string>{opts.base} : std::vector<std::string>{}));
+  OCPVDR_ASSIGN_OR_RETURN(Snapshot snap, takeSnapshot(src, area, opts.pv, id));
+
+  SendReport rep;
+  rep.snapshotId = id;
+  rep.baseId = haveBase ? opts.base : "";
+  rep.dataTimeNs = snap.dataTimeNs;
+  rep.skipped = snap.skipped;
+  StreamWriter w(outFd);
+  OCPVDR_TRY(w.header({kStreamVersion, opts.pv, id, rep.baseId, snap.dataTimeNs}));
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[kMaxDataChunk]);
+  const std::string newTree = snap.path + "/tree/";
+  const std::string baseTree = area + "/" + opts.base + "/tree/";
+  for (const Entry& e : snap.entries) {
+    if (e.kind != EntryKind::File) {
+      OCPVDR_TRY(w.entry(e, false));
+      OCPVDR_TRY(w.endEntry());
+      continue;
+    }
+    ++rep.files;
+    Fd nf(::open((newTree + e.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!nf.valid()) return sysError("open snapshot of " + e.path, errno);
+    OCPVDR_ASSIGN_OR_RETURN(auto nextMap, readExtents(nf.get()));
+    std::vector<PhysExtent> baseMap;
+    bool fileHasBase = false;
+    if (haveBase) {
+      Fd bf(::open((baseTree + e.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+      struct stat bs {};
+      if (bf.valid() && ::fstat(bf.get(), &bs) == 0 && S_ISREG(bs.st_mode)) {
+        OCPVDR_ASSIGN_OR_RETURN(baseMap, readExtents(bf.get()));
+        fileHasBase = true;
+      }
+    }
+    FileDelta delta = diffExtents(nextMap, fileHasBase ? &baseMap : nullptr, e.size);
+    rep.allocatedBytes += delta.allocated;
+    OCPVDR_TRY(w.entry(e, !fileHasBase));
+    for (const Range& h : delta.punch) OCPVDR_TRY(w.hole(h.offset, h.length));
+    for (const Range& r : delta.send) {
+      uint64_t off = r.offset;
+      uint64_t left = r.length;
+      while (left > 0) {
+        uint32_t n = static_cast<uint32_t>(std::min<uint64_t>(left, kMaxDataChunk));
+        OCPVDR_TRY(preadAll(nf.get(), buf.get(), n, off));
+        OCPVDR_TRY(w.data(off, buf.get(), n));
+        off += n;
+        left -= n;
+      }
+    }
+    OCPVDR_TRY(w.endEntry());
+  }
+  OCPVDR_TRY(w.trailer());
+  rep.entries = w.counts().entries;
+  rep.dataBytes = w.counts().dataBytes;
+  rep.streamBytes = w.bytesWritten();
+  return rep;
+}
+
+}  // namespace ocpvdr::extent

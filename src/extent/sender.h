@@ -1,0 +1,56 @@
+// extent/sender.h — the primary side of one extent cycle: guard, snapshot, diff, stream.
+//
+// send() runs on the NFS server (inside `ocpv-dr-mover send`, started over ssh by the DR side
+// the way rsync's remote side is). It
+//   1. guards the paths like the rsync mover's remote guard (replication/guards.h): the export
+//      root must exist; the PV directory must resolve (symlinks included) strictly under the
+//      resolved root and outside <root>/.ocpv-dr; it must be a directory; an empty or missing
+//      source is refused unless allowEmpty (the DR copy holds data and an unmounted export must
+//      not wipe it);
+//   2. drops every snapshot of the PV except `base` (the one DR acknowledged by asking for it):
+//      the primary keeps only the base until DR acknowledges the next one;
+//   3. takes a new reflink snapshot (snapshot.h);
+//   4. writes the stream (stream.h): every entry of the new snapshot, for each file the ranges
+//      whose extents differ from the base snapshot's copy (extent_diff.h), read from the
+//      immutable snapshot, never the live file. A base the primary no longer has means a full
+//      stream (header base "").
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/result.h"
+
+namespace ocpvdr::extent {
+
+struct SendOptions {
+  std::string root;  // export root
+  std::string pv;    // PV name (names the snapshot area)
+  std::string dir;   // the PV directory
+  std::string base;  // snapshot id DR holds as a point; "" = full
+  std::string id;    // new snapshot id; "" = from the clock
+  bool allowEmpty = false;
+};
+
+struct SendReport {
+  std::string snapshotId;
+  std::string baseId;  // "" when the stream is full
+  int64_t dataTimeNs = 0;
+  uint64_t entries = 0;
+  uint64_t files = 0;
+  uint64_t dataBytes = 0;       // bytes of file data in the stream (= bytes read from the files)
+  uint64_t allocatedBytes = 0;  // written bytes of all files in the new snapshot
+  uint64_t streamBytes = 0;     // bytes written to the output
+  uint64_t skipped = 0;         // special files not copied
+};
+
+[[nodiscard]] Result<SendReport> send(const SendOptions& opts, int outFd);
+
+// Guard verdicts reported on stderr by the mover, one line, as the rsync guard does:
+//   OCPVDR-GUARD <verdict> <path>  (verdict: root-missing missing escape notdir empty)
+// The resolved PV directory (or an error whose message starts with the verdict).
+[[nodiscard]] Result<std::string> guardSource(const std::string& root, const std::string& dir,
+                                              bool allowEmpty);
+
+}  // namespace ocpvdr::extent

@@ -1,0 +1,81 @@
+// Internal to the replication handlers' files (replicator*.cc): shared helpers, one rsync of a
+// directory (Transfer) and the shared start of the four handlers (Call). Not for other modules.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "replication/lock.h"
+#include "replication/pv_source.h"
+#include "replication/replicator.h"
+#include "replication/snapshot_info.h"
+
+namespace ocpvdr::replication {
+namespace detail {
+
+std::string partialDirName(const config::Config& cfg);
+// Outcome for an error that stopped a handler.
+Outcome outcomeFor(const Error& e);
+// Asks the delete breaker (if any) to admit the move of `key`, `live` counting the live copies;
+// false when admitted, else the report says BreakerTripped.
+bool breakerHolds(DeleteBreaker* breaker, const std::string& key,
+                  const std::function<std::size_t()>& live, SyncReport& r);
+void fail(SyncReport& r, Error e);
+std::string describeInput(const Unwrapped& u);
+Json inputJson(const Unwrapped& u);
+// An event id the catalog already saw succeed: the report says Skipped and why.
+bool skipProcessedEvent(catalog::Catalog& catalog, const std::string& eventId, SyncReport& r);
+// A lock still held by another run after --wait is Busy (retry later); any other error Failed.
+bool lockNotTaken(const Result<FileLock>& lock, SyncReport& r);
+
+}  // namespace detail
+
+struct Replicator::Transfer {
+  // Input.
+  VolumePaths paths;
+  bool force = false;
+  std::stop_token stop;
+  std::function<void(const RsyncProgress&)> onProgress;
+  // Output.
+  PathProbe source, dr;
+  bool forced = false;
+  RsyncStats stats;
+  std::vector<std::string> argv;
+  bool ran = false;  // rsync was started
+
+  // Copies the outcome into the report: forced, rsync argv and stats, the DR path it resolved.
+  void reportInto(SyncReport& r) const;
+};
+
+// One handler call: its report, timer and catalog key, and the shared preamble of the four
+// handlers — unwrap the input document (bare object or event envelope), record it in the report,
+// describe the object, name the report after it, skip an event id already processed.
+struct Replicator::Call {
+  // `pvKey`: the key is "pv/<name>" (PV handlers); else the one the preamble sets ("snap/ns/name").
+  Call(Replicator& rep, std::string action, std::string eventId, bool pvKey);
+
+  // Finishes the report (duration, event id, log line: finishReport) and returns it.
+  Result<SyncReport> done();
+
+  // The preamble; nullopt when the report already holds the outcome (bad input, or the event id
+  // was processed before).
+  // openPv also stops (NotReplicable, Refused) on a PV without an NFS source.
+  std::optional<PvInfo> openPv(const Json& doc);
+  std::optional<SnapshotInfo> openSnapshot(const Json& doc);
+
+  Replicator& rep;
+  const std::string eventId;
+  const bool pvKey;
+  const SteadyTime start;
+  SyncReport r;
+  std::string key;
+  Unwrapped input;  // the unwrapped input document (set by the preamble)
+
+ private:
+  [[nodiscard]] bool unwrap(const Json& doc, std::string_view kind);
+};
+
+}  // namespace ocpvdr::replication
