@@ -161,6 +161,7 @@ int env(int argc, char** argv) {
   std::ofstream envFile(argv[2]);
   envFile << "CONFIG=" << configPath.string() << "\n"
           << "DR_NS=" << hosts.dr().ns << "\n"
+          << "PRIMARY_NS=" << hosts.primary().ns << "\n"
           << "DR_IP=" << hosts.dr().ip << "\n"
           << "PRIMARY_IP=" << hosts.primary().ip << "\n"
           << "BRIDGE_IP=" << hosts.bridgeIp() << "\n"

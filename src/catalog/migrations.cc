@@ -144,7 +144,30 @@ CREATE INDEX failover_actions_run ON failover_actions (run_id, id);
 
 ALTER TABLE failover_runs ADD COLUMN abandoned_at_ms INTEGER;
 )sql"},
-      // Append new steps here: {4, "what it adds", R"sql(...)sql"},
+      {4, "recovery points of the extent mover (recovery_points)",
+       R"sql(
+CREATE TABLE recovery_points (
+  pv                 TEXT NOT NULL,
+  point_id           TEXT NOT NULL,
+  base_id            TEXT NOT NULL DEFAULT '',
+  data_time_ns       INTEGER NOT NULL,
+  created_at_ms      INTEGER NOT NULL,
+  path               TEXT NOT NULL,
+  mover              TEXT NOT NULL DEFAULT 'extent',
+  consistency        TEXT NOT NULL DEFAULT 'per-file'
+                     CHECK (consistency IN ('per-file', 'crash', 'application')),
+  group_name         TEXT NOT NULL DEFAULT '',
+  freeze_ms          INTEGER NOT NULL DEFAULT -1,
+  entries            INTEGER NOT NULL DEFAULT 0,
+  data_bytes         INTEGER NOT NULL DEFAULT 0,
+  stream_bytes       INTEGER NOT NULL DEFAULT 0,
+  primary_read_bytes INTEGER NOT NULL DEFAULT 0,
+  dr_read_bytes      INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (pv, point_id)
+);
+CREATE INDEX recovery_points_time ON recovery_points (pv, data_time_ns);
+)sql"},
+      // Append new steps here: {5, "what it adds", R"sql(...)sql"},
   };
   return kSteps;
 }
