@@ -10,13 +10,13 @@
 namespace ocpvdr::catalog {
 namespace {
 
-constexpr std::string_view kPointsComponent = "catalog points";
+constexpr std::string_view kComponent = "catalog points";
 
-constexpr std::string_view kPointColumns =
+constexpr std::string_view kColumns =
     "pv, point_id, base_id, data_time_ns, created_at_ms, path, mover, consistency, group_name, "
     "freeze_ms, entries, data_bytes, stream_bytes, primary_read_bytes, dr_read_bytes";
 
-PointRecord readPointRow(const sqlite::Stmt& s) {
+PointRecord readRow(const sqlite::Stmt& s) {
   PointRecord p;
   p.pv = s.text(0);
   p.pointId = s.text(1);
@@ -47,9 +47,9 @@ Status PointStore::add(const PointRecord& p) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
     sqlite::Stmt s(
         db,
-        "INSERT INTO recovery_points (" + std::string(kPointColumns) +
+        "INSERT INTO recovery_points (" + std::string(kColumns) +
             ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        kPointsComponent);
+        kComponent);
     OCPVDR_TRY(s.checkPrepared("preparing insert of point " + p.pointId));
     s.bind(p.pv).bind(p.pointId).bind(p.baseId).bind(p.dataTimeNs).bind(toMillis(p.createdAt));
     s.bind(p.path).bind(p.mover).bind(p.consistency).bind(p.group).bind(p.freezeMs);
@@ -70,16 +70,16 @@ Result<std::vector<PointRecord>> PointStore::query(const std::string& where, std
   return catalog_.withConnection([&](sqlite3* db) -> Result<std::vector<PointRecord>> {
     // ?1 pv ("" = every PV), ?2 point id, ?3 data time bound, ?4 limit (-1 = none).
     sqlite::Stmt s(db,
-                   "SELECT " + std::string(kPointColumns) +
+                   "SELECT " + std::string(kColumns) +
                        " FROM recovery_points WHERE (coalesce(?1, '') = '' OR pv = ?1) " + where +
                        " ORDER BY pv, data_time_ns " + (limit == 1 ? "DESC" : "ASC") +
                        ", point_id LIMIT ?4",
-                   kPointsComponent);
+                   kComponent);
     OCPVDR_TRY(s.checkPrepared("preparing point query"));
     s.bind(pv).bind(id).bind(ns).bind(limit);
     std::vector<PointRecord> out;
     int rc;
-    while ((rc = s.step()) == SQLITE_ROW) out.push_back(readPointRow(s));
+    while ((rc = s.step()) == SQLITE_ROW) out.push_back(readRow(s));
     if (rc != SQLITE_DONE) return s.error(rc, "reading recovery points");
     return out;
   });
@@ -116,8 +116,7 @@ Result<std::optional<PointRecord>> PointStore::latestAtOrBefore(std::string_view
 
 Status PointStore::remove(std::string_view pv, std::string_view pointId) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    sqlite::Stmt s(db, "DELETE FROM recovery_points WHERE pv = ?1 AND point_id = ?2",
-                   kPointsComponent);
+    sqlite::Stmt s(db, "DELETE FROM recovery_points WHERE pv = ?1 AND point_id = ?2", kComponent);
     OCPVDR_TRY(s.checkPrepared("preparing removal of a point"));
     s.bind(pv).bind(pointId);
     int rc = s.step();
