@@ -63,7 +63,7 @@ struct ReplicaRecord {
   std::string state = "active";
   std::optional<SystemTime> lastSyncStart;  // set when a sync begins
   std::optional<SystemTime> lastSyncEnd;    // set when it ends, whatever the outcome
-  std::optional<SystemTime> lastSuccess;    // end of the last sync that completed
+  std::optional<SystemTime> lastSuccess;    // data time DR holds: newest point's / rsync's start
   std::string result;  // last result word (synced, unchanged, refused, failed, ...)
   std::int64_t bytes = 0, files = 0, deletions = 0;  // of the last sync
   std::string errorKind, errorMessage;               // of the last sync; empty when it succeeded

@@ -39,6 +39,7 @@ constexpr int kCrashExitCode = 86;
 struct FailoverArgs {
   bool planned = false, unplanned = false;
   std::string backup;
+  std::string point;  // --point latest|<RFC 3339>
   bool json = false;
   bool dryRun = false;
   std::string runId;
@@ -119,6 +120,7 @@ failover::WorkflowOptions optionsOf(const FailoverArgs& a, failover::Mode mode) 
   failover::WorkflowOptions o;
   o.mode = mode;
   o.backup = a.backup;
+  o.point = a.point;
   o.pollInterval = std::chrono::milliseconds(a.pollMs);
   o.reportDir = a.reportDir;
   o.runId = a.runId;
@@ -216,6 +218,9 @@ void addFailoverModeFlags(CLI::App* c, FailoverArgs& a) {
               "Primary site up: stop VMs there, fence the export, final sync");
   c->add_flag("--unplanned", a.unplanned, "Primary site down: restore from the DR data as it is");
   c->add_option("--backup", a.backup, "Backup to restore (default: the latest Completed)");
+  c->add_option("--point", a.point,
+                "Recovery point per PV (extent mover): latest, or an RFC 3339 time — the newest "
+                "point at or before it (default: the DR PV directories as they are)");
 }
 
 // abandon / release need only the configuration and the catalog: no cluster is contacted.

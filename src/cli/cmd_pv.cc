@@ -61,7 +61,8 @@ void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out) {
   pv->require_subcommand(1);
 
   auto sa = std::make_shared<PvArgs>();
-  auto* sync = pv->add_subcommand("sync", "rsync the PV's directory from the primary to DR");
+  auto* sync = pv->add_subcommand(
+      "sync", "replicate the PV's directory from the primary to DR (extent mover or rsync)");
   addCommon(sync, *sa);
   sync->add_flag("--force", sa->force,
                  "Override the empty-source guard (mirror an empty source; recorded)");

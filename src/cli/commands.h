@@ -41,5 +41,6 @@ void registerReconcile(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerPoints(CLI::App& app, GlobalOptions& g, Outcome& out);
 
 }  // namespace ocpvdr::cli

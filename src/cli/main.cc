@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   cli::registerStatus(app, g, out);
   cli::registerBackup(app, g, out);
   cli::registerFailover(app, g, out);
+  cli::registerPoints(app, g, out);
 
   initHttpGlobal();
   try {

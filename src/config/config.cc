@@ -234,6 +234,10 @@ std::string toString(Transport t) {
   return t == Transport::Local ? "local" : "ssh";
 }
 
+std::string toString(MoverKind m) {
+  return m == MoverKind::Extent ? "extent" : m == MoverKind::Rsync ? "rsync" : "auto";
+}
+
 std::string toString(FencingMethod m) {
   switch (m) {
     case FencingMethod::Exportfs:

@@ -73,8 +73,20 @@ struct RsyncOptions {
   std::vector<std::string> extraArgs;
 };
 
+// replication.recovery_points: which recovery points of a PV retention keeps (the rest are
+// pruned after each cycle and by `ocpv-dr points prune`). A point is kept when any rule keeps it;
+// the newest point is always kept (the base the primary holds). Hours and days are UTC.
+struct RecoveryPointRetention {
+  int keepLast = 24;  // the newest N points, 1..100000
+  int hourly = 48;    // the newest point of each of the last H hours, 0..100000
+  int daily = 14;     // the newest point of each of the last D days, 0..36500
+};
+
 enum class DeletePolicy { Quarantine, Keep, Delete };
 enum class Transport { Ssh, Local };
+// What moves a PV's data (issue 15): the extent mover where both export roots can reflink
+// (auto probes each root once per process), else rsync.
+enum class MoverKind { Auto, Extent, Rsync };
 
 struct Replication {
   Transport transport = Transport::Ssh;
@@ -83,6 +95,11 @@ struct Replication {
   std::vector<std::string> namespaces;  // VolumeSnapshot namespaces; empty: all
   std::vector<PathMapping> pathMappings;
   RsyncOptions rsync;
+  MoverKind mover = MoverKind::Auto;
+  // ocpv-dr-mover on the primary NFS host (installed there over ssh when missing or of another
+  // version), and the local copy DR runs and installs from (empty: next to the ocpv-dr binary).
+  std::string moverPath = "/usr/local/libexec/ocpv-dr/ocpv-dr-mover";
+  std::string moverLocalPath;
   int parallelism = 4;  // 1..64
   DeletePolicy deletePolicy = DeletePolicy::Quarantine;
   Seconds trashRetention{7 * 24 * 3600};
@@ -95,6 +112,8 @@ struct Replication {
   Seconds deleteBreakerWindow{600};  // > 0
   bool snapshotData = true;          // also replicate csi-driver-nfs snapshot archives
   std::string lockDir;               // per-PV locks; empty: <catalog dir>/locks
+  // The extent mover's recovery points that retention keeps (recovery_points.h).
+  RecoveryPointRetention recoveryPoints;
 };
 
 struct Schedule {
@@ -230,6 +249,7 @@ std::string exampleConfig();
 
 std::string toString(DeletePolicy p);
 std::string toString(Transport t);
+std::string toString(MoverKind m);
 std::string toString(FencingMethod m);
 
 // Durations as written in the file: "500ms", "90s", "15m", "2h", "7d", combinations such as

@@ -39,6 +39,10 @@ json siteJson(const Site& s) {
   };
 }
 
+json retentionJson(const RecoveryPointRetention& k) {
+  return {{"keep_last", k.keepLast}, {"hourly", k.hourly}, {"daily", k.daily}};
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Config& cfg) {
@@ -65,6 +69,9 @@ nlohmann::json toJson(const Config& cfg) {
           {"max_duration", duration(r.rsync.maxDuration)},
           {"partial_dir", r.rsync.partialDir},
           {"extra_args", r.rsync.extraArgs}}},
+        {"mover", toString(r.mover)},
+        {"mover_path", r.moverPath},
+        {"mover_local_path", r.moverLocalPath},
         {"parallelism", r.parallelism},
         {"delete_policy", toString(r.deletePolicy)},
         {"trash_retention", duration(r.trashRetention)},
@@ -74,6 +81,7 @@ nlohmann::json toJson(const Config& cfg) {
         {"delete_breaker_max_share", r.deleteBreakerMaxShare},
         {"delete_breaker_window", duration(r.deleteBreakerWindow)},
         {"snapshot_data", r.snapshotData},
+        {"recovery_points", retentionJson(r.recoveryPoints)},
         {"lock_dir", r.lockDir}}},
       {"schedule",
        {{"enabled", cfg.schedule.enabled},

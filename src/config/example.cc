@@ -79,6 +79,9 @@ replication:
     max_duration: 0s               # kill a sync running longer than this; 0: no limit
     partial_dir: .ocpv-dr-partial  # relative to the destination: where interrupted transfers wait
     extra_args: []                 # appended to every rsync command line
+  mover: auto                      # auto: extent mover where both export roots reflink (XFS, btrfs), else rsync | extent | rsync
+  mover_path: /usr/local/libexec/ocpv-dr/ocpv-dr-mover  # on the primary NFS host (installed over ssh)
+  mover_local_path: ""             # the local ocpv-dr-mover; empty: next to the ocpv-dr binary
   parallelism: 4                   # PVs synced at once, 1..64
   delete_policy: quarantine        # on PV deletion: quarantine (move to trash) | keep | delete
   trash_retention: 7d              # quarantined copies are purged after this long
@@ -88,6 +91,10 @@ replication:
   delete_breaker_max_share: 0.5    # ... or (from the 2nd delete on) more than this share of the replicas
   delete_breaker_window: 10m       # the window both limits count in
   snapshot_data: true              # also replicate csi-driver-nfs snapshot archives
+  recovery_points:                 # extent mover: which recovery points of a PV are kept (UTC hours/days)
+    keep_last: 24                  # the newest N points, 1..100000 (the newest is always kept)
+    hourly: 48                     # plus the newest point of each of the last H hours, 0..100000
+    daily: 14                      # plus the newest point of each of the last D days, 0..36500
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
 
 schedule:

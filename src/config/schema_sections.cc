@@ -111,6 +111,11 @@ Fields Schema::replication(Replication& r) {
                     texts("extra_args", o.extraArgs, nonEmptyText()),
                 };
               }),
+      choice(
+          "mover", r.mover,
+          {{"auto", MoverKind::Auto}, {"extent", MoverKind::Extent}, {"rsync", MoverKind::Rsync}}),
+      text("mover_path", r.moverPath, absPath(false)),
+      text("mover_local_path", r.moverLocalPath, absPath()),
       integer("parallelism", r.parallelism, 1, 64),
       choice("delete_policy", r.deletePolicy,
              {{"quarantine", DeletePolicy::Quarantine},
@@ -123,6 +128,13 @@ Fields Schema::replication(Replication& r) {
       number("delete_breaker_max_share", r.deleteBreakerMaxShare, 0, 1, false),
       seconds("delete_breaker_window", r.deleteBreakerWindow, true),
       flag("snapshot_data", r.snapshotData),
+      section("recovery_points",
+              [this, &r] {
+                auto& k = r.recoveryPoints;
+                return Fields{integer("keep_last", k.keepLast, 1, 100'000),
+                              integer("hourly", k.hourly, 0, 100'000),
+                              integer("daily", k.daily, 0, 36'500)};
+              }),
       text("lock_dir", r.lockDir, absPath()),
   };
 }

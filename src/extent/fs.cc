@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -143,9 +144,7 @@ Result<bool> readExact(int fd, void* data, size_t n) {
   return true;
 }
 
-namespace {
-
-Status removeAt(int dirFd, const char* name) {
+Status removeTreeAt(int dirFd, const char* name) {
   struct stat st {};
   if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
     if (errno == ENOENT) return {};
@@ -170,7 +169,7 @@ Status removeAt(int dirFd, const char* name) {
   }
   Status s;
   for (const auto& n : names) {
-    s = removeAt(::dirfd(d), n.c_str());
+    s = removeTreeAt(::dirfd(d), n.c_str());
     if (!s.ok()) break;
   }
   ::closedir(d);
@@ -180,10 +179,8 @@ Status removeAt(int dirFd, const char* name) {
   return {};
 }
 
-}  // namespace
-
 Status removeTree(const std::string& path) {
-  return removeAt(AT_FDCWD, path.c_str());
+  return removeTreeAt(AT_FDCWD, path.c_str());
 }
 
 Status makeDirs(const std::string& path, unsigned mode) {
@@ -207,6 +204,49 @@ Status fsyncPath(const std::string& path) {
   if (!fd.valid()) return sysError("open " + path, errno);
   if (::fsync(fd.get()) != 0) return sysError("fsync " + path, errno);
   return {};
+}
+
+Status probeReflink(const std::string& root) {
+  const std::string dir = root + "/.ocpv-dr";
+  struct stat st {};
+  if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return notFoundError("export root " + root + " does not exist");
+  const bool made = ::mkdir(dir.c_str(), 0700) == 0;
+  if (!made && errno != EEXIST) return sysError("mkdir " + dir, errno);
+  const std::string a = dir + "/.probe." + std::to_string(::getpid()) + ".a";
+  const std::string b = dir + "/.probe." + std::to_string(::getpid()) + ".b";
+  auto run = [&]() -> Status {
+    Fd fa(::open(a.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fa.valid()) return sysError("create " + a, errno);
+    std::string buf(64 * 1024, 'p');
+    OCPVDR_TRY(writeAll(fa.get(), buf.data(), buf.size()));
+    if (::fsync(fa.get()) != 0) return sysError("fsync " + a, errno);
+    Fd fb(::open(b.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fb.valid()) return sysError("create " + b, errno);
+    OCPVDR_TRY(reflinkFile(fa.get(), fb.get()));
+    OCPVDR_ASSIGN_OR_RETURN(auto ea, readExtents(fa.get()));
+    OCPVDR_ASSIGN_OR_RETURN(auto eb, readExtents(fb.get()));
+    if (ea.empty() || eb.empty() || ea.front().physical == 0 ||
+        ea.front().physical != eb.front().physical)
+      return refusedError("FIEMAP on " + root + " does not show the clone sharing its blocks");
+    return {};
+  }();
+  ::unlink(a.c_str());
+  ::unlink(b.c_str());
+  if (made) ::rmdir(dir.c_str());  // a probe leaves nothing behind
+  return run;
+}
+
+uint64_t storageReadBytes() {
+  Fd fd(::open("/proc/thread-self/io", O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return 0;
+  char buf[1024];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = std::strstr(buf, "\nread_bytes:");
+  if (p == nullptr) return 0;
+  return std::strtoull(p + 12, nullptr, 10);
 }
 
 bool validName(std::string_view name) {

@@ -74,9 +74,21 @@ struct PhysExtent {
 // Removes path (file, link or whole directory tree) without following symlinks; a missing path
 // is success.
 [[nodiscard]] Status removeTree(const std::string& path);
+// The same for the entry `name` of the open directory dirFd.
+[[nodiscard]] Status removeTreeAt(int dirFd, const char* name);
 // mkdir -p (mode for the directories it creates).
 [[nodiscard]] Status makeDirs(const std::string& path, unsigned mode);
 [[nodiscard]] Status fsyncPath(const std::string& path);
+
+// Whether the extent mover can work on the file system holding `root`: a scratch file under
+// <root>/.ocpv-dr/ is written, reflinked (FICLONE) and its clone mapped (FIEMAP) to the same
+// blocks; both are removed again. Refused (with why) when the file system cannot; other kinds
+// when the probe itself could not run (root missing, no space).
+[[nodiscard]] Status probeReflink(const std::string& root);
+
+// Bytes this thread has caused to be read from storage so far (/proc/thread-self/io
+// read_bytes; page-cache hits do not count). 0 when the kernel does not account I/O.
+uint64_t storageReadBytes();
 
 // A snapshot/point id or PV name: 1–128 of [A-Za-z0-9._:-], not starting with '.'.
 bool validName(std::string_view name);

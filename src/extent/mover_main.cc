@@ -6,10 +6,18 @@
 //       ("OCPVDR-GUARD <verdict> <path>", exit 97) or "OCPVDR-MOVER error <kind>: <message>".
 //   ocpv-dr-mover apply --points DIR
 //       DR side: a stream on stdin becomes a recovery point; report line on stdout.
+//   ocpv-dr-mover probe --root R
+//       "OCPVDR-MOVER probe reflink=yes" or "... reflink=no <why>" on stdout (exit 0), or an
+//       error when the probe could not run: can the extent mover work on R's file system?
+//   ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR
+//       per-file SHA-256 of a snapshot's tree on the primary (or of any tree), one line per
+//       file or link on stdout (extent/checksum.h); `ocpv-dr points verify` compares them with
+//       the same sums of the DR point. NotFound (7) when the snapshot is not there (any more).
 //   ocpv-dr-mover version
 //       "ocpv-dr-mover <version> stream <n>", compared by DR before it trusts the remote side.
 // Exit codes: 0 ok, the error kind's code otherwise (core/result.h), 97 a path guard refused.
 // No shared-library dependency (linked -static), so it runs on a stock RHEL NFS server.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -19,7 +27,10 @@
 
 #include "core/result.h"
 #include "extent/applier.h"
+#include "extent/checksum.h"
+#include "extent/fs.h"
 #include "extent/sender.h"
+#include "extent/snapshot.h"
 #include "extent/stream.h"
 
 #ifndef OCPVDR_VERSION
@@ -37,6 +48,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty]\n"
                "       ocpv-dr-mover apply --points DIR\n"
+               "       ocpv-dr-mover probe --root R\n"
+               "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
                "       ocpv-dr-mover version\n");
   return 2;
 }
@@ -85,6 +98,7 @@ int cmdSend(int argc, char** argv) {
     std::fprintf(stderr, "ocpv-dr-mover: refusing to write a binary stream to a terminal\n");
     return 2;
   }
+  const uint64_t read0 = storageReadBytes();
   SendOptions o{a["--root"], a["--pv"], a["--dir"],
                 a["--base"], a["--id"], a.count("--allow-empty") > 0};
   auto r = send(o, STDOUT_FILENO);
@@ -103,12 +117,13 @@ int cmdSend(int argc, char** argv) {
   std::fprintf(
       stderr,
       "OCPVDR-MOVER sent id=%s base=%s data_time_ns=%lld entries=%llu files=%llu "
-      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu\n",
+      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu\n",
       r->snapshotId.c_str(), r->baseId.c_str(), static_cast<long long>(r->dataTimeNs),
       static_cast<unsigned long long>(r->entries), static_cast<unsigned long long>(r->files),
       static_cast<unsigned long long>(r->dataBytes),
       static_cast<unsigned long long>(r->allocatedBytes),
-      static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped));
+      static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped),
+      static_cast<unsigned long long>(storageReadBytes() - read0));
   return 0;
 }
 
@@ -129,6 +144,45 @@ int cmdApply(int argc, char** argv) {
   return 0;
 }
 
+int cmdProbe(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  if (!parseArgs(argc, argv, {{"--root", true}}, &a) || !a.count("--root")) return usage();
+  Status s = probeReflink(a["--root"]);
+  if (s.ok()) {
+    std::printf("OCPVDR-MOVER probe reflink=yes\n");
+    return 0;
+  }
+  if (s.error().kind != ErrorKind::Refused) return fail(s.error());
+  std::printf("OCPVDR-MOVER probe reflink=no %s\n", s.error().message.c_str());
+  return 0;
+}
+
+int cmdChecksum(int argc, char** argv) {
+  std::map<std::string, std::string> a;
+  if (!parseArgs(argc, argv,
+                 {{"--root", true}, {"--pv", true}, {"--snapshot", true}, {"--tree", true}}, &a))
+    return usage();
+  std::string tree;
+  if (a.count("--tree")) {
+    if (a.count("--root") || a.count("--pv") || a.count("--snapshot")) return usage();
+    tree = a["--tree"];
+  } else {
+    if (!a.count("--root") || !a.count("--pv") || !a.count("--snapshot")) return usage();
+    if (!validName(a["--pv"]) || !validName(a["--snapshot"]))
+      return fail(invalidError("invalid PV name or snapshot id"));
+    tree = snapshotArea(a["--root"], a["--pv"]) + "/" + a["--snapshot"] + "/tree";
+    struct stat st {};
+    if (::stat((snapshotArea(a["--root"], a["--pv"]) + "/" + a["--snapshot"] + "/manifest").c_str(),
+               &st) != 0)
+      return fail(notFoundError("snapshot " + a["--snapshot"] + " of PV " + a["--pv"] +
+                                " is not at the primary"));
+  }
+  auto sums = checksumTree(tree);
+  if (!sums.ok()) return fail(sums.error());
+  for (const auto& s : *sums) std::printf("%s\n", formatSum(s).c_str());
+  return std::fflush(stdout) == 0 ? 0 : fail(terminalError("writing stdout"));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,5 +194,7 @@ int main(int argc, char** argv) {
   }
   if (cmd == "send") return cmdSend(argc, argv);
   if (cmd == "apply") return cmdApply(argc, argv);
+  if (cmd == "probe") return cmdProbe(argc, argv);
+  if (cmd == "checksum") return cmdChecksum(argc, argv);
   return usage();
 }

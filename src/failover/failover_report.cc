@@ -139,7 +139,8 @@ Json reportRto(const StepRecord* start, const std::optional<SystemTime>& firstSt
   return nullptr;
 }
 
-// Volumes and their data age (final sync, or the catalog's last successful sync), and the RPO.
+// Volumes and their data age (final sync, the catalog's last successful sync, or the recovery
+// point --point chose), and the RPO.
 void reportVolumes(Json& r, const FailoverRunRecord& run, const Json& pre) {
   std::map<std::string, Json> vols;
   for (const auto& v : at(pre, "volumes")) {
@@ -169,6 +170,17 @@ void reportVolumes(Json& r, const FailoverRunRecord& run, const Json& pre) {
       it->second["dataAgeSeconds"] = at(v, "dataLossSeconds");
       it->second["basis"] = at(v, "dataLossSeconds").is_null() ? "no successful sync recorded"
                                                                : "catalog: last successful sync";
+    }
+  }
+  // --point: the DR data is the chosen recovery point, as of its data time (point_choice.h).
+  if (const StepRecord* av = run.step("apply-volumes"); av) {
+    for (const auto& c : at(at(av->details, "points"), "volumes")) {
+      auto it = vols.find(s(c, "pv"));
+      if (it == vols.end() || !at(c, "point").is_string()) continue;
+      it->second["point"] = at(c, "point");
+      it->second["lastSync"] = at(c, "dataTime");
+      it->second["dataAgeSeconds"] = at(c, "dataAgeSeconds");
+      it->second["basis"] = "recovery point " + s(c, "point") + " (its data time)";
     }
   }
   r["volumes"] = Json::array();

@@ -17,6 +17,7 @@
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
+#include "failover/point_choice.h"
 #include "failover/preflight.h"
 #include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
@@ -113,6 +114,8 @@ Result<RunOutcome> FailoverWorkflow::run() {
   ctx.runId = o_.runId.empty() ? newRunId(d_.clock.now()) : o_.runId;
   ctx.mode = o_.mode;
   ctx.requestedBackup = o_.backup;
+  ctx.pointSpec = o_.point;
+  OCPVDR_TRY(validatePointSpec(ctx.pointSpec));
   // Run ids name a directory, a Restore and a label value: the object-name rules fit all three.
   if (auto st = validateBackupName(ctx.runId); !st.ok())
     return invalidError("run id \"" + ctx.runId + "\": " + st.error().message);
@@ -138,6 +141,7 @@ Result<RunOutcome> FailoverWorkflow::resume() {
   ctx.runId = rec->runId;
   OCPVDR_ASSIGN_OR_RETURN(ctx.mode, parseMode(rec->mode));
   ctx.requestedBackup = rec->backup.empty() ? str(rec->options, "backup") : rec->backup;
+  ctx.pointSpec = str(rec->options, "point");
   ctx.record = std::move(*rec);
   return execute(ctx);
 }
@@ -157,7 +161,9 @@ Result<RunOutcome> FailoverWorkflow::execute(Context& ctx) {
   ctx.workDir = cfg.failover.workDir + "/" + ctx.runId;
 
   if (ctx.record.runId.empty()) {
-    Json options = {{"mode", std::string(toString(ctx.mode))}, {"backup", ctx.requestedBackup}};
+    Json options = {{"mode", std::string(toString(ctx.mode))},
+                    {"backup", ctx.requestedBackup},
+                    {"point", ctx.pointSpec}};
     OCPVDR_TRY(
         journal_.createRun(ctx.runId, std::string(toString(ctx.mode)), options, d_.clock.now()));
     log::info("failover run started",

@@ -23,7 +23,9 @@
 //                  the DR PVs and PVCs (rewriter.h) and the VMs to start.
 //   apply-volumes  first sets the catalog's DR-active state (catalog.h DrActiveRecord) and waits
 //                  out any sync still holding a volume's replication lock: from here on every
-//                  replication path refuses until `ocpv-dr failover release`. Then the
+//                  replication path refuses until `ocpv-dr failover release`. With --point,
+//                  each PV's chosen recovery point is journaled and put in place in its DR
+//                  directory by reflink (point_choice.h; preflight previews the choice). Then the
 //                  missing namespaces, from the backup's (dr_namespaces.h), then PVs, then
 //                  PVCs, by server-side apply (failover.field_manager,
 //                  force); refuses objects of the same name not created by ocpv-dr; waits until
@@ -95,6 +97,9 @@ struct WorkflowDeps {
 struct WorkflowOptions {
   Mode mode = Mode::Planned;
   std::string backup;  // empty: the latest Completed backup
+  // --point: "" (the DR PV directories as they are), "latest" or an RFC 3339 time: the recovery
+  // point each PV is brought to (point_choice.h). Kept in the run's options for resume.
+  std::string point;
   std::chrono::milliseconds pollInterval{2000};
   // Called at named points: "after:<step>" once a step is journaled done, "mid:<step>" part-way
   // through a step. The CLI uses it for crash injection (docs/failover.md, testing).
@@ -142,6 +147,7 @@ class FailoverWorkflow {
   [[nodiscard]] Result<Json> download(Context& ctx);
   [[nodiscard]] Result<Json> applyVolumes(Context& ctx);
   [[nodiscard]] Status markDrActive(Context& ctx, const std::vector<std::string>& pvs);
+  [[nodiscard]] Result<Json> putPointsInPlace(Context& ctx);
   // The namespaces PVCs go into, created from the backup's Namespace objects when missing
   // (dr_namespaces.h); {"created", "existing"}.
   [[nodiscard]] Result<Json> drNamespaces(Context& ctx, const std::set<std::string>& names);

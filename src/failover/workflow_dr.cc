@@ -16,6 +16,7 @@
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
+#include "failover/point_choice.h"
 #include "failover/preflight.h"
 #include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
@@ -62,6 +63,39 @@ Status FailoverWorkflow::markDrActive(Context& ctx, const std::vector<std::strin
   return Status::success();
 }
 
+// --point: the recovery point of each PV, chosen once (journaled in the step's details before
+// anything is put in place, so a resumed step keeps the choice) and put in place by reflink.
+// DR is active by now: no replication cycle writes these directories or adds points any more.
+Result<Json> FailoverWorkflow::putPointsInPlace(Context& ctx) {
+  if (ctx.pointSpec.empty()) return Json(nullptr);
+  Json chosen = ctx.details("apply-volumes").value("points", Json(nullptr));
+  if (!chosen.is_object()) {
+    std::vector<PointTarget> targets;
+    for (const auto& v : ctx.details("preflight")["volumes"])
+      targets.push_back({str(v, "pv"), str(v, "drHostPath")});
+    std::vector<std::string> problems;
+    OCPVDR_ASSIGN_OR_RETURN(
+        Json vols, choosePoints(d_.catalog, ctx.pointSpec, targets, d_.clock.now(), problems));
+    if (!problems.empty()) return refusedError(joined(problems, "; "));
+    chosen = {
+        {"spec", ctx.pointSpec}, {"chosenAt", formatTimeMillis(d_.clock.now())}, {"volumes", vols}};
+    ctx.progress["points"] = chosen;
+    OCPVDR_TRY(journal_.stepDetails(ctx.runId, "apply-volumes", ctx.progress));
+  }
+  for (const auto& c : chosen["volumes"])
+    if (c["point"].is_string())
+      log::info("putting a recovery point in place", {{"run", ctx.runId},
+                                                      {"pv", c["pv"]},
+                                                      {"point", c["point"]},
+                                                      {"dataTime", c["dataTime"]},
+                                                      {"target", c["target"]}});
+  OCPVDR_TRY(materializeChosen(chosen["volumes"]));
+  ctx.progress["points"] = chosen;
+  OCPVDR_TRY(journal_.stepDetails(ctx.runId, "apply-volumes", ctx.progress));
+  checkpoint("mid:apply-volumes:points");
+  return chosen;
+}
+
 Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
   const auto& cfg = d_.config;
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
@@ -73,6 +107,7 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
     for (const auto& pv : objects["persistentVolumes"]) pvs.push_back(str(pv, "metadata.name"));
     OCPVDR_TRY(markDrActive(ctx, pvs));
   }
+  OCPVDR_ASSIGN_OR_RETURN(Json points, putPointsInPlace(ctx));
   kube::ApplyOptions ao;
   ao.fieldManager = cfg.failover.fieldManager;
   ao.force = true;
@@ -138,9 +173,11 @@ Result<Json> FailoverWorkflow::applyVolumes(Context& ctx) {
       return terminalError("stopped while waiting for PVCs to bind");
   }
   // Not pre-created (unfinished DataVolumes): said in the step's details, as the plan said.
-  return Json{{"applied", applied},
-              {"skipped", objects.value("skippedPersistentVolumeClaims", Json::array())},
-              {"boundAt", formatTimeMillis(d_.clock.now())}};
+  Json done = {{"applied", applied},
+               {"skipped", objects.value("skippedPersistentVolumeClaims", Json::array())},
+               {"boundAt", formatTimeMillis(d_.clock.now())}};
+  if (!points.is_null()) done["points"] = points;
+  return done;
 }
 
 Result<Json> FailoverWorkflow::drNamespaces(Context& ctx, const std::set<std::string>& names) {

@@ -30,6 +30,7 @@ struct FailoverWorkflow::Context {
   std::string runId;
   Mode mode = Mode::Planned;
   std::string requestedBackup;
+  std::string pointSpec;  // --point ("" / "latest" / RFC 3339), from the run's options
   bool dryRun = false;
   std::string workDir;  // <work_dir>/<run id> (a temporary directory for plan)
   FailoverRunRecord record;

@@ -15,6 +15,7 @@
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
+#include "failover/point_choice.h"
 #include "failover/preflight.h"
 #include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
@@ -132,6 +133,9 @@ void describeApplyVolumes(const PlanInput& in, Json& s) {
     s["error"] = in.objects.error().message;
   }
   s["fieldManager"] = in.d.config.failover.fieldManager;
+  // --point: per PV the recovery point put in place first (as preflight chose it; a planned
+  // run's final sync may add a newer point that `latest` then takes).
+  if (in.pf.contains("points")) s["recoveryPoints"] = in.pf["points"];
 }
 
 void describeRestore(const PlanInput& in, Json& s) {
@@ -190,6 +194,8 @@ Result<Json> FailoverWorkflow::plan() {
   ctx.dryRun = true;
   ctx.mode = o_.mode;
   ctx.requestedBackup = o_.backup;
+  ctx.pointSpec = o_.point;
+  OCPVDR_TRY(validatePointSpec(ctx.pointSpec));
   ctx.runId = "<new run>";
   // The tarball goes to a private temporary directory, removed on return.
   std::string tmpl = (fs::temp_directory_path() / "ocpv-dr-plan-XXXXXX").string();
@@ -220,6 +226,7 @@ Result<Json> FailoverWorkflow::plan() {
   doc["checks"] = pf.contains("drChecks") ? pf["drChecks"] : Json::array();
   doc["backup"] = pf["backup"];
   doc["namespaces"] = pf["namespaces"];
+  if (pf.contains("points")) doc["points"] = pf["points"];
   Helpers h{cfg, d_.store, d_.dr, d_.clock, o_.stop};
   auto objects = h.buildObjects(ctx);
   const PlanInput in{d_, o_, ctx, pf, objects, doc};

@@ -15,6 +15,7 @@
 #include "failover/failover_report.h"
 #include "failover/fencing.h"
 #include "failover/final_sync.h"
+#include "failover/point_choice.h"
 #include "failover/preflight.h"
 #include "failover/restore_modifiers.h"
 #include "failover/rewriter.h"
@@ -293,6 +294,24 @@ Status waitForBackupCr(Preflight& p) {
   return Status::success();
 }
 
+// --point: the recovery point each volume would be brought to (apply-volumes chooses again
+// when it runs, from the same spec: a planned run's final sync may add a newer point).
+Status checkPoints(Preflight& p) {
+  if (p.ctx.pointSpec.empty()) return Status::success();
+  std::vector<PointTarget> targets;
+  for (const auto& v : p.details["volumes"])
+    targets.push_back({str(v, "pv"), str(v, "drHostPath")});
+  OCPVDR_ASSIGN_OR_RETURN(Json chosen, choosePoints(p.d.catalog, p.ctx.pointSpec, targets,
+                                                    p.d.clock.now(), p.problems));
+  for (const auto& c : chosen)
+    if (!c["point"].is_string() &&
+        c.value("note", std::string()).rfind("no recovery points", 0) == 0)
+      p.warnings.push_back("PV " + c["pv"].get<std::string>() +
+                           " has no recovery points: its DR directory is used as it is");
+  p.details["points"] = {{"spec", p.ctx.pointSpec}, {"volumes", chosen}};
+  return Status::success();
+}
+
 struct PreflightCheck {
   std::string_view name;
   Status (*run)(Preflight&);
@@ -304,6 +323,7 @@ constexpr PreflightCheck kPreflightChecks[] = {
     {"primary-api", checkPrimaryApi},
     {"backup", checkBackup},
     {"volumes", checkVolumes},
+    {"points", checkPoints},  // --point only
     {"vms", listVms},
     {"new-volumes", checkNewVolumes},
     {"dr-side", checkDrSide},

@@ -173,6 +173,17 @@ Result<Json> FailoverWorkflow::dataLoss(Context& ctx) {
     }
     list.push_back(std::move(e));
   }
+  // --point: the data lost is what came after the chosen point's data time (point_choice.h).
+  for (const auto& c :
+       ctx.details("preflight").value("points", Json::object()).value("volumes", Json::array())) {
+    if (!c["point"].is_string()) continue;
+    for (auto& e : list) {
+      if (e["pv"] != c["pv"]) continue;
+      e["point"] = c["point"];
+      e["pointDataTime"] = c["dataTime"];
+      e["dataLossSeconds"] = c["dataAgeSeconds"];
+    }
+  }
   return Json{{"at", formatTimeMillis(now)}, {"volumes", list}};
 }
 

@@ -132,9 +132,8 @@ Status Replicator::checkRsyncVersion() {
   return versionStatus_;
 }
 
-namespace {
+namespace detail {
 
-// One wording for a failed source check, whether it ran here or in the primary's guard.
 Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool refuseEmpty,
                        bool drHasData, const std::string& verdict, const std::string& where) {
   if (verdict == "root-missing")
@@ -162,6 +161,21 @@ Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool ref
                           " does not exist on the primary (yet); nothing to replicate");
   return terminalError("unexpected source check result \"" + verdict + "\" for " + where);
 }
+
+Status refuseStateDir(const VolumePaths& p) {
+  const std::string state(kStateDirName);
+  if (paths::isUnder(p.drHostPath, p.drRoot + "/" + state))
+    return refusedError("DR path " + p.drHostPath + " lies inside " + p.drRoot + "/" + state +
+                        " (the extent mover's recovery points): not a PV directory");
+  if (paths::isUnder(p.primaryHostPath, p.primaryRoot + "/" + state))
+    return refusedError("primary path " + p.primaryHostPath + " lies inside " + p.primaryRoot +
+                        "/" + state + " (the extent mover's snapshots): not a PV directory");
+  return Status::success();
+}
+
+}  // namespace detail
+
+namespace {
 
 // The missing parents of the DR directory `drReal`, created; returned deepest first, so they can
 // be removed again.
@@ -204,6 +218,7 @@ Status Replicator::transfer(Transfer& t) {
   // The trash lives at the DR root: a volume path inside it would sync into quarantined data.
   if (paths::isUnder(p.drHostPath, p.drRoot + "/" + std::string(kTrashDirName)))
     return refusedError("DR path " + p.drHostPath + " lies inside the DR trash");
+  OCPVDR_TRY(detail::refuseStateDir(p));
 
   OCPVDR_ASSIGN_OR_RETURN(t.dr, probeLocal(p.drRoot, p.drHostPath, partial));
   OCPVDR_TRY(checkConfined(t.dr, "DR", p.drHostPath));

@@ -39,6 +39,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -71,6 +72,9 @@ struct SyncOptions {
   std::string eventId;                // skip when already processed successfully; recorded
   std::stop_token stop;               // stops rsync (SIGTERM to its process group)
   std::function<void(const RsyncProgress&)> onProgress;
+  // Extent mover only: called at each phase of building the point (extent::ApplyOptions::hook);
+  // an error it returns fails the cycle as a real failure would. For tests.
+  std::function<Status(std::string_view phase)> extentApplyHook;
 };
 
 struct DeleteOptions {
@@ -122,8 +126,27 @@ class Replicator {
   const SshCommand& ssh() const { return ssh_; }
 
  private:
-  struct Transfer;  // one rsync of a primary directory to DR, guards included
-  struct Call;      // one handler call and the handlers' shared preamble (replicator_internal.h)
+  struct Transfer;        // one rsync of a primary directory to DR, guards included
+  struct ExtentTransfer;  // one extent cycle: sender → applier → point (replicator_extent.cc)
+  struct MoverChoice {
+    bool extent = false;
+    std::string reason;
+  };
+  // replication.mover: rsync, extent, or auto (both export roots probed once per process).
+  [[nodiscard]] Result<MoverChoice> chooseMover(const VolumePaths& p);
+  // "" when the file system at root can reflink, else why not; cached per (side, root).
+  [[nodiscard]] Result<std::string> probeRoot(bool primarySide, const std::string& root);
+  // ocpv-dr-mover of our version on the primary (installed over ssh when missing or other).
+  [[nodiscard]] Status ensurePrimaryMover();
+  std::string localMoverPath() const;
+  [[nodiscard]] Status extentTransfer(ExtentTransfer& t);
+  [[nodiscard]] Status recordAndMaterialize(ExtentTransfer& t, const std::string& drTarget);
+  void extentReportInto(const ExtentTransfer& e, SyncReport& r) const;
+  [[nodiscard]] std::optional<SystemTime> moveData(const PvInfo& pvInfo, const VolumePaths& vpaths,
+                                                   const SyncOptions& opts,
+                                                   const catalog::ReplicaRecord& row,
+                                                   SyncReport& r);
+  struct Call;  // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();
   // Refused, naming both PVs, when another live replica's DR path is `drPath`, lies inside it or
@@ -164,6 +187,9 @@ class Replicator {
   std::string lockDir_;
   SshCommand ssh_;
   Trash trash_;
+  std::mutex moverMu_;
+  bool moverReady_ = false;                    // the primary has our ocpv-dr-mover
+  std::map<std::string, std::string> probes_;  // "primary:<root>" / "dr:<root>" → why not
   std::once_flag versionOnce_;
   Status versionStatus_;
 };

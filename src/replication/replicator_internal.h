@@ -4,10 +4,14 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "extent/applier.h"
+#include "extent/materialize.h"
+#include "replication/extent_pipe.h"
 #include "replication/lock.h"
 #include "replication/pv_source.h"
 #include "replication/replicator.h"
@@ -31,7 +35,35 @@ bool skipProcessedEvent(catalog::Catalog& catalog, const std::string& eventId, S
 // A lock still held by another run after --wait is Busy (retry later); any other error Failed.
 bool lockNotTaken(const Result<FileLock>& lock, SyncReport& r);
 
+// One wording for a failed source check, whether it ran here or in the primary's guard
+// (rsync's --rsync-path guard or ocpv-dr-mover's).
+Error sourceCheckError(const VolumePaths& p, const std::string& drReal, bool refuseEmpty,
+                       bool drHasData, const std::string& verdict, const std::string& where);
+
+// Refused when the PV's primary or DR path lies inside <export root>/.ocpv-dr (snapshots,
+// recovery points): those are never synced, overwritten or deleted as a PV's data.
+[[nodiscard]] Status refuseStateDir(const VolumePaths& p);
+
 }  // namespace detail
+
+struct Replicator::ExtentTransfer {
+  // Input.
+  VolumePaths paths;
+  std::string pv;
+  bool force = false;
+  std::stop_token stop;
+  std::function<Status(std::string_view)> applyHook;
+  // Output.
+  PathProbe dr;
+  std::string pointsDir;
+  bool ran = false, pointMade = false, forced = false;
+  extent::ApplyReport applied;
+  extent::MaterializeReport materialized;
+  std::size_t pruned = 0;                   // points removed by retention after the cycle
+  std::map<std::string, std::string> sent;  // the sender's report line
+  std::int64_t primaryReadBytes = -1;       // -1: the sender did not say
+  std::uint64_t drReadBytes = 0;
+};
 
 struct Replicator::Transfer {
   // Input.

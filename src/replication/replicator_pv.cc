@@ -63,8 +63,97 @@ void replicaRowForDelete(catalog::ReplicaRecord& row, const PvInfo& info,
 
 }  // namespace
 
+// The extent cycle's part of the report: point, data time, bytes read at each end and sent.
+void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const {
+  r.forced = e.forced;
+  if (!e.dr.real.empty()) r.destination = e.dr.real;
+  r.details["point"] = e.pointMade ? Json(e.applied.pointId) : Json(nullptr);
+  r.details["data_time"] =
+      e.pointMade
+          ? Json(formatTimeMillis(SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+                std::chrono::nanoseconds(e.applied.dataTimeNs)))))
+          : Json(nullptr);
+  if (e.pointMade) r.details["base_point"] = e.applied.baseId;
+  r.details["points_dir"] = e.pointsDir;
+  r.details["primary_read_bytes"] =
+      e.primaryReadBytes >= 0 ? Json(e.primaryReadBytes) : Json(nullptr);
+  r.details["dr_read_bytes"] = e.ran ? Json(e.drReadBytes) : Json(nullptr);
+  r.details["bytes_sent"] = e.pointMade ? Json(e.applied.streamBytes) : Json(nullptr);
+  r.bytes = static_cast<std::int64_t>(e.applied.dataBytes);
+  r.files = static_cast<std::int64_t>(e.materialized.filesCloned);
+  r.deleted = static_cast<std::int64_t>(e.materialized.removed);
+  r.changed = e.pointMade && (e.applied.dataBytes > 0 || e.applied.removed > 0 ||
+                              e.materialized.filesCloned > 0 || e.materialized.removed > 0);
+  if (e.pointMade)
+    r.details["extent"] = Json{{"entries", e.applied.entries},
+                               {"holes", e.applied.holes},
+                               {"removed_in_point", e.applied.removed},
+                               {"files_cloned", e.materialized.filesCloned},
+                               {"files_unchanged", e.materialized.filesUnchanged},
+                               {"bytes_cloned", e.materialized.bytesCloned},
+                               {"points_pruned", e.pruned}};
+}
+
 // ---------------------------------------------------------------------------------------------
 // pv sync
+
+// The data of one PV sync, by the mover replication.mover chooses; the data time of what DR
+// holds afterwards when it succeeded (honest RPO): the new point's for the extent mover, the
+// sync's start for rsync (what it copied is at least that new, no newer).
+std::optional<SystemTime> Replicator::moveData(const PvInfo& pvInfo, const VolumePaths& vpaths,
+                                               const SyncOptions& opts,
+                                               const catalog::ReplicaRecord& row, SyncReport& r) {
+  std::optional<SystemTime> dataTime;
+  auto choice = chooseMover(vpaths);
+  if (!choice.ok()) {
+    fail(r, choice.error());
+  } else if (choice->extent) {
+    r.details["mover"] = "extent";
+    ExtentTransfer e;
+    e.paths = vpaths;
+    e.pv = pvInfo.name;
+    e.force = opts.force;
+    e.stop = opts.stop;
+    e.applyHook = opts.extentApplyHook;
+    Status st = extentTransfer(e);
+    if (st.ok()) st = recordAndMaterialize(e, e.dr.exists ? e.dr.real : vpaths.drHostPath);
+    extentReportInto(e, r);
+    if (st.ok()) {
+      dataTime = SystemTime(std::chrono::duration_cast<SystemTime::duration>(
+          std::chrono::nanoseconds(e.applied.dataTimeNs)));
+      r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
+    } else {
+      fail(r, st.error());
+    }
+  } else {
+    r.details["mover"] = "rsync";
+    if (cfg_.replication.mover == config::MoverKind::Auto)
+      r.details["mover_reason"] = choice->reason;
+    Transfer t;
+    t.paths = vpaths;
+    t.force = opts.force;
+    t.stop = opts.stop;
+    t.onProgress = opts.onProgress;
+    Status st = transfer(t);
+    t.reportInto(r);
+    r.details["point"] = nullptr;
+    r.details["data_time"] = formatTimeMillis(*row.lastSyncStart);
+    r.details["primary_read_bytes"] = nullptr;  // rsync does not say
+    r.details["dr_read_bytes"] = nullptr;
+    r.details["bytes_sent"] = t.ran ? Json(t.stats.bytesReceived) : Json(nullptr);
+    if (st.ok()) {
+      r.changed = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0 ||
+                  t.stats.deletedFiles > 0;
+      r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
+      dataTime = row.lastSyncStart;
+    } else {
+      fail(r, st.error());
+      // A partial transfer may still have changed DR.
+      r.changed = t.ran && (t.stats.itemizedChanges > 0 || t.stats.deletedFiles > 0);
+    }
+  }
+  return dataTime;
+}
 
 Result<SyncReport> Replicator::syncPvByName(std::string_view name, const SyncOptions& opts) {
   if (primary_ == nullptr) {
@@ -144,22 +233,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
     return done();
   }
 
-  Transfer t;
-  t.paths = *paths;
-  t.force = opts.force;
-  t.stop = opts.stop;
-  t.onProgress = opts.onProgress;
-  Status st = transfer(t);
-  t.reportInto(r);
-  if (st.ok()) {
-    r.changed = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0 ||
-                t.stats.deletedFiles > 0;
-    r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
-  } else {
-    fail(r, st.error());
-    // A partial transfer may still have changed DR.
-    r.changed = t.ran && (t.stats.itemizedChanges > 0 || t.stats.deletedFiles > 0);
-  }
+  const std::optional<SystemTime> dataTime = moveData(*info, *paths, opts, row, r);
   if (r.forced) r.details["forced_reason"] = "empty-source guard overridden with --force";
 
   recordReplicaSyncEnd(row, r, clock_.now());
@@ -167,7 +241,7 @@ Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) 
   row.files = r.files;
   row.deletions = r.deleted;
   row.forced = r.forced;
-  if (r.ok()) row.lastSuccess = row.lastSyncEnd;
+  if (r.ok() && dataTime) row.lastSuccess = dataTime;
   if (Status s = catalog_.putReplica(row); !s.ok() && r.ok()) {
     // The data is in place but unrecorded: report it so reconcile retries and records it.
     fail(r, s.error().wrap("recording the sync result"));
@@ -296,6 +370,7 @@ Result<PathProbe> Replicator::deletableDrCopy(const std::string& pv, const Volum
   OCPVDR_TRY(checkNoOverlap(pv, paths.drHostPath, "delete"));
   if (paths::isUnder(paths.drHostPath, paths.drRoot + "/" + std::string(kTrashDirName)))
     return refusedError("DR path " + paths.drHostPath + " lies inside the DR trash");
+  OCPVDR_TRY(refuseStateDir(paths));
   OCPVDR_ASSIGN_OR_RETURN(PathProbe dr, probeLocal(paths.drRoot, paths.drHostPath));
   OCPVDR_TRY(checkConfined(dr, "DR", paths.drHostPath));
   if (dr.exists && !dr.isDir)

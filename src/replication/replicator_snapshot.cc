@@ -181,6 +181,7 @@ Status Replicator::replicateSnapshotArchive(const SnapshotContentInfo& content,
   t.onProgress = opts.onProgress;
   Status st = transfer(t);
   t.reportInto(r);
+  r.details["mover"] = "rsync";  // snapshot archives are single tar files: always rsync
   if (!st.ok()) return st.error().wrap("replicating the snapshot archive");
   dataChanged = t.stats.itemizedChanges > 0 || t.stats.regularFilesTransferred > 0;
   const auto archive = findCsiNfsArchive(t.dr.real, *loc);

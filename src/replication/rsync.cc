@@ -68,6 +68,10 @@ std::vector<std::string> buildRsyncArgv(const config::RsyncOptions& opts,
     a.push_back("--partial-dir=" +
                 (opts.partialDir.empty() ? std::string(".ocpv-dr-partial") : opts.partialDir));
   }
+  // The extent mover's snapshots and recovery points (<export root>/.ocpv-dr) are never data:
+  // not sent from a PV directory that is an export root, and — excluded files are never
+  // deleted — not removed from such a DR directory. First among the filter rules: first wins.
+  a.push_back("--exclude=/.ocpv-dr/");
   a.push_back("--stats");
   a.push_back("--itemize-changes");
   if (inv.progress) a.push_back("--info=progress2");

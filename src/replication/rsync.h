@@ -10,6 +10,7 @@
 //                              temporary file and renames it, so DR always holds a whole image
 //   --inplace                  only when configured (then --partial-dir is left out: the two
 //                              conflict), needs rsync >= 3.1.3 together with --sparse
+//   --exclude=/.ocpv-dr/       the extent mover's snapshots and points are never synced as data
 //   --stats -i                 machine-readable counters, one line per changed item
 //   --info=progress2           only when a progress display wants it (TTY): on a no-op sync of
 //                              many files it writes an update per file checked

@@ -7,7 +7,7 @@ variable names of infra.aap_configuration's dispatch role; then the cross-refere
   * each job template's project, inventory, execution environment and credentials exist, its
     playbook is a file of the project, and it prompts for variables on launch;
   * each schedule runs an existing template; each workflow node runs an existing template; the
-    failover workflow's survey asks backup_name and failover_mode (planned/unplanned);
+    failover workflow's survey asks backup_name, failover_mode (planned/unplanned) and point;
   * credentials use an existing (custom or built-in) credential type;
   * the rulebook activation's project, decision environment and EDA credentials exist, its
     rulebook is a file under rulebooks/, and every job template that rulebook launches exists;
@@ -212,6 +212,8 @@ def check(project_root, aap_dir, ee_path):
                 elif sorted(mode.get("choices", [])) != ["planned", "unplanned"]:
                     problem(w, f"failover_mode choices are {mode.get('choices')}, "
                                "expected planned and unplanned")
+                if "point" not in by_var:
+                    problem(w, "survey does not ask point (latest | RFC 3339)")
 
     eda_projects = names(data.get("eda_projects", []))
     des = names(data.get("eda_decision_environments", []))

@@ -64,9 +64,11 @@ class AnsibleFailoverPlaybook : public ::testing::Test {
   }
 
   // The workflow's survey answers plus where the built binary and the lab's config are.
-  PlaybookRun launch(const std::string& backupName, const std::string& mode) {
+  PlaybookRun launch(const std::string& backupName, const std::string& mode,
+                     const std::string& point = "") {
     Json vars = {{"backup_name", backupName},
                  {"failover_mode", mode},
+                 {"point", point},
                  {"ocpvdr_binary", binaryPath("src/cli/ocpv-dr").string()},
                  {"ocpvdr_config_path", lab_->configPath}};
     return project_->run("playbooks/manual_dr/execute_failover.yml", inventory_, vars,
@@ -95,6 +97,11 @@ TEST_F(AnsibleFailoverPlaybook, PlannedFailoverOfTheLatestBackupEndToEnd) {
   EXPECT_NE(badMode.failures().find("failover_mode must be planned or unplanned"),
             std::string::npos)
       << badMode.describe();
+  // So does a recovery point that is neither latest nor an RFC 3339 time.
+  auto badPoint = launch("", "planned", "yesterday");
+  EXPECT_NE(badPoint.exitCode, 0);
+  EXPECT_NE(badPoint.failures().find("point is latest, an"), std::string::npos)
+      << badPoint.describe();
   // A backup that does not exist stops in the backup parser; the artifact says nothing started.
   auto missing = launch("nightly-7", "planned");
   EXPECT_NE(missing.exitCode, 0);

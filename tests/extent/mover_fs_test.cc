@@ -26,6 +26,7 @@
 #include "extent/applier.h"
 #include "extent/fs.h"
 #include "extent/loop_fs.h"
+#include "extent/materialize.h"
 #include "extent/sender.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
@@ -513,6 +514,93 @@ TEST_P(MoverFs, GuardsRefuseEscapesAndAnEmptySource) {
   auto full = send({root_, "pv-a", pvDir_, "20000101T000000.000000000Z", "", false}, o.get());
   ASSERT_TRUE(full.ok());
   EXPECT_TRUE(full->baseId.empty());
+}
+
+// materialize(): the DR PV directory brought to a point, per file by reflink + rename; a planted
+// symlink is replaced, never written through; the points stay as they were.
+TEST_P(MoverFs, MaterializeBringsTheDrDirectoryToAPointWithoutTouchingThePoints) {
+  auto write = [&](const std::string& path, uint64_t off, uint64_t len, char c) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    std::string buf(len, c);
+    ASSERT_TRUE(pwriteAll(fd.get(), buf.data(), len, off).ok());
+  };
+  fs::create_directories(pvDir_ + "/a/deep");
+  ASSERT_EQ(shell("truncate -s 64M " + pvDir_ + "/disk.img"), 0);
+  write(pvDir_ + "/disk.img", 8 * MiB, 2 * MiB, 'd');
+  write(pvDir_ + "/a/f1", 0, 300 * KiB, 'a');
+  write(pvDir_ + "/a/deep/g", 0, 10 * KiB, 'g');  // above btrfs' inline limit (inline extents
+                                                  // are always cloned again)
+  write(pvDir_ + "/empty", 0, 0, 'x');
+  fs::create_symlink("a/f1", pvDir_ + "/link");
+  ASSERT_EQ(::chown((pvDir_ + "/a/f1").c_str(), 1000, 1001), 0);
+  ASSERT_EQ(::chmod((pvDir_ + "/a").c_str(), 0750), 0);
+  Cycle c1 = cycle("");
+  ASSERT_TRUE(c1.applied.ok()) << c1.applied.error().describe();
+  const std::string tree1 = pointTree(c1.sent.snapshotId);
+  const std::string point1 = treeDigest(tree1);
+
+  // The DR directory as a previous failover or sync may have left it: a stale file, a file where
+  // the point has a directory, and "a" a symlink to a directory outside that must not be written.
+  const std::string target = dr_->mountPoint() + "/pvs/pv-a";
+  const std::string outside = dr_->mountPoint() + "/outside";
+  fs::create_directories(target);
+  fs::create_directories(outside + "/deep");
+  write(outside + "/f1", 0, 5, 'o');
+  const std::string outsideBefore = treeDigest(outside);
+  fs::create_symlink(outside, target + "/a");
+  write(target + "/stale", 0, 100, 's');
+  write(target + "/link", 0, 3, 'l');  // a file where the point has a symlink
+
+  auto m1 = materialize(tree1, target);
+  ASSERT_TRUE(m1.ok()) << m1.error().describe();
+  EXPECT_EQ(treeDigest(target), point1);
+  EXPECT_EQ(treeDigest(tree1), point1) << "the point is untouched";
+  EXPECT_EQ(treeDigest(outside), outsideBefore) << "nothing written through the planted symlink";
+  EXPECT_EQ(m1->filesCloned, 4u);
+  EXPECT_EQ(m1->removed, 1u) << "stale";
+  EXPECT_LE(allocatedBytes(target + "/disk.img"), allocatedBytes(pvDir_ + "/disk.img") + 256 * KiB)
+      << "sparse stays sparse";
+
+  // Unchanged: nothing is cloned again, only a FIEMAP per file.
+  auto m2 = materialize(tree1, target);
+  ASSERT_TRUE(m2.ok()) << m2.error().describe();
+  EXPECT_EQ(m2->filesCloned, 0u);
+  EXPECT_EQ(m2->filesUnchanged, 4u);
+  EXPECT_EQ(treeDigest(target), point1);
+
+  // Written at DR (a VM ran there after a failover) with its mtime put back: the extents no
+  // longer match the point's, so it is cloned again.
+  struct stat before {};
+  ASSERT_EQ(::stat((target + "/disk.img").c_str(), &before), 0);
+  write(target + "/disk.img", 20 * MiB, 64 * KiB, 'v');
+  struct timespec ts[2] = {before.st_atim, before.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, (target + "/disk.img").c_str(), ts, 0), 0);
+  auto m3 = materialize(tree1, target);
+  ASSERT_TRUE(m3.ok()) << m3.error().describe();
+  EXPECT_EQ(m3->filesCloned, 1u);
+  EXPECT_EQ(treeDigest(target), point1);
+
+  // A newer point: changes, a deletion and a rename come out right, the old point stays.
+  write(pvDir_ + "/disk.img", 30 * MiB, 64 * KiB, 'n');
+  fs::rename(pvDir_ + "/a/f1", pvDir_ + "/a/deep/f1");
+  fs::remove(pvDir_ + "/empty");
+  Cycle c2 = cycle(c1.sent.snapshotId);
+  ASSERT_TRUE(c2.applied.ok()) << c2.applied.error().describe();
+  auto m4 = materialize(pointTree(c2.sent.snapshotId), target);
+  ASSERT_TRUE(m4.ok()) << m4.error().describe();
+  EXPECT_EQ(treeDigest(target), treeDigest(pvDir_));
+  EXPECT_EQ(treeDigest(target), treeDigest(pointTree(c2.sent.snapshotId)));
+  EXPECT_EQ(treeDigest(tree1), point1);
+  // And back to the older point (failover --point).
+  auto m5 = materialize(tree1, target);
+  ASSERT_TRUE(m5.ok()) << m5.error().describe();
+  EXPECT_EQ(treeDigest(target), point1);
+
+  // A target holding the points is refused (removing what the point lacks would reach them).
+  auto bad = materialize(tree1, dr_->mountPoint());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::Invalid);
+  EXPECT_EQ(treeDigest(tree1), point1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fs, MoverFs, ::testing::Values("xfs", "btrfs"),

@@ -656,5 +656,25 @@ TEST_F(LocalReplicatorTest, InvalidInputIsAReportNotACrash) {
   }
 }
 
+// <export root>/.ocpv-dr holds the extent mover's snapshots and recovery points: a PV naming a
+// path inside it is refused by sync and delete, so neither rsync's --delete nor a quarantine can
+// touch the points.
+TEST_F(LocalReplicatorTest, TheExtentMoversStateDirectoryIsNeverAPvDirectory) {
+  testing::writeRandomFile(primaryRoot / ".ocpv-dr/points/pvc-x/other", 100, 1);
+  testing::writeRandomFile(drRoot / ".ocpv-dr/points/pvc-x/P1/point", 100, 2);
+  testing::writeRandomFile(drRoot / ".ocpv-dr/points/pvc-x/P1/tree/disk.img", 4096, 3);
+  const auto before = treeDigest(drRoot);
+  Json evil = inTreePv("pvc-evil", "nfs-primary", "/exports/ocp/.ocpv-dr/points/pvc-x");
+  auto r = sync(evil);
+  EXPECT_EQ(treeDigest(drRoot), before) << "the points are untouched";
+  EXPECT_EQ(r.result, Outcome::Refused) << r.toJson().dump();
+  EXPECT_NE(r.error.value_or(Error{}).message.find(".ocpv-dr"), std::string::npos);
+  EXPECT_EQ(r.toJson()["mover"], "rsync") << "ext4/tmpfs here: auto fell back";
+  auto d = rep->deletePv(evil);
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(d->ok()) << d->toJson().dump();
+  EXPECT_EQ(treeDigest(drRoot), before);
+}
+
 }  // namespace
 }  // namespace ocpvdr::replication
