@@ -20,7 +20,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kComponent = "catalog";
+constexpr std::string_view kCatalogComponent = "catalog";
 
 bool corruptCode(int rc) {
   const int primary = rc & 0xff;
@@ -75,7 +75,7 @@ Result<std::string> quickCheck(sqlite3* db) {
       findings += (findings.empty() ? "" : "; ") + line;
     }
   }
-  Error e = sqlite::error(db, rc, kComponent, "quick_check");
+  Error e = sqlite::error(db, rc, kCatalogComponent, "quick_check");
   sqlite3_finalize(st);
   if (rc == SQLITE_DONE) return findings;
   // A file that is not a database, or whose pages SQLite cannot even walk, is what we look for.
@@ -127,7 +127,7 @@ Result<FileCheck> checkCatalogFile(const std::string& path) {
   fc.ok = fc.findings.empty();
   if (fc.ok) {
     // A file without the table is a database but not (yet) a catalog: version 0.
-    sqlite::Stmt s(c.db, "SELECT COALESCE(MAX(version), 0) FROM schema_version", kComponent);
+    sqlite::Stmt s(c.db, "SELECT COALESCE(MAX(version), 0) FROM schema_version", kCatalogComponent);
     if (s.prepared() && s.step() == SQLITE_ROW) fc.schemaVersion = static_cast<int>(s.i64(0));
   }
   return fc;
@@ -152,23 +152,27 @@ Status backupCatalog(Catalog& catalog, const std::string& dest) {
   {
     Conn dst;
     int rc = sqlite3_open_v2(tmp.c_str(), &dst.db, SQLITE_OPEN_READWRITE, nullptr);
-    if (rc != SQLITE_OK) return fail(sqlite::error(dst.db, rc, kComponent, "opening " + tmp));
+    if (rc != SQLITE_OK)
+      return fail(sqlite::error(dst.db, rc, kCatalogComponent, "opening " + tmp));
     sqlite3_extended_result_codes(dst.db, 1);
     // One step copies every page under one read transaction of the source: a consistent
     // snapshot, while writers in other processes carry on (WAL).
     Status copied = catalog.withConnection([&](sqlite3* src) -> Status {
       sqlite3_backup* b = sqlite3_backup_init(dst.db, "main", src, "main");
       if (b == nullptr)
-        return sqlite::error(dst.db, sqlite3_errcode(dst.db), kComponent, "starting the backup");
+        return sqlite::error(dst.db, sqlite3_errcode(dst.db), kCatalogComponent,
+                             "starting the backup");
       const int step = sqlite3_backup_step(b, -1);
       const int fin = sqlite3_backup_finish(b);
-      if (step != SQLITE_DONE) return sqlite::error(src, step, kComponent, "copying the pages");
-      if (fin != SQLITE_OK) return sqlite::error(dst.db, fin, kComponent, "finishing the backup");
+      if (step != SQLITE_DONE)
+        return sqlite::error(src, step, kCatalogComponent, "copying the pages");
+      if (fin != SQLITE_OK)
+        return sqlite::error(dst.db, fin, kCatalogComponent, "finishing the backup");
       return Status::success();
     });
     if (!copied.ok()) return fail(copied.error().wrap("catalog backup to " + dest));
     // The copy stands alone: no -wal file beside it that a rename could separate it from.
-    Status mode = sqlite::exec(dst.db, "PRAGMA journal_mode=DELETE", kComponent,
+    Status mode = sqlite::exec(dst.db, "PRAGMA journal_mode=DELETE", kCatalogComponent,
                                "switching the copy to a rollback journal");
     if (!mode.ok()) return fail(mode.error());
     auto findings = quickCheck(dst.db);

@@ -13,19 +13,19 @@ namespace {
 
 using Clock = std::chrono::system_clock;
 
-constexpr std::string_view kComponent = "catalog";
+constexpr std::string_view kCatalogDbComponent = "catalog";
 
 Error sqlError(sqlite3* db, int rc, std::string_view what) {
-  return sqlite::error(db, rc, kComponent, what);
+  return sqlite::error(db, rc, kCatalogDbComponent, what);
 }
 
 Status execAll(sqlite3* db, const std::string& sql, std::string_view what) {
-  return sqlite::exec(db, sql, kComponent, what);
+  return sqlite::exec(db, sql, kCatalogDbComponent, what);
 }
 
 // The shared statement wrapper, naming the catalog in its errors.
 struct Stmt : sqlite::Stmt {
-  Stmt(sqlite3* db, std::string_view sql) : sqlite::Stmt(db, sql, kComponent) {}
+  Stmt(sqlite3* db, std::string_view sql) : sqlite::Stmt(db, sql, kCatalogDbComponent) {}
 };
 
 constexpr const char* kReplicaColumns =

@@ -8,16 +8,16 @@
 namespace ocpvdr::catalog {
 namespace {
 
-constexpr std::string_view kComponent = "failover journal";
+constexpr std::string_view kJournalComponent = "failover journal";
 
 // The shared statement wrapper, naming the journal in its errors.
-struct Stmt : sqlite::Stmt {
-  Stmt(sqlite3* db, const std::string& sql) : sqlite::Stmt(db, sql, kComponent) {}
+struct JournalStmt : sqlite::Stmt {
+  JournalStmt(sqlite3* db, const std::string& sql) : sqlite::Stmt(db, sql, kJournalComponent) {}
 };
 
 // Worded from the connection's last result, so it serves prepare and step failures alike.
 Error dbError(sqlite3* db, const std::string& what) {
-  return sqlite::error(db, sqlite3_errcode(db), kComponent, what);
+  return sqlite::error(db, sqlite3_errcode(db), kJournalComponent, what);
 }
 
 Json parseDetails(const std::string& text) {
@@ -58,9 +58,9 @@ const StepRecord* FailoverRunRecord::step(std::string_view name) const {
 Status FailoverJournal::createRun(const std::string& runId, const std::string& mode,
                                   const Json& options, SystemTime at) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    Stmt s(db,
-           "INSERT INTO failover_runs (run_id, mode, state, started_at_ms, options_json) "
-           "VALUES (?1, ?2, 'running', ?3, ?4)");
+    JournalStmt s(db,
+                  "INSERT INTO failover_runs (run_id, mode, state, started_at_ms, options_json) "
+                  "VALUES (?1, ?2, 'running', ?3, ?4)");
     if (!s.prepared()) return dbError(db, "preparing insert of run " + runId);
     s.bind(runId);
     s.bind(mode);
@@ -78,10 +78,11 @@ Result<std::vector<FailoverRunRecord>> FailoverJournal::query(const std::string&
                                                               const std::string& arg, int limit) {
   return catalog_.withConnection([&](sqlite3* db) -> Result<std::vector<FailoverRunRecord>> {
     std::vector<FailoverRunRecord> out;
-    Stmt s(db,
-           "SELECT run_id, mode, backup, state, started_at_ms, finished_at_ms, options_json, "
-           "error_kind, error_message, abandoned_at_ms FROM failover_runs " +
-               where + " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2");
+    JournalStmt s(
+        db,
+        "SELECT run_id, mode, backup, state, started_at_ms, finished_at_ms, options_json, "
+        "error_kind, error_message, abandoned_at_ms FROM failover_runs " +
+            where + " ORDER BY started_at_ms DESC, rowid DESC LIMIT ?2");
     if (!s.prepared()) return dbError(db, "preparing run query");
     if (arg.empty()) {
       s.bindNull();
@@ -106,9 +107,10 @@ Result<std::vector<FailoverRunRecord>> FailoverJournal::query(const std::string&
     }
     if (rc != SQLITE_DONE) return dbError(db, "reading runs");
     for (auto& r : out) {
-      Stmt st(db,
-              "SELECT step, seq, state, started_at_ms, finished_at_ms, attempts, details_json, "
-              "error_kind, error_message FROM failover_steps WHERE run_id = ?1 ORDER BY seq");
+      JournalStmt st(
+          db,
+          "SELECT step, seq, state, started_at_ms, finished_at_ms, attempts, details_json, "
+          "error_kind, error_message FROM failover_steps WHERE run_id = ?1 ORDER BY seq");
       if (!st.prepared()) return dbError(db, "preparing step query");
       st.bind(r.runId);
       while ((rc = st.step()) == SQLITE_ROW) {
@@ -157,7 +159,7 @@ Result<std::vector<FailoverRunRecord>> FailoverJournal::runs(int limit) {
 
 Status FailoverJournal::setBackup(const std::string& runId, const std::string& backup) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    Stmt s(db, "UPDATE failover_runs SET backup = ?2 WHERE run_id = ?1");
+    JournalStmt s(db, "UPDATE failover_runs SET backup = ?2 WHERE run_id = ?1");
     if (!s.prepared()) return dbError(db, "preparing backup update");
     s.bind(runId);
     s.bind(backup);
@@ -170,9 +172,9 @@ Status FailoverJournal::setRunState(const std::string& runId, const std::string&
                                     std::optional<SystemTime> finishedAt,
                                     const std::optional<Error>& error) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    Stmt s(db,
-           "UPDATE failover_runs SET state = ?2, finished_at_ms = ?3, error_kind = ?4, "
-           "error_message = ?5 WHERE run_id = ?1");
+    JournalStmt s(db,
+                  "UPDATE failover_runs SET state = ?2, finished_at_ms = ?3, error_kind = ?4, "
+                  "error_message = ?5 WHERE run_id = ?1");
     if (!s.prepared()) return dbError(db, "preparing run update");
     s.bind(runId);
     s.bind(state);
@@ -187,11 +189,12 @@ Status FailoverJournal::setRunState(const std::string& runId, const std::string&
 Status FailoverJournal::stepStarted(const std::string& runId, const std::string& step, int seq,
                                     SystemTime at) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    Stmt s(db,
-           "INSERT INTO failover_steps (run_id, step, seq, state, started_at_ms) "
-           "VALUES (?1, ?2, ?3, 'started', ?4) "
-           "ON CONFLICT (run_id, step) DO UPDATE SET state = 'started', finished_at_ms = NULL, "
-           "attempts = attempts + 1, error_kind = '', error_message = ''");
+    JournalStmt s(
+        db,
+        "INSERT INTO failover_steps (run_id, step, seq, state, started_at_ms) "
+        "VALUES (?1, ?2, ?3, 'started', ?4) "
+        "ON CONFLICT (run_id, step) DO UPDATE SET state = 'started', finished_at_ms = NULL, "
+        "attempts = attempts + 1, error_kind = '', error_message = ''");
     if (!s.prepared()) return dbError(db, "preparing step start");
     s.bind(runId);
     s.bind(step);
@@ -205,7 +208,8 @@ Status FailoverJournal::stepStarted(const std::string& runId, const std::string&
 Status FailoverJournal::stepDetails(const std::string& runId, const std::string& step,
                                     const Json& details) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    Stmt s(db, "UPDATE failover_steps SET details_json = ?3 WHERE run_id = ?1 AND step = ?2");
+    JournalStmt s(db,
+                  "UPDATE failover_steps SET details_json = ?3 WHERE run_id = ?1 AND step = ?2");
     if (!s.prepared()) return dbError(db, "preparing step details");
     s.bind(runId);
     s.bind(step);
@@ -219,9 +223,9 @@ Status FailoverJournal::stepFinished(const std::string& runId, const std::string
                                      StepState state, SystemTime at, const Json& details,
                                      const std::optional<Error>& error) {
   return catalog_.withConnection([&](sqlite3* db) -> Status {
-    Stmt s(db,
-           "UPDATE failover_steps SET state = ?3, finished_at_ms = ?4, details_json = ?5, "
-           "error_kind = ?6, error_message = ?7 WHERE run_id = ?1 AND step = ?2");
+    JournalStmt s(db,
+                  "UPDATE failover_steps SET state = ?3, finished_at_ms = ?4, details_json = ?5, "
+                  "error_kind = ?6, error_message = ?7 WHERE run_id = ?1 AND step = ?2");
     if (!s.prepared()) return dbError(db, "preparing step end");
     s.bind(runId);
     s.bind(step);
@@ -247,10 +251,11 @@ Status FailoverJournal::markAbandoned(const std::string& runId, SystemTime at, b
       exec("ROLLBACK");
       return e;
     };
-    Stmt u(db,
-           "UPDATE failover_runs SET state = 'failed', finished_at_ms = COALESCE(finished_at_ms, "
-           "?2), abandoned_at_ms = ?2, error_kind = 'refused', error_message = ?3 "
-           "WHERE run_id = ?1 AND state != 'done' AND abandoned_at_ms IS NULL");
+    JournalStmt u(
+        db,
+        "UPDATE failover_runs SET state = 'failed', finished_at_ms = COALESCE(finished_at_ms, "
+        "?2), abandoned_at_ms = ?2, error_kind = 'refused', error_message = ?3 "
+        "WHERE run_id = ?1 AND state != 'done' AND abandoned_at_ms IS NULL");
     if (!u.prepared()) return rollback(dbError(db, "preparing the abandon"));
     u.bind(runId);
     u.bind(toMillis(at));
@@ -259,9 +264,10 @@ Status FailoverJournal::markAbandoned(const std::string& runId, SystemTime at, b
     if (sqlite3_changes(db) != 1)
       return rollback(conflictError("failover run " + runId +
                                     " is not unfinished (done or already abandoned)"));
-    Stmt a(db,
-           "INSERT INTO failover_actions (run_id, action, at_ms, forced, reason, details_json) "
-           "VALUES (?1, 'abandon', ?2, ?3, ?4, ?5)");
+    JournalStmt a(
+        db,
+        "INSERT INTO failover_actions (run_id, action, at_ms, forced, reason, details_json) "
+        "VALUES (?1, 'abandon', ?2, ?3, ?4, ?5)");
     if (!a.prepared()) return rollback(dbError(db, "preparing the abandon record"));
     a.bind(runId);
     a.bind(toMillis(at));

@@ -28,7 +28,7 @@ struct ReconcileArgs {
   bool noProgress = false, noNotify = false;
 };
 
-int setupFailure(const Error& e) {
+int reconcileSetupFailure(const Error& e) {
   Json doc{{"action", "reconcile"},
            {"result", "failed"},
            {"exit_code", exitCodeFor(e.kind)},
@@ -39,7 +39,7 @@ int setupFailure(const Error& e) {
 }
 
 // "reconcile: 37/200 done  1.2 GiB  ETA 0:42" redrawn on one stderr line.
-std::function<void(const engine::ReconcileProgress&)> ttyProgress(bool enabled) {
+std::function<void(const engine::ReconcileProgress&)> reconcileTtyProgress(bool enabled) {
   if (!enabled || ::isatty(STDERR_FILENO) == 0) return nullptr;
   return [](const engine::ReconcileProgress& p) {
     long long eta = p.eta ? p.eta->count() / 1000 : 0;
@@ -53,14 +53,14 @@ std::function<void(const engine::ReconcileProgress&)> ttyProgress(bool enabled) 
 
 int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
   auto wait = config::parseDuration(a.lockWait);
-  if (!wait.ok()) return setupFailure(wait.error().wrap("--lock-wait"));
+  if (!wait.ok()) return reconcileSetupFailure(wait.error().wrap("--lock-wait"));
   if (a.parallelism < 0 || a.parallelism > 64)
-    return setupFailure(invalidError("--parallelism: expected 1..64"));
+    return reconcileSetupFailure(invalidError("--parallelism: expected 1..64"));
   auto env = openHandlerEnv(g.configPath, pinnedNow(a.now));
-  if (!env.ok()) return setupFailure(env.error());
+  if (!env.ok()) return reconcileSetupFailure(env.error());
   auto& e = **env;
   auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());
-  if (!conn.ok()) return setupFailure(conn.error().wrap("sites.primary.kubernetes"));
+  if (!conn.ok()) return reconcileSetupFailure(conn.error().wrap("sites.primary.kubernetes"));
   engine::KubePrimary primary(*conn->client);
   std::unique_ptr<CurlHttpClient> notifyHttp;
   if (!a.noNotify && !e.config.notify.urls.empty()) notifyHttp = std::make_unique<CurlHttpClient>();
@@ -70,7 +70,7 @@ int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
   opts.parallelism = a.parallelism;
   opts.lockWait = *wait;
   opts.trigger = "cli";
-  opts.onProgress = ttyProgress(!a.noProgress);
+  opts.onProgress = reconcileTtyProgress(!a.noProgress);
   const std::string reportDir =
       a.reportDir.empty() ? engine::defaultReportDir(e.config) : a.reportDir;
   auto report =

@@ -28,7 +28,7 @@ struct ServeArgs {
   bool noSchedule = false;
 };
 
-int fail(const Error& e) {
+int serveFailure(const Error& e) {
   std::cerr << "ocpv-dr serve: " << e.message << "\n";
   return exitCodeFor(e.kind);
 }
@@ -45,7 +45,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   // One serve per catalog (docs/serve.md): two would run the same queue and the same syncs twice
   // and race on the catalog. Taken before the catalog is opened; held until exit.
   auto cfg = config::loadConfig(g.configPath);
-  if (!cfg.ok()) return fail(cfg.error());
+  if (!cfg.ok()) return serveFailure(cfg.error());
   const std::string catalogPath = cfg->catalog.path;
   if (auto parent = std::filesystem::path(catalogPath).parent_path(); !parent.empty()) {
     std::error_code ec;
@@ -53,13 +53,13 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   }
   auto instance =
       InstanceLock::acquire(catalogPath + ".lock", "ocpv-dr serve", "the catalog " + catalogPath);
-  if (!instance.ok()) return fail(instance.error());
+  if (!instance.ok()) return serveFailure(instance.error());
 
   auto env = openHandlerEnv(g.configPath, pinnedNow({}));
-  if (!env.ok()) return fail(env.error());
+  if (!env.ok()) return serveFailure(env.error());
   auto& e = **env;
   auto conn = kube::connect(e.config.primary.kubernetes, *e.clock, curlHttpClients());
-  if (!conn.ok()) return fail(conn.error().wrap("sites.primary.kubernetes"));
+  if (!conn.ok()) return serveFailure(conn.error().wrap("sites.primary.kubernetes"));
   engine::KubePrimary primary(*conn->client);
   CurlHttpClient notifyHttp;
   MetricsRegistry metrics;
@@ -80,7 +80,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.kube = conn->client.get();
 
   engine::Engine engine(e.config, deps, opts);
-  if (Status st = engine.start(); !st.ok()) return fail(st.error());
+  if (Status st = engine.start(); !st.ok()) return serveFailure(st.error());
   if (!a.readyFile.empty()) {
     auto hp = server::splitHostPort(opts.listen);
     const std::string host = hp.ok() && hp->first != "0.0.0.0" ? hp->first : "127.0.0.1";

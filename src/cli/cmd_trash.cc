@@ -16,17 +16,18 @@ struct TrashArgs {
   bool all = false;
 };
 
-int emit(const Json& doc, int code) {
+int emitTrash(const Json& doc, int code) {
   std::cout << doc.dump() << std::endl;
   return code;
 }
 
-int emitError(const std::string& action, const Error& e) {
-  return emit(Json{{"action", action},
-                   {"result", e.kind == ErrorKind::Refused ? "refused" : "failed"},
-                   {"changed", false},
-                   {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}}},
-              exitCodeFor(e.kind));
+int emitTrashError(const std::string& action, const Error& e) {
+  return emitTrash(
+      Json{{"action", action},
+           {"result", e.kind == ErrorKind::Refused ? "refused" : "failed"},
+           {"changed", false},
+           {"error", {{"kind", std::string(toString(e.kind))}, {"message", e.message}}}},
+      exitCodeFor(e.kind));
 }
 
 }  // namespace
@@ -41,19 +42,19 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
   list->add_option("--now", a->now, "")->group("");
   list->callback([a, &g, &out] {
     auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
-    if (!env.ok()) return void(out.exitCode = emitError("trash list", env.error()));
+    if (!env.ok()) return void(out.exitCode = emitTrashError("trash list", env.error()));
     auto entries = (*env)->replicator->trash().list();
-    if (!entries.ok()) return void(out.exitCode = emitError("trash list", entries.error()));
+    if (!entries.ok()) return void(out.exitCode = emitTrashError("trash list", entries.error()));
     Json arr = Json::array();
     for (const auto& e : *entries) arr.push_back(e.toJson((*env)->clock->now()));
     out.exitCode =
-        emit(Json{{"action", "trash list"},
-                  {"result", "ok"},
-                  {"changed", false},
-                  {"retention_seconds", (*env)->config.replication.trashRetention.count()},
-                  {"entries", arr},
-                  {"error", nullptr}},
-             0);
+        emitTrash(Json{{"action", "trash list"},
+                       {"result", "ok"},
+                       {"changed", false},
+                       {"retention_seconds", (*env)->config.replication.trashRetention.count()},
+                       {"entries", arr},
+                       {"error", nullptr}},
+                  0);
   });
 
   auto* restore = trash->add_subcommand("restore", "Move an entry's data back to where it was");
@@ -61,17 +62,17 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
   restore->add_option("--now", a->now, "")->group("");
   restore->callback([a, &g, &out] {
     auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
-    if (!env.ok()) return void(out.exitCode = emitError("trash restore", env.error()));
+    if (!env.ok()) return void(out.exitCode = emitTrashError("trash restore", env.error()));
     auto e = (*env)->replicator->restoreFromTrash(a->id);
-    if (!e.ok()) return void(out.exitCode = emitError("trash restore", e.error()));
-    out.exitCode = emit(Json{{"action", "trash restore"},
-                             {"result", "restored"},
-                             {"changed", true},
-                             {"id", e->id},
-                             {"pv", e->manifest.pv},
-                             {"destination", e->dataPath},
-                             {"error", nullptr}},
-                        0);
+    if (!e.ok()) return void(out.exitCode = emitTrashError("trash restore", e.error()));
+    out.exitCode = emitTrash(Json{{"action", "trash restore"},
+                                  {"result", "restored"},
+                                  {"changed", true},
+                                  {"id", e->id},
+                                  {"pv", e->manifest.pv},
+                                  {"destination", e->dataPath},
+                                  {"error", nullptr}},
+                             0);
   });
 
   auto* purge = trash->add_subcommand("purge", "Delete entries older than the retention");
@@ -86,25 +87,25 @@ void registerTrash(CLI::App& app, GlobalOptions& g, Outcome& out) {
     if (!a->olderThan.empty()) {
       auto d = config::parseDuration(a->olderThan);
       if (!d.ok())
-        return void(out.exitCode = emitError("trash purge", d.error().wrap("--older-than")));
+        return void(out.exitCode = emitTrashError("trash purge", d.error().wrap("--older-than")));
       o.olderThan = std::chrono::duration_cast<config::Seconds>(*d);
     }
     auto env = openHandlerEnv(g.configPath, pinnedNow(a->now));
-    if (!env.ok()) return void(out.exitCode = emitError("trash purge", env.error()));
+    if (!env.ok()) return void(out.exitCode = emitTrashError("trash purge", env.error()));
     auto r = (*env)->replicator->trash().purge(o);
-    if (!r.ok()) return void(out.exitCode = emitError("trash purge", r.error()));
+    if (!r.ok()) return void(out.exitCode = emitTrashError("trash purge", r.error()));
     Json purged = Json::array(), kept = Json::array();
     auto now = (*env)->clock->now();
     for (const auto& e : r->purged) purged.push_back(e.toJson(now));
     for (const auto& e : r->kept) kept.push_back(e.toJson(now));
-    out.exitCode = emit(Json{{"action", "trash purge"},
-                             {"result", r->purged.empty() ? "unchanged" : "purged"},
-                             {"changed", !r->purged.empty()},
-                             {"purged", purged},
-                             {"kept", kept},
-                             {"unknown_age", r->summary(now)["unknown_age"]},
-                             {"error", nullptr}},
-                        0);
+    out.exitCode = emitTrash(Json{{"action", "trash purge"},
+                                  {"result", r->purged.empty() ? "unchanged" : "purged"},
+                                  {"changed", !r->purged.empty()},
+                                  {"purged", purged},
+                                  {"kept", kept},
+                                  {"unknown_age", r->summary(now)["unknown_age"]},
+                                  {"error", nullptr}},
+                             0);
   });
 }
 

@@ -28,7 +28,7 @@
 namespace ocpvdr::cli {
 namespace {
 
-int fail(const Error& e) {
+int forwardFailure(const Error& e) {
   std::cerr << "ocpv-dr forward: " << e.message << "\n";
   return exitCodeFor(e.kind);
 }
@@ -104,30 +104,32 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto loaded = config::loadConfig(configPath);
-  if (!loaded) return fail(loaded.error());
+  if (!loaded) return forwardFailure(loaded.error());
   const config::Config& cfg = *loaded;
   const config::Forwarder& f = cfg.forwarder;
   if (f.webhookUrl.empty()) {
-    return fail(invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
+    return forwardFailure(
+        invalidError("forwarder.webhook_url is required (in " + configPath + ")"));
   }
 
   InstanceLock instance;
-  if (Status st = lockForwarderSpool(f, instance); !st.ok()) return fail(st.error());
+  if (Status st = lockForwarderSpool(f, instance); !st.ok()) return forwardFailure(st.error());
 
   RealClock clock;
   MetricsRegistry metrics;
 
   forwarder::SecretSource token, hmac;
-  if (Status st = readWebhookSecrets(f, clock, token, hmac); !st.ok()) return fail(st.error());
+  if (Status st = readWebhookSecrets(f, clock, token, hmac); !st.ok())
+    return forwardFailure(st.error());
 
   // Both the API server and the webhook are reached through the environment's proxy settings,
   // as Kubernetes clients do (an OpenShift cluster-wide proxy injects them into the pod).
   const ProxySettings proxy = ProxySettings::fromEnvironment();
-  if (Status st = checkProxySettings(proxy); !st.ok()) return fail(st.error());
+  if (Status st = checkProxySettings(proxy); !st.ok()) return forwardFailure(st.error());
   logForwardProxy(proxy);
   const HttpClientFactory transport = httplibHttpClients(proxy);
   auto kube = kube::connect(cfg.primary.kubernetes, clock, transport);
-  if (!kube) return fail(kube.error().wrap("sites.primary.kubernetes"));
+  if (!kube) return forwardFailure(kube.error().wrap("sites.primary.kubernetes"));
 
   TlsOptions tls;
   tls.caFile = f.caFile;
@@ -139,7 +141,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   wopts.url = f.webhookUrl;
 
   forwarder::Forwarder fwd(*kube->client, *webhookHttp, wopts, token, hmac, clock, metrics, opts);
-  if (Status st = fwd.start(); !st.ok()) return fail(st.error());
+  if (Status st = fwd.start(); !st.ok()) return forwardFailure(st.error());
 
   server::ServerOptions so;
   so.listen = f.listen;
@@ -149,7 +151,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   auto port = http.start();
   if (!port) {
     (void)fwd.stop();
-    return fail(port.error().wrap("forwarder.listen"));
+    return forwardFailure(port.error().wrap("forwarder.listen"));
   }
   auto hp = server::splitHostPort(f.listen);
   const std::string host = hp && hp->first != "0.0.0.0" ? hp->first : "127.0.0.1";
@@ -173,7 +175,7 @@ int runForward(const std::string& configPath, const std::string& readyFile) {
   Status st = fwd.stop();
   fwd.publishMetrics();
   http.stop();
-  if (!st.ok()) return fail(st.error().wrap("persisting the spool at shutdown"));
+  if (!st.ok()) return forwardFailure(st.error().wrap("persisting the spool at shutdown"));
   return 0;
 }
 

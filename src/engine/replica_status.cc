@@ -46,7 +46,7 @@ Result<std::vector<ReplicaStatus>> replicaStatuses(catalog::Catalog& catalog, Sy
 
 namespace {
 
-Json optTime(const std::optional<SystemTime>& t) {
+Json statusTime(const std::optional<SystemTime>& t) {
   return t ? Json(formatTime(*t)) : Json(nullptr);
 }
 
@@ -66,9 +66,9 @@ Json statusJson(const std::vector<ReplicaStatus>& rows, SystemTime now,
         {"state", s.state},
         {"result", s.result},
         {"syncing", s.syncing},
-        {"last_sync_start", optTime(s.lastSyncStart)},
-        {"last_sync_end", optTime(s.lastSyncEnd)},
-        {"last_success", optTime(s.lastSuccess)},
+        {"last_sync_start", statusTime(s.lastSyncStart)},
+        {"last_sync_end", statusTime(s.lastSyncEnd)},
+        {"last_success", statusTime(s.lastSuccess)},
         {"rpo_seconds", s.rpo ? Json(s.rpo->count()) : Json(nullptr)},
         {"rpo_exceeded", s.rpoExceeded},
         {"bytes", s.bytes},

@@ -16,7 +16,7 @@ namespace {
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-Json timeOrNull(const std::optional<SystemTime>& t) {
+Json runTimeOrNull(const std::optional<SystemTime>& t) {
   return t ? Json(formatTimeMillis(*t)) : Json(nullptr);
 }
 
@@ -60,7 +60,7 @@ std::optional<SystemTime> reportSteps(Json& r, const FailoverRunRecord& run, Sys
     Json j = {{"step", st.step},
               {"state", std::string(toString(st.state))},
               {"startedAt", formatTimeMillis(st.startedAt)},
-              {"finishedAt", timeOrNull(st.finishedAt)},
+              {"finishedAt", runTimeOrNull(st.finishedAt)},
               {"attempts", st.attempts}};
     const SystemTime end = st.finishedAt.value_or(now);
     j["durationMs"] = duration_cast<milliseconds>(end - st.startedAt).count();
@@ -191,8 +191,8 @@ Json buildReport(const FailoverRunRecord& run, SystemTime now) {
   r["mode"] = run.mode;
   r["state"] = run.state;
   r["startedAt"] = formatTimeMillis(run.startedAt);
-  r["finishedAt"] = timeOrNull(run.finishedAt);
-  r["abandonedAt"] = timeOrNull(run.abandonedAt);  // `failover abandon`
+  r["finishedAt"] = runTimeOrNull(run.finishedAt);
+  r["abandonedAt"] = runTimeOrNull(run.abandonedAt);  // `failover abandon`
   r["generatedAt"] = formatTimeMillis(now);
   r["error"] = nullptr;
   r["warnings"] = Json::array();

@@ -47,12 +47,12 @@ namespace {
 
 namespace pr = preflight_resources;
 
-std::string str(const Json& j, std::string_view path) {
+std::string fieldAt(const Json& j, std::string_view path) {
   const Json* v = jsonAt(j, path);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
-std::string joined(const std::vector<std::string>& v, std::size_t max = 10) {
+std::string joinedNames(const std::vector<std::string>& v, std::size_t max = 10) {
   std::string s;
   for (std::size_t i = 0; i < v.size() && i < max; ++i) s += (i ? ", " : "") + v[i];
   if (v.size() > max) s += " and " + std::to_string(v.size() - max) + " more";
@@ -67,7 +67,7 @@ bool isProtected(const DrCheckInput& in, const std::string& ns) {
 std::vector<const TarballItem*> protectedPvs(const DrCheckInput& in) {
   std::vector<const TarballItem*> out;
   for (const auto* pv : in.contents.of(kPersistentVolumes))
-    if (isProtected(in, str(pv->object, "spec.claimRef.namespace"))) out.push_back(pv);
+    if (isProtected(in, fieldAt(pv->object, "spec.claimRef.namespace"))) out.push_back(pv);
   return out;
 }
 
@@ -85,8 +85,8 @@ CheckRow row(std::string check) {
 }
 
 bool readsConfiguredStore(const DrCheckInput& in, const Json& bsl) {
-  return str(bsl, "spec.objectStorage.bucket") == in.cfg.backupStore.bucket &&
-         std::string(trim(str(bsl, "spec.objectStorage.prefix"), "/")) ==
+  return fieldAt(bsl, "spec.objectStorage.bucket") == in.cfg.backupStore.bucket &&
+         std::string(trim(fieldAt(bsl, "spec.objectStorage.prefix"), "/")) ==
              std::string(trim(in.cfg.backupStore.prefix, "/"));
 }
 
@@ -96,8 +96,8 @@ std::string storeText(const DrCheckInput& in) {
 }
 
 std::string bslText(const Json& bsl) {
-  return str(bsl, "metadata.name") + " (bucket " + str(bsl, "spec.objectStorage.bucket") +
-         ", prefix \"" + std::string(trim(str(bsl, "spec.objectStorage.prefix"), "/")) + "\")";
+  return fieldAt(bsl, "metadata.name") + " (bucket " + fieldAt(bsl, "spec.objectStorage.bucket") +
+         ", prefix \"" + std::string(trim(fieldAt(bsl, "spec.objectStorage.prefix"), "/")) + "\")";
 }
 
 }  // namespace
@@ -133,7 +133,7 @@ CheckRow checkCsiDriver(const DrCheckInput& in) {
   CheckRow r = row("csi-driver");
   std::map<std::string, std::vector<std::string>> pvsByDriver;
   for (const auto* pv : protectedPvs(in)) {
-    const std::string driver = str(pv->object, "spec.csi.driver");
+    const std::string driver = fieldAt(pv->object, "spec.csi.driver");
     if (!driver.empty()) pvsByDriver[driver].push_back(pv->name);
   }
   r.details["drivers"] = Json::object();
@@ -153,7 +153,7 @@ CheckRow checkCsiDriver(const DrCheckInput& in) {
   }
   if (!missing.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = "the DR cluster has no CSIDriver " + joined(missing) + ", which " +
+    r.summary = "the DR cluster has no CSIDriver " + joinedNames(missing) + ", which " +
                 std::to_string(pvsByDriver[missing.front()].size()) +
                 " PV(s) of the backup use (e.g. " + pvsByDriver[missing.front()].front() +
                 "): the kubelet cannot mount them";
@@ -161,12 +161,12 @@ CheckRow checkCsiDriver(const DrCheckInput& in) {
             "; `oc get csidriver`), with the same driver name as the primary";
   } else if (!unchecked.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "could not read CSIDriver " + joined(unchecked) + " at DR";
+    r.summary = "could not read CSIDriver " + joinedNames(unchecked) + " at DR";
     r.fix = "check the DR credentials may get storage.k8s.io csidrivers, then re-run the plan";
   } else {
     std::vector<std::string> names;
     for (const auto& [d, _] : pvsByDriver) names.push_back(d);
-    r.summary = "CSIDriver " + joined(names) + " present at DR";
+    r.summary = "CSIDriver " + joinedNames(names) + " present at DR";
   }
   return r;
 }
@@ -181,12 +181,13 @@ CheckRow checkStorageClasses(const DrCheckInput& in) {
     if (!cls.empty()) users[cls].push_back(who);
   };
   for (const auto* pv : protectedPvs(in))
-    add(str(pv->object, "spec.storageClassName"), "PV " + pv->name);
+    add(fieldAt(pv->object, "spec.storageClassName"), "PV " + pv->name);
   for (const auto* pvc : protectedItems(in, kPersistentVolumeClaims))
-    add(str(pvc->object, "spec.storageClassName"), "PVC " + pvc->ns + "/" + pvc->name);
+    add(fieldAt(pvc->object, "spec.storageClassName"), "PVC " + pvc->ns + "/" + pvc->name);
   for (const auto* dv : protectedItems(in, kDataVolumes)) {
-    add(str(dv->object, "spec.storage.storageClassName"), "DataVolume " + dv->ns + "/" + dv->name);
-    add(str(dv->object, "spec.pvc.storageClassName"), "DataVolume " + dv->ns + "/" + dv->name);
+    add(fieldAt(dv->object, "spec.storage.storageClassName"),
+        "DataVolume " + dv->ns + "/" + dv->name);
+    add(fieldAt(dv->object, "spec.pvc.storageClassName"), "DataVolume " + dv->ns + "/" + dv->name);
   }
   r.details["classes"] = Json::object();
   if (users.empty()) {
@@ -212,17 +213,17 @@ CheckRow checkStorageClasses(const DrCheckInput& in) {
   }
   if (!missing.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = "StorageClass " + joined(missing) + " missing at DR";
+    r.summary = "StorageClass " + joinedNames(missing) + " missing at DR";
     r.fix =
         "create the StorageClass(es) at DR with the same names (provisioner and parameters for "
         "the DR NFS server): CDI and KubeVirt look the class up for DataVolumes, clones and "
         "snapshots, and new volumes of these VMs are provisioned from it";
   } else if (!unchecked.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "could not read StorageClass " + joined(unchecked) + " at DR";
+    r.summary = "could not read StorageClass " + joinedNames(unchecked) + " at DR";
     r.fix = "check the DR credentials may get storage.k8s.io storageclasses, then re-run the plan";
   } else {
-    r.summary = "StorageClass " + joined(present) + " present at DR";
+    r.summary = "StorageClass " + joinedNames(present) + " present at DR";
   }
   return r;
 }
@@ -250,14 +251,14 @@ CheckRow checkDpaKubevirtPlugin(const DrCheckInput& in) {
   }
   std::vector<std::string> names, without;
   for (const auto& dpa : list->items) {
-    const std::string name = str(dpa, "metadata.name");
+    const std::string name = fieldAt(dpa, "metadata.name");
     names.push_back(name);
     bool has = false;
     if (const Json* p = jsonAt(dpa, "spec.configuration.velero.defaultPlugins"); p && p->is_array())
       for (const auto& plugin : *p) has = has || (plugin.is_string() && plugin == "kubevirt");
     if (const Json* p = jsonAt(dpa, "spec.configuration.velero.customPlugins"); p && p->is_array())
       for (const auto& plugin : *p)
-        has = has || str(plugin, "image").find("kubevirt-velero-plugin") != std::string::npos;
+        has = has || fieldAt(plugin, "image").find("kubevirt-velero-plugin") != std::string::npos;
     r.details["dataProtectionApplications"][name] = {{"kubevirtPlugin", has}};
     if (!has) without.push_back(name);
   }
@@ -269,7 +270,7 @@ CheckRow checkDpaKubevirtPlugin(const DrCheckInput& in) {
             "backup location on the primary's bucket and prefix (accessMode: ReadOnly)";
   } else if (without.size() == names.size()) {
     r.status = CheckStatus::Fail;
-    r.summary = "DataProtectionApplication " + joined(without) + " in " + ns +
+    r.summary = "DataProtectionApplication " + joinedNames(without) + " in " + ns +
                 " does not list the kubevirt plugin: Velero would restore VMs and DataVolumes "
                 "without kubevirt-velero-plugin's restore actions (VMIs and launcher pods "
                 "skipped, DataVolumes kept from re-importing, run strategy)";
@@ -277,7 +278,7 @@ CheckRow checkDpaKubevirtPlugin(const DrCheckInput& in) {
         "add kubevirt to spec.configuration.velero.defaultPlugins of the "
         "DataProtectionApplication at DR and wait until the Velero pod restarted";
   } else {
-    r.summary = "DataProtectionApplication " + joined(names) + " lists the kubevirt plugin";
+    r.summary = "DataProtectionApplication " + joinedNames(names) + " lists the kubevirt plugin";
   }
   return r;
 }
@@ -342,20 +343,20 @@ FoundLocation findBackupLocation(const DrCheckInput& in) {
   } else if (matching.empty()) {
     f.problem = "no BackupStorageLocation in namespace " + ns + " of the DR cluster reads " +
                 storeText(in) +
-                (all.empty() ? " (there is none)" : " (found: " + joined(all) + ")");
+                (all.empty() ? " (there is none)" : " (found: " + joinedNames(all) + ")");
     f.fix = "add a backup location on " + storeText(in) +
             " with accessMode: ReadOnly to the DR's DataProtectionApplication, or set "
             "failover.storage_location to its name";
     return f;
   } else {
     std::vector<std::string> names;
-    for (const auto* m : matching) names.push_back(str(*m, "metadata.name"));
+    for (const auto* m : matching) names.push_back(fieldAt(*m, "metadata.name"));
     f.problem = "several BackupStorageLocations at DR read " + storeText(in) + " (" +
-                joined(names) + ") and not exactly one of them is spec.default";
+                joinedNames(names) + ") and not exactly one of them is spec.default";
     f.fix = "name the one to use in failover.storage_location";
     return f;
   }
-  f.name = str(f.object, "metadata.name");
+  f.name = fieldAt(f.object, "metadata.name");
   return f;
 }
 
@@ -365,9 +366,9 @@ CheckRow checkBackupLocation(const DrCheckInput& in, const FoundLocation& loc) {
     r.details = {{"name", loc.name},
                  {"namespace", in.cfg.failover.oadpNamespace},
                  {"foundBy", loc.how},
-                 {"bucket", str(loc.object, "spec.objectStorage.bucket")},
-                 {"prefix", str(loc.object, "spec.objectStorage.prefix")},
-                 {"phase", str(loc.object, "status.phase")}};
+                 {"bucket", fieldAt(loc.object, "spec.objectStorage.bucket")},
+                 {"prefix", fieldAt(loc.object, "spec.objectStorage.prefix")},
+                 {"phase", fieldAt(loc.object, "status.phase")}};
   }
   if (!loc.problem.empty()) {
     r.status = CheckStatus::Fail;
@@ -375,7 +376,7 @@ CheckRow checkBackupLocation(const DrCheckInput& in, const FoundLocation& loc) {
     r.fix = loc.fix;
     return r;
   }
-  const std::string phase = str(loc.object, "status.phase");
+  const std::string phase = fieldAt(loc.object, "status.phase");
   r.summary =
       "BackupStorageLocation " + loc.name + " (found by " + loc.how + ") reads " + storeText(in);
   if (!phase.empty() && phase != "Available") {
@@ -396,7 +397,7 @@ CheckRow checkBackupLocationAccess(const DrCheckInput& in, const FoundLocation& 
     r.fix = loc.fix;
     return r;
   }
-  std::string mode = str(loc.object, "spec.accessMode");
+  std::string mode = fieldAt(loc.object, "spec.accessMode");
   r.details = {{"accessMode", mode.empty() ? Json(nullptr) : Json(mode)}};
   if (mode == "ReadOnly") {
     r.summary = "BackupStorageLocation " + loc.name + " is ReadOnly";
@@ -442,7 +443,7 @@ CheckRow checkExistingObjects(const DrCheckInput& in) {
         continue;
       }
       for (const auto& o : list->items) {
-        const std::string name = str(o, "metadata.name");
+        const std::string name = fieldAt(o, "metadata.name");
         if (!names.count(name)) continue;
         found.push_back(k.label + " " + ns + "/" + name);
         r.details["present"].push_back({{"kind", k.label}, {"namespace", ns}, {"name", name}});
@@ -451,7 +452,7 @@ CheckRow checkExistingObjects(const DrCheckInput& in) {
   }
   if (!found.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = joined(found) +
+    r.summary = joinedNames(found) +
                 " already exist(s) at DR: the Restore (existingResourcePolicy none) would keep "
                 "the DR's object instead of the backup's, and a DataVolume already there would "
                 "be reconciled against the failed-over PVC";
@@ -461,7 +462,7 @@ CheckRow checkExistingObjects(const DrCheckInput& in) {
         "data — or exclude their namespace from failover.protected_namespaces";
   } else if (!errors.empty()) {
     r.status = CheckStatus::Fail;
-    r.summary = "could not list " + joined(errors);
+    r.summary = "could not list " + joinedNames(errors);
     r.fix =
         "check the DR credentials may list kubevirt.io virtualmachines and cdi.kubevirt.io "
         "datavolumes in the protected namespaces";
@@ -489,10 +490,10 @@ CheckRow checkVmRevisions(const DrCheckInput& in) {
       const Json* matcher = jsonAt(vm->object, "spec." + kind);
       if (!matcher || !matcher->is_object()) continue;
       ++referencing;
-      std::string revision = str(*matcher, "revisionName");
+      std::string revision = fieldAt(*matcher, "revisionName");
       if (revision.empty())
-        revision = str(vm->object, "status." + kind + "Ref.controllerRevisionRef.name");
-      const std::string ref = kind + " " + str(*matcher, "name");
+        revision = fieldAt(vm->object, "status." + kind + "Ref.controllerRevisionRef.name");
+      const std::string ref = kind + " " + fieldAt(*matcher, "name");
       if (revision.empty()) {
         unrecorded.push_back(who + " (" + ref + ")");
         continue;
@@ -517,18 +518,19 @@ CheckRow checkVmRevisions(const DrCheckInput& in) {
   if (!missing.empty()) {
     r.status = CheckStatus::Fail;
     r.summary = "ControllerRevision missing from the backup and the DR cluster for VM " +
-                joined(missing) + ": KubeVirt cannot start a VM whose recorded revision is gone";
+                joinedNames(missing) +
+                ": KubeVirt cannot start a VM whose recorded revision is gone";
     r.fix =
         "take a new backup that includes controllerrevisions (kubevirt-velero-plugin adds "
         "them to a VM's backup; do not exclude controllerrevisions.apps), or create the "
         "revisions at DR from the primary (`oc get controllerrevision <name> -o yaml`)";
   } else if (!unchecked.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "could not read ControllerRevisions at DR for VM " + joined(unchecked);
+    r.summary = "could not read ControllerRevisions at DR for VM " + joinedNames(unchecked);
     r.fix = "check the DR credentials may get apps controllerrevisions";
   } else if (!unrecorded.empty()) {
     r.status = CheckStatus::Warn;
-    r.summary = "VM " + joined(unrecorded) +
+    r.summary = "VM " + joinedNames(unrecorded) +
                 " uses an instancetype or preference without a recorded revision: KubeVirt at "
                 "DR makes a new revision from the DR cluster's object of that name";
     r.fix =

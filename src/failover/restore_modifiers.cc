@@ -9,7 +9,7 @@ namespace ocpvdr::failover {
 
 namespace {
 
-std::string str(const Json& j, std::string_view path) {
+std::string textAt(const Json& j, std::string_view path) {
   const Json* v = jsonAt(j, path);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
@@ -153,12 +153,12 @@ std::vector<VmStartDecision> decideVmStarts(const std::vector<VmRef>& vms,
       // Manual/Once VM was running.
       if (!rec.contains("printableStatusBefore"))
         if (auto b = backupVms.find(vm.key()); b != backupVms.end())
-          d.wasRunning = statusIsRunning(str(b->second, "status.printableStatus"));
+          d.wasRunning = statusIsRunning(textAt(b->second, "status.printableStatus"));
     } else if (auto b = backupVms.find(vm.key()); b != backupVms.end()) {
       d.source = "backup";
       d.runStrategyBefore = runStrategyOf(b->second);
       const Json* ready = jsonAt(b->second, "status.ready");
-      d.wasRunning = statusIsRunning(str(b->second, "status.printableStatus")) ||
+      d.wasRunning = statusIsRunning(textAt(b->second, "status.printableStatus")) ||
                      (ready && ready->is_boolean() && ready->get<bool>());
     } else {
       d.source = "none";

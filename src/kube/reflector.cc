@@ -11,7 +11,7 @@
 namespace ocpvdr::kube {
 namespace {
 
-std::string metaString(const Json& obj, const char* key) {
+std::string metadataField(const Json& obj, const char* key) {
   auto m = obj.find("metadata");
   if (m == obj.end() || !m->is_object()) return {};
   auto v = m->find(key);
@@ -122,16 +122,16 @@ Status Reflector::relist(std::stop_token stop) {
     std::lock_guard lock(mu_);
     std::map<std::string, Known> next;
     for (auto& item : listed->items) {
-      const std::string name = metaString(item, "name");
-      const std::string rv = metaString(item, "resourceVersion");
+      const std::string name = metadataField(item, "name");
+      const std::string rv = metadataField(item, "resourceVersion");
       if (name.empty() || rv.empty()) {
         ++counters_.skipped;
         log::warn("kube: list item without metadata.name or resourceVersion ignored",
                   {{"reflector", name_}, {"name", name}});
         continue;
       }
-      const std::string key = objectKey(metaString(item, "namespace"), name);
-      const std::string uid = metaString(item, "uid");
+      const std::string key = objectKey(metadataField(item, "namespace"), name);
+      const std::string uid = metadataField(item, "uid");
       auto it = known_.find(key);
       if (it == known_.end()) {
         out.emplace_back(WatchEventType::Added, item);
@@ -173,7 +173,7 @@ void Reflector::handleWatchEvent(WatchEvent& ev) {
     lastRv_ = ev.resourceVersion;
     return;
   }
-  const std::string name = metaString(ev.object, "name");
+  const std::string name = metadataField(ev.object, "name");
   if (name.empty() || ev.resourceVersion.empty()) {
     std::lock_guard lock(mu_);
     ++counters_.skipped;
@@ -181,8 +181,8 @@ void Reflector::handleWatchEvent(WatchEvent& ev) {
               {{"reflector", name_}, {"type", std::string(toString(ev.type))}, {"name", name}});
     return;
   }
-  const std::string key = objectKey(metaString(ev.object, "namespace"), name);
-  const std::string uid = metaString(ev.object, "uid");
+  const std::string key = objectKey(metadataField(ev.object, "namespace"), name);
+  const std::string uid = metadataField(ev.object, "uid");
   std::vector<std::pair<WatchEventType, Json>> out;
   {
     std::lock_guard lock(mu_);

@@ -34,7 +34,7 @@ bool isBlank(std::string_view s) {
   return true;
 }
 
-std::string excerpt(std::string_view s) {
+std::string lineExcerpt(std::string_view s) {
   constexpr std::size_t kMax = 120;
   std::string out(s.substr(0, kMax));
   if (s.size() > kMax) out += "...";
@@ -46,7 +46,7 @@ std::string excerpt(std::string_view s) {
 Result<WatchEvent> decodeWatchLine(std::string_view line) {
   auto j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
-    return invalidError("watch stream: line is not valid JSON: \"" + excerpt(line) + "\"");
+    return invalidError("watch stream: line is not valid JSON: \"" + lineExcerpt(line) + "\"");
   }
   if (!j.is_object()) return invalidError("watch stream: event is not a JSON object");
   auto t = j.find("type");
@@ -71,7 +71,7 @@ Result<WatchEvent> decodeWatchLine(std::string_view line) {
   } else if (type == "ERROR") {
     ev.type = WatchEventType::Error;
   } else {
-    return invalidError("watch stream: unknown event type \"" + excerpt(type) + "\"");
+    return invalidError("watch stream: unknown event type \"" + lineExcerpt(type) + "\"");
   }
   ev.object = std::move(*o);
   if (ev.type == WatchEventType::Error) {

@@ -29,7 +29,7 @@ std::string firstLine(const std::string& s) {
   return s.substr(0, s.find('\n'));
 }
 
-std::string tail(const std::string& s, size_t n = 2000) {
+std::string stderrTail(const std::string& s, size_t n = 2000) {
   return s.size() > n ? s.substr(s.size() - n) : s;
 }
 
@@ -42,7 +42,7 @@ Error failedCycle(const PipeApplyResult& res) {
         "previous point stays");
   Error e = res.applied.error();
   {
-    std::string sender = tail(res.senderErr, 800);
+    std::string sender = stderrTail(res.senderErr, 800);
     // The sender's end matters when the stream broke off (a killed or failed sender), not when
     // DR stopped reading (the sender then only died of the closed pipe).
     const bool streamBroke = e.kind == ErrorKind::Invalid || e.kind == ErrorKind::Retryable;
@@ -89,7 +89,7 @@ Status Replicator::ensurePrimaryMover() {
   auto lv = runner_.run(v);
   if (!lv.ok() || !lv->success())
     return refusedError("the local extent mover " + local + " does not run" +
-                        (lv.ok() ? ": " + tail(lv->err, 300) : ": " + lv.error().message) +
+                        (lv.ok() ? ": " + stderrTail(lv->err, 300) : ": " + lv.error().message) +
                         " (replication.mover_local_path)");
   const std::string want = firstLine(lv->out);
   if (cfg_.replication.transport == config::Transport::Local) {
@@ -104,7 +104,8 @@ Status Replicator::ensurePrimaryMover() {
   rv.timeout = std::chrono::seconds(30);
   auto got = runner_.run(rv);
   if (!got.ok()) return got.error().wrap("asking the primary for its ocpv-dr-mover version");
-  if (got->exitCode == 255) return retryableError("ssh to the primary failed: " + tail(got->err));
+  if (got->exitCode == 255)
+    return retryableError("ssh to the primary failed: " + stderrTail(got->err));
   if (got->success() && firstLine(got->out) == want) {
     moverReady_ = true;
     return {};
@@ -127,7 +128,7 @@ Status Replicator::ensurePrimaryMover() {
   if (!put.ok()) return put.error().wrap("installing ocpv-dr-mover on the primary");
   if (!put->success() || firstLine(put->out) != want)
     return terminalError("installing ocpv-dr-mover at " + remote + " on the primary failed (exit " +
-                         std::to_string(put->exitCode) + "): " + tail(put->err, 500));
+                         std::to_string(put->exitCode) + "): " + stderrTail(put->err, 500));
   log::info("installed ocpv-dr-mover on the primary",
             {{"path", remote},
              {"version", want},
@@ -157,7 +158,8 @@ Result<std::string> Replicator::probeRoot(bool primarySide, const std::string& r
     auto r = runner_.run(p);
     if (!r.ok()) return r.error();
     if (!r->success())
-      return retryableError("probing " + root + " on the primary failed: " + tail(r->err, 500));
+      return retryableError("probing " + root +
+                            " on the primary failed: " + stderrTail(r->err, 500));
     auto f = moverFields(r->out, "OCPVDR-MOVER probe");
     if (f["reflink"] != "yes") {
       std::string line = firstLine(r->out);

@@ -24,7 +24,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::string slurp(const std::filesystem::path& p) {
+std::string readAll(const std::filesystem::path& p) {
   return readFile(p.string()).valueOr("");
 }
 
@@ -126,7 +126,7 @@ Result<std::string> PeerProcess::waitForLog(const std::regex& pattern,
                                             std::stop_token stop) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    const std::string log = slurp(spec_.logFile);
+    const std::string log = readAll(spec_.logFile);
     std::smatch m;
     if (std::regex_search(log, m, pattern)) return m.size() > 1 ? m[1].str() : m[0].str();
     if (!running())
@@ -145,7 +145,7 @@ Result<std::string> PeerProcess::waitForFile(const std::filesystem::path& file,
                                              std::stop_token stop) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    std::string text = slurp(file);
+    std::string text = readAll(file);
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     if (!text.empty()) return text;
     if (!running())
@@ -180,7 +180,7 @@ int PeerProcess::stop(std::chrono::milliseconds grace) {
 }
 
 std::string PeerProcess::logTail(std::size_t bytes) const {
-  std::string log = slurp(spec_.logFile);
+  std::string log = readAll(spec_.logFile);
   if (log.size() > bytes) log = "..." + log.substr(log.size() - bytes);
   return log;
 }

@@ -4,7 +4,7 @@
 namespace ocpvdr::demo {
 namespace {
 
-std::string pad(int i, int width) {
+std::string zeroPad(int i, int width) {
   std::string s = std::to_string(i);
   return std::string(width > static_cast<int>(s.size()) ? width - s.size() : 0, '0') + s;
 }
@@ -86,11 +86,11 @@ Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
   for (int i = 0; i < vms; ++i) {
     ScenarioVolume v;
     v.ns = namespaces[i % namespaces.size()];
-    const std::string vm = "vm-" + pad(i, 3);
+    const std::string vm = "vm-" + zeroPad(i, 3);
     v.fromDataVolume = i % 2 == 0;
     v.dvState = i % 4 == 0 ? DvPvcState::LegacyImport : DvPvcState::Populator;
     v.pvc = vm + (v.fromDataVolume ? "-root" : "-disk");
-    v.pv = "pvc-5e0c" + pad(i, 4) + "-0000-4000-8000-000000000000";
+    v.pv = "pvc-5e0c" + zeroPad(i, 4) + "-0000-4000-8000-000000000000";
     v.csi = i % 3 == 0;
     auto [pv, pvc] = volumeObjects(v, vm, server, exportPath);
     Json volume;
@@ -135,8 +135,8 @@ Scenario buildScenario(int vms, const std::vector<std::string>& namespaces,
   for (int i = 0; i < options.unfinishedDataVolumes; ++i) {
     ScenarioVolume v;
     v.ns = namespaces.front();
-    v.pvc = "import-in-progress-" + pad(i, 2);
-    v.pv = "pvc-5e0c" + pad(9000 + i, 4) + "-0000-4000-8000-000000000000";
+    v.pvc = "import-in-progress-" + zeroPad(i, 2);
+    v.pv = "pvc-5e0c" + zeroPad(9000 + i, 4) + "-0000-4000-8000-000000000000";
     v.fromDataVolume = true;
     v.dvState = DvPvcState::Unfinished;
     auto [pv, pvc] = volumeObjects(v, v.pvc, server, exportPath);

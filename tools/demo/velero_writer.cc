@@ -80,7 +80,7 @@ struct Writer {
   }
 };
 
-void writeFile(const std::string& path, const std::string& data) {
+void writeBytes(const std::string& path, const std::string& data) {
   std::ofstream f(path, std::ios::binary);
   f << data;
   if (!f) throw std::runtime_error("cannot write " + path);
@@ -133,7 +133,7 @@ std::string veleroTarball(const std::vector<Json>& objects, const VeleroTarballO
 
 void writeVeleroTarball(const std::string& path, const std::vector<Json>& objects,
                         const VeleroTarballOptions& options) {
-  writeFile(path, veleroTarball(objects, options));
+  writeBytes(path, veleroTarball(objects, options));
 }
 
 Json veleroBackupJson(const VeleroBackupSpec& spec) {
@@ -176,7 +176,7 @@ std::string tarGz(const std::vector<TarEntry>& entries, bool gzip) {
 }
 
 void writeTarGz(const std::string& path, const std::vector<TarEntry>& entries, bool gzip) {
-  writeFile(path, tarGz(entries, gzip));
+  writeBytes(path, tarGz(entries, gzip));
 }
 
 Json samplePv(const std::string& name, const std::string& server, const std::string& path,

@@ -8,7 +8,7 @@
 namespace kubesim {
 namespace {
 
-const ResourceType& vmiType(const Store& s) {
+const ResourceType& freezeVmiType(const Store& s) {
   return *s.table().find("kubevirt.io", "v1", "virtualmachineinstances");
 }
 
@@ -104,7 +104,7 @@ std::optional<ApiResult<ActionResponse>> GuestFreeze::handle(const ActionRequest
     return std::nullopt;
   const bool freeze = r.action == "freeze";
   const std::string key = r.ns + "/" + r.name;
-  auto got = store.get(vmiType(store), r.ns, r.name);
+  auto got = store.get(freezeVmiType(store), r.ns, r.name);
   if (!got.ok()) {
     if (got.error().code == 404)
       return ApiError{
@@ -156,7 +156,7 @@ std::optional<ApiResult<ActionResponse>> GuestFreeze::handle(const ActionRequest
   }
   if (r.agentFault) return fail("injected fault (guest-fsfreeze-freeze)");
   auto w = store.modify(
-      vmiType(store), r.ns, r.name, [](Json& o) { o["status"]["fsFreezeStatus"] = "frozen"; },
+      freezeVmiType(store), r.ns, r.name, [](Json& o) { o["status"]["fsFreezeStatus"] = "frozen"; },
       asVirtHandler());
   if (!w.ok()) return w.error();
   const auto seconds =
@@ -174,7 +174,7 @@ std::optional<ApiResult<ActionResponse>> GuestFreeze::handle(const ActionRequest
 
 ApiStatus GuestFreeze::thaw(Store& store, const std::string& ns, const std::string& name) {
   auto w = store.modify(
-      vmiType(store), ns, name,
+      freezeVmiType(store), ns, name,
       [](Json& o) {
         if (o["status"].is_object()) o["status"].erase("fsFreezeStatus");
       },
@@ -201,7 +201,7 @@ void GuestFreeze::tick(Store& store, ocpvdr::SystemTime now) {
   for (const auto& key : due) {
     const auto slash = key.find('/');
     const std::string ns = key.substr(0, slash), name = key.substr(slash + 1);
-    auto got = store.get(vmiType(store), ns, name);
+    auto got = store.get(freezeVmiType(store), ns, name);
     if (!got.ok() || str(child(got.value()->object, "status"), "fsFreezeStatus") != "frozen")
       continue;
     // scheduleSafetyVMIUnfreeze calls UnfreezeVMI, which needs the agent like any thaw.
@@ -222,7 +222,7 @@ void GuestFreeze::tick(Store& store, ocpvdr::SystemTime now) {
 ApiStatus GuestFreeze::setAgentConnected(Store& store, const std::string& ns,
                                          const std::string& name, bool connected) {
   auto w = store.modify(
-      vmiType(store), ns, name,
+      freezeVmiType(store), ns, name,
       [connected](Json& o) {
         Json& conds = o["status"]["conditions"];
         if (!conds.is_array()) conds = Json::array();

@@ -13,7 +13,7 @@ const ResourceType& vmType(const Store& s) {
 const ResourceType& vmiType(const Store& s) {
   return *s.table().find("kubevirt.io", "v1", "virtualmachineinstances");
 }
-const ResourceType& pvcType(const Store& s) {
+const ResourceType& claimType(const Store& s) {
   return *s.table().find("", "v1", "persistentvolumeclaims");
 }
 
@@ -50,7 +50,7 @@ std::vector<std::string> claimsOf(const Json& vm) {
 std::string volumeProblem(const Store& store, const std::string& ns, const Json& vm) {
   bool waiting = false;
   for (const auto& claim : claimsOf(vm)) {
-    auto pvc = store.get(pvcType(store), ns, claim);
+    auto pvc = store.get(claimType(store), ns, claim);
     if (!pvc.ok()) return "ErrorPvcNotFound";
     if (str(child(pvc.value()->object, "status"), "phase") != "Bound") waiting = true;
   }
@@ -211,7 +211,7 @@ void KubevirtController::onEvent(const Event& event, Store& store) {
     reconcileVm(store, event.object->ns, event.object->name, std::nullopt);
     return;
   }
-  if (type == &pvcType(store)) {
+  if (type == &claimType(store)) {
     // A claim changed: VMs in its namespace that use it may now start (or not).
     ListRequest req;
     req.filter.ns = event.object->ns;

@@ -111,7 +111,7 @@ bool namespaceIncluded(const std::vector<std::string>& includes, const std::stri
 }
 
 // A JSON pointer's value, or nullptr-with-found=false.
-const Json* at(const Json& obj, const std::string& pointer) {
+const Json* atPointer(const Json& obj, const std::string& pointer) {
   try {
     const Json::json_pointer p(pointer);
     return obj.contains(p) ? &obj.at(p) : nullptr;
@@ -121,12 +121,12 @@ const Json* at(const Json& obj, const std::string& pointer) {
 }
 
 std::string objectName(const Json& obj) {
-  const Json* n = at(obj, "/metadata/name");
+  const Json* n = atPointer(obj, "/metadata/name");
   return n && n->is_string() ? n->get<std::string>() : "";
 }
 
 std::string objectNamespace(const Json& obj) {
-  const Json* n = at(obj, "/metadata/namespace");
+  const Json* n = atPointer(obj, "/metadata/namespace");
   return n && n->is_string() ? n->get<std::string>() : "";
 }
 
@@ -145,14 +145,14 @@ ApiResult<bool> matches(const ResourceModifierRule& r, const Json& obj,
   if (!r.labelSelector.is_null()) {
     auto sel = selectorOf(r.labelSelector);
     if (!sel.ok()) return sel.error();
-    const Json* labels = at(obj, "/metadata/labels");
+    const Json* labels = atPointer(obj, "/metadata/labels");
     if (!sel.value().matches(labels ? *labels : Json())) return false;
   }
   if (r.matches.is_array()) {
     for (const auto& m : r.matches) {
       const std::string path = m.value("path", "");
       if (path.empty()) return badRequest("path is required for match rule");
-      const Json* v = at(obj, path);
+      const Json* v = atPointer(obj, path);
       if (!v || *v != patchValue(m.contains("value") ? m["value"] : Json(""))) return false;
     }
   }
@@ -217,7 +217,7 @@ Json strategicMerge(const Json& target, const Json& patch) {
 
 ApiResult<ResourceModifiers> ResourceModifiers::fromConfigMap(const Json& cm) {
   const std::string where = objectNamespace(cm) + "/" + objectName(cm);
-  const Json* data = at(cm, "/data");
+  const Json* data = atPointer(cm, "/data");
   if (!data || !data->is_object() || data->size() != 1)
     return badRequest("illegal resource modifiers " + where + " configmap");
   const Json& text = data->begin().value();
