@@ -208,13 +208,17 @@ bool LeaderElector::run(std::stop_token stop,
   // Leading: the work runs on its own thread; a renewer keeps the Lease; this thread watches the
   // renew deadline, which holds even when a renewal call hangs.
   std::stop_source leadStop;
-  std::jthread work([&] { lead(leadStop.get_token()); });
+  std::atomic<bool> workDone{false};
+  std::jthread work([&] {
+    lead(leadStop.get_token());
+    workDone = true;  // work that ends by itself (it could not start) gives the Lease back
+  });
   std::jthread renewer([&](std::stop_token own) {
     while (waitRetry(own)) (void)tryAcquireOrRenew(own);
   });
   bool lost = false;
   const auto step = std::max(std::chrono::milliseconds(10), s_.retryPeriod / 4);
-  while (!stop.stop_requested()) {
+  while (!stop.stop_requested() && !workDone.load()) {
     if (!leading()) {
       lost = true;
       break;

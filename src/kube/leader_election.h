@@ -66,7 +66,7 @@ class LeaderElector {
   // Blocks until `stop`: waits as a candidate, calls lead(token) on a thread of its own once the
   // Lease is held, renews; when renewal fails for renewDeadline (or `stop` is requested) the token
   // passed to lead() is stopped and run() waits for lead() to return. Returns after losing (false)
-  // or after `stop` (true; the Lease is then released).
+  // or after `stop` or after lead() returned by itself (true); the Lease is then released.
   bool run(std::stop_token stop, const std::function<void(std::stop_token leading)>& lead);
 
   // Sets the Lease free if this candidate holds it (empty holder, duration 1 s).
