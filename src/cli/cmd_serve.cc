@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/handler_env.h"
@@ -18,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/primary_api.h"
 #include "kube/connect.h"
+#include "kube/leader_election.h"
 #include "server/http_server.h"
 
 namespace ocpvdr::cli {
@@ -31,6 +34,89 @@ struct ServeArgs {
 int serveFailure(const Error& e) {
   std::cerr << "ocpv-dr serve: " << e.message << "\n";
   return exitCodeFor(e.kind);
+}
+
+void writeReadyFile(const std::string& readyFile, const engine::EngineOptions& opts,
+                    const config::Config& cfg, int port) {
+  if (readyFile.empty()) return;
+  auto hp = server::splitHostPort(opts.listen);
+  const std::string host = hp.ok() && hp->first != "0.0.0.0" ? hp->first : "127.0.0.1";
+  const std::string scheme = cfg.server.tls.certFile.empty() ? "http" : "https";
+  const std::string url = scheme + "://" + host + ":" + std::to_string(port);
+  if (Status st = writeFileAtomic(readyFile, url + "\n"); !st.ok())
+    log::warn("serve: cannot write the ready file", {{"error", st.error().message}});
+}
+
+// Waits for SIGTERM/SIGINT (blocked in every thread, taken here synchronously) or `stop`.
+int waitForSignal(const sigset_t& signals, std::stop_token stop) {
+  int sig = 0;
+  while (sig != SIGTERM && sig != SIGINT && !stop.stop_requested()) {
+    timespec wait{0, 200'000'000};
+    sig = sigtimedwait(&signals, nullptr, &wait);
+  }
+  return sig;
+}
+
+// server.leader_election: a standby until the Lease on the DR cluster is ours (docs/serve.md,
+// "Active and standby"). While active, the engine runs as without election; it starts with a
+// full reconcile pass (this instance's catalog may be behind the previous active one's). When
+// renewal fails for renew_deadline the engine is shut down with a grace short enough to be over
+// before the Lease can expire, and serve exits (Retryable exit code) so that its supervisor
+// restarts it as a standby. SIGTERM: shut down, release the Lease, exit 0.
+int runElected(const config::Config& cfg, engine::EngineDeps deps, engine::EngineOptions opts,
+               const ServeArgs& a, const sigset_t& signals) {
+  const auto& le = cfg.server.leaderElection;
+  auto dr = kube::connect(cfg.dr.kubernetes, *deps.clock, curlHttpClients());
+  if (!dr.ok()) return serveFailure(dr.error().wrap("sites.dr.kubernetes (server.leader_election)"));
+  kube::LeaseSettings ls;
+  ls.ns = le.leaseNamespace;
+  ls.name = le.leaseName;
+  ls.identity = le.identity.empty() ? kube::defaultLeaseIdentity() : le.identity;
+  ls.leaseDuration = le.leaseDuration;
+  ls.renewDeadline = le.renewDeadline;
+  ls.retryPeriod = le.retryPeriod;
+  if (auto why = kube::validateLeaseSettings(ls); !why.empty())
+    return serveFailure(invalidError("server.leader_election: " + why));
+  kube::LeaderElector elector(*dr->client, *deps.clock, ls);
+  // Stopping must be over before a standby may take the Lease (lease_duration after the last
+  // renewal): half of that margin for the running syncs.
+  opts.shutdownGrace = std::min<std::chrono::milliseconds>(
+      opts.shutdownGrace, (ls.leaseDuration - ls.renewDeadline) / 2);
+  deps.statusExtra = [&elector] { return Json{{"leader_election", elector.statusJson()}}; };
+
+  std::stop_source stopAll;
+  std::jthread signalWaiter([&](std::stop_token own) {
+    int sig = waitForSignal(signals, own);
+    if (sig == SIGTERM || sig == SIGINT) {
+      log::info("serve: signal received", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
+      stopAll.request_stop();
+    }
+  });
+  log::info("serve: standby, waiting for the Lease",
+            {{"lease", ls.ns + "/" + ls.name}, {"identity", ls.identity}});
+  std::optional<Error> startError;
+  const bool clean = elector.run(stopAll.get_token(), [&](std::stop_token leading) {
+    log::info("serve: active", {{"lease", ls.ns + "/" + ls.name}, {"identity", ls.identity}});
+    engine::Engine engine(cfg, deps, opts);
+    if (Status st = engine.start(); !st.ok()) {
+      startError = st.error();
+      return;
+    }
+    writeReadyFile(a.readyFile, opts, cfg, engine.port());
+    std::jthread takeover([&](std::stop_token) { (void)engine.runReconcile("takeover", leading); });
+    while (!leading.stop_requested()) deps.clock->sleepFor(std::chrono::milliseconds(50), leading);
+    engine.shutdown();
+  });
+  signalWaiter.request_stop();
+  if (startError) return serveFailure(*startError);
+  if (!clean) {
+    log::error(
+        "serve: lost the Lease (no renewal within renew_deadline); workers stopped, exiting "
+        "so that a restart rejoins as a standby",
+        {{"lease", ls.ns + "/" + ls.name}, {"identity", ls.identity}});
+    return exitCodeFor(ErrorKind::Retryable);
+  }
+  return 0;
 }
 
 int runServe(const GlobalOptions& g, const ServeArgs& a) {
@@ -79,24 +165,17 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.notifyHttp = &notifyHttp;
   deps.kube = conn->client.get();
 
-  engine::Engine engine(e.config, deps, opts);
-  if (Status st = engine.start(); !st.ok()) return serveFailure(st.error());
-  if (!a.readyFile.empty()) {
-    auto hp = server::splitHostPort(opts.listen);
-    const std::string host = hp.ok() && hp->first != "0.0.0.0" ? hp->first : "127.0.0.1";
-    const std::string scheme = e.config.server.tls.certFile.empty() ? "http" : "https";
-    const std::string url = scheme + "://" + host + ":" + std::to_string(engine.port());
-    if (Status st = writeFileAtomic(a.readyFile, url + "\n"); !st.ok())
-      log::warn("serve: cannot write the ready file", {{"error", st.error().message}});
+  const auto& le = e.config.server.leaderElection;
+  if (!le.enabled) {
+    engine::Engine engine(e.config, deps, opts);
+    if (Status st = engine.start(); !st.ok()) return serveFailure(st.error());
+    writeReadyFile(a.readyFile, opts, e.config, engine.port());
+    int sig = waitForSignal(signals, {});
+    log::info("serve: signal received", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
+    engine.shutdown();
+    return 0;
   }
-  int sig = 0;
-  while (sig != SIGTERM && sig != SIGINT) {
-    timespec wait{1, 0};
-    sig = sigtimedwait(&signals, nullptr, &wait);
-  }
-  log::info("serve: signal received", {{"signal", sig == SIGTERM ? "TERM" : "INT"}});
-  engine.shutdown();
-  return 0;
+  return runElected(e.config, deps, opts, a, signals);
 }
 
 }  // namespace

@@ -64,6 +64,18 @@ void crossCheck(Config& cfg, Collector& c) {
   checkUnder("replication.path_mappings", cfg.replication.pathMappings, cfg.dr.exportRoots,
              "sites.dr.nfs.export_roots", false);
 
+  const auto& le = cfg.server.leaderElection;
+  if (!c.reportedAt("server.leader_election")) {
+    if (le.renewDeadline >= le.leaseDuration)
+      c.addAtKey("server.leader_election.renew_deadline",
+                 "must be shorter than lease_duration: the active instance stops its workers "
+                 "within lease_duration - renew_deadline, before a standby may take over");
+    else if (le.retryPeriod <= Millis(0) || le.retryPeriod >= le.renewDeadline)
+      c.addAtKey("server.leader_election.retry_period",
+                 "must be positive and shorter than renew_deadline (renewals are retried "
+                 "every retry_period until the deadline)");
+  }
+
   const auto& tls = cfg.server.tls;
   if (tls.certFile.empty() != tls.keyFile.empty() && !c.reportedAt("server.tls")) {
     bool certMissing = tls.certFile.empty();

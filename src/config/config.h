@@ -176,6 +176,18 @@ struct ServerTls {
   std::string certFile, keyFile;  // both empty: plain HTTP
 };
 
+// server.leader_election: one active serve among several (kube/leader_election.h), through a
+// coordination.k8s.io/v1 Lease on the DR cluster (sites.dr.kubernetes).
+struct LeaderElection {
+  bool enabled = false;
+  std::string leaseNamespace = "ocpv-dr";
+  std::string leaseName = "ocpv-dr-serve";
+  std::string identity;  // empty: <host name>-<pid>
+  Millis leaseDuration{15'000};
+  Millis renewDeadline{10'000};  // < leaseDuration: the holder stops before the Lease expires
+  Millis retryPeriod{2'000};     // < renewDeadline
+};
+
 struct Server {
   std::string listen = "0.0.0.0:8443";
   std::string tokenFile;       // Bearer token for POST /v1/events (required to accept events)
@@ -189,6 +201,7 @@ struct Server {
   Seconds shutdownGrace{60};         // SIGTERM: time running syncs get to finish
   bool publicMetricsLabels = false;  // /metrics shows PV names without a token
   std::string expectedCluster;       // set: events must carry "cluster" equal to this
+  LeaderElection leaderElection;
 };
 
 struct Forwarder {

@@ -151,6 +151,14 @@ server:                            # ocpv-dr serve (standalone engine on the DR 
   shutdown_grace: 60s              # on SIGTERM, running syncs get this long to finish
   public_metrics_labels: false     # true: /metrics shows PV names without a token too
   expected_cluster: ""             # set: every event must name this cluster in "cluster"
+  leader_election:                 # one active serve among several (a Lease on the DR cluster)
+    enabled: false                 # true: wait as a standby until the Lease is ours
+    namespace: ocpv-dr             # the Lease's namespace on the DR cluster
+    name: ocpv-dr-serve            # the Lease's name (one per DR NFS host)
+    identity: ""                   # empty: <host name>-<pid>
+    lease_duration: 15s            # a standby takes over this long after the last renewal
+    renew_deadline: 10s            # < lease_duration: the active one stops its workers by then
+    retry_period: 2s               # < renew_deadline: how often to renew or to try to take it
 
 forwarder:                         # ocpv-dr forward (in the primary cluster, posts events to EDA)
   webhook_url: ""                  # http(s) URL of the EDA webhook or of ocpv-dr serve /v1/events

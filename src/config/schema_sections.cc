@@ -207,6 +207,17 @@ Fields Schema::server(Server& s) {
       seconds("shutdown_grace", s.shutdownGrace),
       flag("public_metrics_labels", s.publicMetricsLabels),
       text("expected_cluster", s.expectedCluster, anyText()),
+      section("leader_election",
+              [this, &s] {
+                auto& l = s.leaderElection;
+                return Fields{flag("enabled", l.enabled),
+                              text("namespace", l.leaseNamespace, nonEmptyText()),
+                              text("name", l.leaseName, nonEmptyText()),
+                              text("identity", l.identity, anyText()),
+                              millis("lease_duration", l.leaseDuration),
+                              millis("renew_deadline", l.renewDeadline),
+                              millis("retry_period", l.retryPeriod)};
+              }),
   };
 }
 

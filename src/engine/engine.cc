@@ -412,6 +412,10 @@ Json Engine::statusDocument() {
     sched["running"] = scheduler_->running();
   }
   doc["schedule"] = sched;
+  if (deps_.statusExtra) {
+    const Json extra = deps_.statusExtra();
+    for (const auto& [k, v] : extra.items()) doc[k] = v;
+  }
   {
     std::lock_guard lock(mu_);
     doc["maintenance"] = lastMaintenance_.is_null() ? Json::object() : lastMaintenance_;

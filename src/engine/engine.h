@@ -42,6 +42,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -115,6 +116,8 @@ struct EngineDeps {
   // The per-key reconcile the workers run; null: the Replicator's (ReplicatorKeyHandler over the
   // deps above and the engine's delete breakers). Tests wrap that one to observe every sync.
   KeyHandler* handler = nullptr;
+  // Extra sections of /v1/status, e.g. {"leader_election": ...} from cmd_serve; may be empty.
+  std::function<Json()> statusExtra;
 };
 
 struct EngineStats {

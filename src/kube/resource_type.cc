@@ -24,6 +24,7 @@ const std::vector<ResourceType>& table() {
       {"velero.io", "v1", "backups", "Backup", true, "", ""},
       {"velero.io", "v1", "restores", "Restore", true, "", ""},
       {"velero.io", "v1", "backupstoragelocations", "BackupStorageLocation", true, "", ""},
+      {"coordination.k8s.io", "v1", "leases", "Lease", true, "", ""},
   };
   return t;
 }
@@ -65,6 +66,9 @@ const ResourceType& restores() {
 }
 const ResourceType& backupStorageLocations() {
   return table()[11];
+}
+const ResourceType& leases() {
+  return table()[12];
 }
 const std::vector<ResourceType>& all() {
   return table();

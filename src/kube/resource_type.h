@@ -46,6 +46,7 @@ const ResourceType& dataVolumes();
 const ResourceType& backups();
 const ResourceType& restores();
 const ResourceType& backupStorageLocations();
+const ResourceType& leases();  // coordination.k8s.io/v1: serve's active/standby election
 // Every entry above, in that order.
 const std::vector<ResourceType>& all();
 }  // namespace resources

@@ -25,6 +25,7 @@
 #include "support/eventually.h"
 #include "support/kube_sim_process.h"
 #include "support/raw_http.h"
+#include "support/spawned.h"
 #include "support/temp_dir.h"
 
 extern char** environ;
@@ -34,52 +35,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-
-// A process spawned with stdout+stderr to a log file; SIGKILLed at destruction if still running.
-class Spawned {
- public:
-  Spawned(std::vector<std::string> args, const std::string& log) : log_(log) {
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    EXPECT_EQ(posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Spawned() {
-    if (pid_ > 0 && status_ < 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  pid_t pid() const { return pid_; }
-  // Exit status (128 + signal when killed), or -1 when still running after `limit`.
-  int wait(std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return status_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-  int stop() {
-    ::kill(pid_, SIGTERM);
-    return wait(30s);
-  }
-  std::string log() const { return readFile(log_).valueOr(""); }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
 
 // Peak resident set (VmHWM) of `pid` in KiB, -1 when unreadable.
 long peakRssKiB(pid_t pid) {

@@ -26,6 +26,7 @@ TEST(ResourceTable, HasEveryTypeWithGroupVersionAndScope) {
       {"backups", "velero.io", "v1", "Backup", true},
       {"restores", "velero.io", "v1", "Restore", true},
       {"backupstoragelocations", "velero.io", "v1", "BackupStorageLocation", true},
+      {"leases", "coordination.k8s.io", "v1", "Lease", true},
   };
   ASSERT_EQ(resources::all().size(), std::size(want));
   for (const auto& w : want) {

@@ -96,6 +96,12 @@ ResourceTable ResourceTable::standard() {
                    std::vector<std::string>{}));
   v.push_back(make("velero.io", "v1", "BackupStorageLocation", "backupstoragelocations",
                    "backupstoragelocation", true, false, true, {"bsl"}));
+  // coordination.k8s.io/v1 Lease (typed, no status subresource): leader election. An update
+  // carrying a stale metadata.resourceVersion is a 409 like any other object's (store.cc), which is
+  // what makes two candidates' races safe (client-go tools/leaderelection/resourcelock/leaselock.go
+  // updates with the resourceVersion it read).
+  v.push_back(make("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, false, false,
+                   std::vector<std::string>{}));
   // RBAC (typed, no status): what kube-sim --rbac authorizes requests against (rbac.h).
   for (const auto& [kind, plural, ns] :
        {std::tuple{"ClusterRole", "clusterroles", false},
