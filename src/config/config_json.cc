@@ -43,6 +43,30 @@ json retentionJson(const RecoveryPointRetention& k) {
   return {{"keep_last", k.keepLast}, {"hourly", k.hourly}, {"daily", k.daily}};
 }
 
+json serverJson(const Server& s) {
+  const auto& le = s.leaderElection;
+  return {{"listen", s.listen},
+          {"token_file", s.tokenFile},
+          {"hmac_secret_file", s.hmacSecretFile},
+          {"tls", {{"cert_file", s.tls.certFile}, {"key_file", s.tls.keyFile}}},
+          {"max_body_bytes", s.maxBodyBytes},
+          {"workers", s.workers},
+          {"watch_primary", s.watchPrimary},
+          {"rate_limit_per_second", s.rateLimitPerSecond},
+          {"settle", duration(s.settle)},
+          {"shutdown_grace", duration(s.shutdownGrace)},
+          {"public_metrics_labels", s.publicMetricsLabels},
+          {"expected_cluster", s.expectedCluster},
+          {"leader_election",
+           {{"enabled", le.enabled},
+            {"namespace", le.leaseNamespace},
+            {"name", le.leaseName},
+            {"identity", le.identity},
+            {"lease_duration", duration(le.leaseDuration)},
+            {"renew_deadline", duration(le.renewDeadline)},
+            {"retry_period", duration(le.retryPeriod)}}}};
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Config& cfg) {
@@ -51,7 +75,6 @@ nlohmann::json toJson(const Config& cfg) {
   for (const auto& m : r.pathMappings) mappings.push_back({{"primary", m.primary}, {"dr", m.dr}});
   const auto& b = cfg.backupStore;
   const auto& f = cfg.failover;
-  const auto& s = cfg.server;
   const auto& w = cfg.forwarder;
   return {
       {"sites", {{"primary", siteJson(cfg.primary)}, {"dr", siteJson(cfg.dr)}}},
@@ -118,27 +141,7 @@ nlohmann::json toJson(const Config& cfg) {
         {"work_dir", f.workDir},
         {"field_manager", f.fieldManager},
         {"require_guest_agent", f.requireGuestAgent}}},
-      {"server",
-       {{"listen", s.listen},
-        {"token_file", s.tokenFile},
-        {"hmac_secret_file", s.hmacSecretFile},
-        {"tls", {{"cert_file", s.tls.certFile}, {"key_file", s.tls.keyFile}}},
-        {"max_body_bytes", s.maxBodyBytes},
-        {"workers", s.workers},
-        {"watch_primary", s.watchPrimary},
-        {"rate_limit_per_second", s.rateLimitPerSecond},
-        {"settle", duration(s.settle)},
-        {"shutdown_grace", duration(s.shutdownGrace)},
-        {"public_metrics_labels", s.publicMetricsLabels},
-        {"expected_cluster", s.expectedCluster},
-        {"leader_election",
-         {{"enabled", s.leaderElection.enabled},
-          {"namespace", s.leaderElection.leaseNamespace},
-          {"name", s.leaderElection.leaseName},
-          {"identity", s.leaderElection.identity},
-          {"lease_duration", duration(s.leaderElection.leaseDuration)},
-          {"renew_deadline", duration(s.leaderElection.renewDeadline)},
-          {"retry_period", duration(s.leaderElection.retryPeriod)}}}}},
+      {"server", serverJson(cfg.server)},
       {"forwarder",
        {{"webhook_url", w.webhookUrl},
         {"token_file", w.tokenFile},
