@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -296,6 +297,28 @@ std::string idFromNs(int64_t ns) {
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<long long>(ns % 1000000000));
   return buf;
+}
+
+Result<std::vector<std::string>> sortedNames(int dirFd) {
+  int dup = ::fcntl(dirFd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return sysError("dup", errno);
+  DIR* d = ::fdopendir(dup);
+  if (d == nullptr) {
+    ::close(dup);
+    return sysError("opendir", errno);
+  }
+  ::rewinddir(d);  // the fd may have been read before
+  std::vector<std::string> names;
+  errno = 0;
+  while (struct dirent* de = ::readdir(d)) {
+    if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
+    names.emplace_back(de->d_name);
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return sysError("readdir", err);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace ocpvdr::extent

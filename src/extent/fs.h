@@ -47,6 +47,9 @@ class Fd {
 // space" named; EOPNOTSUPP/EXDEV/ENOTTY (no reflink or FIEMAP here) are Refused.
 Error sysError(std::string_view what, int err);
 
+// The entries of the directory open as dirFd (without "." and ".."), sorted; dirFd stays open.
+[[nodiscard]] Result<std::vector<std::string>> sortedNames(int dirFd);
+
 // One FIEMAP record. Flags are the kernel's FIEMAP_EXTENT_* bits, untouched.
 struct PhysExtent {
   uint64_t logical = 0;

@@ -24,25 +24,6 @@ namespace {
 // removes them with the other unlisted entries.
 constexpr const char* kTmpPrefix = ".ocpv-dr-materialize.";
 
-Result<std::vector<std::string>> namesAt(int dirFd) {
-  int dup = ::fcntl(dirFd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return sysError("dup", errno);
-  DIR* d = ::fdopendir(dup);
-  if (d == nullptr) {
-    ::close(dup);
-    return sysError("opendir", errno);
-  }
-  ::rewinddir(d);
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* de = ::readdir(d)) {
-    if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
-    names.emplace_back(de->d_name);
-  }
-  ::closedir(d);
-  return names;
-}
-
 bool sameTime(const struct timespec& a, const struct timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
@@ -99,7 +80,7 @@ class Materializer {
   // metadata srcSt describes and fsyncs it. rel names dst for messages.
   Status syncDir(int src, int dst, const struct stat& srcSt, const std::string& rel) {
     ++report.dirs;
-    OCPVDR_ASSIGN_OR_RETURN(auto names, namesAt(src));
+    OCPVDR_ASSIGN_OR_RETURN(auto names, sortedNames(src));
     std::set<std::string> keep;
     for (const auto& n : names) {
       const std::string what = rel.empty() ? n : rel + "/" + n;
@@ -120,7 +101,7 @@ class Materializer {
       }
       keep.insert(n);
     }
-    OCPVDR_ASSIGN_OR_RETURN(auto present, namesAt(dst));
+    OCPVDR_ASSIGN_OR_RETURN(auto present, sortedNames(dst));
     for (const auto& n : present) {
       if (keep.count(n) != 0) continue;
       OCPVDR_TRY(removeTreeAt(dst, n.c_str()));

@@ -33,27 +33,6 @@ std::string join(const std::string& a, const std::string& b) {
   return a.empty() ? b : a + "/" + b;
 }
 
-Result<std::vector<std::string>> sortedNames(int dirFd) {
-  int dup = ::fcntl(dirFd, F_DUPFD_CLOEXEC, 0);
-  if (dup < 0) return sysError("dup", errno);
-  DIR* d = ::fdopendir(dup);
-  if (d == nullptr) {
-    ::close(dup);
-    return sysError("opendir", errno);
-  }
-  std::vector<std::string> names;
-  errno = 0;
-  while (struct dirent* de = ::readdir(d)) {
-    if (std::strcmp(de->d_name, ".") == 0 || std::strcmp(de->d_name, "..") == 0) continue;
-    names.emplace_back(de->d_name);
-  }
-  int err = errno;
-  ::closedir(d);
-  if (err != 0) return sysError("readdir", err);
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
 struct Walker {
   Snapshot& snap;
   Status walk(int srcDir, int dstDir, const std::string& rel) {

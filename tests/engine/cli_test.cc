@@ -22,6 +22,7 @@
 #include "support/eventually.h"
 #include "support/http_test_server.h"
 #include "support/kube_sim_process.h"
+#include "support/spawned.h"
 #include "support/temp_dir.h"
 
 extern char** environ;
@@ -194,50 +195,18 @@ TEST_F(EngineCliTest, ReconcileSetupErrorsAreJsonWithTheirExitCode) {
 }
 
 // `ocpv-dr serve` as a process: spawned, events POSTed, SIGTERM.
-class ServeProcess {
+class ServeProcess : public ocpvdr::testing::Spawned {
  public:
-  ServeProcess(const std::string& bin, const std::string& config, const fs::path& dir) {
-    ready_ = (dir / "serve.url").string();
-    log_ = (dir / "serve.log").string();
-    std::vector<std::string> args{bin,    "-c",    config,         "--log-format",
-                                  "json", "serve", "--ready-file", ready_};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    EXPECT_EQ(posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && status_ < 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
+  ServeProcess(const std::string& bin, const std::string& config, const fs::path& dir)
+      : Spawned({bin, "-c", config, "--log-format", "json", "serve", "--ready-file",
+                 (dir / "serve.url").string()},
+                (dir / "serve.log").string()),
+        ready_((dir / "serve.url").string()) {}
   std::string url() const { return readFile(ready_).valueOr(""); }
-  // Waits for exit; the exit status, or -1 on timeout.
-  int wait(std::chrono::milliseconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < end) {
-      int st = 0;
-      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
-        status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        return status_;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    return -1;
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  std::string log() const { return readFile(log_).valueOr(""); }
+  void signal(int sig) { ::kill(pid(), sig); }
 
  private:
-  pid_t pid_ = -1;
-  int status_ = -1;
-  std::string ready_, log_;
+  std::string ready_;
 };
 
 TEST_F(EngineCliTest, ServeAcceptsEventsAndExitsZeroOnSigterm) {

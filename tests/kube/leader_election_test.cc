@@ -180,7 +180,7 @@ TEST_F(LeaderElectionTest,
   }
   ASSERT_TRUE(took) << "the standby never took the abandoned Lease";
   EXPECT_GE(*took - lastRenew, 2000ms - 100ms);
-  EXPECT_LE(*took - lastRenew, 2000ms + 1000ms);
+  EXPECT_LE(*took - lastRenew, 2000ms + 3000ms);  // generous: CI machines are loaded
   Json l = lease();
   EXPECT_EQ(l["spec"]["holderIdentity"], "b");
   EXPECT_EQ(l["spec"]["leaseTransitions"], 1);
@@ -227,10 +227,14 @@ TEST_F(LeaderElectionTest, AHolderCutOffFromTheApiStopsItsWorkBeforeTheStandbySt
 TEST_F(LeaderElectionTest, AStoppedHolderReleasesAndTheStandbyTakesOverAtOnce) {
   auto a = candidate("a", "ocpv-dr-serve", 10000ms, 5000ms, 200ms);
   auto b = candidate("b", "ocpv-dr-serve", 10000ms, 5000ms, 200ms);
+  // Work that lasts until leadership ends (work that returns by itself gives the Lease back).
+  auto work = [](std::stop_token leading) {
+    while (!leading.stop_requested()) std::this_thread::sleep_for(5ms);
+  };
   std::stop_source stopA, stopB;
-  std::jthread ra([&] { (void)a.elector->run(stopA.get_token(), [](std::stop_token) {}); });
+  std::jthread ra([&] { (void)a.elector->run(stopA.get_token(), work); });
   ASSERT_TRUE(ocpvdr::testing::eventually([&] { return a.elector->leading(); }, 5s, 10ms));
-  std::jthread rb([&] { (void)b.elector->run(stopB.get_token(), [](std::stop_token) {}); });
+  std::jthread rb([&] { (void)b.elector->run(stopB.get_token(), work); });
   std::this_thread::sleep_for(500ms);
   EXPECT_FALSE(b.elector->leading());
   const auto stopped = std::chrono::steady_clock::now();

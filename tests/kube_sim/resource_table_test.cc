@@ -52,12 +52,12 @@ TEST(ResourceTable, MatchesTheUpstreamCrds) {
     checked.insert(t->groupResource());
   }
   EXPECT_EQ(checked.size(), 8u);
-  // Everything else served is built in (core, storage.k8s.io, apps, typed RBAC) or a CRD without a
-  // fixture (CDI, OADP's DataProtectionApplication).
+  // Everything else served is built in (core, storage.k8s.io, apps, typed RBAC, Leases) or a CRD
+  // without a fixture (CDI, OADP's DataProtectionApplication).
   for (const auto& t : table.all()) {
     if (checked.count(t.groupResource())) continue;
     const bool builtIn = t.group.empty() || t.group == "storage.k8s.io" || t.group == "apps" ||
-                         t.group == "rbac.authorization.k8s.io";
+                         t.group == "rbac.authorization.k8s.io" || t.group == "coordination.k8s.io";
     EXPECT_TRUE(builtIn || t.group == "cdi.kubevirt.io" || t.group == "oadp.openshift.io")
         << t.groupResource();
     EXPECT_EQ(t.custom, !builtIn) << t.groupResource();

@@ -14,7 +14,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/json_util.h"
+#include "core/files.h"
 
 extern char** environ;
 
