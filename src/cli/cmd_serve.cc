@@ -67,7 +67,8 @@ int runElected(const config::Config& cfg, engine::EngineDeps deps, engine::Engin
                const ServeArgs& a, const sigset_t& signals) {
   const auto& le = cfg.server.leaderElection;
   auto dr = kube::connect(cfg.dr.kubernetes, *deps.clock, curlHttpClients());
-  if (!dr.ok()) return serveFailure(dr.error().wrap("sites.dr.kubernetes (server.leader_election)"));
+  if (!dr.ok())
+    return serveFailure(dr.error().wrap("sites.dr.kubernetes (server.leader_election)"));
   kube::LeaseSettings ls;
   ls.ns = le.leaseNamespace;
   ls.name = le.leaseName;
