@@ -3,9 +3,8 @@
 
 #include <sqlite3.h>
 
-#include <chrono>
-
 #include "core/sqlite.h"
+#include "core/time.h"
 
 namespace ocpvdr::catalog {
 namespace {
@@ -39,8 +38,7 @@ PointRecord readRow(const sqlite::Stmt& s) {
 }  // namespace
 
 SystemTime PointRecord::dataTime() const {
-  return SystemTime(
-      std::chrono::duration_cast<SystemTime::duration>(std::chrono::nanoseconds(dataTimeNs)));
+  return fromEpochNanos(dataTimeNs);
 }
 
 Status PointStore::add(const PointRecord& p) {

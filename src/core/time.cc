@@ -142,4 +142,10 @@ std::string compactUtc(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
+std::chrono::system_clock::time_point fromEpochNanos(std::int64_t ns) {
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::nanoseconds(ns)));
+}
+
 }  // namespace ocpvdr

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,8 @@ std::string formatTime(std::chrono::system_clock::time_point t);
 // Same with millisecond precision ("2026-11-24T00:12:21.123Z"), for logs and reports.
 std::string formatTimeMillis(std::chrono::system_clock::time_point t);
 Result<std::chrono::system_clock::time_point> parseTime(std::string_view s);
+// Nanoseconds since the epoch (the extent mover's data times) as a time point.
+std::chrono::system_clock::time_point fromEpochNanos(std::int64_t ns);
 
 // "20261124T001221Z" (ISO 8601 basic, UTC, whole seconds): names of files moved aside, and
 // SigV4's X-Amz-Date.

@@ -71,10 +71,7 @@ void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const 
   if (!e.dr.real.empty()) r.destination = e.dr.real;
   r.details["point"] = e.pointMade ? Json(e.applied.pointId) : Json(nullptr);
   r.details["data_time"] =
-      e.pointMade
-          ? Json(formatTimeMillis(SystemTime(std::chrono::duration_cast<SystemTime::duration>(
-                std::chrono::nanoseconds(e.applied.dataTimeNs)))))
-          : Json(nullptr);
+      e.pointMade ? Json(formatTimeMillis(fromEpochNanos(e.applied.dataTimeNs))) : Json(nullptr);
   if (e.pointMade) r.details["base_point"] = e.applied.baseId;
   r.details["points_dir"] = e.pointsDir;
   r.details["primary_read_bytes"] =
@@ -121,8 +118,7 @@ std::optional<SystemTime> Replicator::moveData(const PvInfo& pvInfo, const Volum
     if (st.ok()) st = recordAndMaterialize(e, e.dr.exists ? e.dr.real : vpaths.drHostPath);
     extentReportInto(e, r);
     if (st.ok()) {
-      dataTime = SystemTime(std::chrono::duration_cast<SystemTime::duration>(
-          std::chrono::nanoseconds(e.applied.dataTimeNs)));
+      dataTime = fromEpochNanos(e.applied.dataTimeNs);
       r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
     } else {
       fail(r, st.error());
