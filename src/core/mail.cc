@@ -4,30 +4,14 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
-#include <ctime>
 
 #include "core/crypto.h"
 #include "core/text.h"
+#include "core/time.h"
 
 namespace ocpvdr {
 
 namespace {
-
-// RFC 5322 date-time in UTC: "Mon, 07 Dec 2026 19:30:00 +0000" (English names, whatever the
-// locale).
-std::string mailDate(std::chrono::system_clock::time_point now) {
-  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday],
-                tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-                tm.tm_sec);
-  return buf;
-}
 
 // A header value on one line: CR, LF and other control characters become spaces (no header
 // injection through a PV name in a subject).
@@ -65,7 +49,7 @@ std::string formatMessage(const MailMessage& m, std::chrono::system_clock::time_
   unsigned char rnd[12];
   if (RAND_bytes(rnd, sizeof rnd) != 1) std::fill(std::begin(rnd), std::end(rnd), 0);
   std::string out;
-  out += "Date: " + mailDate(now) + "\r\n";
+  out += "Date: " + formatMailDate(now) + "\r\n";
   out += "From: <" + m.from + ">\r\n";
   std::vector<std::string> to;
   for (const auto& r : m.to) to.push_back("<" + r + ">");
