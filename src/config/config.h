@@ -220,7 +220,7 @@ struct Forwarder {
 
 // notify.email: the reconcile report by mail (core/curl_smtp.h). Off while smtp_url is empty.
 struct NotifyEmail {
-  std::string smtpUrl;  // smtp://host[:port] (STARTTLS) or smtps://host[:port]
+  std::string smtpUrl;   // smtp://host[:port] (STARTTLS) or smtps://host[:port]
   bool starttls = true;  // smtp:// only: never send in clear text unless this is false
   std::string authFile;  // user on line 1, password on line 2; "" = no AUTH
   std::string caFile;    // trust for the server's certificate (system store when empty)

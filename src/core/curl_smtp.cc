@@ -38,8 +38,7 @@ int onSmtpProgress(void* userdata, curl_off_t, curl_off_t, curl_off_t, curl_off_
 Result<std::pair<std::string, std::string>> readCredentials(const std::string& path) {
   auto text = readFile(path);
   if (!text.ok())
-    return invalidError("cannot read notify.email.auth_file " + path + ": " +
-                        text.error().message);
+    return invalidError("cannot read notify.email.auth_file " + path + ": " + text.error().message);
   auto lines = split(*text, '\n');
   if (lines.size() < 2 || trim(lines[0]).empty())
     return invalidError("notify.email.auth_file " + path +
@@ -58,8 +57,9 @@ Error smtpError(CURLcode rc, const char* detail, const std::string& url) {
     case CURLE_LOGIN_DENIED:
       return refusedError(msg + " — check notify.email.auth_file");
     case CURLE_USE_SSL_FAILED:
-      return refusedError(msg + " — the server does not offer STARTTLS; "
-                                "notify.email.starttls is required");
+      return refusedError(msg +
+                          " — the server does not offer STARTTLS; "
+                          "notify.email.starttls is required");
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_COULDNT_CONNECT:
@@ -69,7 +69,8 @@ Error smtpError(CURLcode rc, const char* detail, const std::string& url) {
     case CURLE_GOT_NOTHING:
       return retryableError(msg);
     case CURLE_PEER_FAILED_VERIFICATION:
-      return refusedError(msg + " — the server's certificate is not trusted (notify.email.ca_file)");
+      return refusedError(msg +
+                          " — the server's certificate is not trusted (notify.email.ca_file)");
     case CURLE_ABORTED_BY_CALLBACK:
       return retryableError("SMTP to " + url + ": stopped");
     default:
@@ -86,7 +87,8 @@ Status CurlSmtpSender::send(const MailMessage& m, std::stop_token stop) {
     return invalidError("mail sender \"" + m.from + "\" is not an address");
   if (m.to.empty()) return invalidError("mail has no recipient");
   for (const auto& r : m.to)
-    if (!plausibleMailAddress(r)) return invalidError("mail recipient \"" + r + "\" is not an address");
+    if (!plausibleMailAddress(r))
+      return invalidError("mail recipient \"" + r + "\" is not an address");
   std::string user, password;
   if (!s_.authFile.empty()) {
     auto creds = readCredentials(s_.authFile);

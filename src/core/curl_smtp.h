@@ -13,10 +13,10 @@
 namespace ocpvdr {
 
 struct SmtpSettings {
-  std::string url;          // smtp://host[:port] or smtps://host[:port]
-  bool starttls = true;     // smtp:// only: refuse to send unless the server upgrades to TLS
-  std::string authFile;     // "" = no AUTH
-  TlsOptions tls;           // trust (caFile) and insecureSkipVerify
+  std::string url;       // smtp://host[:port] or smtps://host[:port]
+  bool starttls = true;  // smtp:// only: refuse to send unless the server upgrades to TLS
+  std::string authFile;  // "" = no AUTH
+  TlsOptions tls;        // trust (caFile) and insecureSkipVerify
   std::string heloName = "ocpv-dr";
   std::chrono::milliseconds timeout{30000};
 };

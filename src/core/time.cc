@@ -75,8 +75,7 @@ std::string formatMailDate(std::chrono::system_clock::time_point t) {
   char buf[48];
   std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02d:%02d:%02d +0000", kDays[wd.c_encoding()],
                 unsigned(ymd.day()), kMonths[unsigned(ymd.month()) - 1], int(ymd.year()),
-                int(hms.hours().count()), int(hms.minutes().count()),
-                int(hms.seconds().count()));
+                int(hms.hours().count()), int(hms.minutes().count()), int(hms.seconds().count()));
   return buf;
 }
 

@@ -77,7 +77,9 @@ Json mailReport(MailSender& mail, const config::NotifyEmail& email, const std::s
   MailMessage m{email.from, email.to, subject, body};
   if (Status s = mail.send(m, stop); !s.ok()) {
     log::warn("notify mail failed", {{"to", to}, {"error", s.error().message}});
-    return Json{{"email", to}, {"error", s.error().message}, {"kind", std::string(toString(s.error().kind))}};
+    return Json{{"email", to},
+                {"error", s.error().message},
+                {"kind", std::string(toString(s.error().kind))}};
   }
   return Json{{"email", to}, {"status", "sent"}};
 }

@@ -600,19 +600,22 @@ TEST(CrossField, PathsAreNormalised) {
 }
 
 TEST(CrossField, MailNeedsSenderRecipientsAndNoClearTextPassword) {
-  LoadResult r = parseConfig(minimalWith("notify.email", "{smtp_url: \"smtp://mail.example.com:587\"}"));
+  LoadResult r =
+      parseConfig(minimalWith("notify.email", "{smtp_url: \"smtp://mail.example.com:587\"}"));
   ASSERT_EQ(r.issues.size(), 2u) << describeAll(r.issues);
   EXPECT_EQ(r.issues[0].message, "needs notify.email.from (the sender address)");
   EXPECT_EQ(r.issues[1].message, "needs at least one address in notify.email.to");
-  r = parseConfig(minimalWith("notify.email",
-                              "{smtp_url: \"smtp://mail.example.com:587\", starttls: false, "
-                              "auth_file: /etc/ocpv-dr/smtp, from: a@example.com, to: [b@example.com]}"));
+  r = parseConfig(
+      minimalWith("notify.email",
+                  "{smtp_url: \"smtp://mail.example.com:587\", starttls: false, "
+                  "auth_file: /etc/ocpv-dr/smtp, from: a@example.com, to: [b@example.com]}"));
   ASSERT_EQ(r.issues.size(), 1u) << describeAll(r.issues);
   EXPECT_EQ(r.issues[0].path, "notify.email.starttls");
   EXPECT_NE(r.issues[0].message.find("clear text"), std::string::npos);
-  r = parseConfig(minimalWith("notify.email",
-                              "{smtp_url: \"smtps://mail.example.com\", starttls: false, "
-                              "auth_file: /etc/ocpv-dr/smtp, from: a@example.com, to: [b@example.com]}"));
+  r = parseConfig(
+      minimalWith("notify.email",
+                  "{smtp_url: \"smtps://mail.example.com\", starttls: false, "
+                  "auth_file: /etc/ocpv-dr/smtp, from: a@example.com, to: [b@example.com]}"));
   EXPECT_TRUE(r.issues.empty()) << describeAll(r.issues);
 }
 

@@ -38,9 +38,10 @@ TEST(MailFormat, HeadersAndCrlfBodyAndNoHeaderInjection) {
   EXPECT_EQ(text.find("\r\nBcc:"), std::string::npos);
   EXPECT_NE(text.find("@dr-host>\r\n"), std::string::npos);
   EXPECT_NE(text.find("\r\n\r\nreconcile run 7: ok\r\n- pvc-a synced\r\n"), std::string::npos);
-  EXPECT_EQ(text.find("\n", 0) , text.find("\r\n") + 1) << "every line ends with CRLF";
-  EXPECT_EQ(formatMessage(sample("Übersicht"), t, "h").find("Subject: =?UTF-8?B?w5xiZXJzaWNodA==?="),
-            formatMessage(sample("Übersicht"), t, "h").find("Subject: "));
+  EXPECT_EQ(text.find("\n", 0), text.find("\r\n") + 1) << "every line ends with CRLF";
+  EXPECT_EQ(
+      formatMessage(sample("Übersicht"), t, "h").find("Subject: =?UTF-8?B?w5xiZXJzaWNodA==?="),
+      formatMessage(sample("Übersicht"), t, "h").find("Subject: "));
 }
 
 TEST(MailFormat, AddressCheck) {

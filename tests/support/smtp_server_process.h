@@ -15,9 +15,9 @@
 namespace ocpvdr::testing {
 
 struct SmtpServerOptions {
-  bool starttls = true;          // offer STARTTLS (a certificate from `tls`)
-  bool requireStarttls = true;   // refuse mail in clear text
-  std::string user, password;    // AUTH required when user is set
+  bool starttls = true;         // offer STARTTLS (a certificate from `tls`)
+  bool requireStarttls = true;  // refuse mail in clear text
+  std::string user, password;   // AUTH required when user is set
 };
 
 class SmtpServerProcess {
