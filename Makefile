@@ -25,7 +25,7 @@ DEB_PACKAGES := build-essential cmake ninja-build pkg-config \
   rsync openssh-server openssh-client iproute2 procps jq curl ca-certificates tar gzip xz-utils tinyproxy \
   nfs-kernel-server xfsprogs btrfs-progs \
   python3 python3-kubernetes python3-requests python3-botocore python3-jsonschema \
-  python3-yaml ansible ansible-lint chromium hyperfine libhowardhinnant-date-dev
+  python3-yaml python3-aiosmtpd ansible ansible-lint chromium hyperfine libhowardhinnant-date-dev
 
 .PHONY: all deps build test unit-test asan-test bench demo package format format-check clean
 

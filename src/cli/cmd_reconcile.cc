@@ -64,6 +64,8 @@ int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
   engine::KubePrimary primary(*conn->client);
   std::unique_ptr<CurlHttpClient> notifyHttp;
   if (!a.noNotify && !e.config.notify.urls.empty()) notifyHttp = std::make_unique<CurlHttpClient>();
+  std::unique_ptr<MailSender> notifyMail;
+  if (!a.noNotify) notifyMail = notifyMailSender(e.config.notify.email);
 
   engine::Reconciler reconciler(e.config, *e.replicator, *e.catalog, primary, primary, *e.clock);
   engine::ReconcileOptions opts;
@@ -73,8 +75,9 @@ int runReconcile(const GlobalOptions& g, const ReconcileArgs& a) {
   opts.onProgress = reconcileTtyProgress(!a.noProgress);
   const std::string reportDir =
       a.reportDir.empty() ? engine::defaultReportDir(e.config) : a.reportDir;
-  auto report =
-      engine::reconcileAndReport(reconciler, opts, reportDir, notifyHttp.get(), e.config.notify);
+  auto report = engine::reconcileAndReport(
+      reconciler, opts, reportDir, engine::NotifyChannels{notifyHttp.get(), notifyMail.get()},
+      e.config.notify);
   if (opts.onProgress) std::cerr << "\r\033[K" << std::flush;
   e.replicator->closeConnections();
   // A backup copy after every pass (catalog/backup.h); a failure is logged, the pass stands.
@@ -100,7 +103,8 @@ void registerReconcile(CLI::App& app, GlobalOptions& g, Outcome& out) {
                   "How long a sync waits for a PV another process is syncing")
       ->capture_default_str();
   cmd->add_flag("--no-progress", a->noProgress, "No progress line on a TTY");
-  cmd->add_flag("--no-notify", a->noNotify, "Do not POST the summary to notify.urls");
+  cmd->add_flag("--no-notify", a->noNotify,
+                "Do not POST the summary to notify.urls nor mail the report (notify.email)");
   cmd->add_option("--now", a->now, "")->group("");  // tests: pin the wall clock (RFC 3339)
   cmd->callback([a, &g, &out] { out.exitCode = runReconcile(g, *a); });
 }

@@ -149,6 +149,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   if (!conn.ok()) return serveFailure(conn.error().wrap("sites.primary.kubernetes"));
   engine::KubePrimary primary(*conn->client);
   CurlHttpClient notifyHttp;
+  std::unique_ptr<MailSender> notifyMail = notifyMailSender(e.config.notify.email);
   MetricsRegistry metrics;
 
   engine::EngineOptions opts = engine::EngineOptions::fromConfig(e.config);
@@ -164,6 +165,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.lister = &primary;
   deps.metrics = &metrics;
   deps.notifyHttp = &notifyHttp;
+  deps.notifyMail = notifyMail.get();
   deps.kube = conn->client.get();
 
   const auto& le = e.config.server.leaderElection;

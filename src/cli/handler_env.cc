@@ -1,6 +1,8 @@
 // Command environment for the CLI verbs (see handler_env.h).
 #include "cli/handler_env.h"
 
+#include "core/curl_smtp.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -48,6 +50,17 @@ Result<Json> readJsonInput(const std::string& path, const std::string& option) {
   auto text = readFileOrStdin(path);
   if (!text.ok()) return text.error().wrap(option);
   return parseJson(*text, option + " " + (path == "-" ? std::string("(stdin)") : path));
+}
+
+std::unique_ptr<MailSender> notifyMailSender(const config::NotifyEmail& email) {
+  if (email.smtpUrl.empty()) return nullptr;
+  SmtpSettings smtp;
+  smtp.url = email.smtpUrl;
+  smtp.starttls = email.starttls;
+  smtp.authFile = email.authFile;
+  smtp.tls.caFile = email.caFile;
+  smtp.tls.insecureSkipVerify = email.insecureSkipTlsVerify;
+  return std::make_unique<CurlSmtpSender>(std::move(smtp));
 }
 
 std::string envelopeEventId(const Json& doc, std::string_view kind) {

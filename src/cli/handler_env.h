@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/json_util.h"
+#include "core/mail.h"
 #include "core/process.h"
 #include "replication/primary_objects.h"
 #include "replication/replicator.h"
@@ -63,6 +64,9 @@ struct HandlerEnv {
 [[nodiscard]] Result<Json> readJsonInput(const std::string& path, const std::string& option);
 
 // The forwarder's event id carried by an envelope, if any (CLI default for --event-id).
+// The report mail's sender from notify.email (CurlSmtpSender); null when smtp_url is empty.
+std::unique_ptr<MailSender> notifyMailSender(const config::NotifyEmail& email);
+
 std::string envelopeEventId(const Json& doc, std::string_view kind);
 
 // A progress callback that redraws one stderr line when stderr is a TTY (null otherwise).

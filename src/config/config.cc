@@ -99,6 +99,18 @@ void crossCheck(Config& cfg, Collector& c) {
     c.addAtKey("sites.dr.name", "expected a name different from sites.primary.name, got " +
                                     rules::quoted(cfg.dr.name));
 
+  const auto& mail = cfg.notify.email;
+  if (!mail.smtpUrl.empty() && !c.reportedAt("notify.email")) {
+    if (mail.from.empty())
+      c.addAtKey("notify.email.smtp_url", "needs notify.email.from (the sender address)");
+    if (mail.to.empty())
+      c.addAtKey("notify.email.smtp_url", "needs at least one address in notify.email.to");
+    if (mail.smtpUrl.starts_with("smtp://") && !mail.starttls && !mail.authFile.empty())
+      c.addAtKey("notify.email.starttls",
+                 "must be true when notify.email.auth_file is set: the password would cross the "
+                 "network in clear text (or use an smtps:// URL)");
+  }
+
   // Per-PV locks live next to the catalog unless placed elsewhere.
   if (cfg.replication.lockDir.empty()) {
     std::string dir = cfg.catalog.path.substr(0, cfg.catalog.path.rfind('/'));

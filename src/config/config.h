@@ -218,9 +218,22 @@ struct Forwarder {
   bool watchSnapshots = true;
 };
 
+// notify.email: the reconcile report by mail (core/curl_smtp.h). Off while smtp_url is empty.
+struct NotifyEmail {
+  std::string smtpUrl;   // smtp://host[:port] (STARTTLS) or smtps://host[:port]
+  bool starttls = true;  // smtp:// only: never send in clear text unless this is false
+  std::string authFile;  // user on line 1, password on line 2; "" = no AUTH
+  std::string caFile;    // trust for the server's certificate (system store when empty)
+  bool insecureSkipTlsVerify = false;
+  std::string from;
+  std::vector<std::string> to;
+  std::string subjectPrefix = "[ocpv-dr]";
+};
+
 struct Notify {
   std::vector<std::string> urls;
   std::string tokenFile;  // optional Bearer token for the notify POSTs
+  NotifyEmail email;
 };
 
 struct Config {

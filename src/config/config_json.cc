@@ -67,6 +67,21 @@ json serverJson(const Server& s) {
             {"retry_period", duration(le.retryPeriod)}}}};
 }
 
+json notifyJson(const Notify& n) {
+  const auto& e = n.email;
+  return {{"urls", n.urls},
+          {"token_file", n.tokenFile},
+          {"email",
+           {{"smtp_url", e.smtpUrl},
+            {"starttls", e.starttls},
+            {"auth_file", e.authFile},
+            {"ca_file", e.caFile},
+            {"insecure_skip_tls_verify", e.insecureSkipTlsVerify},
+            {"from", e.from},
+            {"to", e.to},
+            {"subject_prefix", e.subjectPrefix}}}};
+}
+
 }  // namespace
 
 nlohmann::json toJson(const Config& cfg) {
@@ -154,7 +169,7 @@ nlohmann::json toJson(const Config& cfg) {
         {"settle", duration(w.settle)},
         {"listen", w.listen},
         {"watch_snapshots", w.watchSnapshots}}},
-      {"notify", {{"urls", cfg.notify.urls}, {"token_file", cfg.notify.tokenFile}}},
+      {"notify", notifyJson(cfg.notify)},
   };
 }
 

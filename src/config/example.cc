@@ -176,6 +176,15 @@ forwarder:                         # ocpv-dr forward (in the primary cluster, po
 notify:
   urls: []                         # http(s) URLs that receive a JSON report after each run
   token_file: ""                   # optional Bearer token file for those POSTs
+  email:                           # the same report by mail; off while smtp_url is empty
+    smtp_url: ""                   # smtp://host:587 (STARTTLS) or smtps://host:465
+    starttls: true                 # smtp:// only: refuse to send unless the server upgrades to TLS
+    auth_file: ""                  # user on line 1, password on line 2 (a mounted Secret); "" = no AUTH
+    ca_file: ""                    # CA bundle for the server's certificate (system store when empty)
+    insecure_skip_tls_verify: false  # testing only: accept any server certificate
+    from: ""                       # sender address, e.g. ocpv-dr@example.com
+    to: []                         # recipients, e.g. [dr-team@example.com]
+    subject_prefix: "[ocpv-dr]"    # start of every subject (mail filters)
 )yaml";
 }
 

@@ -132,6 +132,7 @@ class Schema {
   Fields server(Server& s);
 
   Fields forwarder(Forwarder& f);
+  Fields notifyEmail(NotifyEmail& e);
 
   // ---- field makers
 

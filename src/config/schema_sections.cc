@@ -36,9 +36,21 @@ Fields Schema::root(Config& cfg) {
                 auto& n = cfg.notify;
                 return Fields{
                     texts("urls", n.urls, of("an http:// or https:// URL", rules::httpUrl)),
-                    text("token_file", n.tokenFile, absPath())};
+                    text("token_file", n.tokenFile, absPath()),
+                    section("email", [this, &n] { return notifyEmail(n.email); })};
               }),
   };
+}
+
+Fields Schema::notifyEmail(NotifyEmail& e) {
+  return {text("smtp_url", e.smtpUrl, of("an smtp:// or smtps:// URL", rules::smtpUrl, true)),
+          flag("starttls", e.starttls),
+          text("auth_file", e.authFile, absPath()),
+          text("ca_file", e.caFile, absPath()),
+          flag("insecure_skip_tls_verify", e.insecureSkipTlsVerify),
+          text("from", e.from, of("a mail address", rules::mailAddress, true)),
+          texts("to", e.to, of("a mail address", rules::mailAddress)),
+          text("subject_prefix", e.subjectPrefix, anyText())};
 }
 
 Fields Schema::site(Site& s) {

@@ -1,6 +1,8 @@
 // Single-value checks for the configuration file (see value_rules.h).
 #include "config/value_rules.h"
 
+#include "core/mail.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -147,6 +149,32 @@ Message userName(std::string_view value) {
             std::all_of(value.begin(), value.end(),
                         [](char c) { return isAlnum(c) || c == '.' || c == '_' || c == '-'; });
   if (!ok) return expectedGot("a user name (letters, digits, '.', '_', '-')", value);
+  return std::nullopt;
+}
+
+Message smtpUrl(std::string_view value) {
+  const char* expected = "an smtp:// or smtps:// URL (host and optional port)";
+  std::string_view rest;
+  if (value.starts_with("smtp://")) {
+    rest = value.substr(7);
+  } else if (value.starts_with("smtps://")) {
+    rest = value.substr(8);
+  } else {
+    return expectedGot(expected, value);
+  }
+  if (rest.find('@') != std::string_view::npos)
+    return std::string(
+        "expected a URL without a user:password part (the credentials go in "
+        "notify.email.auth_file), got a URL with credentials");
+  if (rest.ends_with("/")) rest.remove_suffix(1);
+  if (rest.empty() || rest.find('/') != std::string_view::npos || !hostChars(rest))
+    return expectedGot(expected, value);
+  return std::nullopt;
+}
+
+Message mailAddress(std::string_view value) {
+  if (!plausibleMailAddress(value))
+    return expectedGot("a mail address such as dr-team@example.com", value);
   return std::nullopt;
 }
 

@@ -34,6 +34,10 @@ Message hostName(std::string_view value);
 Message userName(std::string_view value);
 // http:// or https:// URL with a host and no user:password part (secrets are never inline).
 Message httpUrl(std::string_view value);
+// smtp:// or smtps:// URL: a host, an optional port, no user:password part and no path.
+Message smtpUrl(std::string_view value);
+// A mail address (core/mail.h plausibleMailAddress): "user@example.com", no display name.
+Message mailAddress(std::string_view value);
 // host:port to listen on, port 0..65535 (0: any free port); IPv6 hosts in brackets.
 Message listenAddress(std::string_view value);
 // IANA time zone name that exists as a file under `zoneinfoDir`; "UTC" is always accepted.

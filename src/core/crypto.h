@@ -9,6 +9,8 @@ namespace ocpvdr {
 
 // Lower-case hex of arbitrary bytes ("\x01\xab" → "01ab").
 std::string hexEncode(std::string_view bytes);
+// Standard base64 with padding, no line breaks (mail headers, RFC 2047 words).
+std::string base64Encode(std::string_view bytes);
 // Lower-case hex SHA-256 of `data`.
 std::string sha256Hex(std::string_view data);
 // HMAC-SHA256 of `data` under `key`: the raw 32 bytes, and the same as lower-case hex.

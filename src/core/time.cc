@@ -28,34 +28,55 @@ unsigned daysInMonth(std::int64_t y, unsigned m) {
   return m == 2 && isLeap(y) ? 29 : kDays[m - 1];
 }
 
-std::string formatTimeImpl(std::chrono::system_clock::time_point t, bool millis) {
+// RFC 3339 in UTC with 0, 3 or 6 fractional digits.
+std::string formatTimeImpl(std::chrono::system_clock::time_point t, int fractionDigits) {
   using namespace std::chrono;
-  const auto ms = floor<milliseconds>(t);
-  const auto day = floor<days>(ms);
+  const auto us = floor<microseconds>(t);
+  const auto day = floor<days>(us);
   const year_month_day ymd{day};
-  const hh_mm_ss hms{ms - day};
-  char buf[40];
-  if (millis) {
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                  unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                  int(hms.minutes().count()), int(hms.seconds().count()),
-                  int(hms.subseconds().count()));
-  } else {
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", int(ymd.year()),
-                  unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                  int(hms.minutes().count()), int(hms.seconds().count()));
-  }
+  const hh_mm_ss hms{us - day};
+  char buf[48];
+  int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
+                        unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
+                        int(hms.minutes().count()), int(hms.seconds().count()));
+  const auto micros = static_cast<long long>(hms.subseconds().count());
+  if (fractionDigits == 3)
+    n += std::snprintf(buf + n, sizeof buf - n, ".%03lld", micros / 1000);
+  else if (fractionDigits == 6)
+    n += std::snprintf(buf + n, sizeof buf - n, ".%06lld", micros);
+  std::snprintf(buf + n, sizeof buf - n, "Z");
   return buf;
 }
 
 }  // namespace
 
 std::string formatTime(std::chrono::system_clock::time_point t) {
-  return formatTimeImpl(t, false);
+  return formatTimeImpl(t, 0);
 }
 
 std::string formatTimeMillis(std::chrono::system_clock::time_point t) {
-  return formatTimeImpl(t, true);
+  return formatTimeImpl(t, 3);
+}
+
+std::string formatTimeMicros(std::chrono::system_clock::time_point t) {
+  return formatTimeImpl(t, 6);
+}
+
+std::string formatMailDate(std::chrono::system_clock::time_point t) {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  using namespace std::chrono;
+  const auto s = floor<seconds>(t);
+  const auto day = floor<days>(s);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{s - day};
+  const weekday wd{day};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%s, %02u %s %04d %02d:%02d:%02d +0000", kDays[wd.c_encoding()],
+                unsigned(ymd.day()), kMonths[unsigned(ymd.month()) - 1], int(ymd.year()),
+                int(hms.hours().count()), int(hms.minutes().count()), int(hms.seconds().count()));
+  return buf;
 }
 
 Result<std::chrono::system_clock::time_point> parseTime(std::string_view s) {

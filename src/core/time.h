@@ -15,6 +15,10 @@ namespace ocpvdr {
 std::string formatTime(std::chrono::system_clock::time_point t);
 // Same with millisecond precision ("2026-11-24T00:12:21.123Z"), for logs and reports.
 std::string formatTimeMillis(std::chrono::system_clock::time_point t);
+// Same with microsecond precision ("2026-11-24T00:12:21.123456Z"): metav1.MicroTime (Leases).
+std::string formatTimeMicros(std::chrono::system_clock::time_point t);
+// RFC 5322 date-time in UTC ("Mon, 07 Dec 2026 19:05:03 +0000"; English names): mail headers.
+std::string formatMailDate(std::chrono::system_clock::time_point t);
 Result<std::chrono::system_clock::time_point> parseTime(std::string_view s);
 // Nanoseconds since the epoch (the extent mover's data times) as a time point.
 std::chrono::system_clock::time_point fromEpochNanos(std::int64_t ns);

@@ -65,7 +65,7 @@ std::string defaultReportDir(const config::Config& cfg) {
 }
 
 ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOptions& opts,
-                                   const std::string& reportRoot, HttpClient* notifyHttp,
+                                   const std::string& reportRoot, NotifyChannels channels,
                                    const config::Notify& notify) {
   ReconcileReport report = reconciler.run(opts);
   const std::string dir = (fs::path(reportRoot) /
@@ -75,8 +75,15 @@ ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOption
     report.notes.push_back("the report files could not be written: " + s.error().message);
     log::error("reconcile: cannot write the report", {{"dir", dir}, {"error", s.error().message}});
   }
-  if (notifyHttp != nullptr && !notify.urls.empty()) {
-    report.notify = notifyAll(*notifyHttp, notify, report.summary());
+  const bool post = channels.http != nullptr && !notify.urls.empty();
+  const bool mail = channels.mail != nullptr && !notify.email.smtpUrl.empty();
+  if (post || mail) {
+    const Json summary = report.summary();
+    report.notify = post ? notifyAll(*channels.http, notify, summary) : Json::array();
+    if (mail)
+      report.notify.push_back(mailReport(*channels.mail, notify.email,
+                                         reconcileMailSubject(notify.email, summary),
+                                         report.toMarkdown()));
     // report.json again, now with the notification results.
     if (!report.files.json.empty())
       (void)writeFileAtomic(report.files.json, report.toJson().dump(2) + "\n");
@@ -339,7 +346,8 @@ ReconcileReport Engine::runReconcile(const std::string& trigger, std::stop_token
   ro.stop = stop;
   ro.lockWait = opts_.reconcileLockWait;
   ReconcileReport report =
-      reconcileAndReport(reconciler, ro, opts_.reportDir, deps_.notifyHttp, cfg_.notify);
+      reconcileAndReport(reconciler, ro, opts_.reportDir,
+                         NotifyChannels{deps_.notifyHttp, deps_.notifyMail}, cfg_.notify);
   metrics_.inc("ocpvdr_engine_reconcile_runs_total", {{"result", report.resultWord()}});
   metrics_.set("ocpvdr_engine_reconcile_last_finish_timestamp_seconds",
                std::chrono::duration<double>(report.finishedAt.time_since_epoch()).count());

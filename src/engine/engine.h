@@ -58,6 +58,7 @@
 #include "core/metrics.h"
 #include "engine/key_sync.h"
 #include "engine/key_workers.h"
+#include "engine/notify.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
 #include "engine/scheduler.h"
@@ -112,6 +113,7 @@ struct EngineDeps {
   PrimaryLister* lister = nullptr;
   MetricsRegistry* metrics = nullptr;
   HttpClient* notifyHttp = nullptr;  // null: no notify POSTs
+  MailSender* notifyMail = nullptr;  // null: no report mail
   kube::KubeClient* kube = nullptr;  // needed only with watchPrimary
   // The per-key reconcile the workers run; null: the Replicator's (ReplicatorKeyHandler over the
   // deps above and the engine's delete breakers). Tests wrap that one to observe every sync.
@@ -212,9 +214,10 @@ class Engine {
 };
 
 // Runs the reconcile, writes its three report files under <reportRoot>/<UTC time>-run<id>/ and
-// POSTs the summary to the notify URLs (when `notifyHttp` is given).
+// POSTs the summary to the notify URLs and mails report.md to notify.email.to (each when its
+// channel is given and configured).
 ReconcileReport reconcileAndReport(Reconciler& reconciler, const ReconcileOptions& opts,
-                                   const std::string& reportRoot, HttpClient* notifyHttp,
+                                   const std::string& reportRoot, NotifyChannels channels,
                                    const config::Notify& notify);
 
 // <directory of catalog.path>/reports

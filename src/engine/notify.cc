@@ -7,8 +7,6 @@
 
 namespace ocpvdr::engine {
 
-namespace {}  // namespace
-
 Json notifyAll(HttpClient& http, const config::Notify& notify, const Json& summary,
                std::stop_token stop) {
   Json results = Json::array();
@@ -50,6 +48,40 @@ Json notifyAll(HttpClient& http, const config::Notify& notify, const Json& summa
     }
   }
   return results;
+}
+
+std::string reconcileMailSubject(const config::NotifyEmail& email, const Json& summary) {
+  auto count = [&](const char* key) {
+    const auto it = summary.find(key);
+    return it != summary.end() && it->is_array() ? it->size() : size_t{0};
+  };
+  std::string subject = email.subjectPrefix.empty() ? "" : email.subjectPrefix + " ";
+  subject += "reconcile";
+  if (summary.contains("run_id")) subject += " run " + summary["run_id"].dump();
+  subject += ": " + summary.value("result", std::string("unknown"));
+  std::vector<std::string> attention;
+  auto note = [&](size_t n, const char* what) {
+    if (n > 0) attention.push_back(std::to_string(n) + " " + what);
+  };
+  note(count("failed"), "failed");
+  note(count("rpo_exceeded"), "over RPO target");
+  note(count("never_synced"), "never synced");
+  note(count("orphans"), "orphaned");
+  if (!attention.empty()) subject += " — " + join(attention, ", ");
+  return subject;
+}
+
+Json mailReport(MailSender& mail, const config::NotifyEmail& email, const std::string& subject,
+                const std::string& body, std::stop_token stop) {
+  const std::string to = join(email.to, ", ");
+  MailMessage m{email.from, email.to, subject, body};
+  if (Status s = mail.send(m, stop); !s.ok()) {
+    log::warn("notify mail failed", {{"to", to}, {"error", s.error().message}});
+    return Json{{"email", to},
+                {"error", s.error().message},
+                {"kind", std::string(toString(s.error().kind))}};
+  }
+  return Json{{"email", to}, {"status", "sent"}};
 }
 
 }  // namespace ocpvdr::engine

@@ -7,26 +7,13 @@
 #include <ctime>
 #include <thread>
 
+#include "core/time.h"
 #include "kube/api_status.h"
 #include "kube/kube_client.h"
 #include "kube/resource_type.h"
 
 namespace ocpvdr::kube {
 namespace {
-
-// metav1.MicroTime: RFC 3339 with exactly six fractional digits, UTC.
-std::string microTime(SystemTime t) {
-  const auto us =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(us % 1'000'000));
-  return buf;
-}
 
 LeaseRecord parseLease(const Json& obj) {
   LeaseRecord r;
@@ -99,7 +86,7 @@ Result<bool> LeaderElector::tryAcquireOrRenew(std::stop_token stop) {
   auto got = client_.get(type, s_.ns, s_.name, stop);
   if (!got.ok()) {
     if (!isNotFound(got.error())) return got.error().wrap("reading Lease " + s_.ns + "/" + s_.name);
-    const std::string now = microTime(clock_.now());
+    const std::string now = formatTimeMicros(clock_.now());
     LeaseRecord fresh{s_.identity, durationSeconds, now, now, 0, ""};
     auto made = client_.create(type, leaseObject(fresh), s_.ns, stop);
     if (!made.ok()) {
@@ -126,7 +113,7 @@ Result<bool> LeaderElector::tryAcquireOrRenew(std::stop_token stop) {
   LeaseRecord next;
   next.holder = s_.identity;
   next.leaseDurationSeconds = durationSeconds;
-  next.renewTime = microTime(clock_.now());
+  next.renewTime = formatTimeMicros(clock_.now());
   if (current.holder == s_.identity) {
     next.acquireTime = current.acquireTime;
     next.transitions = current.transitions;
@@ -184,7 +171,7 @@ Status LeaderElector::release(std::stop_token stop) {
   LeaseRecord freed;
   freed.leaseDurationSeconds = 1;
   freed.acquireTime = cur.acquireTime;
-  freed.renewTime = microTime(clock_.now());
+  freed.renewTime = formatTimeMicros(clock_.now());
   freed.transitions = cur.transitions;
   Json obj = *got;
   obj["spec"] = leaseObject(freed)["spec"];

@@ -9,6 +9,8 @@ variable names of infra.aap_configuration's dispatch role; then the cross-refere
   * each schedule runs an existing template; each workflow node runs an existing template; the
     failover workflow's survey asks backup_name, failover_mode (planned/unplanned) and point;
   * credentials use an existing (custom or built-in) credential type;
+  * each notification template a job template names exists, and an email notification template
+    has AWX's email fields (host, port, sender, recipients, use_tls/use_ssl, username, password);
   * the rulebook activation's project, decision environment and EDA credentials exist, its
     rulebook is a file under rulebooks/, and every job template that rulebook launches exists;
   * the inventory source's path exists in the project;
@@ -34,6 +36,7 @@ KNOWN_VARS = {
     "controller_credential_types", "controller_credentials", "controller_execution_environments",
     "controller_projects", "controller_inventories", "controller_inventory_sources",
     "controller_templates", "controller_schedules", "controller_workflows",
+    "controller_notifications",
     "eda_credential_types", "eda_credentials", "eda_projects", "eda_decision_environments",
     "eda_rulebook_activations",
 }
@@ -138,6 +141,7 @@ def check(project_root, aap_dir, ee_path):
     cred_types = names(data.get("controller_credential_types", [])) | \
         BUILTIN_CONTROLLER_CREDENTIAL_TYPES
     templates = names(data.get("controller_templates", []))
+    notifications = names(data.get("controller_notifications", []))
     orgs = set()
 
     for t in data.get("controller_templates", []):
@@ -152,11 +156,29 @@ def check(project_root, aap_dir, ee_path):
         for c in t.get("credentials", []):
             if c not in creds:
                 problem(w, f"credential {c!r} is not defined")
+        for event in ("started", "success", "error"):
+            for n in t.get("notification_templates_" + event, []):
+                if n not in notifications:
+                    problem(w, f"notification template {n!r} is not defined")
         pb = t.get("playbook", "")
         if not pb or not os.path.isfile(os.path.join(project_root, pb)):
             problem(w, f"playbook {pb!r} does not exist in the project")
         if t.get("ask_variables_on_launch") is not True:
             problem(w, "ask_variables_on_launch must be true (EDA and the workflow pass extra vars)")
+
+    # awx/main/notifications/email_backend.py: EmailBackend.init_parameters.
+    email_fields = {"host", "port", "username", "password", "use_tls", "use_ssl", "sender",
+                    "recipients", "timeout"}
+    for n in data.get("controller_notifications", []):
+        w = where("controller_notifications", n)
+        if n.get("notification_type") == "email":
+            conf = n.get("notification_configuration", {})
+            missing = sorted(email_fields - {"timeout"} - set(conf))
+            unknown = sorted(set(conf) - email_fields)
+            if missing:
+                problem(w, f"email notification_configuration lacks {', '.join(missing)}")
+            if unknown:
+                problem(w, f"email notification_configuration has unknown {', '.join(unknown)}")
 
     for p in data.get("controller_projects", []):
         if p.get("default_environment") and p["default_environment"] not in ees:

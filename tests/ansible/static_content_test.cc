@@ -218,6 +218,9 @@ TEST(AapConfiguration, TheCheckerCatchesBrokenReferences) {
   replaceIn(dir / "aap/controller_workflows.yml", "            - unplanned\n", "");
   replaceIn(dir / "ee.yml", "version: 3", "version: 1");
   replaceIn(dir / "ee.yml", "COPY _build/ocpv-dr/", "COPY _build/other/");
+  replaceIn(dir / "aap/controller_notifications.yml", "name: OCPV-DR - Mail the DR team",
+            "name: OCPV-DR - Mail the team");
+  replaceIn(dir / "aap/controller_notifications.yml", "      sender:", "      from:");
   Ran r = checkAap(dir / "aap", dir / "ee.yml");
   EXPECT_EQ(r.exitCode, 1) << r.all();
   const std::string& o = r.out;
@@ -234,6 +237,11 @@ TEST(AapConfiguration, TheCheckerCatchesBrokenReferences) {
   EXPECT_NE(o.find("failover_mode choices are ['planned']"), std::string::npos) << o;
   EXPECT_NE(o.find("version must be 3"), std::string::npos) << o;
   EXPECT_NE(o.find("is never copied into the image"), std::string::npos) << o;
+  EXPECT_NE(o.find("notification template 'OCPV-DR - Mail the DR team' is not defined"),
+            std::string::npos)
+      << o;
+  EXPECT_NE(o.find("email notification_configuration lacks sender"), std::string::npos) << o;
+  EXPECT_NE(o.find("email notification_configuration has unknown from"), std::string::npos) << o;
 
   // With the activation's rulebook restored, a renamed job template breaks the rulebook's
   // run_job_template contract.

@@ -247,7 +247,7 @@ TEST(KnownKeys, ListsLeavesInSchemaOrder) {
   EXPECT_EQ(keys.front(), "sites.primary.name");
   EXPECT_NE(std::find(keys.begin(), keys.end(), "sites.dr.nfs.export_roots[].path"), keys.end());
   EXPECT_NE(std::find(keys.begin(), keys.end(), "replication.rsync.io_timeout"), keys.end());
-  EXPECT_EQ(keys.back(), "notify.token_file");
+  EXPECT_EQ(keys.back(), "notify.email.subject_prefix");
 }
 
 TEST(LoadConfig, ReadsAValidFile) {

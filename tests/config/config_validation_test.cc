@@ -143,6 +143,14 @@ const TypeCase kTypeCases[] = {
      "expected an http:// or https:// URL, got \"ftp://eda.example.com/hook\""},
     {"notify.urls", "[https://ok.example.com/x, not a url]", "notify.urls[1]",
      "expected an http:// or https:// URL, got \"not a url\""},
+    {"notify.email.smtp_url", "https://mail.example.com", "notify.email.smtp_url",
+     "expected an smtp:// or smtps:// URL (host and optional port), got "
+     "\"https://mail.example.com\""},
+    {"notify.email.smtp_url", "smtp://user:pw@mail.example.com", "notify.email.smtp_url",
+     "expected a URL without a user:password part (the credentials go in "
+     "notify.email.auth_file), got a URL with credentials"},
+    {"notify.email.to", "[ops@example.com, \"Ops <ops@example.com>\"]", "notify.email.to[1]",
+     "expected a mail address such as dr-team@example.com, got \"Ops <ops@example.com>\""},
     // host:port
     {"server.listen", "0.0.0.0", "server.listen",
      "expected host:port with a port 0..65535 (e.g. \"0.0.0.0:8443\"), got \"0.0.0.0\""},
@@ -589,6 +597,26 @@ TEST(CrossField, PathsAreNormalised) {
   ASSERT_TRUE(r.issues.empty()) << describeAll(r.issues);
   EXPECT_EQ(r.config.replication.pathMappings[0].primary, "/exports/ocp/vms");
   EXPECT_EQ(r.config.replication.pathMappings[0].dr, "/exports/ocp-dr");
+}
+
+TEST(CrossField, MailNeedsSenderRecipientsAndNoClearTextPassword) {
+  LoadResult r =
+      parseConfig(minimalWith("notify.email", "{smtp_url: \"smtp://mail.example.com:587\"}"));
+  ASSERT_EQ(r.issues.size(), 2u) << describeAll(r.issues);
+  EXPECT_EQ(r.issues[0].message, "needs notify.email.from (the sender address)");
+  EXPECT_EQ(r.issues[1].message, "needs at least one address in notify.email.to");
+  r = parseConfig(
+      minimalWith("notify.email",
+                  "{smtp_url: \"smtp://mail.example.com:587\", starttls: false, "
+                  "auth_file: /etc/ocpv-dr/smtp, from: a@example.com, to: [b@example.com]}"));
+  ASSERT_EQ(r.issues.size(), 1u) << describeAll(r.issues);
+  EXPECT_EQ(r.issues[0].path, "notify.email.starttls");
+  EXPECT_NE(r.issues[0].message.find("clear text"), std::string::npos);
+  r = parseConfig(
+      minimalWith("notify.email",
+                  "{smtp_url: \"smtps://mail.example.com\", starttls: false, "
+                  "auth_file: /etc/ocpv-dr/smtp, from: a@example.com, to: [b@example.com]}"));
+  EXPECT_TRUE(r.issues.empty()) << describeAll(r.issues);
 }
 
 TEST(CrossField, TlsNeedsCertAndKeyTogether) {

@@ -22,8 +22,10 @@
 #include "support/eventually.h"
 #include "support/http_test_server.h"
 #include "support/kube_sim_process.h"
+#include "support/smtp_server_process.h"
 #include "support/spawned.h"
 #include "support/temp_dir.h"
+#include "support/tls_material.h"
 
 extern char** environ;
 
@@ -86,6 +88,38 @@ class EngineCliTest : public ::testing::Test {
   config::Config cfg;
   std::string bin, configPath;
 };
+
+// notify.email: the reconcile report reaches people by mail through a real SMTP server (STARTTLS,
+// AUTH from a file); --no-notify sends nothing (checked by the next run's mail being message 1).
+TEST_F(EngineCliTest, ReconcileMailsTheReportOverStarttls) {
+  for (const char* d : {"a", "b"}) makePv(d);
+  const TlsMaterial tls = TlsMaterial::generate({"127.0.0.1"});
+  SmtpServerProcess smtp(tmp, tls, {true, true, "dr-bot", "pa55"});
+  auto& mail = cfg.notify.email;
+  mail.smtpUrl = smtp.url();
+  mail.authFile = tmp.write("smtp-auth", "dr-bot\npa55\n").string();
+  mail.caFile = tmp.write("smtp-ca.crt", tls.caCert).string();
+  mail.from = "ocpv-dr@dr.example.com";
+  mail.to = {"dr-team@example.com"};
+  writeConfig();
+  const std::string reports = (base / "reports").string();
+
+  auto quiet = cli({"reconcile", "--report-dir", reports, "--no-progress", "--no-notify"});
+  ASSERT_EQ(quiet.code, 0) << quiet.out << quiet.err;
+  auto run = cli({"reconcile", "--report-dir", reports, "--no-progress"});
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  ASSERT_TRUE(smtp.waitForLog("MESSAGE 1 [^\n]*tls=yes", 30s)) << smtp.log();
+  const std::string msg = smtp.message(1).value_or("");
+  const std::string runId = run.doc["run_id"].dump();
+  EXPECT_NE(msg.find("Subject: [ocpv-dr] reconcile run " + runId + ": ok\r\n"), std::string::npos)
+      << "the mail is the second run's (the --no-notify run sent none): " << msg;
+  EXPECT_NE(msg.find("To: <dr-team@example.com>"), std::string::npos);
+  EXPECT_NE(msg.find("pvc-b"), std::string::npos) << "the report lists the PVs: " << msg;
+  Json full = Json::parse(readFile(run.doc["reports"]["json"]).valueOr("null"));
+  ASSERT_TRUE(full["notify"].is_array()) << full.dump();
+  EXPECT_EQ(full["notify"].back()["status"], "sent") << full["notify"].dump();
+  EXPECT_EQ(full["notify"].back()["email"], "dr-team@example.com");
+}
 
 TEST_F(EngineCliTest, ReconcilePrintsTheSummaryWritesReportsAndExitsWithItsCode) {
   for (const char* d : {"a", "b", "c"}) makePv(d);
