@@ -4,6 +4,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/time.h"
 
 namespace ocpvdr::engine {
 
@@ -50,6 +51,14 @@ Json notifyAll(HttpClient& http, const config::Notify& notify, const Json& summa
     }
   }
   return results;
+}
+
+Json alertDocument(std::string_view name, const Json& fields, SystemTime at) {
+  Json doc = fields.is_object() ? fields : Json::object();
+  doc["type"] = "alert";
+  doc["alert"] = std::string(name);
+  doc["time"] = formatTimeMillis(at);
+  return doc;
 }
 
 }  // namespace ocpvdr::engine

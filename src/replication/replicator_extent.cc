@@ -238,6 +238,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   extent::ApplyOptions ao;
   ao.pointsDir = t.pointsDir;
   ao.hook = t.applyHook;
+  ao.onChecksumMismatch = [&t](const extent::ChecksumMismatch& m) { t.mismatch = m; };
   const auto timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.replication.rsync.maxDuration);
   PipeApplyResult res;
@@ -264,6 +265,12 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   }
   // A point the applier made visible is complete, even when a stop or the timeout came after
   // its trailer: it is recorded like any other.
+  if (!res.applied.ok() && t.mismatch)
+    return terminalError("checksum mismatch: PV " + t.pv + ", file \"" + t.mismatch->path +
+                         "\", range at offset " + std::to_string(t.mismatch->offset) + " (" +
+                         std::to_string(t.mismatch->length) +
+                         " bytes): the stream from the primary is corrupt; the new point is "
+                         "discarded, the previous point and the DR PV directory are unchanged");
   if (!res.applied.ok()) return failedCycle(res);
   t.applied = *res.applied;
   t.pointMade = true;

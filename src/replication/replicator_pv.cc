@@ -78,6 +78,9 @@ void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const 
       e.primaryReadBytes >= 0 ? Json(e.primaryReadBytes) : Json(nullptr);
   r.details["dr_read_bytes"] = e.ran ? Json(e.drReadBytes) : Json(nullptr);
   r.details["bytes_sent"] = e.pointMade ? Json(e.applied.streamBytes) : Json(nullptr);
+  if (e.mismatch)
+    r.details["checksum_mismatch"] = Json{
+        {"file", e.mismatch->path}, {"offset", e.mismatch->offset}, {"length", e.mismatch->length}};
   r.bytes = static_cast<std::int64_t>(e.applied.dataBytes);
   r.files = static_cast<std::int64_t>(e.materialized.filesCloned);
   r.deleted = static_cast<std::int64_t>(e.materialized.removed);
