@@ -230,6 +230,10 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
                                p.primaryHostPath};
     if (!b.empty()) a.insert(a.end(), {"--base", b});
     if (!refuseEmpty) a.push_back("--allow-empty");
+    const auto& area = cfg_.replication.snapshotArea;
+    if (area.minFreePercent > 0)
+      a.insert(a.end(), {"--min-free-percent", std::to_string(area.minFreePercent)});
+    if (area.maxBytes > 0) a.insert(a.end(), {"--max-base-bytes", std::to_string(area.maxBytes)});
     if (local) return a;
     std::string cmd;
     for (const auto& x : a) cmd += (cmd.empty() ? "" : " ") + shellQuote(x);
@@ -251,6 +255,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
       log::info("base point missing at DR; asking for a full stream",
                 {{"pv", t.pv}, {"base", base}});
       base.clear();
+      t.fullResendReason = "base-missing-at-dr";
       continue;
     }
     break;
@@ -259,6 +264,10 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   t.drReadBytes = res.drReadBytes;
   if (auto it = t.sent.find("read_bytes"); it != t.sent.end())
     t.primaryReadBytes = std::stoll(it->second);
+  if (auto it = t.sent.find("full_resend_reason"); it != t.sent.end() && it->second != "-") {
+    t.fullResendReason = it->second;
+    log::info("extent cycle: full resend", {{"pv", t.pv}, {"reason", it->second}});
+  }
   if (auto guard = parseGuardReport(res.senderErr); guard && guard->verdict != "ok") {
     t.ran = false;
     return detail::sourceCheckError(p, drReal, refuseEmpty, drHasData, guard->verdict, guard->path);
