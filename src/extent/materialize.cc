@@ -74,6 +74,7 @@ Result<bool> sharesAllExtents(int a, int b, const struct stat& sa, const struct 
 
 class Materializer {
  public:
+  explicit Materializer(const MaterializeHook& hook) : hook_(hook) {}
   MaterializeReport report;
 
   // Makes the open directory dst hold what the open directory src holds, then gives dst the
@@ -178,6 +179,7 @@ class Materializer {
     }
     ++report.filesCloned;
     report.bytesCloned += static_cast<uint64_t>(ss.st_size);
+    if (hook_) OCPVDR_TRY(hook_("materialize " + what));
     return {};
   }
 
@@ -210,12 +212,14 @@ class Materializer {
     return done;
   }
 
+  const MaterializeHook& hook_;
   uint64_t seq_ = 0;
 };
 
 }  // namespace
 
-Result<MaterializeReport> materialize(const std::string& pointTree, const std::string& target) {
+Result<MaterializeReport> materialize(const std::string& pointTree, const std::string& target,
+                                      const MaterializeHook& hook) {
   if (pointTree.empty() || target.empty()) return invalidError("materialize: empty path");
   Fd src(::open(pointTree.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!src.valid()) return sysError("open point tree " + pointTree, errno);
@@ -237,7 +241,7 @@ Result<MaterializeReport> materialize(const std::string& pointTree, const std::s
   const std::string s(rs), t(rt);
   if (s == t || s.rfind(t + "/", 0) == 0 || t.rfind(s + "/", 0) == 0)
     return invalidError("materialize: " + target + " and the point " + pointTree + " overlap");
-  Materializer m;
+  Materializer m(hook);
   auto r = m.syncDir(src.get(), dst.get(), ss, "");
   if (!r.ok()) return r.error().wrap("bringing " + target + " to the point " + pointTree);
   return m.report;

@@ -19,7 +19,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -34,7 +36,12 @@ struct MaterializeReport {
   uint64_t bytesCloned = 0;  // sizes of the files reflinked
 };
 
+// Called after each file is in place ("materialize <relative path>"), an error aborting the run
+// as a real failure would; tests use it to stop a run part-way.
+using MaterializeHook = std::function<Status(std::string_view phase)>;
+
 [[nodiscard]] Result<MaterializeReport> materialize(const std::string& pointTree,
-                                                    const std::string& target);
+                                                    const std::string& target,
+                                                    const MaterializeHook& hook = {});
 
 }  // namespace ocpvdr::extent

@@ -302,10 +302,12 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
   row.streamBytes = static_cast<std::int64_t>(t.applied.streamBytes);
   row.primaryReadBytes = std::max<std::int64_t>(0, t.primaryReadBytes);
   row.drReadBytes = static_cast<std::int64_t>(t.drReadBytes);
+  if (t.applyHook) OCPVDR_TRY(t.applyHook("point-complete"));
   if (Status s = points.add(row); !s.ok())
     return s.error().wrap("recording point " + row.pointId + " in the catalog");
+  if (t.applyHook) OCPVDR_TRY(t.applyHook("recorded"));
   const uint64_t read0 = extent::storageReadBytes();
-  auto m = extent::materialize(row.path + "/tree", drTarget);
+  auto m = extent::materialize(row.path + "/tree", drTarget, t.applyHook);
   t.drReadBytes += extent::storageReadBytes() - read0;
   if (!m.ok())
     return m.error().wrap("point " + row.pointId +
