@@ -143,8 +143,10 @@ class Materializer {
   Status dir(int src, int dst, const std::string& n, const struct stat& ss, const struct stat* ds,
              const std::string& what) {
     if (dry_ && (ds == nullptr || !S_ISDIR(ds->st_mode))) {
-      differs = true;  // a directory to make: what it will hold is not counted
-      return {};
+      differs = true;  // a directory to make: every file in it will be cloned
+      Fd s(::openat(src, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!s.valid()) return sysError("open point directory " + what, errno);
+      return countNew(s.get(), what);
     }
     if (ds != nullptr && !S_ISDIR(ds->st_mode)) {
       OCPVDR_TRY(removeTreeAt(dst, n.c_str()));
@@ -157,6 +159,25 @@ class Materializer {
     Fd d(::openat(dst, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!d.valid()) return sysError("open " + what, errno);
     return syncDir(s.get(), d.get(), ss, what);
+  }
+
+  // Dry run: counts the files of a point directory the target lacks as to be cloned.
+  Status countNew(int src, const std::string& rel) {
+    OCPVDR_ASSIGN_OR_RETURN(auto names, sortedNames(src));
+    for (const auto& n : names) {
+      struct stat ss {};
+      if (::fstatat(src, n.c_str(), &ss, AT_SYMLINK_NOFOLLOW) != 0)
+        return sysError("stat point entry " + rel + "/" + n, errno);
+      if (S_ISREG(ss.st_mode)) {
+        ++report.filesCloned;
+        report.bytesCloned += static_cast<uint64_t>(ss.st_size);
+      } else if (S_ISDIR(ss.st_mode)) {
+        Fd s(::openat(src, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!s.valid()) return sysError("open point directory " + rel + "/" + n, errno);
+        OCPVDR_TRY(countNew(s.get(), rel + "/" + n));
+      }
+    }
+    return {};
   }
 
   // Puts the temporary entry tmp in place of n (removing a directory there first).
