@@ -16,6 +16,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 extern char** environ;
 
@@ -565,15 +567,20 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
 
   ProcessResult res;
   res.pid = pid;
+  // Streaming: the callback owns the stdout pipe; the loop sees no stdout (already at its end).
+  UniqueFd streamOut;
+  if (spec.onStdoutFd) streamOut = std::move(outPipe.read);
+  static const std::function<void(std::string_view)> noLines;
   OutputStream streams[2] = {
       {std::move(outPipe.read), &res.out, &res.outTruncated, spec.maxCapture,
-       LineSplitter(spec.onStdoutLine)},
+       LineSplitter(spec.onStdoutFd ? noLines : spec.onStdoutLine)},
       {std::move(errPipe.read), &res.err, &res.errTruncated, spec.maxCapture,
        LineSplitter(spec.onStderrLine)},
   };
-  for (auto& s : streams) setNonBlocking(s.fd.get());
+  if (spec.onStdoutFd) streams[0].eof = true;
+  for (auto& s : streams)
+    if (s.fd) setNonBlocking(s.fd.get());
 
-  SigpipeBlock sigpipeBlock;
   UniqueFd stdinFd = std::move(inPipe.write);
   std::string_view stdinLeft = spec.stdinData ? std::string_view(*spec.stdinData) : "";
   if (stdinFd) {
@@ -591,14 +598,37 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   });
 
   ChildWatch w{pid, spec, res, streams, stdinFd, stdinLeft, pidFd, wakeFd, start};
-  for (;;) {
-    const auto now = SteadyClock::now();
-    w.requestKill(now, stop);
-    w.escalateKill(now);
-    if (w.finished(now)) break;
-    OCPVDR_TRY(w.pollOnce(now, prog));
-    w.checkExited();
+  auto watch = [&]() -> Status {
+    SigpipeBlock sigpipeBlock;  // in the thread that writes stdin
+    for (;;) {
+      const auto now = SteadyClock::now();
+      w.requestKill(now, stop);
+      w.escalateKill(now);
+      if (w.finished(now)) return Status::success();
+      OCPVDR_TRY(w.pollOnce(now, prog));
+      w.checkExited();
+    }
+  };
+  Status watched = Status::success();
+  if (spec.onStdoutFd) {
+    std::thread watcher([&] {
+      watched = watch();
+      if (!watched.ok()) ::kill(-pid, SIGKILL);  // ends the stream the callback reads
+    });
+    try {
+      spec.onStdoutFd(streamOut.get());
+    } catch (...) {
+      streamOut.reset();
+      ::kill(-pid, SIGKILL);
+      watcher.join();
+      throw;  // ChildGuard reaps
+    }
+    streamOut.reset();  // a child still writing ends on EPIPE
+    watcher.join();
+  } else {
+    watched = watch();
   }
+  OCPVDR_TRY(watched);
   w.killGroupAfterTerm();
   for (auto& s : streams) s.close();
   int status = 0;

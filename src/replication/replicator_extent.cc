@@ -248,7 +248,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   PipeApplyResult res;
   for (int attempt = 0; attempt < 2; ++attempt) {
     t.ran = true;
-    res = pipeIntoApply(senderArgv(base), ao, timeout, t.stop);
+    res = pipeIntoApply(runner_, senderArgv(base), ao, timeout, t.stop);
     // DR lost the base the primary was asked to diff against: ask again for a full stream.
     if (!res.applied.ok() && res.applied.error().kind == ErrorKind::NotFound && !base.empty() &&
         res.applied.error().message.find("base point") != std::string::npos) {

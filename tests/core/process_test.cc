@@ -365,6 +365,75 @@ TEST(ProcessTest, FiftyConcurrentRunsFromEightThreads) {
   EXPECT_EQ(countOpenFds(), before);  // every pipe, pidfd and eventfd closed
 }
 
+// Streaming stdout (onStdoutFd): the callback reads the pipe itself, in the calling thread; the
+// runner still captures stderr, feeds stdin, and the timeout ends the whole group — which ends the
+// stream the callback reads.
+std::string readAll(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+TEST(ProcessStreamTest, TheCallbackReadsStdoutWhileStderrAndStdinAreHandled) {
+  ProcessSpec s = sh("cat; echo done >&2; exit 3");
+  s.stdinData = std::string(3 << 20, 'x');
+  std::string got;
+  std::thread::id callbackThread;
+  s.onStdoutFd = [&](int fd) {
+    callbackThread = std::this_thread::get_id();
+    got = readAll(fd);
+  };
+  auto r = mustRun(s);
+  EXPECT_EQ(callbackThread, std::this_thread::get_id());
+  EXPECT_EQ(got.size(), 3u << 20);
+  EXPECT_TRUE(r.out.empty()) << "streamed, not captured";
+  EXPECT_EQ(r.err, "done\n");
+  EXPECT_EQ(r.exitCode, 3);
+}
+
+TEST(ProcessStreamTest, TimeoutKillsTheGroupAndEndsTheStream) {
+  ProcessSpec s = sh("sleep 100 & echo $!; exec sleep 100");
+  s.timeout = 300ms;
+  std::string got;
+  s.onStdoutFd = [&](int fd) { got = readAll(fd); };  // EOF only once the group is dead
+  auto r = mustRun(s);
+  EXPECT_TRUE(r.timedOut);
+  EXPECT_TRUE(r.signaled);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(survivorsOfGroup(r.pid), std::vector<int>{});
+  EXPECT_FALSE(isAlive(std::stoi(got))) << "background sleep survived";
+}
+
+TEST(ProcessStreamTest, ACallbackThatStopsReadingEndsAWriterOnEpipeAndStopWorks) {
+  // The child writes forever; the callback reads a little and returns: the closed pipe ends it.
+  ProcessSpec s = sh("yes");
+  std::string head;
+  s.onStdoutFd = [&](int fd) {
+    char buf[16];
+    head.assign(buf, static_cast<std::size_t>(std::max<ssize_t>(0, ::read(fd, buf, sizeof buf))));
+  };
+  auto r = mustRun(s);
+  EXPECT_FALSE(head.empty());
+  EXPECT_TRUE(r.signaled);
+  EXPECT_EQ(r.termSignal, SIGPIPE);
+  EXPECT_FALSE(r.timedOut);
+
+  std::stop_source stop;
+  ProcessSpec t = sh("exec sleep 100");
+  t.onStdoutFd = [&](int fd) {
+    stop.request_stop();
+    (void)readAll(fd);
+  };
+  auto q = mustRun(t, stop.get_token());
+  EXPECT_TRUE(q.stopped);
+  EXPECT_LT(q.elapsed, 10s);
+}
+
 TEST(ShellQuoteTest, QuotesOnlyWhenNeeded) {
   EXPECT_EQ(shellQuote("rsync"), "rsync");
   EXPECT_EQ(shellQuote("/exports/pv-a/disk.img"), "/exports/pv-a/disk.img");
