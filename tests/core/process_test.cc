@@ -411,7 +411,7 @@ TEST(ProcessStreamTest, TimeoutKillsTheGroupAndEndsTheStream) {
 
 TEST(ProcessStreamTest, ACallbackThatStopsReadingEndsAWriterOnEpipeAndStopWorks) {
   // The child writes forever; the callback reads a little and returns: the closed pipe ends it.
-  ProcessSpec s = sh("yes");
+  ProcessSpec s = sh("exec yes");
   std::string head;
   s.onStdoutFd = [&](int fd) {
     char buf[16];
