@@ -190,6 +190,56 @@ TEST(ProcessTest, TimeoutKillsTheWholeGroupIncludingGrandchild) {
   EXPECT_FALSE(isAlive(std::stoi(grandchild))) << "background sleep survived";
 }
 
+// "R", "S", "Z", ... of /proc/<pid>/stat; "" when the process is gone.
+std::string procState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return "";
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? "" : line.substr(close + 2, 1);
+}
+
+// A process that runs a child through the runner and is then SIGKILLed (serve killed while its
+// rsync writes into a DR directory) must not leave the child running: PR_SET_PDEATHSIG.
+TEST(ProcessTest, AChildDiesWithTheProcessThatStartedIt) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t runnerPid = ::fork();
+  ASSERT_GE(runnerPid, 0);
+  if (runnerPid == 0) {
+    ::close(fds[0]);
+    RealProcessRunner r;
+    ProcessSpec spec;
+    spec.argv = {"/bin/sh", "-c", "echo $$; exec sleep 120"};
+    spec.onStdoutLine = [&](std::string_view line) {
+      std::string l(line);
+      l += "\n";
+      (void)!::write(fds[1], l.data(), l.size());
+    };
+    (void)r.run(spec);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string got;
+  char buf[64];
+  for (ssize_t n; got.find('\n') == std::string::npos && (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    got.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ASSERT_NE(got.find('\n'), std::string::npos) << "the child never said its pid";
+  const pid_t child = static_cast<pid_t>(std::stol(got));
+  ASSERT_FALSE(procState(child).empty()) << "the child " << child << " runs";
+  ::kill(runnerPid, SIGKILL);
+  ::waitpid(runnerPid, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    const std::string st = procState(child);
+    gone = st.empty() || st == "Z" || st == "X";
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!gone) ::kill(child, SIGKILL);  // do not leave it behind either way
+  EXPECT_TRUE(gone) << "the child outlived the process that started it";
+}
+
 TEST(ProcessTest, SigkillAfterGraceWhenTermIsIgnored) {
   // trap '' TERM makes the shell and the sleep it starts ignore SIGTERM.
   ProcessSpec s = sh("trap '' TERM; sleep 100 & sleep 100");
