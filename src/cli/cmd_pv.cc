@@ -1,5 +1,11 @@
 // `ocpv-dr pv sync|delete`: the PV replication handlers (wiring only; logic in replication/).
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <memory>
+#include <string>
+#include <string_view>
 
 #include "cli/commands.h"
 #include "cli/handler_env.h"
@@ -8,6 +14,19 @@
 
 namespace ocpvdr::cli {
 namespace {
+
+// ocpv-dr-testhooks only (OCPVDR_EXTENT_PAUSE, test_hooks.h): at that phase of the extent cycle
+// the process writes its pid into OCPVDR_EXTENT_PAUSE_FILE and waits for the test to kill it.
+Status pauseAtExtentPhase(std::string_view phase) {
+  const auto& h = testHooks();
+  if (phase != h.extentPause) return Status::success();
+  {
+    std::ofstream f(h.extentPauseFile + ".tmp");
+    f << ::getpid() << "\n";
+  }
+  std::rename((h.extentPauseFile + ".tmp").c_str(), h.extentPauseFile.c_str());
+  for (;;) ::pause();
+}
 
 struct PvArgs {
   std::string pvJson, pvName, eventId, wait = "0", now, policy, reason;
@@ -77,6 +96,8 @@ void registerPv(CLI::App& app, GlobalOptions& g, Outcome& out) {
                            o.eventId = eventId;
                            std::string label = doc ? "pv sync" : "pv " + sa->pvName;
                            o.onProgress = ttyProgress(label, !sa->noProgress);
+                           if (!testHooks().extentPause.empty())
+                             o.extentApplyHook = pauseAtExtentPhase;
                            auto r = doc ? env.replicator->syncPv(*doc, o)
                                         : env.replicator->syncPvByName(sa->pvName, o);
                            endTtyProgress(!sa->noProgress);

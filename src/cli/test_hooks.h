@@ -17,6 +17,9 @@ struct TestHooks {
   bool enabled = false;       // this binary is the test build
   std::string fakeNow;        // OCPVDR_FAKE_NOW: RFC 3339; pins the clock of the verbs
   std::string failoverCrash;  // OCPVDR_FAILOVER_CRASH: crash points (cmd_failover.cc)
+  // OCPVDR_EXTENT_PAUSE: a phase of an extent cycle (replication::SyncOptions::extentApplyHook)
+  // where `pv sync` writes its pid into OCPVDR_EXTENT_PAUSE_FILE and waits to be killed.
+  std::string extentPause, extentPauseFile;
 };
 
 // Read once; empty in the product binary.

@@ -15,7 +15,8 @@ std::string env(const char* name) {
 }  // namespace
 
 const TestHooks& testHooks() {
-  static const TestHooks hooks{true, env("OCPVDR_FAKE_NOW"), env("OCPVDR_FAILOVER_CRASH")};
+  static const TestHooks hooks{true, env("OCPVDR_FAKE_NOW"), env("OCPVDR_FAILOVER_CRASH"),
+                               env("OCPVDR_EXTENT_PAUSE"), env("OCPVDR_EXTENT_PAUSE_FILE")};
   return hooks;
 }
 

@@ -82,6 +82,15 @@ struct RecoveryPointRetention {
   int daily = 14;     // the newest point of each of the last D days, 0..36500
 };
 
+// replication.snapshot_area: how far the primary's snapshot area (<export root>/.ocpv-dr/snapshots)
+// may grow. At each extent cycle the sender checks the export root's file system (statvfs) and the
+// bytes only the PV's base snapshot still holds; past either limit it releases the base and sends
+// a full stream instead (the report's full_resend_reason says why).
+struct SnapshotAreaLimits {
+  int minFreePercent = 10;    // 0..99; 0: no free-space limit
+  std::int64_t maxBytes = 0;  // bytes the base snapshot alone may hold; 0: no limit
+};
+
 enum class DeletePolicy { Quarantine, Keep, Delete };
 enum class Transport { Ssh, Local };
 // What moves a PV's data (issue 15): the extent mover where both export roots can reflink
@@ -114,6 +123,7 @@ struct Replication {
   std::string lockDir;               // per-PV locks; empty: <catalog dir>/locks
   // The extent mover's recovery points that retention keeps (recovery_points.h).
   RecoveryPointRetention recoveryPoints;
+  SnapshotAreaLimits snapshotArea;  // the extent mover's primary snapshot area
 };
 
 struct Schedule {

@@ -95,6 +95,9 @@ replication:
     keep_last: 24                  # the newest N points, 1..100000 (the newest is always kept)
     hourly: 48                     # plus the newest point of each of the last H hours, 0..100000
     daily: 14                      # plus the newest point of each of the last D days, 0..36500
+  snapshot_area:                   # extent mover: the primary's snapshot area must not fill its file system
+    min_free_percent: 10           # below this free share of the export root's file system: full resend, base released (0: off)
+    max_bytes: 0                   # bytes the base snapshot alone may hold before a full resend replaces it (0: no limit)
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
 
 schedule:

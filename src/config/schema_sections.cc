@@ -147,6 +147,12 @@ Fields Schema::replication(Replication& r) {
                               integer("hourly", k.hourly, 0, 100'000),
                               integer("daily", k.daily, 0, 36'500)};
               }),
+      section("snapshot_area",
+              [this, &r] {
+                auto& a = r.snapshotArea;
+                return Fields{integer("min_free_percent", a.minFreePercent, 0, 99),
+                              integer("max_bytes", a.maxBytes, 0, std::int64_t{1} << 60)};
+              }),
       text("lock_dir", r.lockDir, absPath()),
   };
 }

@@ -1,4 +1,5 @@
-// RealProcessRunner: posix_spawn into a new process group, one poll loop that feeds stdin and
+// RealProcessRunner: fork+exec into a new process group (the child dies with the thread that
+// started it: PR_SET_PDEATHSIG), one poll loop that feeds stdin and
 // drains stdout/stderr together (so neither side can block the other), and a group-wide
 // SIGTERM → SIGKILL escalation on timeout or stop.
 #include "core/process.h"
@@ -6,8 +7,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +17,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
+#include <thread>
 
 extern char** environ;
 
@@ -297,46 +300,74 @@ Status checkWorkingDirectory(const ProcessSpec& spec, const std::string& prog) {
   return Status::success();
 }
 
-// Spawns `program` in a process group of its own, with the pipes as stdin/stdout/stderr.
+// In the forked child, before exec: only async-signal-safe calls (no allocation). Returns the
+// errno of the step that failed; on success it does not return.
+[[noreturn]] void execChild(const ProcessSpec& spec, const char* program, char* const* argv,
+                            char* const* envp, pid_t parent, const Pipe& inPipe,
+                            const Pipe& outPipe, const Pipe& errPipe, int reportFd) {
+  auto fail = [reportFd](int err) {
+    (void)!::write(reportFd, &err, sizeof err);
+    ::_exit(127);
+  };
+  // Default dispositions (the parent ignores SIGPIPE) and nothing blocked.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::setpgid(0, 0) != 0) fail(errno);
+  // Dies with the thread that started it: a killed ocpv-dr (serve SIGKILLed while its rsync
+  // runs, a lost Lease's process ended by its supervisor) leaves no orphan writing into DR
+  // directories that the next active instance syncs. The parent may already be gone.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+  if (::getppid() != parent) ::_exit(127);
+  if (spec.stdinData) {
+    if (::dup2(inPipe.read.get(), 0) < 0) fail(errno);
+  } else {
+    int devNull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (devNull < 0 || ::dup2(devNull, 0) < 0) fail(errno);
+  }
+  if (::dup2(outPipe.write.get(), 1) < 0 || ::dup2(errPipe.write.get(), 2) < 0) fail(errno);
+  // Descriptors opened elsewhere in the process without O_CLOEXEC (by a library, say) must not
+  // leak into the child; the report pipe (O_CLOEXEC) stays open until the exec.
+  if (reportFd > 3) (void)::close_range(3, static_cast<unsigned>(reportFd) - 1, 0);
+  (void)::close_range(static_cast<unsigned>(reportFd) + 1, ~0U, 0);
+  if (!spec.cwd.empty() && ::chdir(spec.cwd.c_str()) != 0) fail(errno);
+  ::execve(program, argv, envp);
+  fail(errno);
+  ::_exit(127);  // not reached: fail() exits
+}
+
+// Spawns `program` in a process group of its own, with the pipes as stdin/stdout/stderr. A fork
+// rather than posix_spawn: the child must ask for PR_SET_PDEATHSIG before it execs, and
+// posix_spawn has no step for that. A CLOEXEC pipe carries the errno of a failed exec (or chdir)
+// back, so a missing program is still an error here and not an exit status 127 later.
 Result<pid_t> spawnChild(const ProcessSpec& spec, const std::string& prog,
                          const std::string& program, std::vector<char*>& argvp,
                          std::vector<char*>& envp, Pipe& inPipe, Pipe& outPipe, Pipe& errPipe) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (spec.stdinData) {
-    posix_spawn_file_actions_adddup2(&fa, inPipe.read.get(), 0);
-  } else {
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_adddup2(&fa, outPipe.write.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa, errPipe.write.get(), 2);
-  // Descriptors opened elsewhere in the process without O_CLOEXEC (by a library, say) must not
-  // leak into the child.
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  if (!spec.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, spec.cwd.c_str());
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t emptyMask, defaults;
-  sigemptyset(&emptyMask);
-  sigfillset(&defaults);
-  sigdelset(&defaults, SIGKILL);
-  sigdelset(&defaults, SIGSTOP);
-  posix_spawnattr_setsigmask(&attr, &emptyMask);
-  // The parent ignores SIGPIPE; the child must not inherit that disposition.
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  pid_t pid = -1;
-  // glibc's posix_spawn runs the child in vfork fashion and returns the exec (or chdir) errno
-  // itself, which replaces the hand-rolled CLOEXEC error pipe of a fork/exec implementation.
-  int spawnErr = ::posix_spawn(&pid, program.c_str(), &fa, &attr, argvp.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (spawnErr != 0) {
-    return terminalError("starting " + prog + " (" + program + "): " + std::strerror(spawnErr));
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    return terminalError("starting " + prog + ": pipe: " + std::strerror(errno));
+  UniqueFd reportRead(report[0]), reportWrite(report[1]);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) return terminalError("starting " + prog + ": fork: " + std::strerror(errno));
+  if (pid == 0)
+    execChild(spec, program.c_str(), argvp.data(), envp.data(), parent, inPipe, outPipe, errPipe,
+              reportWrite.get());
+  reportWrite.reset();
+  int childErr = 0;
+  ssize_t n;
+  do {
+    n = ::read(reportRead.get(), &childErr, sizeof childErr);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof childErr)) {
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return terminalError("starting " + prog + " (" + program + "): " + std::strerror(childErr));
   }
   return pid;
 }
@@ -565,15 +596,20 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
 
   ProcessResult res;
   res.pid = pid;
+  // Streaming: the callback owns the stdout pipe; the loop sees no stdout (already at its end).
+  UniqueFd streamOut;
+  if (spec.onStdoutFd) streamOut = std::move(outPipe.read);
+  static const std::function<void(std::string_view)> noLines;
   OutputStream streams[2] = {
       {std::move(outPipe.read), &res.out, &res.outTruncated, spec.maxCapture,
-       LineSplitter(spec.onStdoutLine)},
+       LineSplitter(spec.onStdoutFd ? noLines : spec.onStdoutLine)},
       {std::move(errPipe.read), &res.err, &res.errTruncated, spec.maxCapture,
        LineSplitter(spec.onStderrLine)},
   };
-  for (auto& s : streams) setNonBlocking(s.fd.get());
+  if (spec.onStdoutFd) streams[0].eof = true;
+  for (auto& s : streams)
+    if (s.fd) setNonBlocking(s.fd.get());
 
-  SigpipeBlock sigpipeBlock;
   UniqueFd stdinFd = std::move(inPipe.write);
   std::string_view stdinLeft = spec.stdinData ? std::string_view(*spec.stdinData) : "";
   if (stdinFd) {
@@ -591,14 +627,37 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
   });
 
   ChildWatch w{pid, spec, res, streams, stdinFd, stdinLeft, pidFd, wakeFd, start};
-  for (;;) {
-    const auto now = SteadyClock::now();
-    w.requestKill(now, stop);
-    w.escalateKill(now);
-    if (w.finished(now)) break;
-    OCPVDR_TRY(w.pollOnce(now, prog));
-    w.checkExited();
+  auto watch = [&]() -> Status {
+    SigpipeBlock sigpipeBlock;  // in the thread that writes stdin
+    for (;;) {
+      const auto now = SteadyClock::now();
+      w.requestKill(now, stop);
+      w.escalateKill(now);
+      if (w.finished(now)) return Status::success();
+      OCPVDR_TRY(w.pollOnce(now, prog));
+      w.checkExited();
+    }
+  };
+  Status watched = Status::success();
+  if (spec.onStdoutFd) {
+    std::thread watcher([&] {
+      watched = watch();
+      if (!watched.ok()) ::kill(-pid, SIGKILL);  // ends the stream the callback reads
+    });
+    try {
+      spec.onStdoutFd(streamOut.get());
+    } catch (...) {
+      streamOut.reset();
+      ::kill(-pid, SIGKILL);
+      watcher.join();
+      throw;  // ChildGuard reaps
+    }
+    streamOut.reset();  // a child still writing ends on EPIPE
+    watcher.join();
+  } else {
+    watched = watch();
   }
+  OCPVDR_TRY(watched);
   w.killGroupAfterTerm();
   for (auto& s : streams) s.close();
   int status = 0;

@@ -3,6 +3,8 @@
 // argv is executed directly (no shell). The child gets its own process group so a timeout or a
 // stop request kills the whole tree (ssh under rsync, say). stdout and stderr are captured up to
 // a bound each; the tail beyond the bound is dropped and flagged, never buffered without limit.
+// Or stdout is streamed: onStdoutFd gets the pipe's read end to consume as it likes (a data
+// stream that must not be captured: the extent mover's, replication/extent_pipe.h).
 #pragma once
 
 #include <chrono>
@@ -33,6 +35,14 @@ struct ProcessSpec {
   // final unterminated line is delivered at EOF; lines are seen even beyond maxCapture.
   std::function<void(std::string_view line)> onStdoutLine;
   std::function<void(std::string_view line)> onStderrLine;
+  // Streaming stdout instead of capturing it: called once, in the calling thread, right after
+  // the child started, with the read end of its stdout pipe (blocking). It reads as much as it
+  // wants and returns; the runner then closes that end (a child still writing ends on EPIPE)
+  // and waits for the child. Meanwhile a helper thread runs everything else — stdin, stderr
+  // capture and lines, the timeout and stop with their process-group SIGTERM → SIGKILL — so a
+  // stop or timeout ends the stream the callback reads (EOF). `out` stays empty and
+  // onStdoutLine is not called. An exception from the callback kills the group and propagates.
+  std::function<void(int fd)> onStdoutFd;
   // Grace between SIGTERM and SIGKILL when the timeout fires or stop is requested.
   std::chrono::milliseconds killGrace{2000};
 };

@@ -124,6 +124,10 @@ Engine::Engine(const config::Config& cfg, EngineDeps deps, EngineOptions opts)
     hd.pvBreaker = pvBreaker_.get();
     hd.snapshotBreaker = snapshotBreaker_.get();
     hd.metrics = &metrics_;
+    hd.alert = [this](std::string_view name, const Json& fields) {
+      if (deps_.notifyHttp == nullptr || cfg_.notify.urls.empty()) return;
+      (void)notifyAll(*deps_.notifyHttp, cfg_.notify, alertDocument(name, fields, clock_.now()));
+    };
     ownHandler_ = std::make_unique<ReplicatorKeyHandler>(hd);
     handler = ownHandler_.get();
   }
@@ -141,6 +145,9 @@ void Engine::describeMetrics() {
   metrics_.describe("ocpvdr_engine_events_total", "counter",
                     "POST /v1/events requests by result (accepted, duplicate, ignored, rejected, "
                     "unauthorized, unavailable)");
+  metrics_.describe("ocpvdr_extent_checksum_mismatch_total", "counter",
+                    "Extent cycles whose stream failed a range checksum (the point was discarded "
+                    "and an alert sent to notify.urls), by PV");
   metrics_.describe("ocpvdr_engine_delete_breaker_tripped", "gauge",
                     "1 once the event path's delete breaker holds every delete (by kind)");
   metrics_.describe("ocpvdr_engine_event_to_start_seconds", "gauge",

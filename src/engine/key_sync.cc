@@ -97,7 +97,9 @@ KeyOutcome ReplicatorKeyHandler::handlePv(const std::string& name, KeyObject k,
   replication::SyncOptions o;
   o.stop = opts.stop;
   o.wait = opts.lockWait;
-  return fromReport(deps_.replicator->syncPv(k.object, o), "sync");
+  out = fromReport(deps_.replicator->syncPv(k.object, o), "sync");
+  if (out.report) alertOnChecksumMismatch(name, *out.report);
+  return out;
 }
 
 KeyOutcome ReplicatorKeyHandler::handleSnapshot(const std::string& ns, const std::string& name,
@@ -126,6 +128,20 @@ void ReplicatorKeyHandler::publishBreaker(const replication::DeleteBreaker* b, c
   if (b != nullptr && deps_.metrics != nullptr)
     deps_.metrics->set("ocpvdr_engine_delete_breaker_tripped", b->tripped() ? 1 : 0,
                        {{"kind", kind}});
+}
+
+void ReplicatorKeyHandler::alertOnChecksumMismatch(const std::string& pv,
+                                                   const replication::SyncReport& r) {
+  auto it = r.details.find("checksum_mismatch");
+  if (it == r.details.end() || !it->is_object()) return;
+  if (deps_.metrics != nullptr)
+    deps_.metrics->inc("ocpvdr_extent_checksum_mismatch_total", {{"pv", pv}});
+  Json alert = *it;
+  alert["pv"] = pv;
+  alert["message"] = r.error ? r.error->message : std::string();
+  log::error("extent cycle: checksum mismatch, the point was discarded",
+             {{"pv", pv}, {"file", alert.value("file", "")}, {"offset", alert["offset"]}});
+  if (deps_.alert) deps_.alert("extent-checksum-mismatch", alert);
 }
 
 }  // namespace ocpvdr::engine

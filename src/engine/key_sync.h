@@ -18,9 +18,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 
 #include "core/json_util.h"
 #include "core/metrics.h"
@@ -77,7 +79,11 @@ class ReplicatorKeyHandler final : public KeyHandler {
     PrimaryLister* lister = nullptr;
     replication::DeleteBreaker* pvBreaker = nullptr;
     replication::DeleteBreaker* snapshotBreaker = nullptr;
-    MetricsRegistry* metrics = nullptr;  // ocpvdr_engine_delete_breaker_tripped
+    MetricsRegistry* metrics = nullptr;  // ocpvdr_engine_delete_breaker_tripped, ocpvdr_extent_*
+    // Called with an alert's name and fields (engine/notify.h alertDocument) when a sync hit
+    // something an operator must hear about now: an extent stream that failed its checksum
+    // (ocpvdr_extent_checksum_mismatch_total counts them). Null: logged and counted only.
+    std::function<void(std::string_view name, const Json& fields)> alert;
   };
   explicit ReplicatorKeyHandler(Deps deps) : deps_(deps) {}
   KeyOutcome handle(const std::string& key, const KeyObject& k,
@@ -88,6 +94,8 @@ class ReplicatorKeyHandler final : public KeyHandler {
   KeyOutcome handleSnapshot(const std::string& ns, const std::string& name, KeyObject k,
                             const KeySyncOptions& opts);
   void publishBreaker(const replication::DeleteBreaker* b, const char* kind);
+  // The checksum-mismatch alert of an extent cycle's report (a no-op for any other report).
+  void alertOnChecksumMismatch(const std::string& pv, const replication::SyncReport& r);
 
   Deps deps_;
 };

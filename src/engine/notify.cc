@@ -4,6 +4,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/text.h"
+#include "core/time.h"
 
 namespace ocpvdr::engine {
 
@@ -82,6 +83,14 @@ Json mailReport(MailSender& mail, const config::NotifyEmail& email, const std::s
                 {"kind", std::string(toString(s.error().kind))}};
   }
   return Json{{"email", to}, {"status", "sent"}};
+}
+
+Json alertDocument(std::string_view name, const Json& fields, SystemTime at) {
+  Json doc = fields.is_object() ? fields : Json::object();
+  doc["type"] = "alert";
+  doc["alert"] = std::string(name);
+  doc["time"] = formatTimeMillis(at);
+  return doc;
 }
 
 }  // namespace ocpvdr::engine

@@ -1,4 +1,5 @@
-// Notification of a finished reconcile, by webhook and by mail:
+// Notification of a finished reconcile, by webhook and by mail, and of alerts between reconciles
+// (alertDocument, POSTed like a summary):
 //   - notifyAll: the JSON summary POSTed to every notify.urls entry (Content-Type
 //     application/json; `Authorization: Bearer <token>` when notify.token_file is set);
 //   - mailReport: the report as text (report.md) mailed to notify.email.to with a subject that
@@ -9,8 +10,10 @@
 
 #include <stop_token>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/http.h"
 #include "core/json_util.h"
 #include "core/mail.h"
@@ -35,5 +38,10 @@ std::string reconcileMailSubject(const config::NotifyEmail& email, const Json& s
 // {"email": ..., "error": "<message>", "kind": "<error kind>"}.
 Json mailReport(MailSender& mail, const config::NotifyEmail& email, const std::string& subject,
                 const std::string& body, std::stop_token stop = {});
+
+// An alert between reconciles, POSTed by notifyAll to the same URLs: `fields` plus
+// {"type": "alert", "alert": <name>, "time": <RFC 3339>} — e.g. "extent-checksum-mismatch" with
+// pv, file, offset, length and message (engine/key_sync.h).
+Json alertDocument(std::string_view name, const Json& fields, SystemTime at);
 
 }  // namespace ocpvdr::engine

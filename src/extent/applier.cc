@@ -155,10 +155,12 @@ class Builder {
 
   Status data(const Frame& f) {
     Sha256 got = sha256(f.data, f.length);
-    if (got != f.sum)
+    if (got != f.sum) {
+      if (opts_.onChecksumMismatch) opts_.onChecksumMismatch({cur_.path, f.offset, f.length});
       return terminalError("checksum mismatch in \"" + cur_.path + "\" at offset " +
                            std::to_string(f.offset) + " (" + std::to_string(f.length) +
                            " bytes): the stream is corrupt; the point is discarded");
+    }
     ++dataFrames_;
     return pwriteAll(file_.get(), f.data, f.length, f.offset);
   }

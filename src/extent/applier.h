@@ -29,11 +29,20 @@
 
 namespace ocpvdr::extent {
 
+// A data range whose SHA-256 did not match its data: the stream was corrupted in flight (or at
+// the sender). The apply fails and discards the partial point; the caller raises the alert.
+struct ChecksumMismatch {
+  std::string path;  // relative to the PV directory
+  uint64_t offset = 0, length = 0;
+};
+
 struct ApplyOptions {
   std::string pointsDir;
   // Called at each phase ("cloned", "entry <path>", "trailer", "before-rename"); an error it
   // returns aborts the apply as a real failure would. Tests use it to inject failures.
   std::function<Status(std::string_view phase)> hook;
+  // Called once when a range fails its checksum, before the apply fails (Terminal).
+  std::function<void(const ChecksumMismatch&)> onChecksumMismatch;
 };
 
 struct ApplyReport {

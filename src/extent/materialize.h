@@ -1,25 +1,30 @@
-// extent/materialize.h — bring a directory to a recovery point, one file at a time atomically.
+// extent/materialize.h — bring a directory to a recovery point, the whole directory atomically.
 //
 // materialize(pointTree, target) makes `target` (the DR PV directory) identical to `pointTree`
 // (`<points>/<id>/tree`, applier.h): same directories, regular files, symlinks, modes, owners and
-// times; every entry of target the point does not have is removed. The points stay untouched:
-//   - a regular file is reflinked (FICLONE) from the point into a temporary name in its target
-//     directory, given its mode, owner and times, fsynced, and renamed over the old name, so a
-//     reader of target sees either the old file or the new one, never a mix; a file that already
-//     shares every extent with the point's copy (and has its size and metadata) is left alone,
-//     so bringing an unchanged directory to the same point costs a FIEMAP per file;
-//   - a symlink is made under a temporary name and renamed over the old one;
-//   - directories are created, then given their metadata deepest first, and fsynced;
-//   - an entry whose type differs from the point's is removed first.
+// times; every entry of target the point does not have is removed. The points stay untouched.
+//   1. A dry run compares target with the point: a regular file that shares every extent with
+//      the point's copy (same size, owner, mode, mtime) is the same, so an unchanged directory
+//      costs a FIEMAP per file and is left as it is (only times touched up).
+//   2. Otherwise the point's state is built beside target, in `<parent>/.ocpv-dr-stage.<name>`
+//      (every file FICLONEd from the point — metadata only —, symlinks made, metadata set,
+//      everything fsynced), and exchanged with target in one renameat2(RENAME_EXCHANGE); the
+//      parent is fsynced and the old state removed. A reader or a crash sees the old point or
+//      the new one, never a mix; a stage left by a crash is removed by the next run. A target
+//      that cannot be exchanged (a mount point: EBUSY; EINVAL/ENOSYS/EXDEV) is brought to the
+//      point file by file in place instead: each file reflinked to a temporary name and renamed
+//      (each file atomic, the directory not).
+//   3. A missing target is built as the stage and renamed into place.
 // Nothing in target is followed through a symlink: every directory is opened relative to its
 // parent with O_NOFOLLOW, so a symlink planted in target is replaced, never written through.
-// The whole directory is not switched atomically: a crash part-way leaves a mix of files of the
-// old and the new point (each one whole); running materialize again finishes the job.
+// The report counts what changed (files cloned = new or changed files), not the stage's clones.
 // Needs a file system with reflink holding both paths (EXDEV/EOPNOTSUPP come back Refused).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -34,7 +39,13 @@ struct MaterializeReport {
   uint64_t bytesCloned = 0;  // sizes of the files reflinked
 };
 
+// Called after each file is cloned ("materialize <relative path>") and after the exchange
+// ("materialize-exchanged"), an error aborting the run as a real failure would; tests use it to
+// stop a run part-way.
+using MaterializeHook = std::function<Status(std::string_view phase)>;
+
 [[nodiscard]] Result<MaterializeReport> materialize(const std::string& pointTree,
-                                                    const std::string& target);
+                                                    const std::string& target,
+                                                    const MaterializeHook& hook = {});
 
 }  // namespace ocpvdr::extent

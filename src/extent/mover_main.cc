@@ -1,8 +1,10 @@
 // ocpv-dr-mover: the extent mover's two ends in one static binary.
 //
 //   ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty] [--id ID]
-//       primary side, started over ssh by DR like rsync's remote side: snapshot + stream on stdout;
-//       one report line on stderr ("OCPVDR-MOVER sent key=value ...") or a guard line
+//                      [--min-free-percent N] [--max-base-bytes N]
+//       primary side (the limits of replication.snapshot_area, extent/sender.h), started over ssh
+//       by DR like rsync's remote side: snapshot + stream on stdout; one report line on stderr
+//       ("OCPVDR-MOVER sent key=value ...") or a guard line
 //       ("OCPVDR-GUARD <verdict> <path>", exit 97) or "OCPVDR-MOVER error <kind>: <message>".
 //   ocpv-dr-mover apply --points DIR
 //       DR side: a stream on stdin becomes a recovery point; report line on stdout.
@@ -47,6 +49,7 @@ constexpr int kGuardExit = 97;
 int usage() {
   std::fprintf(stderr,
                "usage: ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty]\n"
+               "                          [--min-free-percent N] [--max-base-bytes N]\n"
                "       ocpv-dr-mover apply --points DIR\n"
                "       ocpv-dr-mover probe --root R\n"
                "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
@@ -90,7 +93,9 @@ int cmdSend(int argc, char** argv) {
                   {"--dir", true},
                   {"--base", true},
                   {"--id", true},
-                  {"--allow-empty", false}},
+                  {"--allow-empty", false},
+                  {"--min-free-percent", true},
+                  {"--max-base-bytes", true}},
                  &a))
     return usage();
   if (!a.count("--root") || !a.count("--pv") || !a.count("--dir")) return usage();
@@ -101,6 +106,12 @@ int cmdSend(int argc, char** argv) {
   const uint64_t read0 = storageReadBytes();
   SendOptions o{a["--root"], a["--pv"], a["--dir"],
                 a["--base"], a["--id"], a.count("--allow-empty") > 0};
+  try {
+    if (a.count("--min-free-percent")) o.minFreePercent = std::stoi(a["--min-free-percent"]);
+    if (a.count("--max-base-bytes")) o.maxBaseBytes = std::stoull(a["--max-base-bytes"]);
+  } catch (const std::exception&) {
+    return usage();
+  }
   auto r = send(o, STDOUT_FILENO);
   if (!r.ok()) {
     // Guard verdicts keep the rsync guard's line format (replication/guards.h).
@@ -117,13 +128,16 @@ int cmdSend(int argc, char** argv) {
   std::fprintf(
       stderr,
       "OCPVDR-MOVER sent id=%s base=%s data_time_ns=%lld entries=%llu files=%llu "
-      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu\n",
+      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu "
+      "full_resend_reason=%s free_percent=%d base_only_bytes=%lld\n",
       r->snapshotId.c_str(), r->baseId.c_str(), static_cast<long long>(r->dataTimeNs),
       static_cast<unsigned long long>(r->entries), static_cast<unsigned long long>(r->files),
       static_cast<unsigned long long>(r->dataBytes),
       static_cast<unsigned long long>(r->allocatedBytes),
       static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped),
-      static_cast<unsigned long long>(storageReadBytes() - read0));
+      static_cast<unsigned long long>(storageReadBytes() - read0),
+      r->fullResendReason.empty() ? "-" : r->fullResendReason.c_str(), r->freePercent,
+      static_cast<long long>(r->baseOnlyBytes));
   return 0;
 }
 

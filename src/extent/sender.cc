@@ -3,7 +3,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,6 +50,21 @@ Result<bool> dirEmpty(const std::string& dir) {
   return empty;
 }
 
+// Bytes of the base snapshot's files that no other file shares any more (what releasing it frees).
+Result<int64_t> baseOnlyBytes(const std::string& area, const std::string& base) {
+  OCPVDR_ASSIGN_OR_RETURN(Snapshot s, loadSnapshot(area, base));
+  int64_t total = 0;
+  for (const Entry& e : s.entries) {
+    if (e.kind != EntryKind::File) continue;
+    Fd f(::open((s.path + "/tree/" + e.path).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!f.valid()) continue;  // a missing file frees nothing
+    OCPVDR_ASSIGN_OR_RETURN(auto map, readExtents(f.get()));
+    for (const PhysExtent& x : map)
+      if ((x.flags & FIEMAP_EXTENT_SHARED) == 0) total += static_cast<int64_t>(x.length);
+  }
+  return total;
+}
+
 }  // namespace
 
 Result<std::string> guardSource(const std::string& root, const std::string& dir, bool allowEmpty) {
@@ -88,11 +105,31 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
   }
   if (haveBase && id <= opts.base)
     return conflictError("new snapshot id " + id + " does not sort after the base " + opts.base);
+  SendReport rep;
+  if (!opts.base.empty() && !haveBase) rep.fullResendReason = "base-missing";
+  if (haveBase && opts.minFreePercent > 0) {
+    struct statvfs vs {};
+    if (::statvfs(rootReal.c_str(), &vs) != 0) return sysError("statvfs " + rootReal, errno);
+    rep.freePercent = vs.f_blocks == 0 ? 0 : static_cast<int>(vs.f_bavail * 100 / vs.f_blocks);
+    if (rep.freePercent < opts.minFreePercent) {
+      haveBase = false;
+      rep.fullResendReason = "snapshot-area-low-space";
+    }
+  }
   OCPVDR_TRY(pruneSnapshots(
       area, haveBase ? std::vector<std::string>{opts.base} : std::vector<std::string>{}));
   OCPVDR_ASSIGN_OR_RETURN(Snapshot snap, takeSnapshot(src, area, opts.pv, id));
+  // Measured after the new snapshot: cloning flushed the live files, so their overwritten
+  // ranges are no longer shared with the base.
+  if (haveBase && opts.maxBaseBytes > 0) {
+    OCPVDR_ASSIGN_OR_RETURN(rep.baseOnlyBytes, baseOnlyBytes(area, opts.base));
+    if (static_cast<uint64_t>(rep.baseOnlyBytes) > opts.maxBaseBytes) {
+      haveBase = false;
+      rep.fullResendReason = "snapshot-area-max-bytes";
+      OCPVDR_TRY(pruneSnapshots(area, {id}));
+    }
+  }
 
-  SendReport rep;
   rep.snapshotId = id;
   rep.baseId = haveBase ? opts.base : "";
   rep.dataTimeNs = snap.dataTimeNs;

@@ -8,7 +8,11 @@
 //      source is refused unless allowEmpty (the DR copy holds data and an unmounted export must
 //      not wipe it);
 //   2. drops every snapshot of the PV except `base` (the one DR acknowledged by asking for it):
-//      the primary keeps only the base until DR acknowledges the next one;
+//      the primary keeps only the base until DR acknowledges the next one. The snapshot area
+//      must not fill the primary: when the export root's file system has less than
+//      minFreePercent free (statvfs), or the blocks only the base still holds (extents FIEMAP
+//      does not flag shared) exceed maxBaseBytes, the base is dropped too and the stream is full
+//      (fullResendReason says which);
 //   3. takes a new reflink snapshot (snapshot.h);
 //   4. writes the stream (stream.h): every entry of the new snapshot, for each file the ranges
 //      whose extents differ from the base snapshot's copy (extent_diff.h), read from the
@@ -31,6 +35,8 @@ struct SendOptions {
   std::string base;  // snapshot id DR holds as a point; "" = full
   std::string id;    // new snapshot id; "" = from the clock
   bool allowEmpty = false;
+  int minFreePercent = 0;     // 0: no free-space limit
+  uint64_t maxBaseBytes = 0;  // 0: no limit on the bytes only the base snapshot holds
 };
 
 struct SendReport {
@@ -43,6 +49,12 @@ struct SendReport {
   uint64_t allocatedBytes = 0;  // written bytes of all files in the new snapshot
   uint64_t streamBytes = 0;     // bytes written to the output
   uint64_t skipped = 0;         // special files not copied
+  // Why a base was asked for but the stream is full: "" (incremental, or no base asked),
+  // "base-missing" (the primary no longer has it), "snapshot-area-low-space",
+  // "snapshot-area-max-bytes" (the limits above; the base was released).
+  std::string fullResendReason;
+  int freePercent = -1;        // the export root's free share when a limit was checked
+  int64_t baseOnlyBytes = -1;  // bytes only the base held, when maxBaseBytes was checked
 };
 
 [[nodiscard]] Result<SendReport> send(const SendOptions& opts, int outFd);

@@ -2,11 +2,12 @@
 // remote side is started, or locally with `transport: local`) with its stdout piped straight
 // into extent::apply in the calling thread — no copy of the stream on disk, no shell.
 //
-// The sender runs in its own process group; a stop request or the timeout kills that group
-// (SIGTERM, SIGKILL after a grace), which ends the stream: the applier then discards its partial
-// point (extent/applier.h) and every existing point stays as it was. When apply stops early (a
-// base DR lacks, a bad stream) the pipe is closed and the sender ends on EPIPE.
-// The ProcessRunner seam is not used: it captures output, and this stream must not be captured.
+// The sender is started through the ProcessRunner seam with a streaming stdout
+// (ProcessSpec::onStdoutFd): it runs in its own process group; a stop request or the timeout
+// kills that group (SIGTERM, SIGKILL after a grace), which ends the stream: the applier then
+// discards its partial point (extent/applier.h) and every existing point stays as it was. When
+// apply stops early (a base DR lacks, a bad stream) the pipe is closed and the sender ends on
+// EPIPE. Tests may pass a runner of their own.
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/process.h"
 #include "core/result.h"
 #include "extent/applier.h"
 
@@ -36,7 +38,7 @@ struct PipeApplyResult {
   uint64_t drReadBytes = 0;  // storage bytes the apply read at DR (extent::storageReadBytes)
 };
 
-PipeApplyResult pipeIntoApply(const std::vector<std::string>& senderArgv,
+PipeApplyResult pipeIntoApply(ProcessRunner& runner, const std::vector<std::string>& senderArgv,
                               const extent::ApplyOptions& opts, std::chrono::milliseconds timeout,
                               std::stop_token stop);
 

@@ -72,8 +72,12 @@ struct SyncOptions {
   std::string eventId;                // skip when already processed successfully; recorded
   std::stop_token stop;               // stops rsync (SIGTERM to its process group)
   std::function<void(const RsyncProgress&)> onProgress;
-  // Extent mover only: called at each phase of building the point (extent::ApplyOptions::hook);
-  // an error it returns fails the cycle as a real failure would. For tests.
+  // Extent mover only: called at each phase of the cycle — building the point
+  // (extent::ApplyOptions::hook: "cloned", "entry <path>", "trailer", "before-rename"), then
+  // "point-complete" (before the catalog row), "recorded" (after it), and the DR PV directory's
+  // (extent::materialize: "materialize <path>", "materialize-exchanged"); an error it returns
+  // fails the cycle as a real failure would. For tests (and ocpv-dr-testhooks'
+  // OCPVDR_EXTENT_PAUSE).
   std::function<Status(std::string_view phase)> extentApplyHook;
 };
 

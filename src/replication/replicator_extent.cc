@@ -230,6 +230,10 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
                                p.primaryHostPath};
     if (!b.empty()) a.insert(a.end(), {"--base", b});
     if (!refuseEmpty) a.push_back("--allow-empty");
+    const auto& area = cfg_.replication.snapshotArea;
+    if (area.minFreePercent > 0)
+      a.insert(a.end(), {"--min-free-percent", std::to_string(area.minFreePercent)});
+    if (area.maxBytes > 0) a.insert(a.end(), {"--max-base-bytes", std::to_string(area.maxBytes)});
     if (local) return a;
     std::string cmd;
     for (const auto& x : a) cmd += (cmd.empty() ? "" : " ") + shellQuote(x);
@@ -238,18 +242,20 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   extent::ApplyOptions ao;
   ao.pointsDir = t.pointsDir;
   ao.hook = t.applyHook;
+  ao.onChecksumMismatch = [&t](const extent::ChecksumMismatch& m) { t.mismatch = m; };
   const auto timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.replication.rsync.maxDuration);
   PipeApplyResult res;
   for (int attempt = 0; attempt < 2; ++attempt) {
     t.ran = true;
-    res = pipeIntoApply(senderArgv(base), ao, timeout, t.stop);
+    res = pipeIntoApply(runner_, senderArgv(base), ao, timeout, t.stop);
     // DR lost the base the primary was asked to diff against: ask again for a full stream.
     if (!res.applied.ok() && res.applied.error().kind == ErrorKind::NotFound && !base.empty() &&
         res.applied.error().message.find("base point") != std::string::npos) {
       log::info("base point missing at DR; asking for a full stream",
                 {{"pv", t.pv}, {"base", base}});
       base.clear();
+      t.fullResendReason = "base-missing-at-dr";
       continue;
     }
     break;
@@ -258,12 +264,22 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   t.drReadBytes = res.drReadBytes;
   if (auto it = t.sent.find("read_bytes"); it != t.sent.end())
     t.primaryReadBytes = std::stoll(it->second);
+  if (auto it = t.sent.find("full_resend_reason"); it != t.sent.end() && it->second != "-") {
+    t.fullResendReason = it->second;
+    log::info("extent cycle: full resend", {{"pv", t.pv}, {"reason", it->second}});
+  }
   if (auto guard = parseGuardReport(res.senderErr); guard && guard->verdict != "ok") {
     t.ran = false;
     return detail::sourceCheckError(p, drReal, refuseEmpty, drHasData, guard->verdict, guard->path);
   }
   // A point the applier made visible is complete, even when a stop or the timeout came after
   // its trailer: it is recorded like any other.
+  if (!res.applied.ok() && t.mismatch)
+    return terminalError("checksum mismatch: PV " + t.pv + ", file \"" + t.mismatch->path +
+                         "\", range at offset " + std::to_string(t.mismatch->offset) + " (" +
+                         std::to_string(t.mismatch->length) +
+                         " bytes): the stream from the primary is corrupt; the new point is "
+                         "discarded, the previous point and the DR PV directory are unchanged");
   if (!res.applied.ok()) return failedCycle(res);
   t.applied = *res.applied;
   t.pointMade = true;
@@ -286,10 +302,12 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
   row.streamBytes = static_cast<std::int64_t>(t.applied.streamBytes);
   row.primaryReadBytes = std::max<std::int64_t>(0, t.primaryReadBytes);
   row.drReadBytes = static_cast<std::int64_t>(t.drReadBytes);
+  if (t.applyHook) OCPVDR_TRY(t.applyHook("point-complete"));
   if (Status s = points.add(row); !s.ok())
     return s.error().wrap("recording point " + row.pointId + " in the catalog");
+  if (t.applyHook) OCPVDR_TRY(t.applyHook("recorded"));
   const uint64_t read0 = extent::storageReadBytes();
-  auto m = extent::materialize(row.path + "/tree", drTarget);
+  auto m = extent::materialize(row.path + "/tree", drTarget, t.applyHook);
   t.drReadBytes += extent::storageReadBytes() - read0;
   if (!m.ok())
     return m.error().wrap("point " + row.pointId +

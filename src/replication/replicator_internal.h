@@ -63,6 +63,12 @@ struct Replicator::ExtentTransfer {
   std::map<std::string, std::string> sent;  // the sender's report line
   std::int64_t primaryReadBytes = -1;       // -1: the sender did not say
   std::uint64_t drReadBytes = 0;
+  // A range of the stream failed its checksum (the point was discarded): report and alert.
+  std::optional<extent::ChecksumMismatch> mismatch;
+  // Why the stream was full although DR has a point ("" otherwise): the sender's reason
+  // (extent/sender.h: base-missing, snapshot-area-low-space, snapshot-area-max-bytes) or
+  // "base-missing-at-dr".
+  std::string fullResendReason;
 };
 
 struct Replicator::Transfer {

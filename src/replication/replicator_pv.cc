@@ -78,6 +78,15 @@ void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const 
       e.primaryReadBytes >= 0 ? Json(e.primaryReadBytes) : Json(nullptr);
   r.details["dr_read_bytes"] = e.ran ? Json(e.drReadBytes) : Json(nullptr);
   r.details["bytes_sent"] = e.pointMade ? Json(e.applied.streamBytes) : Json(nullptr);
+  r.details["full_resend_reason"] =
+      e.fullResendReason.empty() ? Json(nullptr) : Json(e.fullResendReason);
+  if (auto f = e.sent.find("free_percent"); f != e.sent.end() && f->second != "-1")
+    r.details["primary_free_percent"] = std::stoi(f->second);
+  if (auto b = e.sent.find("base_only_bytes"); b != e.sent.end() && b->second != "-1")
+    r.details["primary_base_only_bytes"] = std::stoll(b->second);
+  if (e.mismatch)
+    r.details["checksum_mismatch"] = Json{
+        {"file", e.mismatch->path}, {"offset", e.mismatch->offset}, {"length", e.mismatch->length}};
   r.bytes = static_cast<std::int64_t>(e.applied.dataBytes);
   r.files = static_cast<std::int64_t>(e.materialized.filesCloned);
   r.deleted = static_cast<std::int64_t>(e.materialized.removed);

@@ -167,5 +167,55 @@ TEST(AnsibleInstallPlaybook, InstallsTheDebAndRendersAValidatedConfig) {
   EXPECT_EQ(slurp(cfgPath), rendered) << "a failed validation must not replace the file";
 }
 
+// The role's mover step (tasks/_mover.yml) against the netns hosts, without the package: the
+// "DR host's" mover is the built one; the primary_nfs host has another version at mover_path,
+// which is replaced (root, 0755); run again, nothing changes.
+TEST(AnsibleInstallPlaybook, PlacesTheMoverOnThePrimaryHostsWhenItsVersionDiffers) {
+  if (auto why = AnsibleProject::unavailableReason(); !why.empty())
+    GTEST_SKIP() << "SKIPPED (ansible): " << why;
+  OCPVDR_NETNS_HOSTS_OR_SKIP(hosts);
+  AnsibleProject project(hosts->dir() / "ansible");
+  const fs::path inv = project.writeNetnsInventory(*hosts);
+  // The primary host, with the DR host's ssh settings.
+  std::string line = slurp(inv);
+  const auto drLine = line.find("dr-nfs ansible_host=");
+  ASSERT_NE(drLine, std::string::npos) << line;
+  std::string primaryLine = line.substr(drLine, line.find('\n', drLine) - drLine);
+  primaryLine.replace(0, std::string("dr-nfs ansible_host=").size() + hosts->dr().ip.size(),
+                      "primary-nfs ansible_host=" + hosts->primary().ip);
+  putFile(inv, line + "\n[primary_nfs]\n" + primaryLine + "\n");
+
+  const fs::path local = binaryPath("src/extent/ocpv-dr-mover");
+  const fs::path target = hosts->dir() / "primary-libexec/ocpv-dr/ocpv-dr-mover";
+  fs::create_directories(target.parent_path());
+  putFile(target, "#!/bin/sh\necho 'ocpv-dr-mover 0.0.1 stream 1'\n");
+  fs::permissions(target, fs::perms::owner_all);
+  const fs::path playbook = hosts->dir() / "mover.yml";
+  putFile(playbook,
+          "- name: The mover step of ocpv_dr_install\n"
+          "  hosts: localhost\n"
+          "  gather_facts: false\n"
+          "  tasks:\n"
+          "    - name: Place the mover\n"
+          "      ansible.builtin.include_role:\n"
+          "        name: ocpv_dr_install\n"
+          "        tasks_from: _mover.yml\n");
+  Json vars = {{"ocpv_dr_install_mover_local", local.string()},
+               {"ocpv_dr_install_mover_path", target.string()}};
+
+  auto r1 = project.run(playbook.string(), inv, vars);
+  ASSERT_EQ(r1.exitCode, 0) << r1.describe();
+  EXPECT_GT(r1.stat("localhost", "changed"), 0) << r1.describe();
+  EXPECT_EQ(slurp(target), slurp(local)) << "the stale mover was replaced by the DR host's";
+  EXPECT_EQ(modeOf(target), 0755u);
+  EXPECT_FALSE(r1.taskResults("Copy the mover to the primary hosts", "localhost").empty())
+      << r1.describe();
+
+  auto r2 = project.run(playbook.string(), inv, vars);
+  ASSERT_EQ(r2.exitCode, 0) << r2.describe();
+  EXPECT_EQ(r2.stat("localhost", "changed"), 0) << r2.describe();
+  EXPECT_EQ(slurp(target), slurp(local));
+}
+
 }  // namespace
 }  // namespace ocpvdr::testing

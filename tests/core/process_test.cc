@@ -190,6 +190,56 @@ TEST(ProcessTest, TimeoutKillsTheWholeGroupIncludingGrandchild) {
   EXPECT_FALSE(isAlive(std::stoi(grandchild))) << "background sleep survived";
 }
 
+// "R", "S", "Z", ... of /proc/<pid>/stat; "" when the process is gone.
+std::string procState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return "";
+  auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() ? "" : line.substr(close + 2, 1);
+}
+
+// A process that runs a child through the runner and is then SIGKILLed (serve killed while its
+// rsync writes into a DR directory) must not leave the child running: PR_SET_PDEATHSIG.
+TEST(ProcessTest, AChildDiesWithTheProcessThatStartedIt) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const pid_t runnerPid = ::fork();
+  ASSERT_GE(runnerPid, 0);
+  if (runnerPid == 0) {
+    ::close(fds[0]);
+    RealProcessRunner r;
+    ProcessSpec spec;
+    spec.argv = {"/bin/sh", "-c", "echo $$; exec sleep 120"};
+    spec.onStdoutLine = [&](std::string_view line) {
+      std::string l(line);
+      l += "\n";
+      (void)!::write(fds[1], l.data(), l.size());
+    };
+    (void)r.run(spec);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string got;
+  char buf[64];
+  for (ssize_t n; got.find('\n') == std::string::npos && (n = ::read(fds[0], buf, sizeof buf)) > 0;)
+    got.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  ASSERT_NE(got.find('\n'), std::string::npos) << "the child never said its pid";
+  const pid_t child = static_cast<pid_t>(std::stol(got));
+  ASSERT_FALSE(procState(child).empty()) << "the child " << child << " runs";
+  ::kill(runnerPid, SIGKILL);
+  ::waitpid(runnerPid, nullptr, 0);
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    const std::string st = procState(child);
+    gone = st.empty() || st == "Z" || st == "X";
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (!gone) ::kill(child, SIGKILL);  // do not leave it behind either way
+  EXPECT_TRUE(gone) << "the child outlived the process that started it";
+}
+
 TEST(ProcessTest, SigkillAfterGraceWhenTermIsIgnored) {
   // trap '' TERM makes the shell and the sleep it starts ignore SIGTERM.
   ProcessSpec s = sh("trap '' TERM; sleep 100 & sleep 100");
@@ -363,6 +413,75 @@ TEST(ProcessTest, FiftyConcurrentRunsFromEightThreads) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 50);
   EXPECT_EQ(countOpenFds(), before);  // every pipe, pidfd and eventfd closed
+}
+
+// Streaming stdout (onStdoutFd): the callback reads the pipe itself, in the calling thread; the
+// runner still captures stderr, feeds stdin, and the timeout ends the whole group — which ends the
+// stream the callback reads.
+std::string readAll(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+TEST(ProcessStreamTest, TheCallbackReadsStdoutWhileStderrAndStdinAreHandled) {
+  ProcessSpec s = sh("cat; echo done >&2; exit 3");
+  s.stdinData = std::string(3 << 20, 'x');
+  std::string got;
+  std::thread::id callbackThread;
+  s.onStdoutFd = [&](int fd) {
+    callbackThread = std::this_thread::get_id();
+    got = readAll(fd);
+  };
+  auto r = mustRun(s);
+  EXPECT_EQ(callbackThread, std::this_thread::get_id());
+  EXPECT_EQ(got.size(), 3u << 20);
+  EXPECT_TRUE(r.out.empty()) << "streamed, not captured";
+  EXPECT_EQ(r.err, "done\n");
+  EXPECT_EQ(r.exitCode, 3);
+}
+
+TEST(ProcessStreamTest, TimeoutKillsTheGroupAndEndsTheStream) {
+  ProcessSpec s = sh("sleep 100 & echo $!; exec sleep 100");
+  s.timeout = 300ms;
+  std::string got;
+  s.onStdoutFd = [&](int fd) { got = readAll(fd); };  // EOF only once the group is dead
+  auto r = mustRun(s);
+  EXPECT_TRUE(r.timedOut);
+  EXPECT_TRUE(r.signaled);
+  ASSERT_FALSE(got.empty());
+  EXPECT_EQ(survivorsOfGroup(r.pid), std::vector<int>{});
+  EXPECT_FALSE(isAlive(std::stoi(got))) << "background sleep survived";
+}
+
+TEST(ProcessStreamTest, ACallbackThatStopsReadingEndsAWriterOnEpipeAndStopWorks) {
+  // The child writes forever; the callback reads a little and returns: the closed pipe ends it.
+  ProcessSpec s = sh("exec yes");
+  std::string head;
+  s.onStdoutFd = [&](int fd) {
+    char buf[16];
+    head.assign(buf, static_cast<std::size_t>(std::max<ssize_t>(0, ::read(fd, buf, sizeof buf))));
+  };
+  auto r = mustRun(s);
+  EXPECT_FALSE(head.empty());
+  EXPECT_TRUE(r.signaled);
+  EXPECT_EQ(r.termSignal, SIGPIPE);
+  EXPECT_FALSE(r.timedOut);
+
+  std::stop_source stop;
+  ProcessSpec t = sh("exec sleep 100");
+  t.onStdoutFd = [&](int fd) {
+    stop.request_stop();
+    (void)readAll(fd);
+  };
+  auto q = mustRun(t, stop.get_token());
+  EXPECT_TRUE(q.stopped);
+  EXPECT_LT(q.elapsed, 10s);
 }
 
 TEST(ShellQuoteTest, QuotesOnlyWhenNeeded) {

@@ -5,6 +5,7 @@
 // the new recovery point. Faults (a killed transfer, a full DR file system) go through the
 // Replicator API in this process, whose ssh reaches the primary through the bridge.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -19,7 +20,9 @@
 #include "extent/loop_fs.h"
 #include "replication/replicator.h"
 #include "replication/test_util.h"
+#include "support/eventually.h"
 #include "support/netns_hosts.h"
+#include "support/spawned.h"
 
 namespace ocpvdr::testing {
 namespace {
@@ -57,10 +60,11 @@ class ExtentNetnsTest : public ::testing::Test {
 
   // Mounts before the hosts start: `ip netns exec` gives each command its own mount namespace,
   // which sees the mounts that existed when the hosts were made.
-  void start(const std::string& primaryType, uint64_t drSize = 1024 * MiB) {
+  void start(const std::string& primaryType, uint64_t drSize = 1024 * MiB,
+             const std::string& drType = "xfs") {
     auto p = LoopFs::create(primaryType, 1024 * MiB);
     if (!p.ok()) GTEST_SKIP() << p.error().message;
-    auto d = LoopFs::create("xfs", drSize);
+    auto d = LoopFs::create(drType, drSize);
     if (!d.ok()) GTEST_SKIP() << d.error().message;
     pfs = std::move(p).value();
     dfs = std::move(d).value();
@@ -100,6 +104,43 @@ class ExtentNetnsTest : public ::testing::Test {
       ADD_FAILURE() << "stdout is not one JSON document: " << r->out << "\nstderr: " << r->err;
     }
     return out;
+  }
+
+  // `ocpv-dr-testhooks pv sync` on the DR host, paused at `phase` of the extent cycle
+  // (OCPVDR_EXTENT_PAUSE) and killed there with SIGKILL by its pid.
+  void killAt(const std::string& dir, const std::string& phase) {
+    Json pv = inTreePv("pvc-" + dir, "nfs-primary.example.com", "/exports/ocp/" + dir);
+    const fs::path pvFile = hosts->dir() / "pv.json";
+    std::ofstream(pvFile) << pv.dump();
+    const fs::path marker = hosts->dir() / "paused.pid";
+    const fs::path log = hosts->dir() / "killed-sync.log";
+    fs::remove(marker);
+    auto argv = hosts->onHost(
+        hosts->dr(), {"/usr/bin/env", "OCPVDR_EXTENT_PAUSE=" + phase,
+                      "OCPVDR_EXTENT_PAUSE_FILE=" + marker.string(),
+                      binaryPath("src/cli/ocpv-dr-testhooks").string(), "-c", configPath, "pv",
+                      "sync", "--pv-json", pvFile.string(), "--no-progress"});
+    // Spawned does not search PATH.
+    for (const char* d : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"})
+      if (argv[0].find('/') == std::string::npos && fs::exists(d + argv[0])) argv[0] = d + argv[0];
+    Spawned proc(argv, log.string());
+    ASSERT_GT(proc.pid(), 0);
+    int early = -1;
+    ASSERT_TRUE(eventually([&] { return fs::exists(marker) || (early = proc.wait(1ms)) >= 0; },
+                           120s, 10ms));
+    ASSERT_TRUE(fs::exists(marker))
+        << "exited " << early << " before " << phase << ": " << readFile(log.string()).valueOr("");
+    pid_t pid = 0;
+    std::ifstream(marker) >> pid;
+    ASSERT_EQ(pid, proc.pid()) << "ip netns exec and env exec the program in place";
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    EXPECT_EQ(proc.wait(30s), 128 + SIGKILL);
+  }
+  size_t rows(const std::string& pv) {
+    auto c = catalog::Catalog::open(cfg.catalog.path);
+    if (!c.ok()) return 0;
+    catalog::PointStore store(**c);
+    return store.list(pv).valueOr({}).size();
   }
 
   fs::path pointsDir(const std::string& pv) { return dr / ".ocpv-dr/points" / pv; }
@@ -178,6 +219,139 @@ TEST_F(ExtentNetnsTest, CyclesMakePointsTheDrDirectoryFollowsAndSparseStaysSpars
   ASSERT_TRUE(rep.ok() && rep->has_value());
   ASSERT_TRUE((**rep).lastSuccess.has_value());
   EXPECT_EQ(formatTimeMillis(*(**rep).lastSuccess), b.doc["data_time"].get<std::string>());
+}
+
+// btrfs exports at both ends, through `ocpv-dr pv sync` over ssh: every point byte-identical to
+// the image at its data time, sparse stays sparse, and files that shrink, grow, are deleted or
+// renamed come out right.
+TEST_F(ExtentNetnsTest, OnBtrfsAtBothEndsPointsAreExactAndSparseStaysSparse) {
+  start("btrfs", 1024 * MiB, "btrfs");
+  if (IsSkipped()) return;
+  const fs::path img = primary / "vm5/disk.img";
+  fs::create_directories(img.parent_path());
+  { std::ofstream(img, std::ios::binary); }
+  fs::resize_file(img, 256 * MiB);
+  randomWrites(img, 256 * MiB, 200, 21);
+  writeRandomFile(primary / "vm5/shrinks", 3 * MiB, 22);
+  writeRandomFile(primary / "vm5/grows", 1 * MiB, 23);
+  writeRandomFile(primary / "vm5/goes", 1 * MiB, 24);
+  writeRandomFile(primary / "vm5/old-name", 2 * MiB, 25);
+  const std::string sum1 = sha256File(img);
+
+  auto a = sync("vm5");
+  ASSERT_EQ(a.code, 0) << a.doc.dump() << a.err;
+  EXPECT_EQ(a.doc["mover"], "extent") << a.doc.dump();
+  const std::string p1 = a.doc["point"].get<std::string>();
+  EXPECT_EQ(sha256File(pointsDir("pvc-vm5") / p1 / "tree/disk.img"), sum1);
+  EXPECT_EQ(treeDigest(dr / "vm5"), treeDigest(primary / "vm5"));
+
+  // The writer pauses (this thread), the checksum is recorded, the cycle runs.
+  randomWrites(img, 256 * MiB, 40, 26);
+  fs::resize_file(primary / "vm5/shrinks", 1 * MiB);
+  {
+    std::ofstream g(primary / "vm5/grows", std::ios::binary | std::ios::app);
+    g << std::string(2 * MiB, 'g');
+  }
+  fs::remove(primary / "vm5/goes");
+  fs::rename(primary / "vm5/old-name", primary / "vm5/new-name");
+  const std::string sum2 = sha256File(img);
+  auto b = sync("vm5");
+  ASSERT_EQ(b.code, 0) << b.doc.dump() << b.err;
+  EXPECT_EQ(b.doc["mover"], "extent");
+  const std::string p2 = b.doc["point"].get<std::string>();
+  EXPECT_EQ(b.doc["base_point"], p1);
+  EXPECT_EQ(sha256File(pointsDir("pvc-vm5") / p2 / "tree/disk.img"), sum2);
+  EXPECT_EQ(sha256File(pointsDir("pvc-vm5") / p1 / "tree/disk.img"), sum1) << "older point kept";
+  EXPECT_EQ(treeDigest(pointsDir("pvc-vm5") / p2 / "tree"), treeDigest(primary / "vm5"));
+  EXPECT_EQ(treeDigest(dr / "vm5"), treeDigest(primary / "vm5"));
+  EXPECT_FALSE(fs::exists(dr / "vm5/goes"));
+  EXPECT_FALSE(fs::exists(dr / "vm5/old-name"));
+  EXPECT_EQ(fs::file_size(dr / "vm5/shrinks"), 1 * MiB);
+  EXPECT_EQ(fs::file_size(dr / "vm5/grows"), 3 * MiB);
+  // Sparse stays sparse (st_blocks at DR ≈ at the primary; 256 MiB apparent).
+  EXPECT_LE(allocatedBytes(dr / "vm5/disk.img"), allocatedBytes(img) + 4 * MiB);
+  EXPECT_LT(allocatedBytes(dr / "vm5/disk.img"), 128 * static_cast<long long>(MiB));
+  EXPECT_LE(allocatedBytes(pointsDir("pvc-vm5") / p2 / "tree/disk.img"),
+            allocatedBytes(img) + 4 * MiB);
+}
+
+// `pv sync` killed (SIGKILL) at each phase of a cycle: the snapshot taken at the primary but
+// nothing streamed, mid-stream, the point complete but no catalog row, the row written but the DR
+// PV directory not touched, midway through bringing the DR PV directory to the point, and just
+// after it was switched. Every time: the earlier points untouched, no partial point visible, the
+// DR PV directory equal to one complete point (the previous one, or the new one once switched),
+// and the next cycle completes.
+TEST_F(ExtentNetnsTest, AKillAtEachPhaseOfACycleLeavesDrAtACompletePoint) {
+  start("xfs");
+  if (IsSkipped()) return;
+  const fs::path img = primary / "vm6/disk.img";
+  fs::create_directories(img.parent_path());
+  { std::ofstream(img, std::ios::binary); }
+  fs::resize_file(img, 64 * MiB);
+  randomWrites(img, 64 * MiB, 60, 31);
+  writeRandomFile(primary / "vm6/a.cfg", 100 * 1024, 32);
+  writeRandomFile(primary / "vm6/z.cfg", 100 * 1024, 33);
+  auto first = sync("vm6");
+  ASSERT_EQ(first.code, 0) << first.doc.dump() << first.err;
+  ASSERT_EQ(first.doc["mover"], "extent");
+
+  struct Phase {
+    std::string name;
+    bool pointStays;  // the new point is complete and visible after the kill
+    bool rowAdded;    // ... and has its catalog row
+    bool drAtNew;     // the DR PV directory is the new point (else: the previous one)
+  };
+  const std::vector<Phase> phases = {
+      {"cloned", false, false, false},           // snapshot taken at the primary, nothing streamed
+      {"entry disk.img", false, false, false},   // mid-stream
+      {"point-complete", true, false, false},    // the point is complete, no row yet
+      {"recorded", true, true, false},           // the row, the DR directory not yet touched
+      {"materialize a.cfg", true, true, false},  // midway through the DR directory
+      {"materialize-exchanged", true, true, true},  // just after the switch
+  };
+  unsigned seed = 40;
+  for (const auto& ph : phases) {
+    SCOPED_TRACE(ph.name);
+    // Three files change (the DR directory is brought to them in name order: a.cfg, disk.img,
+    // z.cfg).
+    randomWrites(img, 64 * MiB, 20, seed++);
+    writeRandomFile(primary / "vm6/a.cfg", 100 * 1024, seed++);
+    writeRandomFile(primary / "vm6/z.cfg", 100 * 1024, seed++);
+    const auto want = treeDigest(primary / "vm6");
+    const auto before = points("pvc-vm6");
+    ASSERT_FALSE(before.empty());
+    const auto prevPoint = treeDigest(pointsDir("pvc-vm6") / before.back() / "tree");
+    const auto drBefore = treeDigest(dr / "vm6");
+    ASSERT_EQ(drBefore, prevPoint);
+    const size_t rowsBefore = rows("pvc-vm6");
+
+    killAt("vm6", ph.name);
+    if (HasFatalFailure()) return;
+
+    const auto after = points("pvc-vm6");
+    if (ph.pointStays) {
+      ASSERT_EQ(after.size(), before.size() + 1);
+      EXPECT_TRUE(std::equal(before.begin(), before.end(), after.begin()));
+      EXPECT_EQ(treeDigest(pointsDir("pvc-vm6") / after.back() / "tree"), want);
+    } else {
+      EXPECT_EQ(after, before);
+    }
+    EXPECT_EQ(treeDigest(pointsDir("pvc-vm6") / before.back() / "tree"), prevPoint)
+        << "the previous point is untouched";
+    EXPECT_FALSE(partialVisible("pvc-vm6"));
+    EXPECT_EQ(rows("pvc-vm6"), rowsBefore + (ph.rowAdded ? 1 : 0));
+    EXPECT_EQ(treeDigest(dr / "vm6"), ph.drAtNew ? want : drBefore)
+        << "the DR PV directory is one complete point, never a mix";
+
+    auto next = sync("vm6");
+    ASSERT_EQ(next.code, 0) << next.doc.dump() << next.err;
+    EXPECT_EQ(treeDigest(dr / "vm6"), want);
+    EXPECT_EQ(treeDigest(pointsDir("pvc-vm6") / next.doc["point"].get<std::string>() / "tree"),
+              want);
+    for (auto& e : fs::directory_iterator(dr))
+      EXPECT_EQ(e.path().filename().string().find(".ocpv-dr-stage"), std::string::npos)
+          << "a staging directory left behind: " << e.path();
+  }
 }
 
 TEST_F(ExtentNetnsTest, OnExt4TheRsyncMoverRunsAndTheResultSaysSo) {
