@@ -1,0 +1,40 @@
+// extent/group_snapshot.h — the reflink snapshots of several PV directories back to back, for a
+// VM-consistent recovery point (issue 17; docs/consistency.md).
+//
+// `ocpv-dr-mover snapshot` runs this on the primary in ONE ssh session while DR holds the guests
+// frozen: every PV directory is guarded first (the sender's path guards, empty allowed — the
+// empty-source guard is applied when the snapshot is streamed, `send --snapshot`), then each is
+// snapshotted under the same id (snapshot.h), one after the other. All or nothing: when one
+// snapshot fails, the ones already taken are removed again. Nothing is pruned here; the
+// following `send --snapshot ID --base B` of each PV drops every other snapshot of that PV.
+//
+// The group's data time is the moment before the first snapshot: what each snapshot holds is at
+// least that new, and under a freeze nothing newer was written until the last one.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ocpvdr::extent {
+
+struct GroupMember {
+  std::string pv;    // PV name (names the snapshot area)
+  std::string root;  // export root
+  std::string dir;   // the PV directory
+};
+
+struct GroupSnapshotReport {
+  std::string id;
+  int64_t dataTimeNs = 0;        // before the first snapshot
+  int64_t tookNs = 0;            // first snapshot start → last snapshot complete
+  std::vector<int64_t> perPvNs;  // each snapshot's duration, in the members' order
+};
+
+// `id` empty: from the clock. Invalid for a bad name or a PV named twice.
+[[nodiscard]] Result<GroupSnapshotReport> takeGroupSnapshot(const std::vector<GroupMember>& members,
+                                                            const std::string& id);
+
+}  // namespace ocpvdr::extent
