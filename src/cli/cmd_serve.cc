@@ -163,6 +163,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.objects = &primary;
   deps.lister = &primary;
   deps.metrics = &metrics;
+  e.replicator->setMetrics(&metrics);  // guest freeze metrics (issue 17)
   deps.notifyHttp = &notifyHttp;
   deps.kube = conn->client.get();
 

@@ -96,6 +96,10 @@ replication:
     hourly: 48                     # plus the newest point of each of the last H hours, 0..100000
     daily: 14                      # plus the newest point of each of the last D days, 0..36500
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
+  consistency:                     # extent mover: VM-consistent points (docs/consistency.md)
+    groups: true                   # sync all PVs of a VM / consistency group from one snapshot
+    freeze: true                   # freeze guests with a connected agent around the snapshot
+    unfreeze_timeout: 10s          # KubeVirt thaws by itself after this (the backstop), whole seconds
 
 schedule:
   enabled: true                    # run the reconcile on a schedule (ocpv-dr serve)

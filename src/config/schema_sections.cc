@@ -136,6 +136,12 @@ Fields Schema::replication(Replication& r) {
                               integer("daily", k.daily, 0, 36'500)};
               }),
       text("lock_dir", r.lockDir, absPath()),
+      section("consistency",
+              [this, &r] {
+                auto& c = r.consistency;
+                return Fields{flag("groups", c.groups), flag("freeze", c.freeze),
+                              seconds("unfreeze_timeout", c.unfreezeTimeout, true)};
+              }),
   };
 }
 

@@ -230,6 +230,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
                                p.primaryHostPath};
     if (!b.empty()) a.insert(a.end(), {"--base", b});
     if (!refuseEmpty) a.push_back("--allow-empty");
+    if (t.group != nullptr) a.insert(a.end(), {"--snapshot", t.group->snapshotId});
     if (local) return a;
     std::string cmd;
     for (const auto& x : a) cmd += (cmd.empty() ? "" : " ") + shellQuote(x);
@@ -286,6 +287,12 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
   row.streamBytes = static_cast<std::int64_t>(t.applied.streamBytes);
   row.primaryReadBytes = std::max<std::int64_t>(0, t.primaryReadBytes);
   row.drReadBytes = static_cast<std::int64_t>(t.drReadBytes);
+  if (t.group != nullptr) {  // one data time, consistency and freeze window for the group
+    row.dataTimeNs = t.group->dataTimeNs;
+    row.consistency = t.group->consistency;
+    row.group = t.group->group;
+    row.freezeMs = t.group->freezeMs;
+  }
   if (Status s = points.add(row); !s.ok())
     return s.error().wrap("recording point " + row.pointId + " in the catalog");
   const uint64_t read0 = extent::storageReadBytes();
