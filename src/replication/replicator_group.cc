@@ -162,9 +162,190 @@ std::optional<SyncReport> Replicator::syncViaGroup(const Json& doc, const SyncOp
   return r;
 }
 
+// One group cycle's state, step by step (runGroup).
+struct Replicator::GroupRun {
+  struct Guest {
+    std::string ns, name;
+    bool tried = false;
+  };
+  Replicator& rep;
+  const ConsistencyGroup& g;
+  const std::string& pv;
+  const SyncOptions& opts;
+  Json& summary;
+  std::vector<std::pair<std::string, VolumePaths>> members;
+  std::map<std::string, Json> docs;
+  std::vector<Guest> guests;
+  std::string consistency = "application";
+  Json notes = Json::object();
+  Json frozen = Json::array();
+  Json thawErrors = Json::array();
+  std::int64_t freezeMs = -1;
+
+  // Every PV of the group, replicable and served by the extent mover; "" or why not.
+  std::string resolveMembers() {
+    for (const auto& name : g.pvs()) {
+      auto doc = rep.primary_->getPersistentVolume(name);
+      if (!doc.ok()) return "reading PV " + name + ": " + doc.error().message;
+      auto info = describePv(*doc);
+      if (!info.ok()) return "PV " + name + ": " + info.error().message;
+      if (!info->nfs) return "PV " + name + " is not replicable: " + info->notReplicableReason;
+      auto paths = mapVolume(rep.cfg_, info->nfs->server, info->nfs->exportPath);
+      if (!paths.ok()) return "PV " + name + ": " + paths.error().message;
+      auto choice = rep.chooseMover(*paths);
+      if (!choice.ok()) return "PV " + name + ": " + choice.error().message;
+      if (!choice->extent)
+        return "PV " + name + " is not served by the extent mover: " + choice->reason;
+      members.emplace_back(name, *paths);
+      docs[name] = *doc;
+    }
+    if (docs.count(pv) == 0) return "PV " + pv + " is not among the group's bound PVs";
+    return {};
+  }
+
+  // Which guests to freeze; what the point will be when every freeze works.
+  void planFreeze() {
+    const auto& cc = rep.cfg_.replication.consistency;
+    for (const auto& vm : g.vms) {
+      const std::string key = vm.ns + "/" + vm.name;
+      if (!cc.freeze) {
+        crash(key, "not frozen: replication.consistency.freeze is false");
+        continue;
+      }
+      if (vm.freezeOptOut) {
+        crash(key, "not frozen: opted out (" + std::string(kFreezeLabel) + "=false)");
+        continue;
+      }
+      auto vmi = rep.consistency_->getVirtualMachineInstance(vm.ns, vm.name);
+      if (!vmi.ok()) {
+        if (vmi.error().kind == ErrorKind::NotFound)
+          notes[key] = "not running: nothing writes its disks";
+        else
+          crash(key, "not frozen: reading its VMI failed: " + vmi.error().message);
+        continue;
+      }
+      const std::string phase = stringAt(*vmi, "status", "phase");
+      if (phase != "Running")
+        crash(key, "not frozen: VMI phase " + (phase.empty() ? std::string("unknown") : phase));
+      else if (!agentConnected(*vmi))
+        crash(key, "not frozen: no guest agent (AgentConnected is not True)");
+      else
+        guests.push_back({vm.ns, vm.name});
+    }
+  }
+  void crash(const std::string& key, const std::string& why) {
+    consistency = "crash";
+    notes[key] = why;
+  }
+
+  // Freeze → group snapshot → thaw (always); the freeze window measured around all of it.
+  Result<extent::GroupSnapshotReport> freezeSnapshotThaw() {
+    const auto& cc = rep.cfg_.replication.consistency;
+    const auto t0 = rep.clock_.monotonic();
+    std::optional<SteadyTime> firstFrozen;
+    for (auto& gu : guests) {
+      gu.tried = true;  // a freeze whose outcome is unknown must be followed by an unfreeze
+      Status f = rep.consistency_->freezeGuest(gu.ns, gu.name, cc.unfreezeTimeout);
+      if (f.ok()) {
+        if (!firstFrozen) firstFrozen = rep.clock_.monotonic();
+        frozen.push_back(gu.ns + "/" + gu.name);
+        continue;
+      }
+      crash(gu.ns + "/" + gu.name, "freeze failed: " + f.error().message);
+      log::warn("guest freeze failed; the group point will be crash-consistent",
+                {{"group", g.id}, {"vm", gu.ns + "/" + gu.name}, {"error", f.error().message}});
+      if (rep.metrics_) rep.metrics_->inc(kFreezesFailed);
+    }
+    Result<extent::GroupSnapshotReport> snap = [&]() -> Result<extent::GroupSnapshotReport> {
+      if (opts.groupHook) OCPVDR_TRY(opts.groupHook("frozen"));
+      OCPVDR_ASSIGN_OR_RETURN(auto s, rep.groupSnapshot(members));
+      if (opts.groupHook) OCPVDR_TRY(opts.groupHook("snapshotted"));
+      return s;
+    }();
+    thawAll();
+    const auto t1 = rep.clock_.monotonic();
+    if (std::any_of(guests.begin(), guests.end(), [](const Guest& x) { return x.tried; }))
+      freezeMs = std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count();
+    // A freeze that lasted past unfreeze_timeout may have been thawed by KubeVirt mid-snapshot.
+    if (firstFrozen && consistency == "application" && t1 - *firstFrozen >= cc.unfreezeTimeout)
+      crash("window", "the freeze window outlasted replication.consistency.unfreeze_timeout");
+    return snap;
+  }
+
+  // Every guest whose freeze was tried; a thaw that still fails after retries is reported loudly.
+  void thawAll() {
+    for (auto it = guests.rbegin(); it != guests.rend(); ++it) {
+      if (!it->tried) continue;
+      Status u = retryableError("not tried");
+      for (int attempt = 0; attempt < 3 && !u.ok(); ++attempt) {
+        if (attempt > 0) rep.clock_.sleepFor(std::chrono::milliseconds(200 * attempt));
+        u = rep.consistency_->unfreezeGuest(it->ns, it->name);
+      }
+      if (u.ok()) continue;
+      const std::string key = it->ns + "/" + it->name;
+      thawErrors.push_back(key + ": " + u.error().message);
+      log::error(
+          "GUEST THAW FAILED: the guest may still be frozen; thaw it now "
+          "(virtctl unfreeze) — KubeVirt's own thaw was cancelled by the unfreeze call",
+          {{"group", g.id}, {"vm", key}, {"error", u.error().message}});
+      if (rep.metrics_) rep.metrics_->inc(kThawsFailed, {{"vm", key}});
+    }
+  }
+
+  void recordFreeze() {
+    summary["consistency"] = consistency;
+    summary["freeze_ms"] = freezeMs >= 0 ? Json(freezeMs) : Json(nullptr);
+    summary["frozen"] = frozen;
+    summary["notes"] = notes;
+    summary["thaw_errors"] = thawErrors;
+    if (rep.metrics_ == nullptr || freezeMs < 0) return;
+    const double secs = static_cast<double>(freezeMs) / 1000.0;
+    for (double b : kBuckets)
+      if (secs <= b)
+        rep.metrics_->inc(std::string(kFreezeWindow) + "_bucket", {{"le", formatG(b)}});
+    rep.metrics_->inc(std::string(kFreezeWindow) + "_bucket", {{"le", "+Inf"}});
+    rep.metrics_->inc(std::string(kFreezeWindow) + "_sum", {}, secs);
+    rep.metrics_->inc(std::string(kFreezeWindow) + "_count");
+  }
+
+  // Every PV's delta from the group snapshot, by the ordinary pv sync; this PV's report.
+  std::optional<SyncReport> ship(const extent::GroupSnapshotReport& snap) {
+    GroupPoint gp{snap.id, snap.dataTimeNs, consistency, g.id, freezeMs};
+    std::optional<SyncReport> mine;
+    Json per = Json::array();
+    for (const auto& [name, paths] : members) {
+      SyncOptions o;
+      o.wait = opts.wait;
+      o.stop = opts.stop;
+      o.groupPoint = &gp;
+      o.extentApplyHook = opts.extentApplyHook;
+      if (name == pv) {
+        o.force = opts.force;
+        o.eventId = opts.eventId;
+        o.onProgress = opts.onProgress;
+      }
+      auto r = rep.syncPv(docs[name], o);
+      SyncReport one;
+      if (r.ok()) {
+        one = *r;
+      } else {
+        one.action = "pv sync";
+        one.pv = name;
+        detail::fail(one, r.error());
+      }
+      per.push_back(Json{{"pv", name},
+                         {"result", std::string(toString(one.result))},
+                         {"point", one.details.value("point", Json(nullptr))},
+                         {"error", one.error ? Json(one.error->message) : Json(nullptr)}});
+      if (name == pv) mine = one;
+    }
+    summary["pv_results"] = per;
+    return mine;
+  }
+};
+
 std::optional<SyncReport> Replicator::runGroup(const ConsistencyGroup& g, const std::string& pv,
                                                const SyncOptions& opts, Json& summary) {
-  const auto& cc = cfg_.replication.consistency;
   summary = Json{{"group", g.id}, {"pvs", g.pvs()}};
   Json vms = Json::array();
   for (const auto& vm : g.vms) vms.push_back(vm.ns + "/" + vm.name);
@@ -176,25 +357,8 @@ std::optional<SyncReport> Replicator::runGroup(const ConsistencyGroup& g, const 
   if (primary_ == nullptr) return skip("no primary API to read the group's PVs");
   if (Status d = catalog::refuseIfDrActive(catalog_, "group sync of " + g.id); !d.ok())
     return skip(d.error().message);
-  // 1. Every PV of the group, replicable and served by the extent mover.
-  std::vector<std::pair<std::string, VolumePaths>> members;
-  std::map<std::string, Json> docs;
-  for (const auto& name : g.pvs()) {
-    auto doc = primary_->getPersistentVolume(name);
-    if (!doc.ok()) return skip("reading PV " + name + ": " + doc.error().message);
-    auto info = describePv(*doc);
-    if (!info.ok()) return skip("PV " + name + ": " + info.error().message);
-    if (!info->nfs) return skip("PV " + name + " is not replicable: " + info->notReplicableReason);
-    auto paths = mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
-    if (!paths.ok()) return skip("PV " + name + ": " + paths.error().message);
-    auto choice = chooseMover(*paths);
-    if (!choice.ok()) return skip("PV " + name + ": " + choice.error().message);
-    if (!choice->extent)
-      return skip("PV " + name + " is not served by the extent mover: " + choice->reason);
-    members.emplace_back(name, *paths);
-    docs[name] = *doc;
-  }
-  if (docs.count(pv) == 0) return skip("PV " + pv + " is not among the group's bound PVs");
+  GroupRun run{*this, g, pv, opts, summary};
+  if (std::string why = run.resolveMembers(); !why.empty()) return skip(why);
 
   auto lock = FileLock::acquire(lockDir_, lockKeyOf(g.id), opts.wait, clock_, opts.stop);
   if (!lock.ok()) {
@@ -204,114 +368,9 @@ std::optional<SyncReport> Replicator::runGroup(const ConsistencyGroup& g, const 
     (void)detail::lockNotTaken(lock, busy);
     return busy;
   }
-
-  // 2. Which guests to freeze; what the point will be.
-  struct Guest {
-    std::string ns, name;
-    bool tried = false;
-  };
-  std::vector<Guest> guests;
-  std::string consistency = "application";
-  Json notes = Json::object();
-  for (const auto& vm : g.vms) {
-    const std::string key = vm.ns + "/" + vm.name;
-    if (!cc.freeze) {
-      consistency = "crash";
-      notes[key] = "not frozen: replication.consistency.freeze is false";
-      continue;
-    }
-    if (vm.freezeOptOut) {
-      consistency = "crash";
-      notes[key] = "not frozen: opted out (" + std::string(kFreezeLabel) + "=false)";
-      continue;
-    }
-    auto vmi = consistency_->getVirtualMachineInstance(vm.ns, vm.name);
-    if (!vmi.ok()) {
-      if (vmi.error().kind == ErrorKind::NotFound) {
-        notes[key] = "not running: nothing writes its disks";
-      } else {
-        consistency = "crash";
-        notes[key] = "not frozen: reading its VMI failed: " + vmi.error().message;
-      }
-      continue;
-    }
-    const std::string phase = stringAt(*vmi, "status", "phase");
-    if (phase != "Running") {
-      consistency = "crash";
-      notes[key] = "not frozen: VMI phase " + (phase.empty() ? std::string("unknown") : phase);
-    } else if (!agentConnected(*vmi)) {
-      consistency = "crash";
-      notes[key] = "not frozen: no guest agent (AgentConnected is not True)";
-    } else {
-      guests.push_back({vm.ns, vm.name});
-    }
-  }
-
-  // 3. Freeze → snapshot → thaw (always).
-  const auto t0 = clock_.monotonic();
-  std::optional<SteadyTime> firstFrozen;
-  Json frozen = Json::array();
-  for (auto& gu : guests) {
-    gu.tried = true;  // a freeze whose outcome is unknown must be followed by an unfreeze
-    Status f = consistency_->freezeGuest(gu.ns, gu.name, cc.unfreezeTimeout);
-    if (f.ok()) {
-      if (!firstFrozen) firstFrozen = clock_.monotonic();
-      frozen.push_back(gu.ns + "/" + gu.name);
-    } else {
-      consistency = "crash";
-      notes[gu.ns + "/" + gu.name] = "freeze failed: " + f.error().message;
-      log::warn("guest freeze failed; the group point will be crash-consistent",
-                {{"group", g.id}, {"vm", gu.ns + "/" + gu.name}, {"error", f.error().message}});
-      if (metrics_) metrics_->inc(kFreezesFailed);
-    }
-  }
-  Result<extent::GroupSnapshotReport> snap = [&]() -> Result<extent::GroupSnapshotReport> {
-    if (opts.groupHook) OCPVDR_TRY(opts.groupHook("frozen"));
-    OCPVDR_ASSIGN_OR_RETURN(auto s, groupSnapshot(members));
-    if (opts.groupHook) OCPVDR_TRY(opts.groupHook("snapshotted"));
-    return s;
-  }();
-  Json thawErrors = Json::array();
-  for (auto it = guests.rbegin(); it != guests.rend(); ++it) {
-    if (!it->tried) continue;
-    Status u = retryableError("not tried");
-    for (int attempt = 0; attempt < 3 && !u.ok(); ++attempt) {
-      if (attempt > 0) clock_.sleepFor(std::chrono::milliseconds(200 * attempt));
-      u = consistency_->unfreezeGuest(it->ns, it->name);
-    }
-    if (!u.ok()) {
-      const std::string key = it->ns + "/" + it->name;
-      thawErrors.push_back(key + ": " + u.error().message);
-      log::error(
-          "GUEST THAW FAILED: the guest may still be frozen; thaw it now "
-          "(virtctl unfreeze) — KubeVirt's own thaw was cancelled by the unfreeze call",
-          {{"group", g.id}, {"vm", key}, {"error", u.error().message}});
-      if (metrics_) metrics_->inc(kThawsFailed, {{"vm", key}});
-    }
-  }
-  const auto t1 = clock_.monotonic();
-  const bool anyTried =
-      std::any_of(guests.begin(), guests.end(), [](const Guest& x) { return x.tried; });
-  const std::int64_t freezeMs =
-      anyTried ? std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count() : -1;
-  // A freeze that lasted past unfreeze_timeout may have been thawed by KubeVirt mid-snapshot.
-  if (firstFrozen && consistency == "application" && t1 - *firstFrozen >= cc.unfreezeTimeout) {
-    consistency = "crash";
-    notes["window"] = "the freeze window outlasted replication.consistency.unfreeze_timeout";
-  }
-  summary["consistency"] = consistency;
-  summary["freeze_ms"] = freezeMs >= 0 ? Json(freezeMs) : Json(nullptr);
-  summary["frozen"] = frozen;
-  summary["notes"] = notes;
-  summary["thaw_errors"] = thawErrors;
-  if (metrics_ && anyTried) {
-    const double secs = static_cast<double>(freezeMs) / 1000.0;
-    for (double b : kBuckets)
-      if (secs <= b) metrics_->inc(std::string(kFreezeWindow) + "_bucket", {{"le", formatG(b)}});
-    metrics_->inc(std::string(kFreezeWindow) + "_bucket", {{"le", "+Inf"}});
-    metrics_->inc(std::string(kFreezeWindow) + "_sum", {}, secs);
-    metrics_->inc(std::string(kFreezeWindow) + "_count");
-  }
+  run.planFreeze();
+  auto snap = run.freezeSnapshotThaw();
+  run.recordFreeze();
   if (!snap.ok()) {
     summary["error"] = snap.error().message;
     log::warn("group snapshot failed; the PV is synced alone",
@@ -321,40 +380,8 @@ std::optional<SyncReport> Replicator::runGroup(const ConsistencyGroup& g, const 
   summary["snapshot"] = snap->id;
   summary["data_time"] = formatTimeMillis(fromEpochNanos(snap->dataTimeNs));
   summary["snapshot_ms"] = snap->tookNs / 1'000'000;
-  if (metrics_) metrics_->inc(kGroupPoints, {{"consistency", consistency}});
-
-  // 4. Ship every PV's delta from the group snapshot.
-  GroupPoint gp{snap->id, snap->dataTimeNs, consistency, g.id, freezeMs};
-  std::optional<SyncReport> mine;
-  Json per = Json::array();
-  for (const auto& [name, paths] : members) {
-    SyncOptions o;
-    o.wait = opts.wait;
-    o.stop = opts.stop;
-    o.groupPoint = &gp;
-    o.extentApplyHook = opts.extentApplyHook;
-    if (name == pv) {
-      o.force = opts.force;
-      o.eventId = opts.eventId;
-      o.onProgress = opts.onProgress;
-    }
-    auto r = syncPv(docs[name], o);
-    SyncReport rep;
-    if (r.ok()) {
-      rep = *r;
-    } else {
-      rep.action = "pv sync";
-      rep.pv = name;
-      detail::fail(rep, r.error());
-    }
-    per.push_back(Json{{"pv", name},
-                       {"result", std::string(toString(rep.result))},
-                       {"point", rep.details.value("point", Json(nullptr))},
-                       {"error", rep.error ? Json(rep.error->message) : Json(nullptr)}});
-    if (name == pv) mine = rep;
-  }
-  summary["pv_results"] = per;
-  return mine;
+  if (metrics_) metrics_->inc(kGroupPoints, {{"consistency", run.consistency}});
+  return run.ship(*snap);
 }
 
 }  // namespace ocpvdr::replication
