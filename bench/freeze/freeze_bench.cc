@@ -1,9 +1,10 @@
 // freeze_bench DISKS RUNS — the freeze window of a VM-consistent point (issue 17): one VM with
 // DISKS PVs (each a 256 MiB sparse disk.img with 32 MiB of data, 64 random 64 KiB writes between
-// cycles), Running with its guest agent in kube-sim (kubevirt controller); the product's
-// Replicator (local transport, extent mover over one loop-mounted XFS) and KubePrimary run RUNS
-// group cycles. Per cycle: freeze_ms (first freeze call → last thaw done, as the catalog records
-// it) and snapshot_ms (the group snapshot at the primary). Prints one line:
+// cycles, committed to disk as an NFS COMMIT would), Running with its guest agent in kube-sim
+// (kubevirt controller); the product's Replicator (local transport, extent mover over one
+// loop-mounted XFS) and KubePrimary run RUNS group cycles. Per cycle: freeze_ms (first freeze call
+// → last thaw done, as the catalog records it) and snapshot_ms (the group snapshot at the primary).
+// Prints one line:
 //   disks=N runs=R freeze_p50_ms=… freeze_p99_ms=… freeze_max_ms=… snapshot_p50_ms=… consistency=…
 // Root (loop device). Not a test: no assertions beyond "every cycle made an application point".
 #include <fcntl.h>
@@ -48,6 +49,9 @@ void randomWrites(const std::string& file, int n, std::mt19937_64& rng) {
     const off_t off = static_cast<off_t>((rng() % (256 * 16)) * 64 * 1024);
     (void)!::pwrite(fd, buf.data(), buf.size(), off);
   }
+  // A guest's writes reach the NFS server and are committed (the freeze itself syncs the guest's
+  // file systems): the server's page cache holds no dirty data of the disk when the clone runs.
+  ::fdatasync(fd);
   ::close(fd);
 }
 

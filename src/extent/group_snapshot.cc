@@ -13,7 +13,7 @@
 namespace ocpvdr::extent {
 
 Result<GroupSnapshotReport> takeGroupSnapshot(const std::vector<GroupMember>& members,
-                                              const std::string& id) {
+                                              const std::string& id, const OnCloned& onCloned) {
   if (members.empty()) return invalidError("a group snapshot needs at least one PV");
   const std::string snapId = id.empty() ? idFromNs(nowNs()) : id;
   if (!validName(snapId)) return invalidError("invalid snapshot id \"" + snapId + "\"");
@@ -35,7 +35,7 @@ Result<GroupSnapshotReport> takeGroupSnapshot(const std::vector<GroupMember>& me
   std::vector<std::string> taken;
   for (size_t i = 0; i < members.size(); ++i) {
     const int64_t t0 = nowNs();
-    auto s = takeSnapshot(plan[i].first, plan[i].second, members[i].pv, snapId);
+    auto s = takeSnapshot(plan[i].first, plan[i].second, members[i].pv, snapId, false);
     if (!s.ok()) {
       for (const auto& t : taken) (void)removeTree(t);
       return s.error().wrap("group snapshot of PV " + members[i].pv);
@@ -44,6 +44,15 @@ Result<GroupSnapshotReport> takeGroupSnapshot(const std::vector<GroupMember>& me
     rep.perPvNs.push_back(nowNs() - t0);
   }
   rep.tookNs = nowNs() - rep.dataTimeNs;
+  if (onCloned) onCloned(rep);
+  for (size_t i = 0; i < taken.size(); ++i) {
+    Status d = fsyncPath(taken[i] + "/manifest");
+    if (d.ok()) d = fsyncPath(plan[i].second);
+    if (!d.ok()) {
+      for (const auto& t : taken) (void)removeTree(t);
+      return d.error().wrap("making the group snapshot of PV " + members[i].pv + " durable");
+    }
+  }
   return rep;
 }
 

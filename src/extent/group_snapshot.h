@@ -7,12 +7,15 @@
 // snapshotted under the same id (snapshot.h), one after the other. All or nothing: when one
 // snapshot fails, the ones already taken are removed again. Nothing is pruned here; the
 // following `send --snapshot ID --base B` of each PV drops every other snapshot of that PV.
+// The snapshots are cloned first and made durable after onCloned (below): the freeze window only
+// has to cover the clones.
 //
 // The group's data time is the moment before the first snapshot: what each snapshot holds is at
 // least that new, and under a freeze nothing newer was written until the last one.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,8 +36,15 @@ struct GroupSnapshotReport {
   std::vector<int64_t> perPvNs;  // each snapshot's duration, in the members' order
 };
 
-// `id` empty: from the clock. Invalid for a bad name or a PV named twice.
+// Called once every snapshot is cloned (their content is fixed from then on), before they are
+// made durable (fsync of each manifest and snapshot area): the mover reports there, so DR can
+// thaw the guests without waiting for the disk flushes.
+using OnCloned = std::function<void(const GroupSnapshotReport&)>;
+
+// `id` empty: from the clock. Invalid for a bad name or a PV named twice. A failure after
+// onCloned (the fsyncs) still removes every snapshot taken and returns the error.
 [[nodiscard]] Result<GroupSnapshotReport> takeGroupSnapshot(const std::vector<GroupMember>& members,
-                                                            const std::string& id);
+                                                            const std::string& id,
+                                                            const OnCloned& onCloned = {});
 
 }  // namespace ocpvdr::extent

@@ -9,7 +9,8 @@
 //   ocpv-dr-mover snapshot [--id ID] --pv NAME --root R --dir D [--pv NAME --root R --dir D ...]
 //       primary side: the reflink snapshots of a VM's (or group's) PV directories back to back
 //       under one id (extent/group_snapshot.h); "OCPVDR-MOVER snapshot id=... data_time_ns=...
-//       took_ns=... pvs=N" on stdout.
+//       took_ns=... pvs=N" on stdout as soon as they are cloned, then "OCPVDR-MOVER
+//       snapshot-durable id=..." once fsynced (exit 0 only then).
 //   ocpv-dr-mover apply --points DIR
 //       DR side: a stream on stdin becomes a recovery point; report line on stdout.
 //   ocpv-dr-mover probe --root R
@@ -158,11 +159,15 @@ int cmdSnapshot(int argc, char** argv) {
   }
   for (const auto& m : members)
     if (m.root.empty() || m.dir.empty()) return usage();
-  auto r = takeGroupSnapshot(members, id);
+  // The report line as soon as the clones exist (DR thaws on it), "durable" once fsynced.
+  auto r = takeGroupSnapshot(members, id, [&](const GroupSnapshotReport& c) {
+    std::printf("OCPVDR-MOVER snapshot id=%s data_time_ns=%lld took_ns=%lld pvs=%zu\n",
+                c.id.c_str(), static_cast<long long>(c.dataTimeNs),
+                static_cast<long long>(c.tookNs), members.size());
+    std::fflush(stdout);
+  });
   if (!r.ok()) return fail(r.error());
-  std::printf("OCPVDR-MOVER snapshot id=%s data_time_ns=%lld took_ns=%lld pvs=%zu\n", r->id.c_str(),
-              static_cast<long long>(r->dataTimeNs), static_cast<long long>(r->tookNs),
-              members.size());
+  std::printf("OCPVDR-MOVER snapshot-durable id=%s\n", r->id.c_str());
   return 0;
 }
 

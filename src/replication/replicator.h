@@ -177,8 +177,10 @@ class Replicator {
   struct GroupRun;
   [[nodiscard]] std::optional<SyncReport> runGroup(const ConsistencyGroup& g, const std::string& pv,
                                                    const SyncOptions& opts, Json& summary);
+  // `onCloned` runs as soon as the primary reports the clones taken (before their fsyncs).
   [[nodiscard]] Result<extent::GroupSnapshotReport> groupSnapshot(
-      const std::vector<std::pair<std::string, VolumePaths>>& members);
+      const std::vector<std::pair<std::string, VolumePaths>>& members,
+      const std::function<void()>& onCloned);
   struct Call;  // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();

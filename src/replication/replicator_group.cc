@@ -8,7 +8,8 @@
 //      backstop when this process dies); a VM that cannot be frozen makes the point "crash";
 //   3. ONE `ocpv-dr-mover snapshot` at the primary takes every PV's reflink snapshot back to
 //      back (extent/group_snapshot.h);
-//   4. thaw every VMI whose freeze was tried — always, also after an error; a thaw that fails is
+//   4. thaw every VMI whose freeze was tried — as soon as the primary reports the clones taken
+//      (their fsyncs run after the thaw), and always, also after an error; a thaw that fails is
 //      retried, then reported loudly (error log, metric, the report's thaw_errors);
 //   5. ship each PV's delta at leisure: the ordinary pv sync of each PV, streaming the group's
 //      snapshot (`send --snapshot`), its catalog row saying consistency, group, freeze window and
@@ -90,7 +91,8 @@ void Replicator::setMetrics(MetricsRegistry* metrics) {
 }
 
 Result<extent::GroupSnapshotReport> Replicator::groupSnapshot(
-    const std::vector<std::pair<std::string, VolumePaths>>& members) {
+    const std::vector<std::pair<std::string, VolumePaths>>& members,
+    const std::function<void()>& onCloned) {
   const bool local = cfg_.replication.transport == config::Transport::Local;
   std::vector<std::string> a{local ? localMoverPath() : cfg_.replication.moverPath, "snapshot"};
   for (const auto& [pv, p] : members)
@@ -103,6 +105,9 @@ Result<extent::GroupSnapshotReport> Replicator::groupSnapshot(
     for (const auto& x : a) cmd += (cmd.empty() ? "" : " ") + shellQuote(x);
     spec.argv = ssh_.remoteArgv(cmd);
   }
+  spec.onStdoutLine = [&onCloned](std::string_view line) {
+    if (line.rfind("OCPVDR-MOVER snapshot ", 0) == 0 && onCloned) onCloned();
+  };
   spec.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       cfg_.replication.consistency.unfreezeTimeout + std::chrono::seconds(30));
   auto r = runner_.run(spec);
@@ -130,6 +135,11 @@ Result<extent::GroupSnapshotReport> Replicator::groupSnapshot(
 
 std::optional<SyncReport> Replicator::syncViaGroup(const Json& doc, const SyncOptions& opts) {
   if (opts.alone) return std::nullopt;
+  // An event already processed is skipped by the PV's own sync: no group cycle for it.
+  if (!opts.eventId.empty()) {
+    auto seen = catalog_.eventProcessed(opts.eventId);
+    if (seen.ok() && *seen) return std::nullopt;
+  }
   auto u = unwrapObject(doc, "PersistentVolume");
   if (!u.ok()) return std::nullopt;
   auto info = describePv(u->object);
@@ -256,14 +266,26 @@ struct Replicator::GroupRun {
                 {{"group", g.id}, {"vm", gu.ns + "/" + gu.name}, {"error", f.error().message}});
       if (rep.metrics_) rep.metrics_->inc(kFreezesFailed);
     }
+    // Thaw as soon as the clones exist (the primary's fsyncs run after), or after a failure.
+    bool thawed = false;
+    SteadyTime t1{};
+    Status hookAfter;
+    auto thawOnce = [&] {
+      if (thawed) return;
+      thawed = true;
+      thawAll();
+      t1 = rep.clock_.monotonic();
+    };
     Result<extent::GroupSnapshotReport> snap = [&]() -> Result<extent::GroupSnapshotReport> {
       if (opts.groupHook) OCPVDR_TRY(opts.groupHook("frozen"));
-      OCPVDR_ASSIGN_OR_RETURN(auto s, rep.groupSnapshot(members));
-      if (opts.groupHook) OCPVDR_TRY(opts.groupHook("snapshotted"));
+      OCPVDR_ASSIGN_OR_RETURN(auto s, rep.groupSnapshot(members, [&] {
+        if (opts.groupHook) hookAfter = opts.groupHook("snapshotted");
+        thawOnce();
+      }));
+      OCPVDR_TRY(hookAfter);
       return s;
     }();
-    thawAll();
-    const auto t1 = rep.clock_.monotonic();
+    thawOnce();
     if (std::any_of(guests.begin(), guests.end(), [](const Guest& x) { return x.tried; }))
       freezeMs = std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count();
     // A freeze that lasted past unfreeze_timeout may have been thawed by KubeVirt mid-snapshot.
