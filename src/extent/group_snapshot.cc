@@ -5,6 +5,7 @@
 #include <climits>
 #include <cstdlib>
 #include <set>
+#include <thread>
 
 #include "extent/fs.h"
 #include "extent/sender.h"
@@ -33,16 +34,26 @@ Result<GroupSnapshotReport> takeGroupSnapshot(const std::vector<GroupMember>& me
   rep.id = snapId;
   rep.dataTimeNs = nowNs();
   std::vector<std::string> taken;
-  for (size_t i = 0; i < members.size(); ++i) {
-    const int64_t t0 = nowNs();
-    auto s = takeSnapshot(plan[i].first, plan[i].second, members[i].pv, snapId, false);
-    if (!s.ok()) {
-      for (const auto& t : taken) (void)removeTree(t);
-      return s.error().wrap("group snapshot of PV " + members[i].pv);
-    }
-    taken.push_back(s->path);
-    rep.perPvNs.push_back(nowNs() - t0);
+  // The disks are cloned at once, one thread each (FICLONE of one image does not wait for another).
+  std::vector<Result<Snapshot>> got(members.size(), invalidError("not run"));
+  rep.perPvNs.assign(members.size(), 0);
+  {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < members.size(); ++i)
+      threads.emplace_back([&, i] {
+        const int64_t t0 = nowNs();
+        got[i] = takeSnapshot(plan[i].first, plan[i].second, members[i].pv, snapId, false);
+        rep.perPvNs[i] = nowNs() - t0;
+      });
+    for (auto& t : threads) t.join();
   }
+  for (const auto& g : got)
+    if (g.ok()) taken.push_back(g->path);
+  for (size_t i = 0; i < got.size(); ++i)
+    if (!got[i].ok()) {
+      for (const auto& t : taken) (void)removeTree(t);
+      return got[i].error().wrap("group snapshot of PV " + members[i].pv);
+    }
   rep.tookNs = nowNs() - rep.dataTimeNs;
   if (onCloned) onCloned(rep);
   for (size_t i = 0; i < taken.size(); ++i) {

@@ -4,8 +4,8 @@
 // `ocpv-dr-mover snapshot` runs this on the primary in ONE ssh session while DR holds the guests
 // frozen: every PV directory is guarded first (the sender's path guards, empty allowed — the
 // empty-source guard is applied when the snapshot is streamed, `send --snapshot`), then each is
-// snapshotted under the same id (snapshot.h), one after the other. All or nothing: when one
-// snapshot fails, the ones already taken are removed again. Nothing is pruned here; the
+// snapshotted under the same id (snapshot.h), all at once (one thread per disk). All or nothing:
+// when one snapshot fails, the ones already taken are removed again. Nothing is pruned here; the
 // following `send --snapshot ID --base B` of each PV drops every other snapshot of that PV.
 // The snapshots are cloned first and made durable after onCloned (below): the freeze window only
 // has to cover the clones.

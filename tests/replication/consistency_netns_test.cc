@@ -99,8 +99,9 @@ class PairWriter {
       ::flock(lk, LOCK_EX);
       if (::access(mark_.c_str(), F_OK) != 0) {
         const std::string rec = std::to_string(n_ + 1) + "\n";
-        // The transaction's two records back to back, as a database writes its log and data.
+        // The transaction's two records, A then B, with the transaction in flight in between.
         (void)!::write(fa, rec.data(), rec.size());
+        std::this_thread::sleep_for(100us);
         (void)!::write(fb, rec.data(), rec.size());
         ++n_;
       }
@@ -303,8 +304,8 @@ TEST_F(Consistency, EveryApplicationConsistentPointHoldsOnlyCompletePairs) {
 
 TEST_F(Consistency, WithoutTheFreezeSomePointIsTornSoTheCheckCanFail) {
   ASSERT_NO_FATAL_FAILURE(startVm(true));  // ocpv-dr.io/freeze=false
-  auto points = cyclesWhileWriting(12);
-  ASSERT_EQ(points.size(), 12u);
+  auto points = cyclesWhileWriting(30);
+  ASSERT_EQ(points.size(), 30u);
   int torn = 0;
   for (const auto& [id, p] : points) {
     EXPECT_EQ(p.a.consistency, "crash") << id;
