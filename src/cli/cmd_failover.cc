@@ -39,7 +39,7 @@ constexpr int kCrashExitCode = 86;
 struct FailoverArgs {
   bool planned = false, unplanned = false;
   std::string backup;
-  std::string point;  // --point latest|<RFC 3339>
+  std::string point;  // --point latest|latest-consistent|<RFC 3339>
   bool json = false;
   bool dryRun = false;
   std::string runId;
@@ -219,8 +219,10 @@ void addFailoverModeFlags(CLI::App* c, FailoverArgs& a) {
   c->add_flag("--unplanned", a.unplanned, "Primary site down: restore from the DR data as it is");
   c->add_option("--backup", a.backup, "Backup to restore (default: the latest Completed)");
   c->add_option("--point", a.point,
-                "Recovery point per PV (extent mover): latest, or an RFC 3339 time — the newest "
-                "point at or before it (default: the DR PV directories as they are)");
+                "Recovery point per PV (extent mover): latest; latest-consistent — per VM / "
+                "consistency group the newest application-consistent point common to all its "
+                "PVs; or an RFC 3339 time — the newest point at or before it (default: the DR "
+                "PV directories as they are)");
 }
 
 // abandon / release need only the configuration and the catalog: no cluster is contacted.

@@ -44,6 +44,8 @@ Json pointJson(const catalog::PointRecord& p, SystemTime now) {
               {"data_time", formatTimeMillis(p.dataTime())},
               {"data_age_seconds", age},
               {"consistency", p.consistency},
+              {"group", p.group.empty() ? Json(nullptr) : Json(p.group)},
+              {"freeze_ms", p.freezeMs < 0 ? Json(nullptr) : Json(p.freezeMs)},
               {"bytes", p.dataBytes},
               {"stream_bytes", p.streamBytes},
               {"entries", p.entries},
@@ -62,13 +64,18 @@ void emit(const Json& doc, const std::string& text, bool json) {
 std::string listText(const Json& points) {
   std::ostringstream t;
   t << std::left << std::setw(28) << "PV" << std::setw(24) << "POINT" << std::setw(26)
-    << "DATA TIME" << std::setw(8) << "AGE" << std::setw(12) << "CONSISTENCY"
+    << "DATA TIME" << std::setw(8) << "AGE" << std::setw(12) << "CONSISTENCY" << std::setw(24)
+    << "GROUP" << std::setw(8) << "FREEZE"
     << "BYTES\n";
   for (const auto& p : points)
     t << std::setw(28) << p["pv"].get<std::string>() << std::setw(24) << p["id"].get<std::string>()
       << std::setw(26) << p["data_time"].get<std::string>() << std::setw(8)
       << ageText(p["data_age_seconds"].get<std::int64_t>()) << std::setw(12)
-      << p["consistency"].get<std::string>() << p["bytes"].get<std::int64_t>() << "\n";
+      << p["consistency"].get<std::string>() << std::setw(24)
+      << (p["group"].is_string() ? p["group"].get<std::string>() : std::string("-")) << std::setw(8)
+      << (p["freeze_ms"].is_number() ? std::to_string(p["freeze_ms"].get<std::int64_t>()) + "ms"
+                                     : std::string("-"))
+      << p["bytes"].get<std::int64_t>() << "\n";
   if (points.empty()) t << "(no recovery points)\n";
   return t.str();
 }

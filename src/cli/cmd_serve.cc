@@ -164,6 +164,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.objects = &primary;
   deps.lister = &primary;
   deps.metrics = &metrics;
+  e.replicator->setMetrics(&metrics);  // guest freeze metrics (issue 17)
   deps.notifyHttp = &notifyHttp;
   deps.notifyMail = notifyMail.get();
   deps.kube = conn->client.get();

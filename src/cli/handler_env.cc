@@ -35,13 +35,17 @@ Result<std::unique_ptr<HandlerEnv>> openHandlerEnv(const std::string& configPath
   }
   env->runner = std::make_unique<RealProcessRunner>();
   OCPVDR_ASSIGN_OR_RETURN(env->catalog, catalog::Catalog::open(env->config.catalog.path));
-  env->primary = std::make_unique<engine::KubePrimary>(
+  auto primary = std::make_unique<engine::KubePrimary>(
       [access = env->config.primary.kubernetes,
        &clock = *env->clock]() -> Result<kube::KubeConnection> {
         return kube::connect(access, clock, curlHttpClients());
       });
+  engine::KubePrimary* kubePrimary = primary.get();
+  env->primary = std::move(primary);
   env->replicator = std::make_unique<Replicator>(env->config, *env->runner, *env->clock,
                                                  *env->catalog, env->primary.get());
+  // VM-consistent points (issue 17): VMs, VMIs and the guest freeze on the primary cluster.
+  env->replicator->setConsistencyApi(kubePrimary);
   return env;
 }
 

@@ -91,6 +91,15 @@ struct SnapshotAreaLimits {
   std::int64_t maxBytes = 0;  // bytes the base snapshot alone may hold; 0: no limit
 };
 
+// replication.consistency: VM-consistent recovery points (issue 17, docs/consistency.md). With the
+// extent mover, a PV of a VM is synced with every other PV of its VM (or consistency group) from
+// one group snapshot, taken under a guest freeze when the VM's guest agent is connected.
+struct Consistency {
+  bool groups = true;           // false: every PV is its own point (per-file), as before
+  bool freeze = true;           // false: groups are snapshotted back to back, never frozen
+  Seconds unfreezeTimeout{10};  // KubeVirt's own thaw after a freeze (the backstop), 1s..1h
+};
+
 enum class DeletePolicy { Quarantine, Keep, Delete };
 enum class Transport { Ssh, Local };
 // What moves a PV's data (issue 15): the extent mover where both export roots can reflink
@@ -124,6 +133,7 @@ struct Replication {
   // The extent mover's recovery points that retention keeps (recovery_points.h).
   RecoveryPointRetention recoveryPoints;
   SnapshotAreaLimits snapshotArea;  // the extent mover's primary snapshot area
+  Consistency consistency;
 };
 
 struct Schedule {

@@ -99,6 +99,10 @@ replication:
     min_free_percent: 10           # below this free share of the export root's file system: full resend, base released (0: off)
     max_bytes: 0                   # bytes the base snapshot alone may hold before a full resend replaces it (0: no limit)
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
+  consistency:                     # extent mover: VM-consistent points (docs/consistency.md)
+    groups: true                   # sync all PVs of a VM / consistency group from one snapshot
+    freeze: true                   # freeze guests with a connected agent around the snapshot
+    unfreeze_timeout: 10s          # KubeVirt thaws by itself after this (the backstop), whole seconds
 
 schedule:
   enabled: true                    # run the reconcile on a schedule (ocpv-dr serve)

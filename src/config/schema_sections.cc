@@ -154,6 +154,12 @@ Fields Schema::replication(Replication& r) {
                               integer("max_bytes", a.maxBytes, 0, std::int64_t{1} << 60)};
               }),
       text("lock_dir", r.lockDir, absPath()),
+      section("consistency",
+              [this, &r] {
+                auto& c = r.consistency;
+                return Fields{flag("groups", c.groups), flag("freeze", c.freeze),
+                              seconds("unfreeze_timeout", c.unfreezeTimeout, true)};
+              }),
   };
 }
 

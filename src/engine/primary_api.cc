@@ -2,6 +2,7 @@
 // product's only adapter of the primary API).
 #include "engine/primary_api.h"
 
+#include "kube/guest_freeze.h"
 #include "kube/resource_type.h"
 
 namespace ocpvdr::engine {
@@ -65,6 +66,27 @@ Result<Json> KubePrimary::getVolumeSnapshotContent(std::string_view name) {
 Result<Json> KubePrimary::getPersistentVolumeClaim(std::string_view ns, std::string_view name) {
   OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
   return c->get(kube::resources::persistentVolumeClaims(), ns, name);
+}
+
+Result<std::vector<Json>> KubePrimary::listVirtualMachines(std::string_view ns) {
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return listAll(*c, kube::resources::virtualMachines(), ns, "", {});
+}
+
+Result<Json> KubePrimary::getVirtualMachineInstance(std::string_view ns, std::string_view name) {
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return c->get(kube::resources::virtualMachineInstances(), ns, name);
+}
+
+Status KubePrimary::freezeGuest(std::string_view ns, std::string_view name,
+                                std::chrono::seconds unfreezeTimeout) {
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return kube::GuestFreeze(*c).freeze(ns, name, unfreezeTimeout);
+}
+
+Status KubePrimary::unfreezeGuest(std::string_view ns, std::string_view name) {
+  OCPVDR_ASSIGN_OR_RETURN(kube::KubeClient * c, client());
+  return kube::GuestFreeze(*c).unfreeze(ns, name);
 }
 
 }  // namespace ocpvdr::engine

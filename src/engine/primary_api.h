@@ -19,6 +19,7 @@
 #include "core/result.h"
 #include "kube/connect.h"
 #include "kube/kube_client.h"
+#include "replication/consistency_group.h"
 #include "replication/primary_objects.h"
 
 namespace ocpvdr::engine {
@@ -41,7 +42,11 @@ class PrimaryLister {
 // caller owns it and keeps it alive), or connected on first use through `connect`, so commands
 // that never need the primary API (a PV given as JSON) work on a DR host without primary
 // credentials; when it is needed and cannot be made, the error names sites.primary.kubernetes.
-class KubePrimary final : public PrimaryLister, public replication::PrimaryObjects {
+// It is also replication::ConsistencyApi (issue 17): VMs, VMIs and the VMI freeze/unfreeze
+// subresources (kube::GuestFreeze) — the freeze goes only to the primary, where the VM runs.
+class KubePrimary final : public PrimaryLister,
+                          public replication::PrimaryObjects,
+                          public replication::ConsistencyApi {
  public:
   using Connector = std::function<Result<kube::KubeConnection>()>;
   explicit KubePrimary(kube::KubeClient& client) : client_(&client) {}
@@ -57,6 +62,12 @@ class KubePrimary final : public PrimaryLister, public replication::PrimaryObjec
   Result<Json> getPersistentVolume(std::string_view name) override;
   Result<Json> getVolumeSnapshotContent(std::string_view name) override;
   Result<Json> getPersistentVolumeClaim(std::string_view ns, std::string_view name) override;
+
+  Result<std::vector<Json>> listVirtualMachines(std::string_view ns) override;
+  Result<Json> getVirtualMachineInstance(std::string_view ns, std::string_view name) override;
+  Status freezeGuest(std::string_view ns, std::string_view name,
+                     std::chrono::seconds unfreezeTimeout) override;
+  Status unfreezeGuest(std::string_view ns, std::string_view name) override;
 
  private:
   [[nodiscard]] Result<kube::KubeClient*> client();

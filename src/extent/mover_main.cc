@@ -6,6 +6,13 @@
 //       by DR like rsync's remote side: snapshot + stream on stdout; one report line on stderr
 //       ("OCPVDR-MOVER sent key=value ...") or a guard line
 //       ("OCPVDR-GUARD <verdict> <path>", exit 97) or "OCPVDR-MOVER error <kind>: <message>".
+//   ocpv-dr-mover send ... --snapshot ID
+//       the same for a snapshot taken before by `snapshot` (no new snapshot).
+//   ocpv-dr-mover snapshot [--id ID] --pv NAME --root R --dir D [--pv NAME --root R --dir D ...]
+//       primary side: the reflink snapshots of a VM's (or group's) PV directories back to back
+//       under one id (extent/group_snapshot.h); "OCPVDR-MOVER snapshot id=... data_time_ns=...
+//       took_ns=... pvs=N" on stdout as soon as they are cloned, then "OCPVDR-MOVER
+//       snapshot-durable id=..." once fsynced (exit 0 only then).
 //   ocpv-dr-mover apply --points DIR
 //       DR side: a stream on stdin becomes a recovery point; report line on stdout.
 //   ocpv-dr-mover probe --root R
@@ -31,6 +38,7 @@
 #include "extent/applier.h"
 #include "extent/checksum.h"
 #include "extent/fs.h"
+#include "extent/group_snapshot.h"
 #include "extent/sender.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
@@ -49,7 +57,8 @@ constexpr int kGuardExit = 97;
 int usage() {
   std::fprintf(stderr,
                "usage: ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty]\n"
-               "                          [--min-free-percent N] [--max-base-bytes N]\n"
+               "                          [--min-free-percent N] [--max-base-bytes N] [--snapshot ID]\n"
+               "       ocpv-dr-mover snapshot [--id ID] --pv NAME --root R --dir D [--pv ...]\n"
                "       ocpv-dr-mover apply --points DIR\n"
                "       ocpv-dr-mover probe --root R\n"
                "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
@@ -94,6 +103,7 @@ int cmdSend(int argc, char** argv) {
                   {"--base", true},
                   {"--id", true},
                   {"--allow-empty", false},
+                  {"--snapshot", true},
                   {"--min-free-percent", true},
                   {"--max-base-bytes", true}},
                  &a))
@@ -106,6 +116,7 @@ int cmdSend(int argc, char** argv) {
   const uint64_t read0 = storageReadBytes();
   SendOptions o{a["--root"], a["--pv"], a["--dir"],
                 a["--base"], a["--id"], a.count("--allow-empty") > 0};
+  o.snapshot = a["--snapshot"];
   try {
     if (a.count("--min-free-percent")) o.minFreePercent = std::stoi(a["--min-free-percent"]);
     if (a.count("--max-base-bytes")) o.maxBaseBytes = std::stoull(a["--max-base-bytes"]);
@@ -138,6 +149,38 @@ int cmdSend(int argc, char** argv) {
       static_cast<unsigned long long>(storageReadBytes() - read0),
       r->fullResendReason.empty() ? "-" : r->fullResendReason.c_str(), r->freePercent,
       static_cast<long long>(r->baseOnlyBytes));
+  return 0;
+}
+
+// Repeated --pv NAME --root R --dir D triples (each --pv starts a member), optional --id.
+int cmdSnapshot(int argc, char** argv) {
+  std::vector<GroupMember> members;
+  std::string id;
+  for (int i = 2; i < argc; i += 2) {
+    const std::string k = argv[i];
+    if (i + 1 >= argc) return usage();
+    const std::string v = argv[i + 1];
+    if (k == "--id") {
+      id = v;
+    } else if (k == "--pv") {
+      members.push_back({v, "", ""});
+    } else if ((k == "--root" || k == "--dir") && !members.empty()) {
+      (k == "--root" ? members.back().root : members.back().dir) = v;
+    } else {
+      return usage();
+    }
+  }
+  for (const auto& m : members)
+    if (m.root.empty() || m.dir.empty()) return usage();
+  // The report line as soon as the clones exist (DR thaws on it), "durable" once fsynced.
+  auto r = takeGroupSnapshot(members, id, [&](const GroupSnapshotReport& c) {
+    std::printf("OCPVDR-MOVER snapshot id=%s data_time_ns=%lld took_ns=%lld pvs=%zu\n",
+                c.id.c_str(), static_cast<long long>(c.dataTimeNs),
+                static_cast<long long>(c.tookNs), members.size());
+    std::fflush(stdout);
+  });
+  if (!r.ok()) return fail(r.error());
+  std::printf("OCPVDR-MOVER snapshot-durable id=%s\n", r->id.c_str());
   return 0;
 }
 
@@ -207,6 +250,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "send") return cmdSend(argc, argv);
+  if (cmd == "snapshot") return cmdSnapshot(argc, argv);
   if (cmd == "apply") return cmdApply(argc, argv);
   if (cmd == "probe") return cmdProbe(argc, argv);
   if (cmd == "checksum") return cmdChecksum(argc, argv);

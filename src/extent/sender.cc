@@ -92,11 +92,15 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
   if (!validName(opts.pv)) return invalidError("invalid PV name \"" + opts.pv + "\"");
   if (!opts.base.empty() && !validName(opts.base))
     return invalidError("invalid base id \"" + opts.base + "\"");
-  OCPVDR_ASSIGN_OR_RETURN(std::string src, guardSource(opts.root, opts.dir, opts.allowEmpty));
+  if (!opts.snapshot.empty() && !validName(opts.snapshot))
+    return invalidError("invalid snapshot id \"" + opts.snapshot + "\"");
+  const bool taken = !opts.snapshot.empty();
+  OCPVDR_ASSIGN_OR_RETURN(std::string src,
+                          guardSource(opts.root, opts.dir, opts.allowEmpty || taken));
   OCPVDR_ASSIGN_OR_RETURN(std::string rootReal, realPath(opts.root));
   const std::string area = snapshotArea(rootReal, opts.pv);
 
-  std::string id = opts.id.empty() ? idFromNs(nowNs()) : opts.id;
+  std::string id = taken ? opts.snapshot : opts.id.empty() ? idFromNs(nowNs()) : opts.id;
   if (!validName(id)) return invalidError("invalid snapshot id \"" + id + "\"");
   bool haveBase = false;
   if (!opts.base.empty()) {
@@ -116,9 +120,24 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
       rep.fullResendReason = "snapshot-area-low-space";
     }
   }
-  OCPVDR_TRY(pruneSnapshots(
-      area, haveBase ? std::vector<std::string>{opts.base} : std::vector<std::string>{}));
-  OCPVDR_ASSIGN_OR_RETURN(Snapshot snap, takeSnapshot(src, area, opts.pv, id));
+  std::vector<std::string> keep;
+  if (haveBase) keep.push_back(opts.base);
+  if (taken) keep.push_back(id);
+  OCPVDR_TRY(pruneSnapshots(area, keep));
+  Snapshot snap;
+  if (taken) {
+    auto loaded = loadSnapshot(area, id);
+    if (!loaded.ok()) {
+      if (loaded.error().kind == ErrorKind::NotFound)
+        return notFoundError("snapshot " + id + " of PV " + opts.pv + " is not at the primary");
+      return loaded.error();
+    }
+    snap = std::move(*loaded);
+    // The empty-source guard, on what the snapshot holds (its root entry only: empty).
+    if (snap.entries.size() <= 1 && !opts.allowEmpty) return refusedError("empty " + src);
+  } else {
+    OCPVDR_ASSIGN_OR_RETURN(snap, takeSnapshot(src, area, opts.pv, id));
+  }
   // Measured after the new snapshot: cloning flushed the live files, so their overwritten
   // ranges are no longer shared with the base.
   if (haveBase && opts.maxBaseBytes > 0) {

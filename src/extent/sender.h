@@ -7,13 +7,14 @@
 //      resolved root and outside <root>/.ocpv-dr; it must be a directory; an empty or missing
 //      source is refused unless allowEmpty (the DR copy holds data and an unmounted export must
 //      not wipe it);
-//   2. drops every snapshot of the PV except `base` (the one DR acknowledged by asking for it):
-//      the primary keeps only the base until DR acknowledges the next one. The snapshot area
-//      must not fill the primary: when the export root's file system has less than
+//   2. drops every snapshot of the PV except `base` (the one DR acknowledged by asking for it)
+//      and `snapshot`: the primary keeps only the base until DR acknowledges the next one. The
+//      snapshot area must not fill the primary: when the export root's file system has less than
 //      minFreePercent free (statvfs), or the blocks only the base still holds (extents FIEMAP
 //      does not flag shared) exceed maxBaseBytes, the base is dropped too and the stream is full
 //      (fullResendReason says which);
-//   3. takes a new reflink snapshot (snapshot.h);
+//   3. takes a new reflink snapshot (snapshot.h) — or, with `snapshot`, uses that one, taken
+//      earlier with the other disks of its VM (group_snapshot.h);
 //   4. writes the stream (stream.h): every entry of the new snapshot, for each file the ranges
 //      whose extents differ from the base snapshot's copy (extent_diff.h), read from the
 //      immutable snapshot, never the live file. A base the primary no longer has means a full
@@ -37,6 +38,9 @@ struct SendOptions {
   bool allowEmpty = false;
   int minFreePercent = 0;     // 0: no free-space limit
   uint64_t maxBaseBytes = 0;  // 0: no limit on the bytes only the base snapshot holds
+  // Stream this snapshot, already taken (a group snapshot, group_snapshot.h), instead of taking
+  // a new one; the empty-source guard then looks at the snapshot, not the live directory.
+  std::string snapshot;
 };
 
 struct SendReport {

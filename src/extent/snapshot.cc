@@ -97,7 +97,8 @@ struct Walker {
   }
 };
 
-Status writeManifest(const Snapshot& s, const std::string& pv, const std::string& file) {
+Status writeManifest(const Snapshot& s, const std::string& pv, const std::string& file,
+                     bool durable) {
   Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd.valid()) return sysError("create " + file, errno);
   StreamWriter w(fd.get());
@@ -107,7 +108,7 @@ Status writeManifest(const Snapshot& s, const std::string& pv, const std::string
     OCPVDR_TRY(w.endEntry());
   }
   OCPVDR_TRY(w.trailer());
-  if (::fsync(fd.get()) != 0) return sysError("fsync " + file, errno);
+  if (durable && ::fsync(fd.get()) != 0) return sysError("fsync " + file, errno);
   return {};
 }
 
@@ -118,7 +119,7 @@ std::string snapshotArea(const std::string& root, const std::string& pv) {
 }
 
 Result<Snapshot> takeSnapshot(const std::string& srcDir, const std::string& area,
-                              const std::string& pv, const std::string& id) {
+                              const std::string& pv, const std::string& id, bool durable) {
   if (!validName(id)) return invalidError("invalid snapshot id \"" + id + "\"");
   OCPVDR_TRY(makeDirs(area, 0700));
   const std::string final = area + "/" + id;
@@ -148,9 +149,10 @@ Result<Snapshot> takeSnapshot(const std::string& srcDir, const std::string& area
   if (!dst.valid()) return fail(sysError("open " + tree, errno));
   Walker w{s};
   if (auto st2 = w.walk(src.get(), dst.get(), ""); !st2.ok()) return fail(st2.error());
-  if (auto m = writeManifest(s, pv, partial + "/manifest"); !m.ok()) return fail(m.error());
+  if (auto m = writeManifest(s, pv, partial + "/manifest", durable); !m.ok())
+    return fail(m.error());
   if (::rename(partial.c_str(), final.c_str()) != 0) return fail(sysError("rename", errno));
-  (void)fsyncPath(area);
+  if (durable) (void)fsyncPath(area);
   return s;
 }
 

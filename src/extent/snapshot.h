@@ -33,9 +33,11 @@ struct Snapshot {
 std::string snapshotArea(const std::string& root, const std::string& pv);
 
 // Snapshots srcDir into <area>/<id>. srcDir must be a resolved directory path; nothing below it
-// is followed through a symlink.
+// is followed through a symlink. `durable` false: the manifest and the area are not fsynced (the
+// caller does it later — a group snapshot does it after the guests are thawed).
 [[nodiscard]] Result<Snapshot> takeSnapshot(const std::string& srcDir, const std::string& area,
-                                            const std::string& pv, const std::string& id);
+                                            const std::string& pv, const std::string& id,
+                                            bool durable = true);
 
 // Reads a snapshot's manifest (and checks it like a stream).
 [[nodiscard]] Result<Snapshot> loadSnapshot(const std::string& area, const std::string& id);

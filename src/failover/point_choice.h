@@ -25,7 +25,14 @@
 
 namespace ocpvdr::failover {
 
-// "" (no choice), "latest" or an RFC 3339 time; Invalid otherwise.
+// latest-consistent (issue 17): per consistency group (catalog PointRecord::group), the newest
+// point id that EVERY PV of the group has and that is application-consistent on all of them —
+// so all VMs of the group come back from one instant; when there is none, the newest common
+// crash-consistent point, else each PV's newest, with a warning ("warning" in the entry). PVs of
+// no group get their newest point, with a warning.
+inline constexpr std::string_view kLatestConsistent = "latest-consistent";
+
+// "" (no choice), "latest", "latest-consistent" or an RFC 3339 time; Invalid otherwise.
 [[nodiscard]] Status validatePointSpec(std::string_view spec);
 
 struct PointTarget {
@@ -33,11 +40,16 @@ struct PointTarget {
   std::string drHostPath;  // the DR PV directory the point is put into
 };
 
-// Per PV: {"pv", "point" (id or null), "dataTime", "dataAgeSeconds", "newest", "tree",
-// "target", "note"}. `problems` gets one line per PV whose points are all newer than the time.
+// Per PV: {"pv", "point" (id or null), "dataTime", "dataAgeSeconds", "newest", "consistency",
+// "group", "tree", "target", "note", "warning"}. `problems` gets one line per PV whose points are
+// all newer than the time.
 [[nodiscard]] Result<Json> choosePoints(catalog::Catalog& catalog, std::string_view spec,
                                         const std::vector<PointTarget>& targets, SystemTime now,
                                         std::vector<std::string>& problems);
+
+// Per group of `chosen` (choosePoints' answer): {"group", "point", "consistency", "pvs"} — what
+// the plan shows per VM / application group.
+Json pointGroups(const Json& chosen);
 
 // Brings each chosen PV's DR directory to its point (extent::materialize). `chosen` is what
 // choosePoints returned; each entry gains "materialized" {filesCloned, filesUnchanged, removed,

@@ -308,7 +308,14 @@ Status checkPoints(Preflight& p) {
         c.value("note", std::string()).rfind("no recovery points", 0) == 0)
       p.warnings.push_back("PV " + c["pv"].get<std::string>() +
                            " has no recovery points: its DR directory is used as it is");
-  p.details["points"] = {{"spec", p.ctx.pointSpec}, {"volumes", chosen}};
+  for (const auto& c : chosen)
+    if (c.contains("warning") && c["warning"].is_string()) {
+      const std::string w = c["warning"].get<std::string>();
+      if (std::find(p.warnings.begin(), p.warnings.end(), w) == p.warnings.end())
+        p.warnings.push_back(w);
+    }
+  p.details["points"] = {
+      {"spec", p.ctx.pointSpec}, {"volumes", chosen}, {"groups", pointGroups(chosen)}};
   return Status::success();
 }
 

@@ -50,8 +50,11 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/json_util.h"
+#include "core/metrics.h"
 #include "core/process.h"
 #include "core/result.h"
+#include "extent/group_snapshot.h"
+#include "replication/consistency_group.h"
 #include "replication/delete_breaker.h"
 #include "replication/guards.h"
 #include "replication/path_map.h"
@@ -66,6 +69,16 @@
 
 namespace ocpvdr::replication {
 
+// One PV's share of a group point (issue 17, replicator_group.cc): the snapshot the group took at
+// the primary, streamed instead of a new one, and what the point is.
+struct GroupPoint {
+  std::string snapshotId;
+  std::int64_t dataTimeNs = 0;  // shared by every PV of the group
+  std::string consistency;      // "application" | "crash"
+  std::string group;            // consistency_group.h ids
+  std::int64_t freezeMs = -1;   // the freeze window, -1 when nothing was frozen
+};
+
 struct SyncOptions {
   bool force = false;                 // override the empty-source guard (recorded)
   std::chrono::milliseconds wait{0};  // how long to wait for the per-PV lock; 0: busy at once
@@ -79,6 +92,12 @@ struct SyncOptions {
   // fails the cycle as a real failure would. For tests (and ocpv-dr-testhooks'
   // OCPVDR_EXTENT_PAUSE).
   std::function<Status(std::string_view phase)> extentApplyHook;
+  // Set by a group sync for its PVs (never by callers): stream this group snapshot.
+  const GroupPoint* groupPoint = nullptr;
+  bool alone = false;  // sync this PV by itself, never as its group (set by the group path)
+  // Group syncs only, for tests: called with "frozen" (guests frozen, before the snapshot) and
+  // "snapshotted" (before the thaw); an error it returns fails the group snapshot there.
+  std::function<Status(std::string_view phase)> groupHook;
 };
 
 struct DeleteOptions {
@@ -119,6 +138,12 @@ class Replicator {
   [[nodiscard]] Result<SyncReport> syncSnapshot(const Json& vs, const SnapshotOptions& opts = {});
   [[nodiscard]] Result<SyncReport> deleteSnapshot(const Json& vs, const DeleteOptions& opts = {});
 
+  // VM-consistent points (issue 17): with an API, a pv sync of a PV that a VM uses syncs the
+  // whole consistency group from one group snapshot (replicator_group.cc). Null: per PV.
+  void setConsistencyApi(ConsistencyApi* api) { consistency_ = api; }
+  // Freeze metrics (ocpvdr_freeze_*), when given.
+  void setMetrics(MetricsRegistry* metrics);
+
   // Trash operations that also keep the catalog in step (restored replicas become "restored").
   Trash& trash() { return trash_; }
   [[nodiscard]] Result<TrashEntry> restoreFromTrash(std::string_view id);
@@ -150,6 +175,16 @@ class Replicator {
                                                    const SyncOptions& opts,
                                                    const catalog::ReplicaRecord& row,
                                                    SyncReport& r);
+  // The group of a pv sync, when it has one and can be synced as a group (replicator_group.cc):
+  // the report of this PV from the group's cycle; nullopt: sync the PV alone.
+  [[nodiscard]] std::optional<SyncReport> syncViaGroup(const Json& doc, const SyncOptions& opts);
+  struct GroupRun;
+  [[nodiscard]] std::optional<SyncReport> runGroup(const ConsistencyGroup& g, const std::string& pv,
+                                                   const SyncOptions& opts, Json& summary);
+  // `onCloned` runs as soon as the primary reports the clones taken (before their fsyncs).
+  [[nodiscard]] Result<extent::GroupSnapshotReport> groupSnapshot(
+      const std::vector<std::pair<std::string, VolumePaths>>& members,
+      const std::function<void()>& onCloned);
   struct Call;  // one handler call and the handlers' shared preamble (replicator_internal.h)
   [[nodiscard]] Status transfer(Transfer& t);
   [[nodiscard]] Status checkRsyncVersion();
@@ -194,6 +229,8 @@ class Replicator {
   std::mutex moverMu_;
   bool moverReady_ = false;                    // the primary has our ocpv-dr-mover
   std::map<std::string, std::string> probes_;  // "primary:<root>" / "dr:<root>" → why not
+  ConsistencyApi* consistency_ = nullptr;
+  MetricsRegistry* metrics_ = nullptr;
   std::once_flag versionOnce_;
   Status versionStatus_;
 };

@@ -234,6 +234,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
     if (area.minFreePercent > 0)
       a.insert(a.end(), {"--min-free-percent", std::to_string(area.minFreePercent)});
     if (area.maxBytes > 0) a.insert(a.end(), {"--max-base-bytes", std::to_string(area.maxBytes)});
+    if (t.group != nullptr) a.insert(a.end(), {"--snapshot", t.group->snapshotId});
     if (local) return a;
     std::string cmd;
     for (const auto& x : a) cmd += (cmd.empty() ? "" : " ") + shellQuote(x);
@@ -303,6 +304,12 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
   row.primaryReadBytes = std::max<std::int64_t>(0, t.primaryReadBytes);
   row.drReadBytes = static_cast<std::int64_t>(t.drReadBytes);
   if (t.applyHook) OCPVDR_TRY(t.applyHook("point-complete"));
+  if (t.group != nullptr) {  // one data time, consistency and freeze window for the group
+    row.dataTimeNs = t.group->dataTimeNs;
+    row.consistency = t.group->consistency;
+    row.group = t.group->group;
+    row.freezeMs = t.group->freezeMs;
+  }
   if (Status s = points.add(row); !s.ok())
     return s.error().wrap("recording point " + row.pointId + " in the catalog");
   if (t.applyHook) OCPVDR_TRY(t.applyHook("recorded"));

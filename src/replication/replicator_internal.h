@@ -53,6 +53,7 @@ struct Replicator::ExtentTransfer {
   bool force = false;
   std::stop_token stop;
   std::function<Status(std::string_view)> applyHook;
+  const GroupPoint* group = nullptr;  // stream the group's snapshot; the row says what it is
   // Output.
   PathProbe dr;
   std::string pointsDir;

@@ -71,8 +71,11 @@ void Replicator::extentReportInto(const ExtentTransfer& e, SyncReport& r) const 
   if (!e.dr.real.empty()) r.destination = e.dr.real;
   r.details["point"] = e.pointMade ? Json(e.applied.pointId) : Json(nullptr);
   r.details["data_time"] =
-      e.pointMade ? Json(formatTimeMillis(fromEpochNanos(e.applied.dataTimeNs))) : Json(nullptr);
+      e.pointMade ? Json(formatTimeMillis(fromEpochNanos(
+                        e.group != nullptr ? e.group->dataTimeNs : e.applied.dataTimeNs)))
+                  : Json(nullptr);
   if (e.pointMade) r.details["base_point"] = e.applied.baseId;
+  r.details["consistency"] = e.group != nullptr ? e.group->consistency : "per-file";
   r.details["points_dir"] = e.pointsDir;
   r.details["primary_read_bytes"] =
       e.primaryReadBytes >= 0 ? Json(e.primaryReadBytes) : Json(nullptr);
@@ -123,11 +126,12 @@ std::optional<SystemTime> Replicator::moveData(const PvInfo& pvInfo, const Volum
     e.force = opts.force;
     e.stop = opts.stop;
     e.applyHook = opts.extentApplyHook;
+    e.group = opts.groupPoint;
     Status st = extentTransfer(e);
     if (st.ok()) st = recordAndMaterialize(e, e.dr.exists ? e.dr.real : vpaths.drHostPath);
     extentReportInto(e, r);
     if (st.ok()) {
-      dataTime = fromEpochNanos(e.applied.dataTimeNs);
+      dataTime = fromEpochNanos(e.group != nullptr ? e.group->dataTimeNs : e.applied.dataTimeNs);
       r.result = r.changed ? Outcome::Synced : Outcome::Unchanged;
     } else {
       fail(r, st.error());
@@ -182,6 +186,8 @@ Result<SyncReport> Replicator::syncPvByName(std::string_view name, const SyncOpt
 }
 
 Result<SyncReport> Replicator::syncPv(const Json& doc, const SyncOptions& opts) {
+  if (opts.groupPoint == nullptr && consistency_ != nullptr && cfg_.replication.consistency.groups)
+    if (auto viaGroup = syncViaGroup(doc, opts)) return *viaGroup;
   Call call(*this, "pv sync", opts.eventId, true);
   SyncReport& r = call.r;
   auto done = [&] { return call.done(); };

@@ -51,7 +51,8 @@ class PointFailover : public ::testing::Test {
 
   // A complete point of `pv` in the applier's layout with disk.img = `content`, and its row.
   void addPoint(const std::string& pv, const std::string& id, SystemTime dataTime,
-                const std::string& content) {
+                const std::string& content, const std::string& consistency = "per-file",
+                const std::string& group = "") {
     auto cat = catalog::Catalog::open(lab->cfg.catalog.path);
     ASSERT_TRUE(cat.ok()) << cat.error().describe();
     const std::string dir =
@@ -67,6 +68,9 @@ class PointFailover : public ::testing::Test {
     p.createdAt = dataTime + 1s;
     p.path = dir;
     p.dataBytes = static_cast<std::int64_t>(content.size());
+    p.consistency = consistency;
+    p.group = group;
+    p.freezeMs = consistency == "application" ? 12 : -1;
     ASSERT_TRUE(catalog::PointStore(**cat).add(p).ok());
   }
 
@@ -181,6 +185,72 @@ TEST_F(PointFailover, APointTimeBeforeEveryPointIsRefusedByThePlan) {
       << plan.out;
   auto bad = runCli(lab->configPath, {"failover", "plan", "--unplanned", "--point", "yesterday"});
   EXPECT_EQ(bad.code, 2) << bad.out << bad.err;
+}
+
+// --point latest-consistent (issue 17): the two VMs' disks are one consistency group. The newest
+// point is crash-consistent, the one before it application-consistent on one PV only (its other
+// PV's cycle never made it); the newest application-consistent point ALL PVs have is chosen, the
+// same for both, and the run restores both VMs' disks from it.
+TEST_F(PointFailover, LatestConsistentRestoresTheWholeGroupFromOnePoint) {
+  const auto& v1 = lab->scenario.volumes.front();
+  const auto& v2 = lab->scenario.volumes.back();
+  ASSERT_NE(v1.pv, v2.pv);
+  const std::string g = "group/vms/shop";
+  const SystemTime t0 = std::chrono::system_clock::now() - 3h;
+  for (const auto* v : {&v1, &v2}) {
+    addPoint(v->pv, "g-0001", t0, "one " + v->pv + "\n", "application", g);
+    addPoint(v->pv, "g-0002", t0 + 1h, "two " + v->pv + "\n", "application", g);
+    addPoint(v->pv, "g-0004", t0 + 150min, "four " + v->pv + "\n", "crash", g);
+  }
+  addPoint(v1.pv, "g-0003", t0 + 2h, "three " + v1.pv + "\n", "application", g);
+  lab->takeBackup("nightly-1");
+  lab->prepareDr("nightly-1");
+  ASSERT_EQ(lab->primary->stop(), 0);
+
+  auto plan = runCli(lab->configPath,
+                     {"failover", "plan", "--unplanned", "--point", "latest-consistent", "--json"});
+  ASSERT_EQ(plan.code, 0) << plan.out << plan.err;
+  for (const auto* v : {&v1, &v2}) {
+    const Json* c = volumeOf(plan.doc["points"]["volumes"], v->pv);
+    ASSERT_NE(c, nullptr) << plan.out;
+    EXPECT_EQ((*c)["point"], "g-0002") << v->pv;
+    EXPECT_EQ((*c)["consistency"], "application");
+    EXPECT_EQ((*c)["group"], g);
+    EXPECT_FALSE(c->contains("warning")) << c->dump();
+  }
+  ASSERT_EQ(plan.doc["points"]["groups"].size(), 1u) << plan.out;
+  EXPECT_EQ(plan.doc["points"]["groups"][0]["point"], "g-0002");
+  EXPECT_EQ(plan.doc["points"]["groups"][0]["consistency"], "application");
+
+  auto run = runCli(lab->configPath, {"failover", "run", "--unplanned", "--point",
+                                      "latest-consistent", "--json", "--poll-interval-ms", "100"});
+  ASSERT_EQ(run.code, 0) << run.out << run.err;
+  EXPECT_EQ(drImage(v1), "two " + v1.pv + "\n");
+  EXPECT_EQ(drImage(v2), "two " + v2.pv + "\n");
+}
+
+TEST_F(PointFailover, LatestConsistentFallsBackToCrashConsistentWithAWarning) {
+  const auto& v1 = lab->scenario.volumes.front();
+  const auto& v2 = lab->scenario.volumes.back();
+  const std::string g = "vm/vms/db";
+  const SystemTime t0 = std::chrono::system_clock::now() - 1h;
+  for (const auto* v : {&v1, &v2}) addPoint(v->pv, "c-0001", t0, "c\n", "crash", g);
+  addPoint(v1.pv, "c-0002", t0 + 10min, "a\n", "application", g);
+  lab->takeBackup("nightly-1");
+  lab->prepareDr("nightly-1");
+  auto plan = runCli(lab->configPath,
+                     {"failover", "plan", "--unplanned", "--point", "latest-consistent", "--json"});
+  ASSERT_EQ(plan.code, 0) << plan.out << plan.err;
+  for (const auto* v : {&v1, &v2}) {
+    const Json* c = volumeOf(plan.doc["points"]["volumes"], v->pv);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ((*c)["point"], "c-0001");
+    EXPECT_NE(c->value("warning", "").find("no application-consistent point"), std::string::npos)
+        << c->dump();
+  }
+  EXPECT_NE(plan.doc.dump().find("its newest crash-consistent point c-0001 is used"),
+            std::string::npos)
+      << "the warning reaches the plan's warnings";
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "guest_freeze.h"
 
 #include <cctype>
+#include <cstdlib>
 #include <iostream>
 #include <vector>
 
@@ -36,6 +37,17 @@ WriteOptions asVirtHandler() {
 
 void logLine(const std::string& line) {
   std::cerr << "kube-sim: guest-agent: " + line + "\n" << std::flush;
+}
+
+// qemu-guest-agent's --fsfreeze-hook (qemu qga/commands-posix.c execute_fsfreeze_hook, the
+// script scripts/qemu-guest-agent/fsfreeze-hook): run with "freeze" before the file systems are
+// frozen — where applications quiesce; a hook that fails fails the freeze — and with "thaw"
+// after they are thawed. kube-sim runs $KUBE_SIM_FSFREEZE_HOOK <freeze|thaw> <ns>/<name>.
+bool runFsfreezeHook(const std::string& action, const std::string& key) {
+  const char* hook = std::getenv("KUBE_SIM_FSFREEZE_HOOK");
+  if (hook == nullptr || *hook == '\0') return true;
+  const std::string cmd = std::string(hook) + " " + action + " '" + key + "'";
+  return std::system(cmd.c_str()) == 0;
 }
 
 }  // namespace
@@ -155,6 +167,7 @@ std::optional<ApiResult<ActionResponse>> GuestFreeze::handle(const ActionRequest
     return ActionResponse{200, ""};  // already frozen: no new automatic thaw
   }
   if (r.agentFault) return fail("injected fault (guest-fsfreeze-freeze)");
+  if (!runFsfreezeHook("freeze", key)) return fail("the fsfreeze hook failed (freeze)");
   auto w = store.modify(
       freezeVmiType(store), r.ns, r.name, [](Json& o) { o["status"]["fsFreezeStatus"] = "frozen"; },
       asVirtHandler());
@@ -180,6 +193,7 @@ ApiStatus GuestFreeze::thaw(Store& store, const std::string& ns, const std::stri
       },
       asVirtHandler());
   if (!w.ok()) return w.error();
+  (void)runFsfreezeHook("thaw", ns + "/" + name);
   std::lock_guard lock(mu_);
   ++thaws_;
   return Done{};

@@ -21,6 +21,10 @@
 //   pkg/virt-handler/vm.go updateFSFreezeStatus: status.fsFreezeStatus is "frozen" while frozen
 //       and removed (empty) once thawed.
 //
+//   qemu qga/commands-posix.c execute_fsfreeze_hook: with $KUBE_SIM_FSFREEZE_HOOK set, it is run
+//       as `<hook> freeze <ns>/<name>` before freezing (a failing hook fails the freeze) and
+//       `<hook> thaw <ns>/<name>` after a thaw — where applications quiesce and resume.
+//
 // kube-sim's simplifications: status.fsFreezeStatus is written in the same call (upstream it
 // follows the agent poller a few seconds later), and the automatic thaw lands on the first
 // controller tick after its deadline, measured on the store's clock.
