@@ -165,6 +165,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.metrics = &metrics;
   deps.notifyHttp = &notifyHttp;
   deps.kube = conn->client.get();
+  deps.runner = e.runner.get();
 
   const auto& le = e.config.server.leaderElection;
   if (!le.enabled) {

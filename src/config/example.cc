@@ -96,6 +96,11 @@ replication:
     hourly: 48                     # plus the newest point of each of the last H hours, 0..100000
     daily: 14                      # plus the newest point of each of the last D days, 0..36500
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
+  watch:                           # serve: changes on the primary drive syncs (ocpv-dr-mover watch over ssh)
+    enabled: false
+    settle: 2s                     # a PV directory quiet this long is reported changed
+    cap: 30s                       # ... or this long after its first change while writes continue (> 0)
+  bandwidth: 0                     # bytes/s shared by all extent transfers at once; 0: unlimited
 
 schedule:
   enabled: true                    # run the reconcile on a schedule (ocpv-dr serve)

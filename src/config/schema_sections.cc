@@ -136,6 +136,13 @@ Fields Schema::replication(Replication& r) {
                               integer("daily", k.daily, 0, 36'500)};
               }),
       text("lock_dir", r.lockDir, absPath()),
+      section("watch",
+              [this, &r] {
+                auto& w = r.watch;
+                return Fields{flag("enabled", w.enabled), millis("settle", w.settle),
+                              millis("cap", w.cap)};
+              }),
+      integer("bandwidth", r.bandwidth, 0, 1'000'000'000'000),
   };
 }
 

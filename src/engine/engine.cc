@@ -150,6 +150,9 @@ void Engine::describeMetrics() {
                     "replication.trash_retention)");
   metrics_.describe("ocpvdr_trash_unknown_age_entries", "gauge",
                     "Trash entries kept because their age cannot be established");
+  metrics_.describe("ocpvdr_engine_data_changes_total", "counter",
+                    "PVs queued by the change feed (source: watch = a changed record, rescan = "
+                    "a rescan of a whole export root)");
   metrics_.describe("ocpvdr_replica_rpo_seconds", "gauge",
                     "Current RPO per active replica: now minus the end of its last successful "
                     "sync");
@@ -199,6 +202,7 @@ Status Engine::start() {
 
   workers_->start();
   if (opts_.watchPrimary) startWatches();
+  if (cfg_.replication.watch.enabled) startChangeFeed();
   if (opts_.maintenanceInterval.count() > 0)
     maintenance_ = std::jthread([this](std::stop_token st) {
       (void)runMaintenance();
@@ -308,6 +312,35 @@ void Engine::startWatches() {
   }
 }
 
+void Engine::startChangeFeed() {
+  if (deps_.runner == nullptr) {
+    log::warn("serve: replication.watch is enabled but no process runner was given");
+    return;
+  }
+  auto list = [this]() -> Result<std::vector<std::pair<std::string, std::string>>> {
+    OCPVDR_ASSIGN_OR_RETURN(auto rows, readCatalog().replicas());
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : rows)
+      if (r.state == "active" && !r.primaryHostPath.empty())
+        out.emplace_back(r.primaryHostPath, r.pv);
+    return out;
+  };
+  feed_ = std::make_unique<ChangeFeed>(
+      ChangeFeedOptions::fromConfig(cfg_), clock_, *deps_.runner, *deps_.replicator,
+      std::move(list), [this](const std::string& pv, SystemTime since, const std::string& why) {
+        dataChanged(pv, since, why);
+      });
+  feed_->start();
+}
+
+void Engine::dataChanged(const std::string& pv, SystemTime since, const std::string& why) {
+  if (draining_) return;
+  (void)since;
+  metrics_.inc("ocpvdr_engine_data_changes_total",
+               {{"source", why == "changed" ? "watch" : "rescan"}});
+  workers_->touch(pvKey(pv), std::chrono::milliseconds(0));
+}
+
 void Engine::refreshGauges() {
   const std::vector<double> latencies = workers_->latencies();
   for (double q : {0.5, 0.9, 0.99}) {
@@ -398,6 +431,7 @@ Json Engine::statusDocument() {
                   {"waiting", queue().waitingLen()},
                   {"processing", queue().processingLen()}};
   doc["draining"] = draining_.load();
+  doc["change_feed"] = feed_ ? feed_->status() : Json{{"enabled", false}};
   doc["delete_breaker"] = {{"pv", pvBreaker_->toJson()}, {"snapshot", snapshotBreaker_->toJson()}};
   // After a failover nothing syncs: events are acknowledged, every sync refused (docs/serve.md).
   if (auto active = readCatalog().drActive(); active.ok())
@@ -501,6 +535,7 @@ void Engine::shutdown() {
   watchStop_.request_stop();
   for (auto& t : watchThreads_)
     if (t.joinable()) t.join();
+  if (feed_) feed_->stop();
   workers_->shutDown();
   {
     // Running syncs (a running reconcile's included: they are the same workers) get the grace

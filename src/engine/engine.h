@@ -56,6 +56,7 @@
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/metrics.h"
+#include "engine/change_feed.h"
 #include "engine/key_sync.h"
 #include "engine/key_workers.h"
 #include "engine/primary_api.h"
@@ -116,6 +117,9 @@ struct EngineDeps {
   // The per-key reconcile the workers run; null: the Replicator's (ReplicatorKeyHandler over the
   // deps above and the engine's delete breakers). Tests wrap that one to observe every sync.
   KeyHandler* handler = nullptr;
+  // Runs serve's change feed (replication.watch.enabled, engine/change_feed.h): the long-lived
+  // `ssh primary ocpv-dr-mover watch`. Null: no change feed.
+  ProcessRunner* runner = nullptr;
   // Extra sections of /v1/status, e.g. {"leader_election": ...} from cmd_serve; may be empty.
   std::function<Json()> statusExtra;
 };
@@ -158,6 +162,7 @@ class Engine {
   EngineStats stats() const;
   WorkQueue& queue() { return workers_->queue(); }
   const CronScheduler* scheduler() const { return scheduler_.get(); }
+  const ChangeFeed* changeFeed() const { return feed_.get(); }
 
  private:
   struct Routes;  // the HTTP handlers (engine_http.cc)
@@ -173,6 +178,9 @@ class Engine {
   [[nodiscard]] Status startHttp();
   void startSchedule(CronSchedule schedule);
   void startWatches();
+  void startChangeFeed();
+  // A PV's data changed at `since` (the change feed): the PV is queued.
+  void dataChanged(const std::string& pv, SystemTime since, const std::string& why);
   void refreshGauges();
   // The catalog as the HTTP side reads it (see the header comment); the workers' one until
   // start() opened it.
@@ -209,6 +217,7 @@ class Engine {
   std::vector<std::jthread> watchThreads_;
   std::jthread maintenance_;
   std::unique_ptr<Reflectors> reflectors_;
+  std::unique_ptr<ChangeFeed> feed_;
 };
 
 // Runs the reconcile, writes its three report files under <reportRoot>/<UTC time>-run<id>/ and

@@ -122,6 +122,12 @@ class Replicator {
   // Ends the shared ssh master connection (tests, shutdown). Harmless when there is none.
   void closeConnections();
 
+  // argv running `ocpv-dr-mover <args>` on the primary NFS host (over ssh, or the local mover
+  // with replication.transport local), installing the mover there first when missing. What
+  // serve's change feed runs `watch` with (engine/change_feed.h).
+  [[nodiscard]] Result<std::vector<std::string>> primaryMoverArgv(
+      const std::vector<std::string>& args);
+
   const std::string& lockDir() const { return lockDir_; }
   const SshCommand& ssh() const { return ssh_; }
 

@@ -137,6 +137,19 @@ Status Replicator::ensurePrimaryMover() {
   return {};
 }
 
+Result<std::vector<std::string>> Replicator::primaryMoverArgv(
+    const std::vector<std::string>& args) {
+  OCPVDR_TRY(ensurePrimaryMover());
+  if (cfg_.replication.transport == config::Transport::Local) {
+    std::vector<std::string> a{localMoverPath()};
+    a.insert(a.end(), args.begin(), args.end());
+    return a;
+  }
+  std::string cmd = shellQuote(cfg_.replication.moverPath);
+  for (const auto& x : args) cmd += " " + shellQuote(x);
+  return ssh_.remoteArgv(cmd);
+}
+
 Result<std::string> Replicator::probeRoot(bool primarySide, const std::string& root) {
   const std::string key = (primarySide ? "primary:" : "dr:") + root;
   {

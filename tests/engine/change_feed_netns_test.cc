@@ -1,0 +1,275 @@
+// serve's change feed (engine/change_feed.h) end to end: kube-sim as the primary API, the two
+// network-namespace hosts over real ssh, both export roots loop-mounted XFS (the extent mover),
+// `ssh primary ocpv-dr-mover watch` started by the engine. Root (skips loudly otherwise).
+//   - a write at the primary makes a new recovery point at DR without any PV event
+//   - the ssh channel killed by PID: the root is rescanned and a write made while the channel
+//     was down reaches DR (the reconnect is held at a gate until the write is made)
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "catalog/points.h"
+#include "core/curl_http.h"
+#include "core/files.h"
+#include "engine/engine.h"
+#include "extent/applier.h"
+#include "extent/loop_fs.h"
+#include "kube/connect.h"
+#include "replication/test_util.h"
+#include "support/eventually.h"
+#include "support/kube_sim_process.h"
+#include "support/netns_hosts.h"
+#include "support/temp_dir.h"
+
+namespace ocpvdr::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+template <class P>
+bool waitFor(P pred, std::chrono::milliseconds limit = 60s) {
+  return eventually(pred, limit, 10ms);
+}
+
+bool isWatchSession(const ProcessSpec& spec) {
+  for (const auto& a : spec.argv)
+    if (a.find(" watch ") != std::string::npos || a == "watch") return true;
+  return false;
+}
+
+// Passes every run through; `watch` sessions from number `holdFrom` on wait at a gate until
+// release() (the test's way to make a write while the channel is down, by events).
+class GateRunner final : public ProcessRunner {
+ public:
+  explicit GateRunner(ProcessRunner& inner) : inner_(inner) {}
+  Result<ProcessResult> run(const ProcessSpec& spec, std::stop_token stop) override {
+    if (isWatchSession(spec)) {
+      std::unique_lock l(mu_);
+      const int n = ++sessions_;
+      if (holdFrom_ > 0 && n >= holdFrom_) {
+        held_ = true;
+        cv_.wait(l, stop, [&] { return released_; });
+        held_ = false;
+      }
+    }
+    return inner_.run(spec, stop);
+  }
+  void holdFrom(int n) {
+    std::lock_guard l(mu_);
+    holdFrom_ = n;
+  }
+  bool held() {
+    std::lock_guard l(mu_);
+    return held_;
+  }
+  int sessions() {
+    std::lock_guard l(mu_);
+    return sessions_;
+  }
+  void release() {
+    {
+      std::lock_guard l(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  ProcessRunner& inner_;
+  std::mutex mu_;
+  std::condition_variable_any cv_;
+  int sessions_ = 0, holdFrom_ = 0;
+  bool held_ = false, released_ = false;
+};
+
+// PIDs of local ssh clients whose command line runs `ocpv-dr-mover watch` on `root`.
+std::vector<pid_t> watchSshPids(const std::string& root) {
+  std::vector<pid_t> out;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string comm = readFile((e.path() / "comm").string()).valueOr("");
+    if (comm != "ssh\n") continue;
+    std::string cmd = readFile((e.path() / "cmdline").string()).valueOr("");
+    if (cmd.find(" watch ") != std::string::npos && cmd.find(root) != std::string::npos)
+      out.push_back(std::stoi(name));
+  }
+  return out;
+}
+
+class ChangeFeedNetnsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { initHttpGlobal(); }
+
+  void SetUp() override {
+    // Mounts before the hosts: `ip netns exec` sees the mounts that existed when they were made.
+    auto p = LoopFs::create("xfs", 512ull << 20);
+    if (!p.ok()) GTEST_SKIP() << p.error().message;
+    auto d = LoopFs::create("xfs", 512ull << 20);
+    if (!d.ok()) GTEST_SKIP() << d.error().message;
+    pfs = std::move(p).value();
+    dfs = std::move(d).value();
+    auto h = NetnsHosts::create();
+    if (!h.ok()) GTEST_SKIP() << netnsSkipBanner(h.error());
+    hosts = std::move(h).value();
+    primaryRoot = fs::path(pfs->mountPoint()) / "ocp";
+    drRoot = fs::path(dfs->mountPoint()) / "ocp";
+    fs::create_directories(primaryRoot);
+    fs::create_directories(drRoot);
+    KubeSimOptions ko;
+    ko.listen = hosts->bridgeIp() + ":0";
+    sim = std::make_unique<KubeSimProcess>(ko);
+    cfg = hosts->config();
+    cfg.primary.exportRoots.front().hostPath = primaryRoot.string();
+    cfg.dr.exportRoots.front().hostPath = drRoot.string();
+    cfg.replication.mover = config::MoverKind::Extent;
+    cfg.replication.moverLocalPath = binaryPath("src/extent/ocpv-dr-mover").string();
+    cfg.replication.moverPath = (hosts->dir() / "primary-libexec/ocpv-dr-mover").string();
+    cfg.replication.watch.enabled = true;
+    cfg.replication.watch.settle = 200ms;
+    cfg.replication.watch.cap = 2s;
+    cfg.primary.kubernetes.kubeconfig =
+        sim->writeKubeconfig((hosts->dir() / "primary.kubeconfig").string());
+    auto c = catalog::Catalog::open(cfg.catalog.path);
+    ASSERT_TRUE(c.ok()) << c.error().describe();
+    cat = std::move(c).value();
+    onDr = std::make_unique<NetnsProcessRunner>(real, hosts->dr().ns);
+    gate = std::make_unique<GateRunner>(*onDr);
+    auto conn = kube::connect(cfg.primary.kubernetes, clock, curlHttpClients());
+    ASSERT_TRUE(conn.ok()) << conn.error().describe();
+    kube = std::make_unique<kube::KubeConnection>(std::move(*conn));
+    primary = std::make_unique<engine::KubePrimary>(*kube->client);
+    rep = std::make_unique<replication::Replicator>(cfg, *gate, clock, *cat, primary.get());
+    opts.listen = "127.0.0.1:0";
+    opts.workers = 2;
+    opts.settle = 100ms;
+    opts.schedule = false;
+    opts.backoffBase = 200ms;
+    opts.backoffMax = 2s;
+    opts.shutdownGrace = 5s;
+    opts.maintenanceInterval = 0ms;
+    opts.reportDir = (hosts->dir() / "reports").string();
+  }
+
+  void TearDown() override {
+    if (engine) engine->shutdown();
+    engine.reset();
+    if (gate) gate->release();
+    if (rep) rep->closeConnections();
+  }
+
+  // A PV at the primary (in kube-sim) with a first point at DR, made before serve starts.
+  void makePv(const std::string& dir) {
+    writeRandomFile(primaryRoot / dir / "disk.img", 1 << 20, 7);
+    Json pv = inTreePv("pvc-" + dir, "nfs-primary.example.com", "/exports/ocp/" + dir);
+    pv.erase("status");
+    pv["metadata"].erase("uid");
+    Json created = sim->request("POST", "/api/v1/persistentvolumes", pv.dump());
+    ASSERT_EQ(created["metadata"]["name"], pv["metadata"]["name"]) << created.dump();
+    auto r = rep->syncPv(created);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    ASSERT_EQ(r->toJson().value("mover", ""), "extent") << r->toJson().dump();
+  }
+
+  void startEngine() {
+    engine::EngineDeps deps;
+    deps.clock = &clock;
+    deps.catalog = cat.get();
+    deps.replicator = rep.get();
+    deps.objects = primary.get();
+    deps.lister = primary.get();
+    deps.metrics = &metrics;
+    deps.kube = kube->client.get();
+    deps.runner = gate.get();
+    engine = std::make_unique<engine::Engine>(cfg, deps, opts);
+    Status st = engine->start();
+    ASSERT_TRUE(st.ok()) << st.error().describe();
+    ASSERT_NE(engine->changeFeed(), nullptr);
+  }
+
+  engine::ChangeFeed::RootStats feed() { return engine->changeFeed()->rootStats(0); }
+  bool idle() {
+    auto& q = engine->queue();
+    return q.len() == 0 && q.waitingLen() == 0 && q.processingLen() == 0 &&
+           engine->stats().inFlight == 0;
+  }
+  std::size_t points(const std::string& pv) {
+    return extent::listPoints((drRoot / ".ocpv-dr/points" / pv).string()).valueOr({}).size();
+  }
+  bool sameData(const std::string& dir) {
+    return treeDigest(primaryRoot / dir) == treeDigest(drRoot / dir);
+  }
+  void overwrite(const std::string& dir, unsigned seed) {
+    writeRandomFile(primaryRoot / dir / "disk.img", 1 << 20, seed);
+  }
+
+  std::unique_ptr<LoopFs> pfs, dfs;
+  std::unique_ptr<NetnsHosts> hosts;
+  std::unique_ptr<KubeSimProcess> sim;
+  fs::path primaryRoot, drRoot;
+  config::Config cfg;
+  RealClock clock;
+  RealProcessRunner real;
+  std::unique_ptr<NetnsProcessRunner> onDr;
+  std::unique_ptr<GateRunner> gate;
+  std::unique_ptr<catalog::Catalog> cat;
+  std::unique_ptr<kube::KubeConnection> kube;
+  std::unique_ptr<engine::KubePrimary> primary;
+  std::unique_ptr<replication::Replicator> rep;
+  MetricsRegistry metrics;
+  engine::EngineOptions opts;
+  std::unique_ptr<engine::Engine> engine;
+};
+
+TEST_F(ChangeFeedNetnsTest, AWriteAtThePrimaryMakesANewPointWithoutAnyPvEvent) {
+  makePv("vm1");
+  if (HasFatalFailure()) return;
+  startEngine();
+  ASSERT_TRUE(waitFor([&] { return feed().trusted; })) << feed().lastError;
+  ASSERT_TRUE(waitFor([&] { return idle(); }));
+  const std::size_t before = points("pvc-vm1");
+  const int syncsBefore = engine->stats().syncsPerKey["pv/pvc-vm1"];
+  overwrite("vm1", 99);
+  ASSERT_TRUE(waitFor([&] { return points("pvc-vm1") > before && sameData("vm1"); }))
+      << engine->statusDocument().dump(2);
+  EXPECT_GT(engine->stats().syncsPerKey["pv/pvc-vm1"], syncsBefore);
+  EXPECT_GE(feed().changes, 1u);
+  EXPECT_EQ(feed().backend, "fanotify");
+  EXPECT_EQ(engine->stats().eventsAccepted, 0u);  // nothing was POSTed
+  const Json st = engine->statusDocument();
+  EXPECT_EQ(st["change_feed"]["roots"][0]["state"], "up") << st.dump(2);
+}
+
+TEST_F(ChangeFeedNetnsTest, ACutChannelMeansRescanAndAWriteWhileDownReachesDr) {
+  makePv("vm1");
+  if (HasFatalFailure()) return;
+  startEngine();
+  ASSERT_TRUE(waitFor([&] { return feed().trusted; })) << feed().lastError;
+  ASSERT_TRUE(waitFor([&] { return idle(); }));
+  const auto rescans = feed().rescans;
+  // The next session waits at the gate: the channel stays down until the write is made.
+  gate->holdFrom(gate->sessions() + 1);
+  std::vector<pid_t> pids;
+  ASSERT_TRUE(waitFor([&] { return !(pids = watchSshPids(primaryRoot.string())).empty(); }, 10s));
+  for (pid_t p : pids) ASSERT_EQ(::kill(p, SIGKILL), 0);
+  ASSERT_TRUE(waitFor([&] { return gate->held(); }));
+  EXPECT_FALSE(feed().trusted);
+  // The channel-lost rescan's sync runs now; the write comes after it, with no watcher running.
+  ASSERT_TRUE(waitFor([&] { return idle(); }));
+  overwrite("vm1", 1234);
+  const std::size_t before = points("pvc-vm1");
+  gate->release();
+  ASSERT_TRUE(waitFor([&] { return points("pvc-vm1") > before && sameData("vm1"); }))
+      << engine->statusDocument().dump(2);
+  EXPECT_TRUE(waitFor([&] { return feed().trusted; }));
+  EXPECT_GE(feed().rescans, rescans + 2);  // channel lost, then the new watcher's start
+  EXPECT_EQ(engine->stats().eventsAccepted, 0u);
+}
+
+}  // namespace
+}  // namespace ocpvdr::testing
