@@ -97,7 +97,7 @@ replication:
     daily: 14                      # plus the newest point of each of the last D days, 0..36500
   lock_dir: ""                     # per-PV lock files; empty: <directory of catalog.path>/locks
   watch:                           # serve: changes on the primary drive syncs (ocpv-dr-mover watch over ssh)
-    enabled: false
+    enabled: false                 # on: one long-lived ssh session per primary export root
     settle: 2s                     # a PV directory quiet this long is reported changed
     cap: 30s                       # ... or this long after its first change while writes continue (> 0)
   bandwidth: 0                     # bytes/s shared by all extent transfers at once; 0: unlimited
