@@ -335,10 +335,24 @@ void Engine::startChangeFeed() {
 
 void Engine::dataChanged(const std::string& pv, SystemTime since, const std::string& why) {
   if (draining_) return;
-  (void)since;
+  const std::string key = pvKey(pv);
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = changedSince_.try_emplace(pv, since);
+    if (!fresh && since < it->second) it->second = since;
+    first = runningVmPvs_.count(pv) != 0;
+  }
+  // Earliest deadline first: the change's time plus the target, on the monotonic clock.
+  const auto target =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.replication.rpoTarget);
+  const auto untilDeadline = (since + target) - clock_.now();
+  workers_->queue().setDeadline(
+      key, clock_.monotonic() + std::chrono::duration_cast<std::chrono::nanoseconds>(untilDeadline),
+      first);
   metrics_.inc("ocpvdr_engine_data_changes_total",
                {{"source", why == "changed" ? "watch" : "rescan"}});
-  workers_->touch(pvKey(pv), std::chrono::milliseconds(0));
+  workers_->touch(key, std::chrono::milliseconds(0));
 }
 
 void Engine::refreshGauges() {

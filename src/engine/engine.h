@@ -46,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -207,6 +208,10 @@ class Engine {
   EngineStats stats_;      // the event and maintenance counters (the rest: workers_->stats())
   Json lastReconcile_;
   Json lastMaintenance_;
+  // The change feed: per PV the oldest change not yet known to be at DR (dropped once the
+  // replica's data time passes it), and PVs of running VMs (ranked first on deadline ties).
+  std::map<std::string, SystemTime> changedSince_;
+  std::set<std::string> runningVmPvs_;
 
   std::mutex reconcileMu_;    // one reconcile at a time
   std::mutex maintenanceMu_;  // one maintenance pass at a time

@@ -34,6 +34,9 @@ struct ApplyOptions {
   // Called at each phase ("cloned", "entry <path>", "trailer", "before-rename"); an error it
   // returns aborts the apply as a real failure would. Tests use it to inject failures.
   std::function<Status(std::string_view phase)> hook;
+  // Called after each frame with the stream bytes read since the last call (replication.
+  // bandwidth: it waits for the shared budget); false aborts the apply (Retryable).
+  std::function<bool(uint64_t bytes)> throttle;
 };
 
 struct ApplyReport {

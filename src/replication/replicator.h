@@ -40,6 +40,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -48,6 +49,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "core/byte_budget.h"
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/process.h"
@@ -196,6 +198,8 @@ class Replicator {
   std::mutex moverMu_;
   bool moverReady_ = false;                    // the primary has our ocpv-dr-mover
   std::map<std::string, std::string> probes_;  // "primary:<root>" / "dr:<root>" → why not
+  // replication.bandwidth: one budget for every extent transfer at once; null: unlimited.
+  std::unique_ptr<ByteBudget> bandwidth_;
   std::once_flag versionOnce_;
   Status versionStatus_;
 };

@@ -251,6 +251,8 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   extent::ApplyOptions ao;
   ao.pointsDir = t.pointsDir;
   ao.hook = t.applyHook;
+  if (bandwidth_)
+    ao.throttle = [this, stop = t.stop](uint64_t n) { return bandwidth_->take(n, stop); };
   const auto timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.replication.rsync.maxDuration);
   PipeApplyResult res;
