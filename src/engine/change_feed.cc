@@ -58,6 +58,12 @@ ChangeFeed::RootStats ChangeFeed::rootStats(std::size_t i) const {
   return stats_.at(i);
 }
 
+bool ChangeFeed::trusted() const {
+  std::lock_guard l(mu_);
+  return !stats_.empty() &&
+         std::all_of(stats_.begin(), stats_.end(), [](const RootStats& s) { return s.trusted; });
+}
+
 Json ChangeFeed::status() const {
   std::lock_guard l(mu_);
   Json roots = Json::array();

@@ -80,6 +80,8 @@ class ChangeFeed {
     std::optional<SystemTime> lastRecordAt, upSince;
   };
   RootStats rootStats(std::size_t i) const;
+  // Every root's watcher is running since its start rescan: silence means "nothing changed".
+  bool trusted() const;
 
  private:
   void run(std::size_t i, std::stop_token stop);

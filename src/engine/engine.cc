@@ -156,6 +156,18 @@ void Engine::describeMetrics() {
   metrics_.describe("ocpvdr_replica_rpo_seconds", "gauge",
                     "Current RPO per active replica: now minus the end of its last successful "
                     "sync");
+  metrics_.describe("ocpvdr_replica_data_age_seconds", "gauge",
+                    "Per active replica: now minus the data time DR holds (the newest point's "
+                    "snapshot time, an rsync's start)");
+  metrics_.describe("ocpvdr_replica_behind_seconds", "gauge",
+                    "Per active replica: age of its oldest change not yet at DR (change feed), "
+                    "or its data age beyond the target without the feed; 0 when caught up");
+  metrics_.describe("ocpvdr_replica_caught_up", "gauge",
+                    "1 when no change newer than the data DR holds is known (change feed) or, "
+                    "without the feed, when the data age is within replication.rpo_target");
+  metrics_.describe("ocpvdr_replica_rpo_target_missed_total", "counter",
+                    "Changes of the replica that reached DR later than replication.rpo_target "
+                    "after they were made (change feed)");
   metrics_.describe("ocpvdr_replica_rpo_exceeded", "gauge",
                     "1 when the replica's RPO is above replication.rpo_target (or it never "
                     "synced)");
@@ -355,6 +367,34 @@ void Engine::dataChanged(const std::string& pv, SystemTime since, const std::str
   workers_->touch(key, std::chrono::milliseconds(0));
 }
 
+Result<std::vector<ReplicaStatus>> Engine::replicaRows(SystemTime now) {
+  ChangeView view;
+  view.trusted = feed_ && feed_->trusted();
+  {
+    std::lock_guard lock(mu_);
+    view.pending = changedSince_;
+  }
+  OCPVDR_ASSIGN_OR_RETURN(auto rows,
+                          replicaStatuses(readCatalog(), now, cfg_.replication.rpoTarget, &view));
+  std::lock_guard lock(mu_);
+  std::set<std::string> live;
+  for (const auto& r : rows) {
+    const bool active = r.state == "active" || r.state == "restored";
+    if (active) live.insert(r.pv);
+    auto it = changedSince_.find(r.pv);
+    if (it == changedSince_.end() || !active) continue;
+    // Covered: the data DR holds (a point's snapshot time, rsync's start) is after the change.
+    if (r.lastSuccess && *r.lastSuccess > it->second) {
+      if (r.lastSyncEnd && *r.lastSyncEnd - it->second > cfg_.replication.rpoTarget)
+        metrics_.inc("ocpvdr_replica_rpo_target_missed_total", {{"pv", r.pv}});
+      changedSince_.erase(it);
+    }
+  }
+  for (auto it = changedSince_.begin(); it != changedSince_.end();)
+    it = live.count(it->first) != 0 ? std::next(it) : changedSince_.erase(it);
+  return rows;
+}
+
 void Engine::refreshGauges() {
   const std::vector<double> latencies = workers_->latencies();
   for (double q : {0.5, 0.9, 0.99}) {
@@ -367,13 +407,32 @@ void Engine::refreshGauges() {
     if (auto n = scheduler_->nextRun())
       metrics_.set("ocpvdr_engine_reconcile_next_timestamp_seconds",
                    std::chrono::duration<double>(n->time_since_epoch()).count());
-  auto rows = replicaStatuses(readCatalog(), clock_.now(), cfg_.replication.rpoTarget);
-  if (rows.ok())
+  auto rows = replicaRows(clock_.now());
+  if (rows.ok()) {
+    std::set<std::string> now;
     for (const auto& r : *rows) {
       if (!(r.state == "active" || r.state == "restored")) continue;
-      if (r.rpo) metrics_.set("ocpvdr_replica_rpo_seconds", r.rpo->count(), {{"pv", r.pv}});
-      metrics_.set("ocpvdr_replica_rpo_exceeded", r.rpoExceeded ? 1 : 0, {{"pv", r.pv}});
+      now.insert(r.pv);
+      const Labels pv{{"pv", r.pv}};
+      if (r.rpo) {
+        metrics_.set("ocpvdr_replica_rpo_seconds", r.rpo->count(), pv);
+        metrics_.set("ocpvdr_replica_data_age_seconds", r.rpo->count(), pv);
+      }
+      metrics_.set("ocpvdr_replica_rpo_exceeded", r.rpoExceeded ? 1 : 0, pv);
+      if (r.behind) metrics_.set("ocpvdr_replica_behind_seconds", r.behind->count(), pv);
+      metrics_.set("ocpvdr_replica_caught_up", r.caughtUp ? 1 : 0, pv);
     }
+    // Series of PVs that are gone (or no longer active) go too: cardinality follows the PVs.
+    std::lock_guard lock(mu_);
+    for (const auto& gone : publishedPvs_) {
+      if (now.count(gone) != 0) continue;
+      for (const char* m : {"ocpvdr_replica_rpo_seconds", "ocpvdr_replica_data_age_seconds",
+                            "ocpvdr_replica_rpo_exceeded", "ocpvdr_replica_behind_seconds",
+                            "ocpvdr_replica_caught_up", "ocpvdr_replica_rpo_target_missed_total"})
+        metrics_.remove(m, {{"pv", gone}});
+    }
+    publishedPvs_ = std::move(now);
+  }
   for (const auto& r : reflectors_->list) kube::publishReflectorMetrics(metrics_, *r, "primary");
 }
 
@@ -435,7 +494,7 @@ Json Engine::runMaintenance() {
 Json Engine::statusDocument() {
   const SystemTime now = clock_.now();
   Json doc;
-  auto rows = replicaStatuses(readCatalog(), now, cfg_.replication.rpoTarget);
+  auto rows = replicaRows(now);
   if (rows.ok()) {
     doc = statusJson(*rows, now, cfg_.replication.rpoTarget);
   } else {

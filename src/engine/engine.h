@@ -62,6 +62,7 @@
 #include "engine/key_workers.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
+#include "engine/replica_status.h"
 #include "engine/scheduler.h"
 #include "engine/work_queue.h"
 #include "events/intake.h"
@@ -182,6 +183,9 @@ class Engine {
   void startChangeFeed();
   // A PV's data changed at `since` (the change feed): the PV is queued.
   void dataChanged(const std::string& pv, SystemTime since, const std::string& why);
+  // The replica rows with the change feed's view; drops the changes the data at DR now covers
+  // (counting those that reached DR later than the target).
+  Result<std::vector<ReplicaStatus>> replicaRows(SystemTime now);
   void refreshGauges();
   // The catalog as the HTTP side reads it (see the header comment); the workers' one until
   // start() opened it.
@@ -212,6 +216,7 @@ class Engine {
   // replica's data time passes it), and PVs of running VMs (ranked first on deadline ties).
   std::map<std::string, SystemTime> changedSince_;
   std::set<std::string> runningVmPvs_;
+  std::set<std::string> publishedPvs_;  // PVs with per-PV series in /metrics
 
   std::mutex reconcileMu_;    // one reconcile at a time
   std::mutex maintenanceMu_;  // one maintenance pass at a time

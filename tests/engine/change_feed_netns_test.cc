@@ -243,6 +243,33 @@ TEST_F(ChangeFeedNetnsTest, AWriteAtThePrimaryMakesANewPointWithoutAnyPvEvent) {
   EXPECT_EQ(engine->stats().eventsAccepted, 0u);  // nothing was POSTed
   const Json st = engine->statusDocument();
   EXPECT_EQ(st["change_feed"]["roots"][0]["state"], "up") << st.dump(2);
+  // Seen by people: the PV is caught up (the change is at DR), with its data age and target.
+  ASSERT_EQ(st["replicas"].size(), 1u) << st.dump(2);
+  const Json& row = st["replicas"][0];
+  EXPECT_EQ(row["caught_up"], true) << row.dump(2);
+  EXPECT_EQ(row["behind_seconds"], 0) << row.dump(2);
+  EXPECT_TRUE(row["data_age_seconds"].is_number()) << row.dump(2);
+  EXPECT_EQ(row["target_seconds"], cfg.replication.rpoTarget.count());
+  EXPECT_EQ(row["last_cycle"]["result"], "synced") << row.dump(2);
+  EXPECT_EQ(row["rpo_exceeded"], false);
+}
+
+TEST_F(ChangeFeedNetnsTest, AChangeNotYetAtDrShowsHowFarBehind) {
+  makePv("vm1");
+  if (HasFatalFailure()) return;
+  // Syncs of this PV fail at the primary's API (a PV the engine cannot read): the change stays
+  // pending and status says how long it has waited.
+  startEngine();
+  ASSERT_TRUE(waitFor([&] { return feed().trusted; })) << feed().lastError;
+  ASSERT_TRUE(waitFor([&] { return idle(); }));
+  sim->request("DELETE", "/api/v1/persistentvolumes/pvc-vm1");
+  overwrite("vm1", 5);
+  ASSERT_TRUE(waitFor([&] {
+    const Json st = engine->statusDocument();
+    return st["replicas"].size() == 1 && st["replicas"][0]["caught_up"] == false &&
+           !st["replicas"][0]["pending_since"].is_null();
+  })) << engine->statusDocument().dump(2);
+  EXPECT_GE(feed().changes, 1u);
 }
 
 TEST_F(ChangeFeedNetnsTest, ACutChannelMeansRescanAndAWriteWhileDownReachesDr) {
