@@ -181,6 +181,7 @@ class Engine {
   void startSchedule(CronSchedule schedule);
   void startWatches();
   void startChangeFeed();
+  void refreshRunningVms(std::stop_token stop);
   // A PV's data changed at `since` (the change feed): the PV is queued.
   void dataChanged(const std::string& pv, SystemTime since, const std::string& why);
   // The replica rows with the change feed's view; drops the changes the data at DR now covers
