@@ -300,3 +300,107 @@ TEST_F(ChangeFeedNetnsTest, ACutChannelMeansRescanAndAWriteWhileDownReachesDr) {
 
 }  // namespace
 }  // namespace ocpvdr::testing
+
+namespace ocpvdr::testing {
+namespace {
+
+// bench/rpo/run: end-to-end RPO measured. 50 PVs on the primary's XFS export, writers at a steady
+// total rate (each write puts the next sequence number into its PV's seq file and one 64 KiB block
+// into its disk image); for every write, the time until DR holds a complete recovery point of that
+// PV whose seq file has a number at least as large. Default watch settings (settle 2 s, cap 30 s).
+// Disabled in the test suite (minutes); BENCH_PVS, BENCH_RATE (writes/s), BENCH_SECONDS.
+TEST_F(ChangeFeedNetnsTest, DISABLED_BenchRpo) {
+  auto env = [](const char* k, int d) { return std::getenv(k) ? std::atoi(std::getenv(k)) : d; };
+  const int nPvs = env("BENCH_PVS", 50), rate = env("BENCH_RATE", 10),
+            seconds = env("BENCH_SECONDS", 60);
+  cfg.replication.watch.settle = 2s;
+  cfg.replication.watch.cap = 30s;
+  opts.workers = 4;
+  std::vector<std::string> dirs;
+  for (int i = 0; i < nPvs; ++i) {
+    dirs.push_back("rpo" + std::to_string(i));
+    fs::create_directories(primaryRoot / dirs.back());
+    std::ofstream(primaryRoot / dirs.back() / "seq") << 0;
+    makePv(dirs.back());
+    if (HasFatalFailure()) return;
+  }
+  startEngine();
+  ASSERT_TRUE(waitFor([&] { return feed().trusted; })) << feed().lastError;
+  ASSERT_TRUE(waitFor([&] { return idle(); }, 600s));
+  struct Write {
+    std::size_t pv;
+    long seq;
+    std::chrono::steady_clock::time_point at;
+    double latency = -1;
+  };
+  std::vector<Write> writes;
+  std::mutex mu;
+  std::atomic<bool> writing{true};
+  // The observer: the newest complete point of each PV and the seq it holds.
+  std::vector<long> atDr(dirs.size(), 0);
+  std::jthread observer([&](std::stop_token st) {
+    while (!st.stop_requested()) {
+      for (std::size_t i = 0; i < dirs.size(); ++i) {
+        auto ids = extent::listPoints((drRoot / ".ocpv-dr/points" / ("pvc-" + dirs[i])).string())
+                       .valueOr({});
+        if (ids.empty()) continue;
+        auto s = readFile(
+            (drRoot / ".ocpv-dr/points" / ("pvc-" + dirs[i]) / ids.back() / "tree/seq").string());
+        if (!s.ok()) continue;
+        long seq = std::atol(s->c_str());
+        if (seq <= atDr[i]) continue;
+        atDr[i] = seq;
+        const auto now = std::chrono::steady_clock::now();
+        std::lock_guard l(mu);
+        for (auto& w : writes)
+          if (w.pv == i && w.seq <= seq && w.latency < 0)
+            w.latency = std::chrono::duration<double>(now - w.at).count();
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+  });
+  const auto start = std::chrono::steady_clock::now();
+  long seq = 0;
+  std::string block(64 * 1024, 'x');
+  for (long n = 0;; ++n) {
+    const auto due = start + std::chrono::microseconds(n * 1'000'000 / rate);
+    if (due - start >= std::chrono::seconds(seconds)) break;
+    std::this_thread::sleep_until(due);
+    const std::size_t pv = static_cast<std::size_t>(n) % dirs.size();
+    {
+      std::fstream img(primaryRoot / dirs[pv] / "disk.img",
+                       std::ios::in | std::ios::out | std::ios::binary);
+      img.seekp(static_cast<std::streamoff>((n * 65536) % (1 << 20)));
+      block[0] = static_cast<char>(n);
+      img.write(block.data(), static_cast<std::streamsize>(block.size()));
+    }
+    {
+      std::lock_guard l(mu);
+      writes.push_back({pv, ++seq, std::chrono::steady_clock::now()});
+    }
+    std::ofstream(primaryRoot / dirs[pv] / "seq.tmp") << seq;
+    fs::rename(primaryRoot / dirs[pv] / "seq.tmp", primaryRoot / dirs[pv] / "seq");
+  }
+  writing = false;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::lock_guard l(mu);
+        return std::all_of(writes.begin(), writes.end(),
+                           [](const Write& w) { return w.latency >= 0; });
+      },
+      300s));
+  observer.request_stop();
+  std::vector<double> lat;
+  for (const auto& w : writes) lat.push_back(w.latency);
+  std::sort(lat.begin(), lat.end());
+  auto q = [&](double p) {
+    return lat[std::min(lat.size() - 1, static_cast<std::size_t>(p * lat.size()))];
+  };
+  std::printf(
+      "[ measured ] RPO bench: %d PVs, %d writes/s for %d s (%zu writes), settle 2 s, cap 30 s, "
+      "%d workers: write -> complete DR point p50 %.2f s, p99 %.2f s, max %.2f s\n",
+      nPvs, rate, seconds, lat.size(), opts.workers, q(0.5), q(0.99), lat.back());
+}
+
+}  // namespace
+}  // namespace ocpvdr::testing
