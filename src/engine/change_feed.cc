@@ -84,7 +84,8 @@ Json ChangeFeed::status() const {
               {"roots", roots}};
 }
 
-std::vector<std::string> ChangeFeed::pvsUnder(const std::string& prefix, bool refreshOnMiss) {
+std::vector<std::string> ChangeFeed::pvsUnder(const std::string& prefix, bool refreshOnMiss,
+                                              bool force) {
   auto lookup = [&] {
     std::vector<std::string> out;
     for (auto it = std::lower_bound(index_.begin(), index_.end(),
@@ -97,12 +98,17 @@ std::vector<std::string> ChangeFeed::pvsUnder(const std::string& prefix, bool re
   std::vector<std::string> found;
   {
     std::lock_guard l(mu_);
-    const bool old = !indexAt_ || now - *indexAt_ > 60s;
+    const bool old = force || !indexAt_ || now - *indexAt_ > 60s;
     if (!old) found = lookup();
     const bool mayRefresh = old || (refreshOnMiss && found.empty() && now - *indexAt_ > 5s);
     if (!mayRefresh) return found;
   }
   auto rows = list_();
+  // A rescan must not come to nothing because the catalog was busy for a moment.
+  for (int attempt = 0; force && !rows.ok() && attempt < 20; ++attempt) {
+    (void)clock_.sleepFor(250ms);
+    rows = list_();
+  }
   if (!rows.ok()) {
     log::warn("change feed: cannot read the replicas", {{"error", rows.error().message}});
     std::lock_guard l(mu_);
@@ -116,7 +122,7 @@ std::vector<std::string> ChangeFeed::pvsUnder(const std::string& prefix, bool re
 }
 
 void ChangeFeed::rescan(std::size_t i, const std::string& why, SystemTime since) {
-  const auto pvs = pvsUnder(opts_.roots[i], false);
+  const auto pvs = pvsUnder(opts_.roots[i], false, true);
   {
     std::lock_guard l(mu_);
     ++stats_[i].rescans;

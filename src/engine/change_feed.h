@@ -18,7 +18,8 @@
 //
 // PVs are looked up in the catalog (replicas: state active, primary_host_path) through an
 // index the feed refreshes when a PV directory is not in it (at most every 5 s) or older than
-// a minute; a PV not yet in the catalog is left to its PV event and the reconcile.
+// a minute, and afresh for every rescan; a PV not yet in the catalog is left to its PV event and
+// the reconcile.
 #pragma once
 
 #include <atomic>
@@ -87,7 +88,9 @@ class ChangeFeed {
   void run(std::size_t i, std::stop_token stop);
   void handleLine(std::size_t i, std::string_view line);
   void rescan(std::size_t i, const std::string& why, SystemTime since);
-  std::vector<std::string> pvsUnder(const std::string& prefix, bool refreshOnMiss);
+  // `force`: a fresh list of the replicas (rescans), retried while the catalog is busy.
+  std::vector<std::string> pvsUnder(const std::string& prefix, bool refreshOnMiss,
+                                    bool force = false);
 
   ChangeFeedOptions opts_;
   Clock& clock_;

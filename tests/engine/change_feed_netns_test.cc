@@ -315,6 +315,8 @@ TEST_F(ChangeFeedNetnsTest, DISABLED_BenchRpo) {
             seconds = env("BENCH_SECONDS", 60);
   cfg.replication.watch.settle = 2s;
   cfg.replication.watch.cap = 30s;
+  cfg.replication.bandwidth = env("BENCH_BANDWIDTH", 0);  // bytes/s; 0: unlimited
+  rep = std::make_unique<replication::Replicator>(cfg, *gate, clock, *cat, primary.get());
   opts.workers = 4;
   std::vector<std::string> dirs;
   for (int i = 0; i < nPvs; ++i) {
@@ -398,8 +400,10 @@ TEST_F(ChangeFeedNetnsTest, DISABLED_BenchRpo) {
   };
   std::printf(
       "[ measured ] RPO bench: %d PVs, %d writes/s for %d s (%zu writes), settle 2 s, cap 30 s, "
-      "%d workers: write -> complete DR point p50 %.2f s, p99 %.2f s, max %.2f s\n",
-      nPvs, rate, seconds, lat.size(), opts.workers, q(0.5), q(0.99), lat.back());
+      "%d workers, bandwidth %lld B/s: write -> complete DR point p50 %.2f s, p99 %.2f s, "
+      "max %.2f s\n",
+      nPvs, rate, seconds, lat.size(), opts.workers,
+      static_cast<long long>(cfg.replication.bandwidth), q(0.5), q(0.99), lat.back());
 }
 
 }  // namespace
