@@ -168,6 +168,7 @@ int runServe(const GlobalOptions& g, const ServeArgs& a) {
   deps.notifyHttp = &notifyHttp;
   deps.notifyMail = notifyMail.get();
   deps.kube = conn->client.get();
+  deps.runner = e.runner.get();
 
   const auto& le = e.config.server.leaderElection;
   if (!le.enabled) {

@@ -64,6 +64,9 @@ void crossCheck(Config& cfg, Collector& c) {
   checkUnder("replication.path_mappings", cfg.replication.pathMappings, cfg.dr.exportRoots,
              "sites.dr.nfs.export_roots", false);
 
+  if (cfg.replication.watch.cap.count() <= 0 && !c.reportedAt("replication.watch.cap"))
+    c.addAtKey("replication.watch.cap", "expected a duration > 0");
+
   const auto& le = cfg.server.leaderElection;
   if (!c.reportedAt("server.leader_election")) {
     if (le.renewDeadline >= le.leaseDuration)

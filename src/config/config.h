@@ -134,6 +134,14 @@ struct Replication {
   RecoveryPointRetention recoveryPoints;
   SnapshotAreaLimits snapshotArea;  // the extent mover's primary snapshot area
   Consistency consistency;
+  // Continuous replication (issue 16, docs/continuous.md): serve's change feed from
+  // `ocpv-dr-mover watch` on the primary, and the byte budget of all extent transfers together.
+  struct Watch {
+    bool enabled = false;
+    Millis settle{2000};  // a PV dir quiet this long is reported
+    Millis cap{30'000};   // ... or this long after its first change while writes go on (> 0)
+  } watch;
+  std::int64_t bandwidth = 0;  // bytes/s shared by all extent transfers; 0: unlimited
 };
 
 struct Schedule {

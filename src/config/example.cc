@@ -103,6 +103,11 @@ replication:
     groups: true                   # sync all PVs of a VM / consistency group from one snapshot
     freeze: true                   # freeze guests with a connected agent around the snapshot
     unfreeze_timeout: 10s          # KubeVirt thaws by itself after this (the backstop), whole seconds
+  watch:                           # serve: changes on the primary drive syncs (ocpv-dr-mover watch over ssh)
+    enabled: false                 # on: one long-lived ssh session per primary export root
+    settle: 2s                     # a PV directory quiet this long is reported changed
+    cap: 30s                       # ... or this long after its first change while writes continue (> 0)
+  bandwidth: 0                     # bytes/s shared by all extent transfers at once; 0: unlimited
 
 schedule:
   enabled: true                    # run the reconcile on a schedule (ocpv-dr serve)

@@ -160,6 +160,13 @@ Fields Schema::replication(Replication& r) {
                 return Fields{flag("groups", c.groups), flag("freeze", c.freeze),
                               seconds("unfreeze_timeout", c.unfreezeTimeout, true)};
               }),
+      section("watch",
+              [this, &r] {
+                auto& w = r.watch;
+                return Fields{flag("enabled", w.enabled), millis("settle", w.settle),
+                              millis("cap", w.cap)};
+              }),
+      integer("bandwidth", r.bandwidth, 0, 1'000'000'000'000),
   };
 }
 

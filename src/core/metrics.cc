@@ -92,6 +92,12 @@ void MetricsRegistry::describe(const std::string& name, const std::string& type,
   f.help = help;
 }
 
+void MetricsRegistry::remove(const std::string& name, const Labels& labels) {
+  std::lock_guard lock(mu_);
+  if (auto it = families_.find(name); it != families_.end())
+    it->second.series.erase(seriesKey(labels));
+}
+
 void MetricsRegistry::inc(const std::string& name, const Labels& labels, double by) {
   std::lock_guard lock(mu_);
   auto [it, created] = families_.try_emplace(name);

@@ -18,6 +18,8 @@ class MetricsRegistry {
   void inc(const std::string& name, const Labels& labels = {}, double by = 1);
   void set(const std::string& name, double value, const Labels& labels = {});
   double get(const std::string& name, const Labels& labels = {}) const;
+  // Drops one series (a PV that no longer exists: per-object series stay bounded).
+  void remove(const std::string& name, const Labels& labels);
   std::string renderPrometheus() const;
   // The same without the series that carry any of `hiddenLabels` (e.g. "pv": object names are
   // not for anonymous readers); their HELP/TYPE lines stay.

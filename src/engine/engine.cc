@@ -164,9 +164,24 @@ void Engine::describeMetrics() {
                     "replication.trash_retention)");
   metrics_.describe("ocpvdr_trash_unknown_age_entries", "gauge",
                     "Trash entries kept because their age cannot be established");
+  metrics_.describe("ocpvdr_engine_data_changes_total", "counter",
+                    "PVs queued by the change feed (source: watch = a changed record, rescan = "
+                    "a rescan of a whole export root)");
   metrics_.describe("ocpvdr_replica_rpo_seconds", "gauge",
                     "Current RPO per active replica: now minus the end of its last successful "
                     "sync");
+  metrics_.describe("ocpvdr_replica_data_age_seconds", "gauge",
+                    "Per active replica: now minus the data time DR holds (the newest point's "
+                    "snapshot time, an rsync's start)");
+  metrics_.describe("ocpvdr_replica_behind_seconds", "gauge",
+                    "Per active replica: age of its oldest change not yet at DR (change feed), "
+                    "or its data age beyond the target without the feed; 0 when caught up");
+  metrics_.describe("ocpvdr_replica_caught_up", "gauge",
+                    "1 when no change newer than the data DR holds is known (change feed) or, "
+                    "without the feed, when the data age is within replication.rpo_target");
+  metrics_.describe("ocpvdr_replica_rpo_target_missed_total", "counter",
+                    "Changes of the replica that reached DR later than replication.rpo_target "
+                    "after they were made (change feed)");
   metrics_.describe("ocpvdr_replica_rpo_exceeded", "gauge",
                     "1 when the replica's RPO is above replication.rpo_target (or it never "
                     "synced)");
@@ -213,6 +228,7 @@ Status Engine::start() {
 
   workers_->start();
   if (opts_.watchPrimary) startWatches();
+  if (cfg_.replication.watch.enabled) startChangeFeed();
   if (opts_.maintenanceInterval.count() > 0)
     maintenance_ = std::jthread([this](std::stop_token st) {
       (void)runMaintenance();
@@ -322,6 +338,110 @@ void Engine::startWatches() {
   }
 }
 
+void Engine::startChangeFeed() {
+  if (deps_.runner == nullptr) {
+    log::warn("serve: replication.watch is enabled but no process runner was given");
+    return;
+  }
+  auto list = [this]() -> Result<std::vector<std::pair<std::string, std::string>>> {
+    OCPVDR_ASSIGN_OR_RETURN(auto rows, readCatalog().replicas());
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : rows)
+      if (r.state == "active" && !r.primaryHostPath.empty())
+        out.emplace_back(r.primaryHostPath, r.pv);
+    return out;
+  };
+  feed_ = std::make_unique<ChangeFeed>(
+      ChangeFeedOptions::fromConfig(cfg_), clock_, *deps_.runner, *deps_.replicator,
+      std::move(list), [this](const std::string& pv, SystemTime since, const std::string& why) {
+        dataChanged(pv, since, why);
+      });
+  feed_->start();
+  // PVs of running VMs go first on deadline ties: which claims running VMIs use, every 30 s.
+  if (deps_.kube != nullptr)
+    watchThreads_.emplace_back([this, tok = watchStop_.get_token()] {
+      do refreshRunningVms(tok);
+      while (clock_.sleepFor(std::chrono::seconds(30), tok));
+    });
+}
+
+void Engine::refreshRunningVms(std::stop_token stop) {
+  auto vmis = deps_.kube->listAll(kube::resources::virtualMachineInstances(), "", {}, stop);
+  if (!vmis.ok()) return;  // no KubeVirt, no access: nothing is ranked first
+  std::set<std::pair<std::string, std::string>> claims;
+  for (const auto& vmi : vmis->items) {
+    if (jsonOptString(vmi, "status.phase").valueOr(std::nullopt).value_or("") != "Running")
+      continue;
+    const std::string ns =
+        jsonOptString(vmi, "metadata.namespace").valueOr(std::nullopt).value_or("");
+    if (!vmi.contains("spec") || !vmi["spec"].contains("volumes")) continue;
+    if (!vmi["spec"]["volumes"].is_array()) continue;
+    for (const auto& v : vmi["spec"]["volumes"]) {
+      for (const char* path : {"persistentVolumeClaim.claimName", "dataVolume.name"}) {
+        auto claim = jsonOptString(v, path);
+        if (claim.ok() && claim->has_value()) claims.emplace(ns, **claim);
+      }
+    }
+  }
+  auto rows = readCatalog().replicas();
+  if (!rows.ok()) return;
+  std::set<std::string> pvs;
+  for (const auto& r : *rows)
+    if (claims.count({r.claimNamespace, r.claimName}) != 0) pvs.insert(r.pv);
+  std::lock_guard lock(mu_);
+  runningVmPvs_ = std::move(pvs);
+}
+
+void Engine::dataChanged(const std::string& pv, SystemTime since, const std::string& why) {
+  if (draining_) return;
+  const std::string key = pvKey(pv);
+  bool first = false;
+  {
+    std::lock_guard lock(mu_);
+    auto [it, fresh] = changedSince_.try_emplace(pv, since);
+    if (!fresh && since < it->second) it->second = since;
+    first = runningVmPvs_.count(pv) != 0;
+  }
+  // Earliest deadline first: the change's time plus the target, on the monotonic clock.
+  const auto target =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(cfg_.replication.rpoTarget);
+  const auto untilDeadline = (since + target) - clock_.now();
+  workers_->queue().setDeadline(
+      key, clock_.monotonic() + std::chrono::duration_cast<std::chrono::nanoseconds>(untilDeadline),
+      first);
+  metrics_.inc("ocpvdr_engine_data_changes_total",
+               {{"source", why == "changed" ? "watch" : "rescan"}});
+  workers_->touch(key, std::chrono::milliseconds(0));
+}
+
+Result<std::vector<ReplicaStatus>> Engine::replicaRows(SystemTime now) {
+  ChangeView view;
+  view.trusted = feed_ && feed_->trusted();
+  {
+    std::lock_guard lock(mu_);
+    view.pending = changedSince_;
+  }
+  OCPVDR_ASSIGN_OR_RETURN(auto rows,
+                          replicaStatuses(readCatalog(), now, cfg_.replication.rpoTarget, &view));
+  std::lock_guard lock(mu_);
+  std::set<std::string> live;
+  for (const auto& r : rows) {
+    const bool active = r.state == "active" || r.state == "restored";
+    if (active) live.insert(r.pv);
+    auto it = changedSince_.find(r.pv);
+    if (it == changedSince_.end() || !active) continue;
+    // Covered: the data DR holds (a point's snapshot time, rsync's start) is after the change.
+    if (r.lastSuccess && *r.lastSuccess > it->second) {
+      if (r.lastSyncEnd && *r.lastSyncEnd - it->second > cfg_.replication.rpoTarget)
+        metrics_.inc("ocpvdr_replica_rpo_target_missed_total", {{"pv", r.pv}});
+      changedSince_.erase(it);
+    }
+  }
+  for (auto it = changedSince_.begin(); it != changedSince_.end();)
+    it = live.count(it->first) != 0 ? std::next(it) : changedSince_.erase(it);
+  return rows;
+}
+
 void Engine::refreshGauges() {
   const std::vector<double> latencies = workers_->latencies();
   for (double q : {0.5, 0.9, 0.99}) {
@@ -334,13 +454,32 @@ void Engine::refreshGauges() {
     if (auto n = scheduler_->nextRun())
       metrics_.set("ocpvdr_engine_reconcile_next_timestamp_seconds",
                    std::chrono::duration<double>(n->time_since_epoch()).count());
-  auto rows = replicaStatuses(readCatalog(), clock_.now(), cfg_.replication.rpoTarget);
-  if (rows.ok())
+  auto rows = replicaRows(clock_.now());
+  if (rows.ok()) {
+    std::set<std::string> now;
     for (const auto& r : *rows) {
       if (!(r.state == "active" || r.state == "restored")) continue;
-      if (r.rpo) metrics_.set("ocpvdr_replica_rpo_seconds", r.rpo->count(), {{"pv", r.pv}});
-      metrics_.set("ocpvdr_replica_rpo_exceeded", r.rpoExceeded ? 1 : 0, {{"pv", r.pv}});
+      now.insert(r.pv);
+      const Labels pv{{"pv", r.pv}};
+      if (r.rpo) {
+        metrics_.set("ocpvdr_replica_rpo_seconds", r.rpo->count(), pv);
+        metrics_.set("ocpvdr_replica_data_age_seconds", r.rpo->count(), pv);
+      }
+      metrics_.set("ocpvdr_replica_rpo_exceeded", r.rpoExceeded ? 1 : 0, pv);
+      if (r.behind) metrics_.set("ocpvdr_replica_behind_seconds", r.behind->count(), pv);
+      metrics_.set("ocpvdr_replica_caught_up", r.caughtUp ? 1 : 0, pv);
     }
+    // Series of PVs that are gone (or no longer active) go too: cardinality follows the PVs.
+    std::lock_guard lock(mu_);
+    for (const auto& gone : publishedPvs_) {
+      if (now.count(gone) != 0) continue;
+      for (const char* m : {"ocpvdr_replica_rpo_seconds", "ocpvdr_replica_data_age_seconds",
+                            "ocpvdr_replica_rpo_exceeded", "ocpvdr_replica_behind_seconds",
+                            "ocpvdr_replica_caught_up", "ocpvdr_replica_rpo_target_missed_total"})
+        metrics_.remove(m, {{"pv", gone}});
+    }
+    publishedPvs_ = std::move(now);
+  }
   for (const auto& r : reflectors_->list) kube::publishReflectorMetrics(metrics_, *r, "primary");
 }
 
@@ -403,7 +542,7 @@ Json Engine::runMaintenance() {
 Json Engine::statusDocument() {
   const SystemTime now = clock_.now();
   Json doc;
-  auto rows = replicaStatuses(readCatalog(), now, cfg_.replication.rpoTarget);
+  auto rows = replicaRows(now);
   if (rows.ok()) {
     doc = statusJson(*rows, now, cfg_.replication.rpoTarget);
   } else {
@@ -413,6 +552,7 @@ Json Engine::statusDocument() {
                   {"waiting", queue().waitingLen()},
                   {"processing", queue().processingLen()}};
   doc["draining"] = draining_.load();
+  doc["change_feed"] = feed_ ? feed_->status() : Json{{"enabled", false}};
   doc["delete_breaker"] = {{"pv", pvBreaker_->toJson()}, {"snapshot", snapshotBreaker_->toJson()}};
   // After a failover nothing syncs: events are acknowledged, every sync refused (docs/serve.md).
   if (auto active = readCatalog().drActive(); active.ok())
@@ -516,6 +656,7 @@ void Engine::shutdown() {
   watchStop_.request_stop();
   for (auto& t : watchThreads_)
     if (t.joinable()) t.join();
+  if (feed_) feed_->stop();
   workers_->shutDown();
   {
     // Running syncs (a running reconcile's included: they are the same workers) get the grace

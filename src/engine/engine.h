@@ -46,6 +46,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -56,11 +57,13 @@
 #include "core/clock.h"
 #include "core/http.h"
 #include "core/metrics.h"
+#include "engine/change_feed.h"
 #include "engine/key_sync.h"
 #include "engine/key_workers.h"
 #include "engine/notify.h"
 #include "engine/primary_api.h"
 #include "engine/reconcile.h"
+#include "engine/replica_status.h"
 #include "engine/scheduler.h"
 #include "engine/work_queue.h"
 #include "events/intake.h"
@@ -118,6 +121,9 @@ struct EngineDeps {
   // The per-key reconcile the workers run; null: the Replicator's (ReplicatorKeyHandler over the
   // deps above and the engine's delete breakers). Tests wrap that one to observe every sync.
   KeyHandler* handler = nullptr;
+  // Runs serve's change feed (replication.watch.enabled, engine/change_feed.h): the long-lived
+  // `ssh primary ocpv-dr-mover watch`. Null: no change feed.
+  ProcessRunner* runner = nullptr;
   // Extra sections of /v1/status, e.g. {"leader_election": ...} from cmd_serve; may be empty.
   std::function<Json()> statusExtra;
 };
@@ -160,6 +166,7 @@ class Engine {
   EngineStats stats() const;
   WorkQueue& queue() { return workers_->queue(); }
   const CronScheduler* scheduler() const { return scheduler_.get(); }
+  const ChangeFeed* changeFeed() const { return feed_.get(); }
 
  private:
   struct Routes;  // the HTTP handlers (engine_http.cc)
@@ -175,6 +182,13 @@ class Engine {
   [[nodiscard]] Status startHttp();
   void startSchedule(CronSchedule schedule);
   void startWatches();
+  void startChangeFeed();
+  void refreshRunningVms(std::stop_token stop);
+  // A PV's data changed at `since` (the change feed): the PV is queued.
+  void dataChanged(const std::string& pv, SystemTime since, const std::string& why);
+  // The replica rows with the change feed's view; drops the changes the data at DR now covers
+  // (counting those that reached DR later than the target).
+  Result<std::vector<ReplicaStatus>> replicaRows(SystemTime now);
   void refreshGauges();
   // The catalog as the HTTP side reads it (see the header comment); the workers' one until
   // start() opened it.
@@ -201,6 +215,11 @@ class Engine {
   EngineStats stats_;      // the event and maintenance counters (the rest: workers_->stats())
   Json lastReconcile_;
   Json lastMaintenance_;
+  // The change feed: per PV the oldest change not yet known to be at DR (dropped once the
+  // replica's data time passes it), and PVs of running VMs (ranked first on deadline ties).
+  std::map<std::string, SystemTime> changedSince_;
+  std::set<std::string> runningVmPvs_;
+  std::set<std::string> publishedPvs_;  // PVs with per-PV series in /metrics
 
   std::mutex reconcileMu_;    // one reconcile at a time
   std::mutex maintenanceMu_;  // one maintenance pass at a time
@@ -211,6 +230,7 @@ class Engine {
   std::vector<std::jthread> watchThreads_;
   std::jthread maintenance_;
   std::unique_ptr<Reflectors> reflectors_;
+  std::unique_ptr<ChangeFeed> feed_;
 };
 
 // Runs the reconcile, writes its three report files under <reportRoot>/<UTC time>-run<id>/ and

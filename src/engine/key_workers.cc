@@ -67,6 +67,17 @@ bool KeyWorkers::offer(const std::string& key, KeyObject object, const std::stri
   return true;
 }
 
+void KeyWorkers::touch(const std::string& key, std::chrono::milliseconds delay) {
+  {
+    std::lock_guard lock(mu_);
+    Known& k = known_[key];
+    ++k.generation;
+    k.pending = true;
+    if (!k.firstPendingAt) k.firstPendingAt = clock_.monotonic();
+  }
+  queue_->addAfter(key, delay);
+}
+
 bool KeyWorkers::idPending(const std::string& id) const {
   std::lock_guard lock(mu_);
   return pendingIds_.count(id) != 0;

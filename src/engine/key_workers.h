@@ -100,6 +100,9 @@ class KeyWorkers {
   // already pending here (a duplicate).
   bool offer(const std::string& key, KeyObject object, const std::string& id,
              std::chrono::milliseconds delay);
+  // The key's data changed (serve's change feed, engine/change_feed.h): queued after `delay`
+  // with its newest known object kept (none known: the handler reads the primary).
+  void touch(const std::string& key, std::chrono::milliseconds delay);
   bool idPending(const std::string& id) const;
   // Queues an unfinished key of the last run again (state file).
   void resume(UnfinishedKey u);

@@ -11,7 +11,8 @@
 namespace ocpvdr::engine {
 
 Result<std::vector<ReplicaStatus>> replicaStatuses(catalog::Catalog& catalog, SystemTime now,
-                                                   std::chrono::seconds rpoTarget) {
+                                                   std::chrono::seconds rpoTarget,
+                                                   const ChangeView* view) {
   OCPVDR_ASSIGN_OR_RETURN(auto records, catalog.replicas());
   std::vector<ReplicaStatus> rows;
   rows.reserve(records.size());
@@ -28,10 +29,25 @@ Result<std::vector<ReplicaStatus>> replicaStatuses(catalog::Catalog& catalog, Sy
     s.errorKind = r.errorKind;
     s.errorMessage = r.errorMessage;
     s.drPath = r.drPath;
+    s.target = rpoTarget;
     if (r.state == "active" || r.state == "restored") {
-      if (r.lastSuccess) {
+      if (view != nullptr)
+        if (auto p = view->pending.find(r.pv);
+            p != view->pending.end() && (!r.lastSuccess || p->second >= *r.lastSuccess))
+          s.pendingSince = p->second;
+      if (r.lastSuccess)
         s.rpo = std::chrono::duration_cast<std::chrono::seconds>(now - *r.lastSuccess);
+      if (view != nullptr && view->trusted) {
+        const auto behind =
+            s.pendingSince ? std::chrono::duration_cast<std::chrono::seconds>(now - *s.pendingSince)
+                           : std::chrono::seconds(0);
+        s.behind = std::max(behind, std::chrono::seconds(0));
+        s.caughtUp = r.lastSuccess.has_value() && !s.pendingSince;
+        s.rpoExceeded = !r.lastSuccess || *s.behind > rpoTarget;
+      } else if (r.lastSuccess) {
         s.rpoExceeded = *s.rpo > rpoTarget;
+        s.caughtUp = !s.rpoExceeded && !s.pendingSince;
+        s.behind = s.rpoExceeded ? *s.rpo - rpoTarget : std::chrono::seconds(0);
       } else {
         s.rpoExceeded = true;
       }
@@ -75,6 +91,14 @@ Json statusJson(const std::vector<ReplicaStatus>& rows, SystemTime now,
         {"error", s.errorKind.empty() ? Json(nullptr)
                                       : Json{{"kind", s.errorKind}, {"message", s.errorMessage}}},
         {"dr_path", s.drPath},
+        {"data_age_seconds", s.rpo ? Json(s.rpo->count()) : Json(nullptr)},
+        {"target_seconds", s.target.count()},
+        {"last_cycle", s.lastSyncEnd
+                           ? Json{{"at", formatTime(*s.lastSyncEnd)}, {"result", s.result}}
+                           : Json(nullptr)},
+        {"caught_up", s.caughtUp},
+        {"behind_seconds", s.behind ? Json(s.behind->count()) : Json(nullptr)},
+        {"pending_since", statusTime(s.pendingSince)},
     });
   }
   return Json{{"generated_at", formatTime(now)},
@@ -96,8 +120,8 @@ std::string statusTable(const std::vector<ReplicaStatus>& rows, std::chrono::sec
     return s;
   };
   out << pad("PV", w) << "  " << pad("STATE", 11) << "  " << pad("LAST RESULT", 14) << "  "
-      << pad("LAST SUCCESS", 20) << "  " << pad("RPO", 10) << "  " << pad("OVER TARGET", 11)
-      << "  ERROR\n";
+      << pad("LAST SUCCESS", 20) << "  " << pad("RPO", 10) << "  " << pad("OVER TARGET", 11) << "  "
+      << pad("CAUGHT UP", 9) << "  " << pad("BEHIND", 8) << "  ERROR\n";
   int exceeded = 0;
   for (const auto& s : rows) {
     exceeded += s.rpoExceeded ? 1 : 0;
@@ -108,7 +132,10 @@ std::string statusTable(const std::vector<ReplicaStatus>& rows, std::chrono::sec
     out << pad(s.pv, w) << "  " << pad(s.state, 11) << "  "
         << pad(s.syncing ? "syncing" : s.result, 14) << "  "
         << pad(s.lastSuccess ? formatTime(*s.lastSuccess) : "never", 20) << "  " << pad(rpo, 10)
-        << "  " << pad(s.rpoExceeded ? "YES" : "no", 11) << "  " << err << "\n";
+        << "  " << pad(s.rpoExceeded ? "YES" : "no", 11) << "  "
+        << pad(s.behind ? (s.caughtUp ? "yes" : "no") : "-", 9) << "  "
+        << pad(s.behind && s.behind->count() > 0 ? humanAge(*s.behind) : "-", 8) << "  " << err
+        << "\n";
   }
   out << rows.size() << " replica(s), " << exceeded << " over the RPO target of "
       << humanAge(rpoTarget) << "\n";

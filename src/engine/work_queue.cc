@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "core/backoff.h"
 
@@ -70,9 +71,48 @@ void WorkQueue::addLocked(const std::string& key) {
   if (shuttingDown_ || dirty_.count(key) != 0) return;
   dirty_.insert(key);
   if (processing_.count(key) != 0) return;  // done() queues it again
-  queue_.push_back(key);
+  pushLocked(key);
   publishLocked();
   cv_.notify_all();
+}
+
+void WorkQueue::pushLocked(const std::string& key) {
+  queue_.push_back(key);
+  queuedAt_[key] = clock_.monotonic();
+}
+
+void WorkQueue::setDeadline(const std::string& key, SteadyTime deadline, bool first) {
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = rank_.try_emplace(key, Rank{deadline, first});
+  if (!fresh) {
+    it->second.deadline = std::min(it->second.deadline, deadline);
+    it->second.first = it->second.first || first;
+  }
+}
+
+std::size_t WorkQueue::pickLocked() const {
+  if (rank_.empty()) return 0;
+  std::size_t best = 0;
+  auto key = [&](std::size_t i) {
+    const std::string& k = queue_[i];
+    SteadyTime d{};
+    bool first = false;
+    if (auto r = rank_.find(k); r != rank_.end()) {
+      d = r->second.deadline;
+      first = r->second.first;
+    } else if (auto q = queuedAt_.find(k); q != queuedAt_.end()) {
+      d = q->second;
+    }
+    const auto sec = std::chrono::duration_cast<std::chrono::seconds>(d.time_since_epoch());
+    return std::make_tuple(sec.count(), first ? 0 : 1, i);
+  };
+  auto bestKey = key(0);
+  for (std::size_t i = 1; i < queue_.size(); ++i)
+    if (auto k = key(i); k < bestKey) {
+      bestKey = k;
+      best = i;
+    }
+  return best;
 }
 
 void WorkQueue::add(const std::string& key) {
@@ -146,8 +186,15 @@ std::optional<std::string> WorkQueue::get(std::stop_token stop) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, stop, [&] { return !queue_.empty() || shuttingDown_; });
   if (stop.stop_requested() || shuttingDown_) return std::nullopt;
-  std::string key = std::move(queue_.front());
-  queue_.pop_front();
+  const std::size_t at = pickLocked();
+  std::string key = std::move(queue_[at]);
+  queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(at));
+  queuedAt_.erase(key);
+  std::optional<Rank> rank;
+  if (auto r = rank_.find(key); r != rank_.end()) {
+    rank = r->second;
+    rank_.erase(r);
+  }
   publishLocked();
   processing_.insert(key);
   dirty_.erase(key);
@@ -171,6 +218,8 @@ std::optional<std::string> WorkQueue::get(std::stop_token stop) {
   processing_.erase(key);
   dirty_.insert(key);
   queue_.push_front(key);
+  queuedAt_[key] = clock_.monotonic();
+  if (rank && rank_.count(key) == 0) rank_.emplace(key, *rank);
   publishLocked();
   cv_.notify_all();
   return std::nullopt;
@@ -179,7 +228,7 @@ std::optional<std::string> WorkQueue::get(std::stop_token stop) {
 void WorkQueue::done(const std::string& key) {
   std::lock_guard lock(mu_);
   processing_.erase(key);
-  if (dirty_.count(key) != 0 && !shuttingDown_) queue_.push_back(key);
+  if (dirty_.count(key) != 0 && !shuttingDown_) pushLocked(key);
   publishLocked();
   cv_.notify_all();
 }

@@ -10,6 +10,11 @@
 //   backoff         addRateLimited() waits what the RateLimiter policy says (default: per-key
 //                   exponential, base * 2^failures, capped); forget() resets it (call it on
 //                   success and on errors that are not retried)
+//   order           earliest deadline first (issue 16): a key given a deadline (setDeadline: the
+//                   change feed's first-change time + replication.rpo_target) is ranked by it,
+//                   any other key by the time it entered the queue; within the same second keys
+//                   marked `first` (PVs of running VMs) go first, then FIFO. No deadline ever
+//                   set: plain FIFO, as client-go
 //   rate cap        a token bucket on the monotonic clock: get() hands out at most `rate` keys
 //                   per second on average (bursts up to `burst`); it caps syncs started, so it
 //                   applies to every key, not only to retries as in client-go
@@ -122,6 +127,10 @@ class WorkQueue {
   void forget(const std::string& key);
   int numRequeues(const std::string& key) const { return limiter_->numRequeues(key); }
 
+  // Ranks `key` by `deadline` the next time it is queued (or now, if it is); an earlier
+  // deadline than one already set wins; `first` sticks until the key is handed out.
+  void setDeadline(const std::string& key, SteadyTime deadline, bool first = false);
+
   // Blocks until a key is ready and the rate cap allows it, then hands it out (the key is now
   // processing; call done(key) when finished). nullopt when shut down or `stop` is requested.
   [[nodiscard]] std::optional<std::string> get(std::stop_token stop = {});
@@ -146,6 +155,9 @@ class WorkQueue {
 
  private:
   void addLocked(const std::string& key);
+  void pushLocked(const std::string& key);
+  // Index in queue_ of the key to hand out next (earliest deadline first).
+  std::size_t pickLocked() const;
   void waitLoop(std::stop_token stop);
   void publishLocked();
 
@@ -160,6 +172,12 @@ class WorkQueue {
   std::unordered_set<std::string> processing_;  // invariant: disjoint from queue_
   std::map<std::string, SteadyTime> waitingAt_;
   std::set<std::pair<SteadyTime, std::string>> waitingOrder_;  // same entries, by ready time
+  struct Rank {
+    SteadyTime deadline;
+    bool first = false;
+  };
+  std::unordered_map<std::string, Rank> rank_;            // keys with a deadline
+  std::unordered_map<std::string, SteadyTime> queuedAt_;  // queue_'s keys: when they entered
   std::optional<TokenBucket> bucket_;
   bool shuttingDown_ = false;
   std::stop_source shutdownSource_;

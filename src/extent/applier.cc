@@ -258,8 +258,14 @@ Result<ApplyReport> build(const ApplyOptions& opts, StreamReader& reader, const 
   if (!h.baseId.empty()) OCPVDR_TRY(cloneTree(opts.pointsDir + "/" + h.baseId + "/tree", tree));
   Builder b(opts, partial);
   OCPVDR_TRY(b.hook("cloned"));
+  uint64_t counted = reader.bytesRead();
   for (;;) {
     OCPVDR_ASSIGN_OR_RETURN(Frame f, reader.next());
+    if (opts.throttle) {
+      if (!opts.throttle(reader.bytesRead() - counted))
+        return retryableError("stopped while waiting for replication.bandwidth");
+      counted = reader.bytesRead();
+    }
     switch (f.type) {
       case Frame::Type::Entry:
         OCPVDR_TRY(b.beginEntry(f.entry, f.fresh));

@@ -43,6 +43,9 @@ struct ApplyOptions {
   std::function<Status(std::string_view phase)> hook;
   // Called once when a range fails its checksum, before the apply fails (Terminal).
   std::function<void(const ChecksumMismatch&)> onChecksumMismatch;
+  // Called after each frame with the stream bytes read since the last call (replication.
+  // bandwidth: it waits for the shared budget); false aborts the apply (Retryable).
+  std::function<bool(uint64_t bytes)> throttle;
 };
 
 struct ApplyReport {

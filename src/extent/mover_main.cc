@@ -22,6 +22,10 @@
 //       per-file SHA-256 of a snapshot's tree on the primary (or of any tree), one line per
 //       file or link on stdout (extent/checksum.h); `ocpv-dr points verify` compares them with
 //       the same sums of the DR point. NotFound (7) when the snapshot is not there (any more).
+//   ocpv-dr-mover watch --root R [--root R2 ...] [--settle MS] [--cap MS] [--heartbeat MS]
+//                       [--backend auto|fanotify|inotify]
+//       primary side, long-lived: "PV dir X under root R changed at T" records on stdout
+//       (extent/watch.h), until the reader is gone.
 //   ocpv-dr-mover version
 //       "ocpv-dr-mover <version> stream <n>", compared by DR before it trusts the remote side.
 // Exit codes: 0 ok, the error kind's code otherwise (core/result.h), 97 a path guard refused.
@@ -29,7 +33,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
@@ -42,6 +48,7 @@
 #include "extent/sender.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
+#include "extent/watch.h"
 
 #ifndef OCPVDR_VERSION
 #define OCPVDR_VERSION "0"
@@ -62,6 +69,8 @@ int usage() {
                "       ocpv-dr-mover apply --points DIR\n"
                "       ocpv-dr-mover probe --root R\n"
                "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
+               "       ocpv-dr-mover watch --root R [--root R2 ...] [--settle MS] [--cap MS]\n"
+               "                           [--heartbeat MS] [--backend auto|fanotify|inotify]\n"
                "       ocpv-dr-mover version\n");
   return 2;
 }
@@ -240,6 +249,43 @@ int cmdChecksum(int argc, char** argv) {
   return std::fflush(stdout) == 0 ? 0 : fail(terminalError("writing stdout"));
 }
 
+int cmdWatch(int argc, char** argv) {
+  WatchOptions o;
+  auto millis = [](const char* v, std::chrono::milliseconds* out) {
+    char* end = nullptr;
+    long long n = std::strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || n < 0) return false;
+    *out = std::chrono::milliseconds(n);
+    return true;
+  };
+  for (int i = 2; i < argc; ++i) {
+    std::string k = argv[i];
+    if (i + 1 >= argc) return usage();
+    const char* v = argv[++i];
+    bool ok = true;
+    if (k == "--root")
+      o.roots.emplace_back(v);
+    else if (k == "--settle")
+      ok = millis(v, &o.settle);
+    else if (k == "--cap")
+      ok = millis(v, &o.cap);
+    else if (k == "--heartbeat")
+      ok = millis(v, &o.heartbeat);
+    else if (k == "--backend" && std::strcmp(v, "auto") == 0)
+      o.backend = WatchBackend::Auto;
+    else if (k == "--backend" && std::strcmp(v, "fanotify") == 0)
+      o.backend = WatchBackend::Fanotify;
+    else if (k == "--backend" && std::strcmp(v, "inotify") == 0)
+      o.backend = WatchBackend::Inotify;
+    else
+      ok = false;
+    if (!ok) return usage();
+  }
+  if (o.roots.empty()) return usage();
+  Status s = watch(o, STDOUT_FILENO);
+  return s.ok() ? 0 : fail(s.error());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -254,5 +300,6 @@ int main(int argc, char** argv) {
   if (cmd == "apply") return cmdApply(argc, argv);
   if (cmd == "probe") return cmdProbe(argc, argv);
   if (cmd == "checksum") return cmdChecksum(argc, argv);
+  if (cmd == "watch") return cmdWatch(argc, argv);
   return usage();
 }

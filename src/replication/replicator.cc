@@ -88,7 +88,10 @@ Replicator::Replicator(const config::Config& cfg, ProcessRunner& runner, Clock& 
       primary_(primary),
       lockDir_(effectiveLockDir(cfg)),
       ssh_(primarySsh(cfg)),
-      trash_(cfg, clock) {}
+      trash_(cfg, clock) {
+  if (cfg.replication.bandwidth > 0)
+    bandwidth_ = std::make_unique<ByteBudget>(clock, cfg.replication.bandwidth);
+}
 
 void Replicator::finishReport(SyncReport& r, SteadyTime start, const std::string& eventId,
                               const std::string& key) {

@@ -40,6 +40,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -48,6 +49,7 @@
 
 #include "catalog/catalog.h"
 #include "config/config.h"
+#include "core/byte_budget.h"
 #include "core/clock.h"
 #include "core/json_util.h"
 #include "core/metrics.h"
@@ -151,6 +153,12 @@ class Replicator {
   // Ends the shared ssh master connection (tests, shutdown). Harmless when there is none.
   void closeConnections();
 
+  // argv running `ocpv-dr-mover <args>` on the primary NFS host (over ssh, or the local mover
+  // with replication.transport local), installing the mover there first when missing. What
+  // serve's change feed runs `watch` with (engine/change_feed.h).
+  [[nodiscard]] Result<std::vector<std::string>> primaryMoverArgv(
+      const std::vector<std::string>& args);
+
   const std::string& lockDir() const { return lockDir_; }
   const SshCommand& ssh() const { return ssh_; }
 
@@ -231,6 +239,8 @@ class Replicator {
   std::map<std::string, std::string> probes_;  // "primary:<root>" / "dr:<root>" → why not
   ConsistencyApi* consistency_ = nullptr;
   MetricsRegistry* metrics_ = nullptr;
+  // replication.bandwidth: one budget for every extent transfer at once; null: unlimited.
+  std::unique_ptr<ByteBudget> bandwidth_;
   std::once_flag versionOnce_;
   Status versionStatus_;
 };

@@ -137,6 +137,19 @@ Status Replicator::ensurePrimaryMover() {
   return {};
 }
 
+Result<std::vector<std::string>> Replicator::primaryMoverArgv(
+    const std::vector<std::string>& args) {
+  OCPVDR_TRY(ensurePrimaryMover());
+  if (cfg_.replication.transport == config::Transport::Local) {
+    std::vector<std::string> a{localMoverPath()};
+    a.insert(a.end(), args.begin(), args.end());
+    return a;
+  }
+  std::string cmd = shellQuote(cfg_.replication.moverPath);
+  for (const auto& x : args) cmd += " " + shellQuote(x);
+  return ssh_.remoteArgv(cmd);
+}
+
 Result<std::string> Replicator::probeRoot(bool primarySide, const std::string& root) {
   const std::string key = (primarySide ? "primary:" : "dr:") + root;
   {
@@ -244,6 +257,8 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   ao.pointsDir = t.pointsDir;
   ao.hook = t.applyHook;
   ao.onChecksumMismatch = [&t](const extent::ChecksumMismatch& m) { t.mismatch = m; };
+  if (bandwidth_)
+    ao.throttle = [this, stop = t.stop](uint64_t n) { return bandwidth_->take(n, stop); };
   const auto timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.replication.rsync.maxDuration);
   PipeApplyResult res;

@@ -376,3 +376,57 @@ TEST_F(WorkQueueTest, ManyWorkersProcessEachKeyOnceAtATime) {
 
 }  // namespace
 }  // namespace ocpvdr::engine
+
+namespace ocpvdr::engine {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Earliest deadline first (issue 16): keys with a deadline by it, others by the time they were
+// queued; on the same second PVs of running VMs first, then FIFO.
+TEST(WorkQueueEdf, KeysAreHandedOutEarliestDeadlineFirst) {
+  ManualClock clock;
+  WorkQueue q(clock);
+  const SteadyTime t0 = clock.monotonic();
+  q.setDeadline("pv/late", t0 + 60s);
+  q.setDeadline("pv/soon", t0 + 5s);
+  q.setDeadline("pv/overdue", t0 - 30s);
+  for (const char* k : {"pv/late", "pv/plain", "pv/soon", "pv/overdue"}) q.add(k);
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) order.push_back(*q.get());
+  // pv/plain has no deadline: ranked by when it was queued (t0).
+  EXPECT_EQ(order, (std::vector<std::string>{"pv/overdue", "pv/plain", "pv/soon", "pv/late"}));
+}
+
+TEST(WorkQueueEdf, RunningVmsGoFirstOnTiesThenFifo) {
+  ManualClock clock;
+  WorkQueue q(clock);
+  const SteadyTime d = clock.monotonic() + 10s;
+  q.setDeadline("pv/a", d);
+  q.setDeadline("pv/b", d, /*first=*/true);
+  q.setDeadline("pv/c", d);
+  q.setDeadline("pv/d", d + 1ms, /*first=*/true);  // the same second: a tie
+  for (const char* k : {"pv/a", "pv/b", "pv/c", "pv/d"}) q.add(k);
+  std::vector<std::string> order;
+  for (int i = 0; i < 4; ++i) order.push_back(*q.get());
+  EXPECT_EQ(order, (std::vector<std::string>{"pv/b", "pv/d", "pv/a", "pv/c"}));
+}
+
+TEST(WorkQueueEdf, TheEarlierDeadlineWinsAndADeadlineSetWhileProcessingCountsNextTime) {
+  ManualClock clock;
+  WorkQueue q(clock);
+  const SteadyTime t0 = clock.monotonic();
+  q.add("pv/x");
+  ASSERT_EQ(*q.get(), "pv/x");  // processing
+  q.setDeadline("pv/x", t0 + 50s);
+  q.setDeadline("pv/x", t0 + 90s);  // later: ignored
+  q.add("pv/x");                    // a change during processing
+  q.setDeadline("pv/y", t0 + 70s);
+  q.add("pv/y");
+  q.done("pv/x");               // queued again, after pv/y in FIFO terms
+  EXPECT_EQ(*q.get(), "pv/x");  // 50 s < 70 s
+  EXPECT_EQ(*q.get(), "pv/y");
+}
+
+}  // namespace
+}  // namespace ocpvdr::engine
