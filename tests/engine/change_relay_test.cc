@@ -158,6 +158,7 @@ TEST(ChangeRelayWebhook, EventsAreSignedLikeTheForwardersAndRetriedOnRefusal) {
   ro.token = "relay-t0ken";
   ro.hmacSecret = "relay-hmac";
   testing::WebhookReceiver receiver(ro);
+  receiver.start();
   auto http = httplibHttpClients()(TlsOptions{});
   auto token = forwarder::SecretSource::fromValue("relay-t0ken");
   auto hmac = forwarder::SecretSource::fromValue("relay-hmac");
@@ -171,7 +172,7 @@ TEST(ChangeRelayWebhook, EventsAreSignedLikeTheForwardersAndRetriedOnRefusal) {
                       auto r = client.deliver(body, stop);
                       if (r.disposition == forwarder::Disposition::Delivered)
                         return Status::success();
-                      return retryableError("HTTP " + std::to_string(r.status));
+                      return retryableError("HTTP " + std::to_string(r.status) + " " + r.detail);
                     });
   std::jthread pump([&relay](std::stop_token st) { relay.run(st); });
   receiver.failWith(401, 1);  // a wrong token, say: kept and retried

@@ -265,6 +265,7 @@ TEST_F(EngineCliTest, RelayPostsSignedDataChangeEventsForWritesAtThePrimary) {
   ro.token = "relay-t0ken";
   ro.hmacSecret = "relay-hm4c";
   WebhookReceiver eda(ro);
+  eda.start();
   cfg.forwarder.webhookUrl = eda.url();
   cfg.forwarder.tokenFile = tmp.write("eda-token", "relay-t0ken\n").string();
   cfg.forwarder.hmacSecretFile = tmp.write("eda-hmac", "relay-hm4c\n").string();
