@@ -71,9 +71,10 @@ int runRelay(const GlobalOptions& g, const RelayArgs& a) {
   auto& e = **env;
   const config::Forwarder& f = e.config.forwarder;
   if (f.webhookUrl.empty())
-    return relayFailure(invalidError("forwarder.webhook_url is required: the relay POSTs to the "
-                                     "same EDA webhook as the forwarder (in " +
-                                     g.configPath + ")"));
+    return relayFailure(
+        invalidError("forwarder.webhook_url is required: the relay POSTs to the "
+                     "same EDA webhook as the forwarder (in " +
+                     g.configPath + ")"));
   forwarder::SecretSource token, hmac;
   if (Status st = readWebhookSecrets(f, *e.clock, token, hmac); !st.ok())
     return relayFailure(st.error());
@@ -89,20 +90,17 @@ int runRelay(const GlobalOptions& g, const RelayArgs& a) {
   engine::ChangeRelayOptions ro;
   ro.window = *window;
   engine::ChangeRelay relay(
-      ro, *e.clock,
-      [&e](const std::string& pv) { return e.primary->getPersistentVolume(pv); },
+      ro, *e.clock, [&e](const std::string& pv) { return e.primary->getPersistentVolume(pv); },
       webhookDelivery(client));
   engine::ChangeFeed feed(engine::ChangeFeedOptions::fromConfig(e.config), *e.clock, *e.runner,
                           *e.replicator, catalogReplicas(*e.catalog),
-                          [&relay](const std::string& pv, SystemTime since, const std::string& why) {
-                            relay.onChange(pv, since, why);
-                          });
+                          [&relay](const std::string& pv, SystemTime since,
+                                   const std::string& why) { relay.onChange(pv, since, why); });
   feed.start();
   std::jthread pump([&relay](std::stop_token st) { relay.run(st); });
   log::info("relay: watching the primary's export roots; data changes go to the webhook",
             {{"webhook", f.webhookUrl}, {"window", a.window}});
-  if (!a.readyFile.empty())
-    (void)writeFileAtomic(a.readyFile, std::to_string(::getpid()) + "\n");
+  if (!a.readyFile.empty()) (void)writeFileAtomic(a.readyFile, std::to_string(::getpid()) + "\n");
 
   int sig = 0;
   auto lastLog = e.clock->monotonic();
@@ -134,7 +132,8 @@ void registerRelay(CLI::App& app, GlobalOptions& g, Outcome& out) {
   cmd->add_option("--window", a->window,
                   "At most one event per PV per window, plus one trailing event for the changes "
                   "made during it (default 60s)");
-  cmd->add_option("--ready-file", a->readyFile, "Write the PID here once watching (scripts, tests)");
+  cmd->add_option("--ready-file", a->readyFile,
+                  "Write the PID here once watching (scripts, tests)");
   cmd->callback([a, &g, &out] { out.exitCode = runRelay(g, *a); });
 }
 

@@ -79,7 +79,8 @@ std::optional<SteadyTime> ChangeRelay::pump(std::stop_token stop) {
       ++stats_.failed;
       stats_.lastError = what;
       // Put the change back (merged with any that came meanwhile) and retry later.
-      if (!s.pendingSince || *snap.pendingSince < *s.pendingSince) s.pendingSince = snap.pendingSince;
+      if (!s.pendingSince || *snap.pendingSince < *s.pendingSince)
+        s.pendingSince = snap.pendingSince;
       if (s.why.empty()) s.why = snap.why;
       s.retryAt = clock_.monotonic() + opts_.retry;
       log::warn("relay: data-change event not delivered; retrying", {{"pv", pv}, {"error", what}});
@@ -110,8 +111,8 @@ std::optional<SteadyTime> ChangeRelay::pump(std::stop_token stop) {
       if (!next || *at < *next) next = at;
     }
     // A PV whose window has passed with nothing pending needs no state (5,000 PVs stay cheap).
-    const bool idle = !at && (!it->second.lastSent ||
-                              clock_.monotonic() - *it->second.lastSent >= opts_.window);
+    const bool idle =
+        !at && (!it->second.lastSent || clock_.monotonic() - *it->second.lastSent >= opts_.window);
     it = idle ? pvs_.erase(it) : std::next(it);
   }
   stats_.pending = pending;

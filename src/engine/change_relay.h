@@ -15,8 +15,8 @@
 //
 // Event body (webhook payload; FACTS §1: conditions read event.payload.*):
 //   {"id": "<unique>", "kind": "DataChange", "type": "CHANGED", "changed_at": "<RFC 3339 ms of the
-//    first change not yet sent>", "reason": "changed" | "<rescan reason>", "sent_at": ...,
-//    "resource": <the PersistentVolume object from the primary API>}
+//    first change not yet sent>", "reason": "changed" | "rescan-<why>" | "channel-lost", "sent_at":
+//    ..., "resource": <the PersistentVolume object from the primary API>}
 #pragma once
 
 #include <chrono>
@@ -70,8 +70,8 @@ class ChangeRelay {
   struct PvState {
     std::optional<SystemTime> pendingSince;  // first change not yet sent
     std::string why;
-    std::optional<SteadyTime> lastSent;      // window start
-    std::optional<SteadyTime> retryAt;       // after a failure
+    std::optional<SteadyTime> lastSent;  // window start
+    std::optional<SteadyTime> retryAt;   // after a failure
   };
   std::optional<SteadyTime> dueAt(const PvState& s) const;
   std::string body(const std::string& pv, const PvState& s, const Json& resource);

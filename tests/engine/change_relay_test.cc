@@ -53,12 +53,13 @@ struct Recorder {
 class ChangeRelayTest : public ::testing::Test {
  protected:
   ChangeRelayTest()
-      : relay({60s, 5s}, clock,
-              [this](const std::string& pv) -> Result<Json> {
-                if (pv == "gone") return notFoundError("persistentvolumes \"gone\" not found");
-                return pvObject(pv);
-              },
-              [this](const std::string& body, std::stop_token) { return rec.deliver(body); }) {}
+      : relay(
+            {60s, 5s}, clock,
+            [this](const std::string& pv) -> Result<Json> {
+              if (pv == "gone") return notFoundError("persistentvolumes \"gone\" not found");
+              return pvObject(pv);
+            },
+            [this](const std::string& body, std::stop_token) { return rec.deliver(body); }) {}
   ManualClock clock;
   Recorder rec;
   ChangeRelay relay;
@@ -166,14 +167,13 @@ TEST(ChangeRelayWebhook, EventsAreSignedLikeTheForwardersAndRetriedOnRefusal) {
   wo.url = receiver.url();
   forwarder::WebhookClient client(*http, wo, token, hmac);
   RealClock clock;
-  ChangeRelay relay({200ms, 100ms}, clock,
-                    [](const std::string& pv) -> Result<Json> { return pvObject(pv); },
-                    [&client](const std::string& body, std::stop_token stop) -> Status {
-                      auto r = client.deliver(body, stop);
-                      if (r.disposition == forwarder::Disposition::Delivered)
-                        return Status::success();
-                      return retryableError("HTTP " + std::to_string(r.status) + " " + r.detail);
-                    });
+  ChangeRelay relay(
+      {200ms, 100ms}, clock, [](const std::string& pv) -> Result<Json> { return pvObject(pv); },
+      [&client](const std::string& body, std::stop_token stop) -> Status {
+        auto r = client.deliver(body, stop);
+        if (r.disposition == forwarder::Disposition::Delivered) return Status::success();
+        return retryableError("HTTP " + std::to_string(r.status) + " " + r.detail);
+      });
   std::jthread pump([&relay](std::stop_token st) { relay.run(st); });
   receiver.failWith(401, 1);  // a wrong token, say: kept and retried
   relay.onChange("pvc-a", clock.now(), "changed");

@@ -282,7 +282,7 @@ TEST_F(EngineCliTest, RelayPostsSignedDataChangeEventsForWritesAtThePrimary) {
   };
   ASSERT_TRUE(waitFor([&] { return !events().empty(); })) << relay.log();
   EXPECT_EQ(events()[0]["resource"]["metadata"]["name"], "pvc-a");
-  EXPECT_EQ(events()[0]["reason"], "start") << "the watcher's start is a rescan";
+  EXPECT_EQ(events()[0]["reason"], "rescan-start") << "the watcher's start is a rescan";
   writeRandomFile(primaryRoot / "a" / "disk.img", 30000, 8);
   ASSERT_TRUE(waitFor([&] {
     for (const auto& e : events())
