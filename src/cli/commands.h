@@ -42,5 +42,6 @@ void registerStatus(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerBackup(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerFailover(CLI::App& app, GlobalOptions& g, Outcome& out);
 void registerPoints(CLI::App& app, GlobalOptions& g, Outcome& out);
+void registerRelay(CLI::App& app, GlobalOptions& g, Outcome& out);
 
 }  // namespace ocpvdr::cli

@@ -47,28 +47,6 @@ Status lockForwarderSpool(const config::Forwarder& f, InstanceLock& instance) {
   return Status::success();
 }
 
-// The webhook's bearer token (a file, or an environment variable) and HMAC secret, each read once
-// to check it is there.
-Status readWebhookSecrets(const config::Forwarder& f, Clock& clock, forwarder::SecretSource& token,
-                          forwarder::SecretSource& hmac) {
-  if (!f.tokenFile.empty()) {
-    token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
-    auto t = token.value();
-    if (!t) return t.error().wrap("forwarder.token_file");
-  } else if (const char* env = std::getenv(f.tokenEnv.c_str()); env && *env) {
-    token = forwarder::SecretSource::fromValue(env);
-  } else {
-    log::warn("forward: no webhook token configured (forwarder.token_file, or $" + f.tokenEnv +
-              "); POSTs carry no Authorization header");
-  }
-  if (!f.hmacSecretFile.empty()) {
-    hmac = forwarder::SecretSource::fromFile(f.hmacSecretFile, clock);
-    auto k = hmac.value();
-    if (!k) return k.error().wrap("forwarder.hmac_secret_file");
-  }
-  return Status::success();
-}
-
 void logForwardProxy(const ProxySettings& proxy) {
   if (!proxy.empty()) {
     log::info("forward: using the environment's proxy settings",
@@ -93,6 +71,26 @@ forwarder::ForwarderOptions forwarderOptionsOf(const config::Config& cfg) {
 }
 
 }  // namespace
+
+Status readWebhookSecrets(const config::Forwarder& f, Clock& clock, forwarder::SecretSource& token,
+                          forwarder::SecretSource& hmac) {
+  if (!f.tokenFile.empty()) {
+    token = forwarder::SecretSource::fromFile(f.tokenFile, clock);
+    auto t = token.value();
+    if (!t) return t.error().wrap("forwarder.token_file");
+  } else if (const char* env = std::getenv(f.tokenEnv.c_str()); env && *env) {
+    token = forwarder::SecretSource::fromValue(env);
+  } else {
+    log::warn("no webhook token configured (forwarder.token_file, or $" + f.tokenEnv +
+              "); POSTs carry no Authorization header");
+  }
+  if (!f.hmacSecretFile.empty()) {
+    hmac = forwarder::SecretSource::fromFile(f.hmacSecretFile, clock);
+    auto k = hmac.value();
+    if (!k) return k.error().wrap("forwarder.hmac_secret_file");
+  }
+  return Status::success();
+}
 
 int runForward(const std::string& configPath, const std::string& readyFile) {
   // Signals are taken synchronously on this thread (sigtimedwait below); block them before any

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   cli::registerBackup(app, g, out);
   cli::registerFailover(app, g, out);
   cli::registerPoints(app, g, out);
+  cli::registerRelay(app, g, out);
 
   initHttpGlobal();
   if (auto code = cli::parseArgs(app, argc, argv)) return *code;

@@ -26,6 +26,7 @@
 #include "support/spawned.h"
 #include "support/temp_dir.h"
 #include "support/tls_material.h"
+#include "support/webhook_receiver.h"
 
 extern char** environ;
 
@@ -286,6 +287,50 @@ TEST_F(EngineCliTest, ServeAcceptsEventsAndExitsZeroOnSigterm) {
   EXPECT_NE(serve.log().find("serve: stopped"), std::string::npos);
 }
 
+// `ocpv-dr relay` (issue 16, the AAP shape): the change feed over the local transport (the mover's
+// watch on this machine's file system) turned into signed DataChange events for the EDA webhook:
+// the watcher's start is a rescan (an event for every replica), a write at the primary is one
+// more event after the window, SIGTERM ends it with 0.
+TEST_F(EngineCliTest, RelayPostsSignedDataChangeEventsForWritesAtThePrimary) {
+  makePv("a");
+  auto first = cli({"pv", "sync", "--pv", "pvc-a", "--no-progress"});
+  ASSERT_EQ(first.code, 0) << first.out << first.err;
+  WebhookReceiver::Options ro;
+  ro.token = "relay-t0ken";
+  ro.hmacSecret = "relay-hm4c";
+  WebhookReceiver eda(ro);
+  eda.start();
+  cfg.forwarder.webhookUrl = eda.url();
+  cfg.forwarder.tokenFile = tmp.write("eda-token", "relay-t0ken\n").string();
+  cfg.forwarder.hmacSecretFile = tmp.write("eda-hmac", "relay-hm4c\n").string();
+  cfg.replication.moverLocalPath = binaryPath("src/extent/ocpv-dr-mover").string();
+  cfg.replication.watch.settle = 200ms;
+  writeConfig();
+  Spawned relay({bin, "-c", configPath, "--log-format", "json", "relay", "--window", "2s"},
+                (base / "relay.log").string());
+  auto events = [&] {
+    std::vector<Json> out;
+    for (const auto& r : eda.accepted())
+      if (r.json.value("kind", "") == "DataChange") out.push_back(r.json);
+    return out;
+  };
+  ASSERT_TRUE(waitFor([&] { return !events().empty(); })) << relay.log();
+  EXPECT_EQ(events()[0]["resource"]["metadata"]["name"], "pvc-a");
+  EXPECT_EQ(events()[0]["reason"], "rescan-start") << "the watcher's start is a rescan";
+  writeRandomFile(primaryRoot / "a" / "disk.img", 30000, 8);
+  ASSERT_TRUE(waitFor([&] {
+    for (const auto& e : events())
+      if (e["reason"] == "changed") return true;
+    return false;
+  })) << relay.log();
+  const auto all = events();
+  EXPECT_EQ(all.back()["resource"]["spec"]["storageClassName"], "nfs-dynamic")
+      << "the PV object, for the rulebook's condition and the sync job";
+  EXPECT_EQ(eda.answers()[401], 0u) << "every event carried the token and a valid signature";
+  ::kill(relay.pid(), SIGTERM);
+  EXPECT_EQ(relay.wait(30s), 0) << relay.log();
+}
+
 TEST_F(EngineCliTest, ServeRefusesAnInvalidScheduleAtStartup) {
   cfg.schedule.enabled = true;
   cfg.schedule.cron = "0 0 30 feb *";
@@ -293,6 +338,25 @@ TEST_F(EngineCliTest, ServeRefusesAnInvalidScheduleAtStartup) {
   ServeProcess serve(bin, configPath, base);
   EXPECT_EQ(serve.wait(20s), 2) << serve.log();
   EXPECT_NE(serve.log().find("never runs"), std::string::npos) << serve.log();
+}
+
+// `systemd-analyze verify` of a shipped unit, with the built binary in place of /usr/bin/ocpv-dr
+// (systemd checks it exists).
+void verifyUnit(const std::string& text, const std::string& name) {
+  TempDir dir;
+  std::string unit = text;
+  for (auto p = unit.find("/usr/bin/ocpv-dr"); p != std::string::npos;
+       p = unit.find("/usr/bin/ocpv-dr", p + 1))
+    unit.replace(p, 16, binaryPath("src/cli/ocpv-dr").string());
+  auto path = dir.write(name, unit);
+  ProcessSpec spec;
+  spec.argv = {"/usr/bin/systemd-analyze", "verify", path.string()};
+  spec.timeout = 60s;
+  RealProcessRunner runner;
+  auto r = runner.run(spec);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  EXPECT_EQ(r->exitCode, 0) << r->out << r->err;
+  EXPECT_EQ(r->err.find(name), std::string::npos) << r->err;
 }
 
 TEST(SystemdUnitTest, TheShippedUnitVerifiesAndOutwaitsTheShutdownGrace) {
@@ -311,21 +375,19 @@ TEST(SystemdUnitTest, TheShippedUnitVerifiesAndOutwaitsTheShutdownGrace) {
   ASSERT_TRUE(timeout.ok());
   EXPECT_GT(*timeout, config::Server{}.shutdownGrace + std::chrono::seconds(10));
   if (!fs::exists("/usr/bin/systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
-  // Verified with the built binary in place of /usr/bin/ocpv-dr (systemd checks it exists).
-  TempDir dir;
-  std::string unit = text;
-  for (auto p = unit.find("/usr/bin/ocpv-dr"); p != std::string::npos;
-       p = unit.find("/usr/bin/ocpv-dr", p + 1))
-    unit.replace(p, 16, binaryPath("src/cli/ocpv-dr").string());
-  auto path = dir.write("ocpv-dr-serve.service", unit);
-  ProcessSpec spec;
-  spec.argv = {"/usr/bin/systemd-analyze", "verify", path.string()};
-  spec.timeout = 60s;
-  RealProcessRunner runner;
-  auto r = runner.run(spec);
-  ASSERT_TRUE(r.ok()) << r.error().describe();
-  EXPECT_EQ(r->exitCode, 0) << r->out << r->err;
-  EXPECT_EQ(r->err.find("ocpv-dr-serve.service"), std::string::npos) << r->err;
+  verifyUnit(text, "ocpv-dr-serve.service");
+}
+
+TEST(SystemdUnitTest, TheRelayUnitVerifiesAndRunsTheRelay) {
+  const std::string text =
+      readFile(sourcePath("deploy/systemd/ocpv-dr-relay.service").string()).valueOr("");
+  ASSERT_FALSE(text.empty());
+  EXPECT_NE(text.find("ExecStart=/usr/bin/ocpv-dr -c /etc/ocpv-dr/config.yaml --log-format json "
+                      "relay --window 60s\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("RestartPreventExitStatus=2"), std::string::npos);
+  if (!fs::exists("/usr/bin/systemd-analyze")) GTEST_SKIP() << "systemd-analyze is not installed";
+  verifyUnit(text, "ocpv-dr-relay.service");
 }
 
 }  // namespace
