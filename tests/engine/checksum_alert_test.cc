@@ -24,6 +24,8 @@ namespace ocpvdr::engine {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::localEngineDeps;
+using testing::localEngineOptions;
 using namespace std::chrono_literals;
 using testing::FakePrimary;
 using testing::inTreePv;
@@ -92,21 +94,9 @@ class ChecksumAlertTest : public ::testing::Test {
     pv = inTreePv("pvc-vol1", "nfs-primary", "/exports/ocp/vol1");
     primary.putPv(pv);
 
-    EngineOptions opts;
-    opts.listen = "127.0.0.1:0";
-    opts.settle = 0ms;
-    opts.schedule = false;
-    opts.workers = 1;
-    opts.ratePerSecond = 0;
+    EngineOptions opts = localEngineOptions(base / "reports", 1);
     opts.maintenanceInterval = 0ms;
-    opts.reportDir = (base / "reports").string();
-    EngineDeps deps;
-    deps.clock = &clock;
-    deps.catalog = cat.get();
-    deps.replicator = rep.get();
-    deps.objects = &primary;
-    deps.lister = &primary;
-    deps.metrics = &metrics;
+    EngineDeps deps = localEngineDeps(clock, *cat, *rep, primary, metrics);
     deps.notifyHttp = &http;
     engine = std::make_unique<Engine>(cfg, deps, opts);
     Status st = engine->start();

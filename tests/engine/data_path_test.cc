@@ -21,6 +21,8 @@ namespace ocpvdr::engine {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::localEngineDeps;
+using testing::localEngineOptions;
 using namespace std::chrono_literals;
 using testing::FakePrimary;
 using testing::inTreePv;
@@ -103,21 +105,11 @@ class DataPathTest : public ::testing::Test {
     pv = inTreePv("pvc-vol1", "nfs-primary", "/exports/ocp/vol1");
     primary.putPv(pv);
 
-    EngineOptions opts;
-    opts.listen = "127.0.0.1:0";
-    opts.settle = 0ms;
-    opts.schedule = false;  // the test runs the scheduled job itself (runReconcile "schedule")
-    opts.workers = 2;       // a second worker is free to take the key if the queue let it
-    opts.ratePerSecond = 0;
+    // No cron: the test runs the scheduled job itself (runReconcile "schedule"); a second
+    // worker is free to take the key if the queue let it.
+    EngineOptions opts = localEngineOptions(base / "reports", 2);
     opts.maintenanceInterval = 0ms;
-    opts.reportDir = (base / "reports").string();
-    EngineDeps deps;
-    deps.clock = &clock;
-    deps.catalog = cat.get();
-    deps.replicator = rep.get();
-    deps.objects = &primary;
-    deps.lister = &primary;
-    deps.metrics = &metrics;
+    EngineDeps deps = localEngineDeps(clock, *cat, *rep, primary, metrics);
     deps.handler = counting.get();
     engine = std::make_unique<Engine>(cfg, deps, opts);
     Status st = engine->start();

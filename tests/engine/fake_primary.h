@@ -3,11 +3,14 @@
 // KubePrimary against the real protocol.)
 #pragma once
 
+#include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 
+#include "engine/engine.h"
 #include "engine/primary_api.h"
 #include "replication/primary_objects.h"
 
@@ -80,5 +83,33 @@ class FakePrimary final : public engine::PrimaryLister, public replication::Prim
   std::mutex mu_;
   std::map<std::string, Json> pvs_, snaps_;
 };
+
+// The engine of the local tests: loopback on any free port, no settle, no cron schedule, no rate
+// limit, `workers` workers, reports under `reportDir`. Tests set what they are about on top.
+inline engine::EngineOptions localEngineOptions(const std::filesystem::path& reportDir,
+                                                int workers) {
+  engine::EngineOptions opts;
+  opts.listen = "127.0.0.1:0";
+  opts.settle = std::chrono::milliseconds(0);
+  opts.schedule = false;
+  opts.workers = workers;
+  opts.ratePerSecond = 0;
+  opts.reportDir = reportDir.string();
+  return opts;
+}
+
+// Its seams: the test's clock, catalog, Replicator and metrics, FakePrimary as objects and lister.
+inline engine::EngineDeps localEngineDeps(Clock& clock, catalog::Catalog& catalog,
+                                          replication::Replicator& replicator, FakePrimary& primary,
+                                          MetricsRegistry& metrics) {
+  engine::EngineDeps deps;
+  deps.clock = &clock;
+  deps.catalog = &catalog;
+  deps.replicator = &replicator;
+  deps.objects = &primary;
+  deps.lister = &primary;
+  deps.metrics = &metrics;
+  return deps;
+}
 
 }  // namespace ocpvdr::testing

@@ -28,6 +28,8 @@ namespace ocpvdr::engine {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::localEngineDeps;
+using testing::localEngineOptions;
 using namespace std::chrono_literals;
 using testing::FakePrimary;
 using testing::inTreePv;
@@ -49,15 +51,10 @@ class ServeMaintenanceTest : public ::testing::Test {
     drRoot = fs::canonical(cfg.dr.exportRoots.front().hostPath);
     cfg.server.tokenFile = tmp.write("token", "t0ken-for-tests\n").string();
     cfg.replication.trashRetention = std::chrono::hours(24 * 7);
-    opts.listen = "127.0.0.1:0";
-    opts.settle = 0ms;
-    opts.schedule = false;
-    opts.workers = 1;
-    opts.ratePerSecond = 0;
+    opts = localEngineOptions(base / "reports", 1);
     opts.backoffBase = 50ms;
     opts.backoffMax = 200ms;
     opts.shutdownGrace = 300ms;
-    opts.reportDir = (base / "reports").string();
   }
 
   void openCatalog(std::chrono::milliseconds busyTimeout) {
@@ -68,13 +65,7 @@ class ServeMaintenanceTest : public ::testing::Test {
 
   void startEngine(Clock& clock) {
     rep = std::make_unique<replication::Replicator>(cfg, runner, clock, *cat, &primary);
-    EngineDeps deps;
-    deps.clock = &clock;
-    deps.catalog = cat.get();
-    deps.replicator = rep.get();
-    deps.objects = &primary;
-    deps.lister = &primary;
-    deps.metrics = &metrics;
+    EngineDeps deps = localEngineDeps(clock, *cat, *rep, primary, metrics);
     engine = std::make_unique<Engine>(cfg, deps, opts);
     Status st = engine->start();
     ASSERT_TRUE(st.ok()) << st.error().describe();

@@ -25,6 +25,8 @@ namespace ocpvdr::engine {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::localEngineDeps;
+using testing::localEngineOptions;
 using namespace std::chrono_literals;
 using testing::FakePrimary;
 using testing::inTreePv;
@@ -93,25 +95,14 @@ class ServeTest : public ::testing::Test {
     ASSERT_TRUE(c.ok()) << c.error().describe();
     cat = std::move(c).value();
     rep = std::make_unique<replication::Replicator>(cfg, runner, clock, *cat, &primary);
-    opts.listen = "127.0.0.1:0";
-    opts.settle = 0ms;
-    opts.schedule = false;
-    opts.workers = 2;
-    opts.ratePerSecond = 0;
+    opts = localEngineOptions(base / "reports", 2);
     opts.backoffBase = 50ms;
     opts.backoffMax = 400ms;
     opts.shutdownGrace = 300ms;
-    opts.reportDir = (base / "reports").string();
   }
 
   void startEngine() {
-    EngineDeps deps;
-    deps.clock = &clock;
-    deps.catalog = cat.get();
-    deps.replicator = rep.get();
-    deps.objects = &primary;
-    deps.lister = &primary;
-    deps.metrics = &metrics;
+    EngineDeps deps = localEngineDeps(clock, *cat, *rep, primary, metrics);
     engine = std::make_unique<Engine>(cfg, deps, opts);
     Status st = engine->start();
     ASSERT_TRUE(st.ok()) << st.error().describe();
