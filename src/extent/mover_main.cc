@@ -13,6 +13,10 @@
 //       per-file SHA-256 of a snapshot's tree on the primary (or of any tree), one line per
 //       file or link on stdout (extent/checksum.h); `ocpv-dr points verify` compares them with
 //       the same sums of the DR point. NotFound (7) when the snapshot is not there (any more).
+//   ocpv-dr-mover manifest --root R [--pv NAME[=DIR] ...] [--stdin]
+//       one digest line per PV directory of the export root, in ONE session (extent/manifest.h);
+//       --stdin reads more NAME[=DIR] lines from stdin (thousands of PVs exceed a command line);
+//       no PV given: every directory directly under R.
 //   ocpv-dr-mover version
 //       "ocpv-dr-mover <version> stream <n>", compared by DR before it trusts the remote side.
 // Exit codes: 0 ok, the error kind's code otherwise (core/result.h), 97 a path guard refused.
@@ -21,14 +25,17 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "extent/applier.h"
 #include "extent/checksum.h"
 #include "extent/fs.h"
+#include "extent/manifest.h"
 #include "extent/sender.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
@@ -50,6 +57,7 @@ int usage() {
                "       ocpv-dr-mover apply --points DIR\n"
                "       ocpv-dr-mover probe --root R\n"
                "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
+               "       ocpv-dr-mover manifest --root R [--pv NAME[=DIR] ...] [--stdin]\n"
                "       ocpv-dr-mover version\n");
   return 2;
 }
@@ -117,13 +125,14 @@ int cmdSend(int argc, char** argv) {
   std::fprintf(
       stderr,
       "OCPVDR-MOVER sent id=%s base=%s data_time_ns=%lld entries=%llu files=%llu "
-      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu\n",
+      "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu "
+      "source_digest=%s\n",
       r->snapshotId.c_str(), r->baseId.c_str(), static_cast<long long>(r->dataTimeNs),
       static_cast<unsigned long long>(r->entries), static_cast<unsigned long long>(r->files),
       static_cast<unsigned long long>(r->dataBytes),
       static_cast<unsigned long long>(r->allocatedBytes),
       static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped),
-      static_cast<unsigned long long>(storageReadBytes() - read0));
+      static_cast<unsigned long long>(storageReadBytes() - read0), r->sourceDigest.c_str());
   return 0;
 }
 
@@ -183,6 +192,49 @@ int cmdChecksum(int argc, char** argv) {
   return std::fflush(stdout) == 0 ? 0 : fail(terminalError("writing stdout"));
 }
 
+int cmdManifest(int argc, char** argv) {
+  std::string root;
+  std::vector<ManifestItem> items;
+  bool fromStdin = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--stdin") {
+      fromStdin = true;
+    } else if ((a == "--root" || a == "--pv") && i + 1 < argc) {
+      std::string v = argv[++i];
+      if (a == "--root") {
+        root = v;
+        continue;
+      }
+      auto it = parseManifestItem(v);
+      if (!it.ok()) return fail(it.error());
+      items.push_back(*it);
+    } else {
+      return usage();
+    }
+  }
+  if (root.empty()) return usage();
+  if (fromStdin) {
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = ::getline(&line, &cap, stdin)) > 0) {
+      std::string l(line, static_cast<size_t>(n));
+      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+      if (l.empty()) continue;
+      auto it = parseManifestItem(l);
+      if (!it.ok()) {
+        std::free(line);
+        return fail(it.error());
+      }
+      items.push_back(*it);
+    }
+    std::free(line);
+  }
+  Status s = writeManifest(root, std::move(items), stdout);
+  return s.ok() ? 0 : fail(s.error());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,5 +248,6 @@ int main(int argc, char** argv) {
   if (cmd == "apply") return cmdApply(argc, argv);
   if (cmd == "probe") return cmdProbe(argc, argv);
   if (cmd == "checksum") return cmdChecksum(argc, argv);
+  if (cmd == "manifest") return cmdManifest(argc, argv);
   return usage();
 }

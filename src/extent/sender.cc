@@ -15,6 +15,7 @@
 
 #include "extent/extent_diff.h"
 #include "extent/fs.h"
+#include "extent/manifest.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
 
@@ -90,13 +91,18 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
     return conflictError("new snapshot id " + id + " does not sort after the base " + opts.base);
   OCPVDR_TRY(pruneSnapshots(
       area, haveBase ? std::vector<std::string>{opts.base} : std::vector<std::string>{}));
+  // The digest first, then the snapshot (sender.h says why this order never misses a change).
+  OCPVDR_ASSIGN_OR_RETURN(PvDigest digest, digestDirectory(src));
+  if (opts.hook) opts.hook("digested");
   OCPVDR_ASSIGN_OR_RETURN(Snapshot snap, takeSnapshot(src, area, opts.pv, id));
+  if (opts.hook) opts.hook("snapshotted");
 
   SendReport rep;
   rep.snapshotId = id;
   rep.baseId = haveBase ? opts.base : "";
   rep.dataTimeNs = snap.dataTimeNs;
   rep.skipped = snap.skipped;
+  rep.sourceDigest = digest.digest;
   StreamWriter w(outFd);
   OCPVDR_TRY(w.header({kStreamVersion, opts.pv, id, rep.baseId, snap.dataTimeNs}));
   std::unique_ptr<uint8_t[]> buf(new uint8_t[kMaxDataChunk]);

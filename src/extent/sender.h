@@ -9,7 +9,14 @@
 //      not wipe it);
 //   2. drops every snapshot of the PV except `base` (the one DR acknowledged by asking for it):
 //      the primary keeps only the base until DR acknowledges the next one;
-//   3. takes a new reflink snapshot (snapshot.h);
+//   3. takes the digest of the live PV directory (manifest.h) and THEN a new reflink snapshot
+//      (snapshot.h). The order is what makes the cheap full pass safe: DR stores this digest with
+//      the point and later skips the PV while `ocpv-dr-mover manifest` prints the same digest. A
+//      change after the digest walk saw its file — whether the snapshot then caught it or not —
+//      makes the live digest differ from the recorded one, so the next pass runs a cycle (at
+//      worst one cycle more than needed). Taken after the snapshot, a write landing between the
+//      snapshot and the digest would be in the recorded digest but not in the point: the pass
+//      would then skip a PV whose change DR never got;
 //   4. writes the stream (stream.h): every entry of the new snapshot, for each file the ranges
 //      whose extents differ from the base snapshot's copy (extent_diff.h), read from the
 //      immutable snapshot, never the live file. A base the primary no longer has means a full
@@ -19,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -31,6 +39,8 @@ struct SendOptions {
   std::string base;  // snapshot id DR holds as a point; "" = full
   std::string id;    // new snapshot id; "" = from the clock
   bool allowEmpty = false;
+  // Tests: called with "digested" (after the digest, before the snapshot) and "snapshotted".
+  std::function<void(std::string_view phase)> hook;
 };
 
 struct SendReport {
@@ -43,6 +53,7 @@ struct SendReport {
   uint64_t allocatedBytes = 0;  // written bytes of all files in the new snapshot
   uint64_t streamBytes = 0;     // bytes written to the output
   uint64_t skipped = 0;         // special files not copied
+  std::string sourceDigest;     // the live directory's digest taken before the snapshot
 };
 
 [[nodiscard]] Result<SendReport> send(const SendOptions& opts, int outFd);
