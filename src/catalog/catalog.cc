@@ -606,4 +606,35 @@ Json drActiveJson(const std::optional<DrActiveRecord>& r) {
               {"message", drActiveMessage(*r)}};
 }
 
+Status Catalog::addRunItems(std::int64_t runId, const std::vector<RunItem>& items) {
+  std::lock_guard lock(mu_);
+  return inTransaction(db_, "recording run items", [&]() -> Status {
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO run_items (run_id, key, result, detail_json) VALUES (?, ?, ?, "
+           "?)");
+    for (const auto& it : items) {
+      s.bind(runId).bind(it.key).bind(it.result).bind(it.detailJson);
+      OCPVDR_TRY(s.run("recording run item"));
+    }
+    return Status::success();
+  });
+}
+
+Status Catalog::markReplicasCurrent(const std::vector<std::string>& pvs, SystemTime dataTime,
+                                    SystemTime at) {
+  std::lock_guard lock(mu_);
+  return inTransaction(db_, "recording unchanged replicas", [&]() -> Status {
+    Stmt s(db_,
+           "UPDATE replicas SET last_success_ms = max(coalesce(last_success_ms, 0), ?), "
+           "last_sync_end_ms = ?, result = 'unchanged', error_kind = '', error_message = '' "
+           "WHERE pv = ? AND state = 'active'");
+    const std::optional<SystemTime> data = dataTime, end = at;
+    for (const auto& pv : pvs) {
+      s.bind(data).bind(end).bind(pv);
+      OCPVDR_TRY(s.run("recording unchanged replica " + pv));
+    }
+    return Status::success();
+  });
+}
+
 }  // namespace ocpvdr::catalog

@@ -62,6 +62,7 @@ void ReconcileReport::computeTotals() {
     if (r.failed) ++t.failed;
     if (r.status == "synced") ++t.synced;
     if (r.status == "unchanged") ++t.unchanged;
+    if (r.status == "unchanged" && r.checkedBy == "manifest") ++t.unchangedByManifest;
     if (r.status == "not-replicable") ++t.notReplicable;
     if (r.neverSynced && r.status != "not-replicable") ++t.neverSynced;
     if (r.rpoExceeded && r.status != "not-replicable") ++t.rpoExceeded;
@@ -156,6 +157,7 @@ Json totalsJson(const ReconcileTotals& t) {
   return Json{{"selected", t.selected},
               {"synced", t.synced},
               {"unchanged", t.unchanged},
+              {"unchanged_by_manifest", t.unchangedByManifest},
               {"failed", t.failed},
               {"not_replicable", t.notReplicable},
               {"never_synced", t.neverSynced},
@@ -182,6 +184,7 @@ Json ReconcileReport::toJson() const {
   for (const auto& r : pvs) {
     rows.push_back(Json{{"pv", r.pv},
                         {"status", r.status},
+                        {"checked_by", r.checkedBy.empty() ? Json(nullptr) : Json(r.checkedBy)},
                         {"failed", r.failed},
                         {"error", r.errorKind.empty() && r.errorMessage.empty()
                                       ? Json(nullptr)
@@ -198,6 +201,14 @@ Json ReconcileReport::toJson() const {
                         {"never_synced", r.neverSynced}});
   }
   j["pvs"] = rows;
+  j["manifest"] = Json{{"ran", manifest.ran},
+                       {"roots", manifest.roots},
+                       {"sessions_failed", manifest.sessionsFailed},
+                       {"checked", manifest.checked},
+                       {"unchanged", manifest.unchanged},
+                       {"cycles", manifest.cycles},
+                       {"duration_ms", manifest.duration.count()},
+                       {"errors", manifest.errors}};
   Json snaps = Json::array();
   for (const auto& s : snapshots)
     snaps.push_back(Json{{"snapshot", s.snapshot},
@@ -276,9 +287,18 @@ std::string ReconcileReport::toMarkdown() const {
   if (!err.is_null()) md << "- Error: " << err["message"].get<std::string>() << "\n";
   md << "- RPO target: " << humanAge(rpoTarget) << "; delete policy: " << deletePolicy << "\n";
   md << "- PVs: " << totals.selected << " selected, " << totals.synced << " synced, "
-     << totals.unchanged << " unchanged, " << totals.failed << " failed, " << totals.notReplicable
-     << " not replicable, " << totals.neverSynced << " never synced, " << totals.rpoExceeded
-     << " over the RPO target; " << humanBytes(totals.bytes) << " transferred\n";
+     << totals.unchanged << " unchanged (" << totals.unchangedByManifest << " by the manifest), "
+     << totals.failed << " failed, " << totals.notReplicable << " not replicable, "
+     << totals.neverSynced << " never synced, " << totals.rpoExceeded << " over the RPO target; "
+     << humanBytes(totals.bytes) << " transferred\n";
+  if (manifest.ran)
+    md << "- Manifest: " << manifest.checked << " extent-mover PV(s) in " << manifest.roots
+       << " export root(s), " << manifest.unchanged << " unchanged without a cycle, "
+       << manifest.cycles << " cycle(s), " << durationText(manifest.duration)
+       << (manifest.sessionsFailed > 0
+               ? "; " + std::to_string(manifest.sessionsFailed) + " session(s) failed"
+               : std::string())
+       << "\n";
   md << "- Snapshots: " << totals.snapshots << " checked, " << totals.snapshotsFailed
      << " failed\n";
   md << "- Orphans: " << totals.orphans << " PV(s), " << totals.orphanSnapshots
@@ -297,8 +317,9 @@ std::string ReconcileReport::toMarkdown() const {
   md << "| PV | status | last success | bytes | duration | current RPO | error |\n";
   md << "|---|---|---|---|---|---|---|\n";
   for (const auto& r : pvs)
-    md << "| " << markdownCell(r.pv) << " | " << (r.failed ? "**" + r.status + "**" : r.status)
-       << " | " << timeOrDash(r.lastSuccess) << " | " << humanBytes(r.bytes) << " | "
+    md << "| " << markdownCell(r.pv) << " | "
+       << (r.failed ? "**" + r.statusText() + "**" : r.statusText()) << " | "
+       << timeOrDash(r.lastSuccess) << " | " << humanBytes(r.bytes) << " | "
        << durationText(r.duration) << " | " << rpoText(r)
        << (r.rpoExceeded && r.status != "not-replicable" ? " ⚠" : "") << " | "
        << markdownCell(r.errorMessage) << " |\n";
@@ -401,7 +422,7 @@ std::string ReconcileReport::toHtml() const {
           : stale  ? " stale"
                    : "")
       << "\" data-pv=\"" << e(r.pv) << "\"><td class=\"nw\">" << e(r.pv)
-      << "</td><td class=\"st st-" << e(r.status) << "\">" << e(r.status)
+      << "</td><td class=\"st st-" << e(r.status) << "\">" << e(r.statusText())
       << "</td><td class=\"nw\">" << e(timeOrDash(r.lastSyncEnd)) << "</td><td class=\"nw\">"
       << e(timeOrDash(r.lastSuccess)) << "</td><td class=\"num\">" << e(humanBytes(r.bytes))
       << "</td><td class=\"num\">" << e(durationText(r.duration)) << "</td><td class=\"num\">"

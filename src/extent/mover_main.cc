@@ -18,7 +18,8 @@
 //       --stdin reads more NAME[=DIR] lines from stdin (thousands of PVs exceed a command line);
 //       no PV given: every directory directly under R.
 //   ocpv-dr-mover version
-//       "ocpv-dr-mover <version> stream <n>", compared by DR before it trusts the remote side.
+//       "ocpv-dr-mover <version> stream <n> manifest <digest format>", compared by DR before it
+//       trusts the remote side.
 // Exit codes: 0 ok, the error kind's code otherwise (core/result.h), 97 a path guard refused.
 // No shared-library dependency (linked -static), so it runs on a stock RHEL NFS server.
 #include <sys/stat.h>
@@ -241,7 +242,9 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   std::string cmd = argv[1];
   if (cmd == "version") {
-    std::printf("ocpv-dr-mover %s stream %u\n", OCPVDR_VERSION, kStreamVersion);
+    // The manifest's digest format is part of what DR compares: a mover without it is replaced.
+    std::printf("ocpv-dr-mover %s stream %u manifest %s\n", OCPVDR_VERSION, kStreamVersion,
+                kDigestVersion);
     return 0;
   }
   if (cmd == "send") return cmdSend(argc, argv);

@@ -37,7 +37,9 @@
 // serialises the same key); ssh connections are shared through ControlMaster sockets.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -45,6 +47,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "config/config.h"
@@ -119,6 +122,20 @@ class Replicator {
   Trash& trash() { return trash_; }
   [[nodiscard]] Result<TrashEntry> restoreFromTrash(std::string_view id);
 
+  // The reconcile's cheap full pass (issue 16; replicator_manifest.cc). extentSource: where the
+  // extent mover would read this PV at the primary — empty when it is not replicable here or
+  // replication.mover picks rsync for it (auto: both export roots probed, once per process).
+  struct ExtentSource {
+    std::string pv, primaryRoot, primaryDir, drDir;
+  };
+  [[nodiscard]] Result<std::optional<ExtentSource>> extentSource(const Json& pv);
+  // ONE `ocpv-dr-mover manifest` session for PVs of one primary export root: per PV whose line
+  // is "ok", its digest (extent/manifest.h). A PV missing from the map has no usable digest.
+  [[nodiscard]] Result<std::map<std::string, std::string>> primaryManifest(
+      const std::string& root, const std::vector<ExtentSource>& pvs, std::stop_token stop = {});
+  // Extent cycles started by this Replicator (sender sessions), for tests and metrics.
+  std::uint64_t extentCycles() const { return extentCycles_.load(); }
+
   // Ends the shared ssh master connection (tests, shutdown). Harmless when there is none.
   void closeConnections();
 
@@ -190,6 +207,7 @@ class Replicator {
   std::mutex moverMu_;
   bool moverReady_ = false;                    // the primary has our ocpv-dr-mover
   std::map<std::string, std::string> probes_;  // "primary:<root>" / "dr:<root>" → why not
+  std::atomic<std::uint64_t> extentCycles_{0};
   std::once_flag versionOnce_;
   Status versionStatus_;
 };

@@ -243,6 +243,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   PipeApplyResult res;
   for (int attempt = 0; attempt < 2; ++attempt) {
     t.ran = true;
+    ++extentCycles_;
     res = pipeIntoApply(senderArgv(base), ao, timeout, t.stop);
     // DR lost the base the primary was asked to diff against: ask again for a full stream.
     if (!res.applied.ok() && res.applied.error().kind == ErrorKind::NotFound && !base.empty() &&
@@ -286,6 +287,7 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
   row.streamBytes = static_cast<std::int64_t>(t.applied.streamBytes);
   row.primaryReadBytes = std::max<std::int64_t>(0, t.primaryReadBytes);
   row.drReadBytes = static_cast<std::int64_t>(t.drReadBytes);
+  if (auto d = t.sent.find("source_digest"); d != t.sent.end()) row.sourceDigest = d->second;
   if (Status s = points.add(row); !s.ok())
     return s.error().wrap("recording point " + row.pointId + " in the catalog");
   const uint64_t read0 = extent::storageReadBytes();
