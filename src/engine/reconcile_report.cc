@@ -201,14 +201,6 @@ Json ReconcileReport::toJson() const {
                         {"never_synced", r.neverSynced}});
   }
   j["pvs"] = rows;
-  j["manifest"] = Json{{"ran", manifest.ran},
-                       {"roots", manifest.roots},
-                       {"sessions_failed", manifest.sessionsFailed},
-                       {"checked", manifest.checked},
-                       {"unchanged", manifest.unchanged},
-                       {"cycles", manifest.cycles},
-                       {"duration_ms", manifest.duration.count()},
-                       {"errors", manifest.errors}};
   Json snaps = Json::array();
   for (const auto& s : snapshots)
     snaps.push_back(Json{{"snapshot", s.snapshot},
@@ -240,10 +232,19 @@ Json ReconcileReport::toJson() const {
 }
 
 Json ReconcileReport::summary() const {
+  // The summary goes into the catalog's run row and every notify POST: its name lists are
+  // bounded (the full report lists every PV); "names_omitted" says how many were left out.
+  constexpr std::size_t kMaxNames = 100;
+  std::size_t omitted = 0;
   auto names = [&](auto pred) {
     Json a = Json::array();
     for (const auto& r : pvs)
-      if (pred(r)) a.push_back(r.pv);
+      if (pred(r)) {
+        if (a.size() < kMaxNames)
+          a.push_back(r.pv);
+        else
+          ++omitted;
+      }
     return a;
   };
   Json orphanNames = Json::array();
@@ -274,6 +275,15 @@ Json ReconcileReport::summary() const {
       {"reports", filesJson(files)},
       {"notify", notify},
       {"dr_active", drActive},
+      {"names_omitted", omitted},
+      {"manifest", Json{{"ran", manifest.ran},
+                        {"roots", manifest.roots},
+                        {"sessions_failed", manifest.sessionsFailed},
+                        {"checked", manifest.checked},
+                        {"unchanged", manifest.unchanged},
+                        {"cycles", manifest.cycles},
+                        {"duration_ms", manifest.duration.count()},
+                        {"errors", manifest.errors}}},
   };
 }
 
