@@ -132,21 +132,34 @@ int env(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, nullptr);
 
-  auto created = testing::NetnsHosts::create();
-  if (!created.ok()) {
-    std::cerr << "reconcile_bench: " << created.error().describe() << "\n";
-    return 1;
-  }
-  auto& hosts = **created;
-  std::unique_ptr<LoopXfs> primaryFs, drFs;  // unmounted before the hosts' directory goes
+  // With --xfs-gib the exports are mounted BEFORE the hosts start: each host's sshd runs in its own
+  // mount namespace (ip netns exec), which sees only the mounts that existed when it started.
+  struct DirGuard {
+    std::string dir;
+    ~DirGuard() {
+      if (!dir.empty()) fs::remove_all(dir);
+    }
+  } ownDir;
+  std::unique_ptr<LoopXfs> primaryFs, drFs;  // unmounted after the hosts are gone
+  testing::NetnsOptions no;
   if (xfsGib > 0) {
-    primaryFs = std::make_unique<LoopXfs>(hosts.primary().exportDir, xfsGib, "primary");
-    drFs = std::make_unique<LoopXfs>(hosts.dr().exportDir, xfsGib + xfsGib / 2, "dr");
+    std::string tmpl = "/tmp/ocpvdr-bench-reconcile-hosts-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return 1;
+    ownDir.dir = no.dir = tmpl;
+    primaryFs =
+        std::make_unique<LoopXfs>(fs::path(tmpl) / "primary/srv/nfs/ocp", xfsGib, "primary");
+    drFs = std::make_unique<LoopXfs>(fs::path(tmpl) / "dr/srv/nfs/ocp", xfsGib + xfsGib / 2, "dr");
     if (!primaryFs->ok() || !drFs->ok()) {
       std::cerr << "reconcile_bench: cannot make the XFS exports\n";
       return 1;
     }
   }
+  auto created = testing::NetnsHosts::create(no);
+  if (!created.ok()) {
+    std::cerr << "reconcile_bench: " << created.error().describe() << "\n";
+    return 1;
+  }
+  auto& hosts = **created;
   testing::KubeSimOptions ko;
   ko.listen = hosts.bridgeIp() + ":0";
   ko.compactionWindow = 10000;
