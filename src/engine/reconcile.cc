@@ -335,6 +335,18 @@ void Reconciler::manifestPass(Run& r) {
   const SteadyTime t0 = clock_.monotonic();
   using Source = replication::Replicator::ExtentSource;
   std::map<std::string, std::vector<Source>> byRoot;  // primary export root → its PVs
+  {
+    // The once-per-process questions (mover version, root probes) in one session, not one each.
+    std::set<std::string> roots;
+    for (const auto& k : r.keys) {
+      if (k.object.kind != "PersistentVolume") continue;
+      auto info = replication::describePv(k.object.object);
+      if (!info.ok() || !info->nfs) continue;
+      auto p = replication::mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
+      if (p.ok()) roots.insert(p->primaryRoot);
+    }
+    replicator_.preflightPrimary({roots.begin(), roots.end()});
+  }
   for (const auto& k : r.keys) {
     if (k.object.kind != "PersistentVolume") continue;
     auto src = replicator_.extentSource(k.object.object);

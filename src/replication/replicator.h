@@ -129,6 +129,11 @@ class Replicator {
     std::string pv, primaryRoot, primaryDir, drDir;
   };
   [[nodiscard]] Result<std::optional<ExtentSource>> extentSource(const Json& pv);
+  // Asks the primary, in ONE ssh session, what extentSource would otherwise ask once per process
+  // in a session each: our ocpv-dr-mover's version and the reflink probe of every given export
+  // root; the answers seed the same caches. Nothing is seeded when the version differs (the
+  // normal path then installs the mover). A failure only costs the sessions it meant to save.
+  void preflightPrimary(const std::vector<std::string>& primaryRoots);
   // ONE `ocpv-dr-mover manifest` session for PVs of one primary export root: per PV whose line
   // is "ok", its digest (extent/manifest.h). A PV missing from the map has no usable digest.
   [[nodiscard]] Result<std::map<std::string, std::string>> primaryManifest(

@@ -17,6 +17,57 @@ Result<std::optional<Replicator::ExtentSource>> Replicator::extentSource(const J
       ExtentSource{info.name, p.primaryRoot, p.primaryHostPath, p.drHostPath}};
 }
 
+void Replicator::preflightPrimary(const std::vector<std::string>& primaryRoots) {
+  if (cfg_.replication.mover == config::MoverKind::Rsync ||
+      cfg_.replication.transport == config::Transport::Local)
+    return;
+  std::vector<std::string> roots;
+  {
+    std::lock_guard<std::mutex> g(moverMu_);
+    for (const auto& r : primaryRoots)
+      if (!probes_.count("primary:" + r)) roots.push_back(r);
+    if (moverReady_ && roots.empty()) return;
+  }
+  ProcessSpec v;
+  v.argv = {localMoverPath(), "version"};
+  v.timeout = std::chrono::seconds(10);
+  auto lv = runner_.run(v);
+  if (!lv.ok() || !lv->success()) return;
+  const std::string want = lv->out.substr(0, lv->out.find('\n'));
+  if (!ssh_.validate().ok()) return;
+  if (ssh_.multiplexing() && !ensureControlDir(ssh_.controlDir()).ok()) return;
+  const std::string m = shellQuote(cfg_.replication.moverPath);
+  std::string cmd = m + " version";
+  for (const auto& r : roots) cmd += " && " + m + " probe --root " + shellQuote(r);
+  ProcessSpec p;
+  p.argv = ssh_.remoteArgv(cmd);
+  p.timeout = std::chrono::seconds(30);
+  auto got = runner_.run(p);
+  if (!got.ok()) return;
+  std::vector<std::string> lines;
+  for (size_t pos = 0; pos < got->out.size();) {
+    size_t nl = got->out.find('\n', pos);
+    lines.push_back(got->out.substr(pos, nl == std::string::npos ? nl : nl - pos));
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  if (lines.empty() || lines.front() != want) return;  // missing or another version
+  std::lock_guard<std::mutex> g(moverMu_);
+  moverReady_ = true;
+  // One line per probe that ran, in order (`&&` stops at a probe that could not run).
+  for (size_t i = 0; i < roots.size() && i + 1 < lines.size(); ++i) {
+    const std::string& line = lines[i + 1];
+    auto f = moverFields(line, "OCPVDR-MOVER probe");
+    if (f.empty()) break;
+    std::string why;
+    if (f["reflink"] != "yes") {
+      auto k = line.find("reflink=no ");
+      why = k == std::string::npos ? "probe said: " + line : line.substr(k + 11);
+    }
+    probes_["primary:" + roots[i]] = why;
+  }
+}
+
 Result<std::map<std::string, std::string>> Replicator::primaryManifest(
     const std::string& root, const std::vector<ExtentSource>& pvs, std::stop_token stop) {
   std::map<std::string, std::string> digests;
