@@ -392,15 +392,18 @@ void Reconciler::manifestPass(Run& r) {
       log::warn("reconcile: manifest failed", {{"root", root}, {"error", digests.error().message}});
       continue;
     }
-    std::vector<std::string> same;
+    std::vector<catalog::Catalog::ReplicaSeen> same;
     for (const auto& s : sources)
-      if (current(s, *digests)) same.push_back(s.pv);
-    if (Status st = catalog_.markReplicasCurrent(same, started, clock_.now()); !st.ok()) {
+      if (current(s, *digests)) same.push_back({s.pv, replicaOf[s.pv]->lastSyncEnd});
+    // Only rows no sync touched since they were read are marked (and skipped): a PV serve synced
+    // meanwhile goes to the queue like any other.
+    auto marked = catalog_.markReplicasCurrent(same, started, clock_.now());
+    if (!marked.ok()) {
       r.rep.notes.push_back("manifest of " + root + ": could not record the unchanged PVs (" +
-                            st.error().message + "); they get cycles");
+                            marked.error().message + "); they get cycles");
       continue;
     }
-    skipped.insert(same.begin(), same.end());
+    skipped.insert(marked->begin(), marked->end());
   }
   // The skipped PVs leave the queue; their rows are settled here.
   std::vector<PassKey> rest;
