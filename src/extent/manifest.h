@@ -65,7 +65,7 @@ struct ManifestItem {
 [[nodiscard]] Status writeManifest(const std::string& root, std::vector<ManifestItem> items,
                                    std::FILE* out);
 
-// DR side: the fields of one manifest line (empty map when the line is not one).
+// DR side: the fields of one manifest line; false when the line is not one.
 struct ManifestLine {
   std::string pv, state, digest, why;
   bool end = false;
