@@ -1,12 +1,16 @@
 // reconcile_bench: the two helpers of bench/reconcile/run.
 //
 //   reconcile_bench env ENV_FILE [--pvs N] [--files N] [--file-size BYTES] [--images N]
-//                                [--image-size BYTES]
+//                                [--image-size BYTES] [--xfs-gib G --mover-local PATH]
 //     Brings up the network-namespace ssh hosts of the tests (primary-nfs, dr-nfs) and kube-sim on
 //     the test bridge, writes the data (N PV directories of small files, plus sparse VM disk
 //     images), creates one PersistentVolume per directory in kube-sim, writes an ocpv-dr config
 //     (JSON, which is YAML) and a shell env file, prints "ready" and keeps everything up until
 //     stdin reaches EOF (or SIGTERM/SIGINT); then tears it all down.
+//     --xfs-gib G (issue 16): each site's export directory is a loop-mounted XFS (reflink) of G GiB
+//     (sparse images under /var/tmp, removed at teardown) and the config selects the extent mover
+//     (replication.mover: extent; ocpv-dr-mover from --mover-local, installed by ocpv-dr on the
+//     primary under the hosts' directory).
 //
 //   reconcile_bench load --url URL --token T --rate R --seconds S --pvs N --images M [--keys K]
 //     POSTs R events/s for S seconds to `ocpv-dr serve` (MODIFIED events round-robin over the
@@ -21,10 +25,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <regex>
 #include <thread>
@@ -82,6 +88,30 @@ void writeRandom(const fs::path& p, std::size_t size, std::mt19937_64& rng) {
   std::ofstream(p, std::ios::binary).write(buf.data(), static_cast<std::streamsize>(size));
 }
 
+// A loop-mounted XFS over a directory for the benchmark's life (umount, losetup -d, rm at the end).
+class LoopXfs {
+ public:
+  LoopXfs(const fs::path& mountOn, long long gib, const std::string& tag) : dir_(mountOn) {
+    image_ = "/var/tmp/ocpvdr-bench-reconcile-" + std::to_string(::getpid()) + "-" + tag + ".img";
+    std::string cmd = "truncate -s " + std::to_string(gib) + "G " + image_ +
+                      " && mkfs.xfs -q -f -m reflink=1 " + image_ + " && mkdir -p " +
+                      dir_.string() + " && mount -o loop " + image_ + " " + dir_.string();
+    ok_ = std::system(cmd.c_str()) == 0;
+  }
+  ~LoopXfs() {
+    std::string cmd = "umount " + dir_.string() + " 2>/dev/null || umount -l " + dir_.string() +
+                      "; rm -f " + image_;
+    if (std::system(cmd.c_str()) != 0)
+      std::cerr << "reconcile_bench: cleanup of " << image_ << " failed\n";
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  fs::path dir_;
+  std::string image_;
+  bool ok_ = false;
+};
+
 int env(int argc, char** argv) {
   if (argc < 3) {
     std::cerr << "usage: reconcile_bench env ENV_FILE [--pvs N] ...\n";
@@ -93,6 +123,7 @@ int env(int argc, char** argv) {
   const auto fileSize = static_cast<std::size_t>(argInt(a, "--file-size", 4096));
   const int images = static_cast<int>(argInt(a, "--images", 10));
   const auto imageSize = static_cast<std::uintmax_t>(argInt(a, "--image-size", 1LL << 30));
+  const long long xfsGib = argInt(a, "--xfs-gib", 0);
 
   sigset_t set;
   sigemptyset(&set);
@@ -101,7 +132,29 @@ int env(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   sigprocmask(SIG_BLOCK, &set, nullptr);
 
-  auto created = testing::NetnsHosts::create();
+  // With --xfs-gib the exports are mounted BEFORE the hosts start: each host's sshd runs in its own
+  // mount namespace (ip netns exec), which sees only the mounts that existed when it started.
+  struct DirGuard {
+    std::string dir;
+    ~DirGuard() {
+      if (!dir.empty()) fs::remove_all(dir);
+    }
+  } ownDir;
+  std::unique_ptr<LoopXfs> primaryFs, drFs;  // unmounted after the hosts are gone
+  testing::NetnsOptions no;
+  if (xfsGib > 0) {
+    std::string tmpl = "/tmp/ocpvdr-bench-reconcile-hosts-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return 1;
+    ownDir.dir = no.dir = tmpl;
+    primaryFs =
+        std::make_unique<LoopXfs>(fs::path(tmpl) / "primary/srv/nfs/ocp", xfsGib, "primary");
+    drFs = std::make_unique<LoopXfs>(fs::path(tmpl) / "dr/srv/nfs/ocp", xfsGib + xfsGib / 2, "dr");
+    if (!primaryFs->ok() || !drFs->ok()) {
+      std::cerr << "reconcile_bench: cannot make the XFS exports\n";
+      return 1;
+    }
+  }
+  auto created = testing::NetnsHosts::create(no);
   if (!created.ok()) {
     std::cerr << "reconcile_bench: " << created.error().describe() << "\n";
     return 1;
@@ -155,6 +208,11 @@ int env(int argc, char** argv) {
   std::ofstream(token) << "bench-t0ken\n";
   cfg.server.tokenFile = token.string();
   cfg.schedule.enabled = false;
+  if (xfsGib > 0) {
+    cfg.replication.mover = config::MoverKind::Extent;
+    cfg.replication.moverLocalPath = a.count("--mover-local") ? a["--mover-local"] : "";
+    cfg.replication.moverPath = (hosts.dir() / "libexec/ocpv-dr-mover").string();
+  }
   const fs::path configPath = hosts.dir() / "config.json";
   std::ofstream(configPath) << config::toJson(cfg).dump(2);
 

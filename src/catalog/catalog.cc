@@ -606,4 +606,40 @@ Json drActiveJson(const std::optional<DrActiveRecord>& r) {
               {"message", drActiveMessage(*r)}};
 }
 
+Status Catalog::addRunItems(std::int64_t runId, const std::vector<RunItem>& items) {
+  std::lock_guard lock(mu_);
+  return inTransaction(db_, "recording run items", [&]() -> Status {
+    Stmt s(db_,
+           "INSERT OR REPLACE INTO run_items (run_id, key, result, detail_json) VALUES (?, ?, ?, "
+           "?)");
+    for (const auto& it : items) {
+      s.bind(runId).bind(it.key).bind(it.result).bind(it.detailJson);
+      OCPVDR_TRY(s.run("recording run item"));
+    }
+    return Status::success();
+  });
+}
+
+Result<std::vector<std::string>> Catalog::markReplicasCurrent(const std::vector<ReplicaSeen>& pvs,
+                                                              SystemTime dataTime, SystemTime at) {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> updated;
+  Status st = inTransaction(db_, "recording unchanged replicas", [&]() -> Status {
+    Stmt s(db_,
+           "UPDATE replicas SET last_success_ms = max(coalesce(last_success_ms, 0), ?), "
+           "last_sync_end_ms = ?, result = 'unchanged' "
+           "WHERE pv = ? AND state = 'active' AND error_kind = '' "
+           "AND coalesce(last_sync_end_ms, -1) = coalesce(?, -1)");
+    const std::optional<SystemTime> data = dataTime, end = at;
+    for (const auto& p : pvs) {
+      s.bind(data).bind(end).bind(p.pv).bind(p.lastSyncEnd);
+      OCPVDR_TRY(s.run("recording unchanged replica " + p.pv));
+      if (sqlite3_changes(db_) > 0) updated.push_back(p.pv);
+    }
+    return Status::success();
+  });
+  if (!st.ok()) return st.error();
+  return updated;
+}
+
 }  // namespace ocpvdr::catalog

@@ -167,6 +167,23 @@ class Catalog {
   [[nodiscard]] Status addRunItem(std::int64_t runId, std::string_view key, std::string_view result,
                                   std::string_view detailJson);
   [[nodiscard]] Result<std::vector<RunRecord>> runs(int limit = 50);
+  // The same for many items in one transaction (a pass over thousands of PVs).
+  struct RunItem {
+    std::string key, result, detailJson;
+  };
+  [[nodiscard]] Status addRunItems(std::int64_t runId, const std::vector<RunItem>& items);
+  // The reconcile's full pass found these replicas unchanged since their newest point (manifest
+  // digest equal): DR holds what the primary holds as of `dataTime` (the manifest's start). One
+  // transaction: last_success = max(last_success, dataTime), last_sync_end = at, result
+  // "unchanged" — only for rows still active, without an error, and whose last sync end is still
+  // the one the pass read (a sync that ran meanwhile, serve's, keeps its own record). Returns the
+  // PVs whose rows were updated.
+  struct ReplicaSeen {
+    std::string pv;
+    std::optional<SystemTime> lastSyncEnd;  // as the pass read it
+  };
+  [[nodiscard]] Result<std::vector<std::string>> markReplicasCurrent(
+      const std::vector<ReplicaSeen>& pvs, SystemTime dataTime, SystemTime at);
 
   // DR active (see DrActiveRecord). set: inserts the row and journals a "dr-active" action in one
   // transaction; the same run again is a no-op (resume); another run holding it is a Conflict.

@@ -167,7 +167,11 @@ CREATE TABLE recovery_points (
 );
 CREATE INDEX recovery_points_time ON recovery_points (pv, data_time_ns);
 )sql"},
-      // Append new steps here: {5, "what it adds", R"sql(...)sql"},
+      {5, "the digest of a point's source directory (the cheap full pass, issue 16)",
+       R"sql(
+ALTER TABLE recovery_points ADD COLUMN source_digest TEXT NOT NULL DEFAULT '';
+)sql"},
+      // Append new steps here: {6, "what it adds", R"sql(...)sql"},
   };
   return kSteps;
 }

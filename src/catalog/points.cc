@@ -13,7 +13,8 @@ constexpr std::string_view kComponent = "catalog points";
 
 constexpr std::string_view kColumns =
     "pv, point_id, base_id, data_time_ns, created_at_ms, path, mover, consistency, group_name, "
-    "freeze_ms, entries, data_bytes, stream_bytes, primary_read_bytes, dr_read_bytes";
+    "freeze_ms, entries, data_bytes, stream_bytes, primary_read_bytes, dr_read_bytes, "
+    "source_digest";
 
 PointRecord readRow(const sqlite::Stmt& s) {
   PointRecord p;
@@ -32,6 +33,7 @@ PointRecord readRow(const sqlite::Stmt& s) {
   p.streamBytes = s.i64(12);
   p.primaryReadBytes = s.i64(13);
   p.drReadBytes = s.i64(14);
+  p.sourceDigest = s.text(15);
   return p;
 }
 
@@ -46,13 +48,13 @@ Status PointStore::add(const PointRecord& p) {
     sqlite::Stmt s(
         db,
         "INSERT INTO recovery_points (" + std::string(kColumns) +
-            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         kComponent);
     OCPVDR_TRY(s.checkPrepared("preparing insert of point " + p.pointId));
     s.bind(p.pv).bind(p.pointId).bind(p.baseId).bind(p.dataTimeNs).bind(toMillis(p.createdAt));
     s.bind(p.path).bind(p.mover).bind(p.consistency).bind(p.group).bind(p.freezeMs);
     s.bind(p.entries).bind(p.dataBytes).bind(p.streamBytes).bind(p.primaryReadBytes);
-    s.bind(p.drReadBytes);
+    s.bind(p.drReadBytes).bind(p.sourceDigest);
     int rc = s.step();
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
       return conflictError("recovery point " + p.pointId + " of PV " + p.pv +
@@ -110,6 +112,23 @@ Result<std::optional<PointRecord>> PointStore::latestAtOrBefore(std::string_view
   if (pv.empty()) return invalidError("catalog points: a point by time is looked up by PV");
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
   return first(query("AND ?2 IS NOT NULL AND data_time_ns <= ?3", pv, "", ns, 1));
+}
+
+Result<std::map<std::string, PointStore::Newest>> PointStore::newestByPv() {
+  return catalog_.withConnection([&](sqlite3* db) -> Result<std::map<std::string, Newest>> {
+    // SQLite's bare columns beside max() come from the row holding the maximum.
+    sqlite::Stmt s(db,
+                   "SELECT pv, point_id, source_digest, max(data_time_ns) FROM recovery_points "
+                   "GROUP BY pv",
+                   kComponent);
+    OCPVDR_TRY(s.checkPrepared("preparing the newest points query"));
+    std::map<std::string, Newest> out;
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW)
+      out.emplace(s.text(0), Newest{s.text(1), s.i64(3), s.text(2)});
+    if (rc != SQLITE_DONE) return s.error(rc, "reading the newest recovery points");
+    return out;
+  });
 }
 
 Status PointStore::remove(std::string_view pv, std::string_view pointId) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,10 @@ struct PointRecord {
   std::int64_t dataBytes = 0;    // bytes written from the stream
   std::int64_t streamBytes = 0;  // bytes on the wire
   std::int64_t primaryReadBytes = 0, drReadBytes = 0;  // bytes read at each end (when measured)
+  // The digest of the live PV directory the sender took just before this point's snapshot
+  // (extent/manifest.h; migration 5); "" when unknown. The reconcile's full pass skips a PV whose
+  // manifest digest equals its newest point's.
+  std::string sourceDigest;
 
   SystemTime dataTime() const;
 };
@@ -58,6 +63,14 @@ class PointStore {
   // The newest point whose data time is at or before `at` ("the last good state before").
   [[nodiscard]] Result<std::optional<PointRecord>> latestAtOrBefore(std::string_view pv,
                                                                     SystemTime at);
+  // Per PV, its newest point (by data time): id, data time and source digest — one query for
+  // every PV (the full pass asks for thousands at once).
+  struct Newest {
+    std::string pointId;
+    std::int64_t dataTimeNs = 0;
+    std::string sourceDigest;
+  };
+  [[nodiscard]] Result<std::map<std::string, Newest>> newestByPv();
   // NotFound when the row does not exist.
   [[nodiscard]] Status remove(std::string_view pv, std::string_view pointId);
 

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "catalog/points.h"
 #include "core/log.h"
 #include "core/paths.h"
 #include "engine/key_workers.h"
@@ -100,9 +101,10 @@ void snapshotRowFrom(SnapshotRow& s, const KeyOutcome* out) {
 
 PvRow pvRowFrom(const std::string& pv, const KeyOutcome* out) {
   PvRow row;
-  if (out != nullptr && out->report)
+  if (out != nullptr && out->report) {
     row = rowFrom(*out->report);
-  else
+    row.checkedBy = "sync";
+  } else
     failRow(row.status, row.failed, row.errorKind, row.errorMessage, out);
   if (row.pv.empty()) row.pv = pv;
   return row;
@@ -132,11 +134,12 @@ ReconcileReport Reconciler::run(const ReconcileOptions& opts) {
   checkDrActive(r);
   findSharedPaths(r);
   planRows(r);        // rows settled before any sync (invalid, not NFS, refused)
-  syncKeys(r);        // 2. through the work queue
-  readRpo(r);         // 3. what the catalog now says
-  sweepPvOrphans(r);  // 4./5. orphans behind the breaker
+  manifestPass(r);    // 2. extent-mover PVs whose digest is unchanged leave the queue
+  syncKeys(r);        // 3. through the work queue
+  readRpo(r);         // 4. what the catalog now says
+  sweepPvOrphans(r);  // 5./6. orphans behind the breaker
   sweepSnapshotOrphans(r);
-  listUntracked(r);  // 6.
+  listUntracked(r);  // 7.
   finish(r);
   return std::move(r.rep);
 }
@@ -320,6 +323,121 @@ void Reconciler::planRows(Run& r) {
     r.snapshotRowOf[key] = i;
     r.keys.push_back({key, KeyObject{"VolumeSnapshot", "", r.snaps[i]}});
   }
+}
+
+// 2. The cheap full pass (reconcile.h). Never makes a PV skip on doubt: any failure here leaves
+// the PV in the queue, where it gets the cycle it would have had without the manifest.
+void Reconciler::manifestPass(Run& r) {
+  auto& m = r.rep.manifest;
+  if (!r.opts.useManifest || cfg_.replication.mover == config::MoverKind::Rsync ||
+      r.opts.stop.stop_requested())
+    return;
+  const SteadyTime t0 = clock_.monotonic();
+  using Source = replication::Replicator::ExtentSource;
+  std::map<std::string, std::vector<Source>> byRoot;  // primary export root → its PVs
+  {
+    // The once-per-process questions (mover version, root probes) in one session, not one each.
+    std::set<std::string> roots;
+    for (const auto& k : r.keys) {
+      if (k.object.kind != "PersistentVolume") continue;
+      auto info = replication::describePv(k.object.object);
+      if (!info.ok() || !info->nfs) continue;
+      auto p = replication::mapVolume(cfg_, info->nfs->server, info->nfs->exportPath);
+      if (p.ok()) roots.insert(p->primaryRoot);
+    }
+    replicator_.preflightPrimary({roots.begin(), roots.end()});
+  }
+  for (const auto& k : r.keys) {
+    if (k.object.kind != "PersistentVolume") continue;
+    auto src = replicator_.extentSource(k.object.object);
+    if (src.ok() && src->has_value()) byRoot[(*src)->primaryRoot].push_back(std::move(**src));
+  }
+  if (byRoot.empty()) return;
+  m.ran = true;
+  // The records to compare with, read once for every PV (thousands: no query per PV).
+  catalog::PointStore points(catalog_);
+  auto newest = points.newestByPv();
+  auto rows = catalog_.replicas();
+  if (!newest.ok() || !rows.ok()) {
+    r.rep.notes.push_back("manifest skipped, every PV synced: cannot read the catalog (" +
+                          (newest.ok() ? rows.error() : newest.error()).message + ")");
+    return;
+  }
+  std::map<std::string, const catalog::ReplicaRecord*> replicaOf;
+  for (const auto& x : *rows) replicaOf.emplace(x.pv, &x);
+  auto current = [&](const Source& s, const std::map<std::string, std::string>& digests) {
+    auto d = digests.find(s.pv);
+    auto p = newest->find(s.pv);
+    auto x = replicaOf.find(s.pv);
+    if (d == digests.end() || p == newest->end() || x == replicaOf.end()) return false;
+    const catalog::ReplicaRecord& rec = *x->second;
+    return !p->second.sourceDigest.empty() && p->second.sourceDigest == d->second &&
+           rec.state == "active" && rec.errorKind.empty() &&
+           (rec.result == "synced" || rec.result == "unchanged") && rec.lastSuccess &&
+           rec.drPath == s.drDir && rec.primaryHostPath == s.primaryDir;
+  };
+  std::set<std::string> skipped;
+  for (const auto& [root, sources] : byRoot) {
+    if (r.opts.stop.stop_requested()) break;
+    ++m.roots;
+    m.checked += static_cast<int>(sources.size());
+    const SystemTime started = clock_.now();
+    auto digests = replicator_.primaryManifest(root, sources, r.opts.stop);
+    if (!digests.ok()) {
+      ++m.sessionsFailed;
+      m.errors.push_back(root + ": " + digests.error().message);
+      r.rep.notes.push_back("manifest of " + root + " failed, its " +
+                            std::to_string(sources.size()) +
+                            " PV(s) get cycles: " + digests.error().message);
+      log::warn("reconcile: manifest failed", {{"root", root}, {"error", digests.error().message}});
+      continue;
+    }
+    std::vector<catalog::Catalog::ReplicaSeen> same;
+    for (const auto& s : sources)
+      if (current(s, *digests)) same.push_back({s.pv, replicaOf[s.pv]->lastSyncEnd});
+    // Only rows no sync touched since they were read are marked (and skipped): a PV serve synced
+    // meanwhile goes to the queue like any other.
+    auto marked = catalog_.markReplicasCurrent(same, started, clock_.now());
+    if (!marked.ok()) {
+      r.rep.notes.push_back("manifest of " + root + ": could not record the unchanged PVs (" +
+                            marked.error().message + "); they get cycles");
+      continue;
+    }
+    skipped.insert(marked->begin(), marked->end());
+  }
+  // The skipped PVs leave the queue; their rows are settled here.
+  std::vector<PassKey> rest;
+  rest.reserve(r.keys.size());
+  for (auto& k : r.keys) {
+    const bool pvKey = k.object.kind == "PersistentVolume";
+    std::string name;
+    if (pvKey)
+      if (auto n = jsonString(k.object.object, "metadata.name"); n.ok()) name = *n;
+    if (!pvKey || skipped.count(name) == 0) {
+      rest.push_back(std::move(k));
+      continue;
+    }
+    auto it = r.pvRowOf.find(k.key);
+    if (it != r.pvRowOf.end()) {
+      PvRow& row = r.rep.pvs[it->second];
+      row.status = "unchanged";
+      row.checkedBy = "manifest";
+      if (auto x = replicaOf.find(name); x != replicaOf.end()) {
+        row.source = x->second->sourceServer + ":" + x->second->sourcePath;
+        row.destination = x->second->drPath;
+      }
+      r.pvRowOf.erase(it);
+    }
+  }
+  r.keys = std::move(rest);
+  m.unchanged = static_cast<int>(skipped.size());
+  m.cycles = m.checked - m.unchanged;
+  m.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.monotonic() - t0);
+  log::info("reconcile: manifest", {{"roots", m.roots},
+                                    {"checked", m.checked},
+                                    {"unchanged", m.unchanged},
+                                    {"cycles", m.cycles},
+                                    {"ms", m.duration.count()}});
 }
 
 void Reconciler::syncKeys(Run& r) {
@@ -587,6 +705,22 @@ void Reconciler::listUntracked(Run& r) {
       if (!s.dataDrPath.empty()) known.push_back(lexicallyCanonical(s.dataDrPath));
   for (const auto& row : r.rep.pvs)
     if (!row.destination.empty()) known.push_back(lexicallyCanonical(row.destination));
+  // A directory is accounted for when a known path is it, lies under it or contains it: sorted,
+  // so each look-up is a few tree searches, not a scan of every record (thousands of PVs).
+  std::sort(known.begin(), known.end());
+  auto accounted = [&](const std::string& entry) {
+    if (std::binary_search(known.begin(), known.end(), entry)) return true;
+    // Everything under it sorts together, right from "<entry>/".
+    auto it = std::lower_bound(known.begin(), known.end(), entry + "/");
+    if (it != known.end() && it->compare(0, entry.size() + 1, entry + "/") == 0) return true;
+    for (std::string up = entry; !up.empty();) {  // an ancestor of it is known
+      auto slash = up.rfind('/');
+      if (slash == std::string::npos || slash == 0) break;
+      up.resize(slash);
+      if (std::binary_search(known.begin(), known.end(), up)) return true;
+    }
+    return false;
+  };
   const std::string partial = cfg_.replication.rsync.partialDir;
   for (const auto& root : cfg_.dr.exportRoots) {
     std::error_code ec;
@@ -596,10 +730,7 @@ void Reconciler::listUntracked(Run& r) {
       if (name.empty() || name.front() == '.' || name == partial) continue;
       if (!it->is_directory(ec)) continue;
       const std::string entry = lexicallyCanonical(it->path().string());
-      bool accounted = std::any_of(known.begin(), known.end(), [&](const std::string& k) {
-        return paths::isUnder(k, entry) || paths::isUnder(entry, k);
-      });
-      if (!accounted) r.rep.untrackedDirs.push_back(it->path().string());
+      if (!accounted(entry)) r.rep.untrackedDirs.push_back(it->path().string());
     }
   }
   std::sort(r.rep.untrackedDirs.begin(), r.rep.untrackedDirs.end());
@@ -611,14 +742,20 @@ void Reconciler::finish(Run& r) {
   rep.sortRows();
   rep.computeTotals();
   if (rep.runId != 0) {
+    // One transaction for every item (a pass over thousands of PVs).
+    std::vector<catalog::Catalog::RunItem> items;
+    items.reserve(rep.pvs.size() + rep.snapshots.size());
     for (const auto& x : rep.pvs) {
       Json detail{{"bytes", x.bytes}, {"duration_ms", x.duration.count()}};
       if (!x.errorMessage.empty()) detail["error"] = x.errorMessage;
-      (void)catalog_.addRunItem(rep.runId, events::pvKey(x.pv), x.status, detail.dump());
+      if (!x.checkedBy.empty()) detail["checked_by"] = x.checkedBy;
+      items.push_back({events::pvKey(x.pv), x.status, detail.dump()});
     }
     for (const auto& s : rep.snapshots)
-      (void)catalog_.addRunItem(rep.runId, std::string(events::kSnapshotKeyPrefix) + s.snapshot,
-                                s.status, Json{{"error", s.errorMessage}}.dump());
+      items.push_back({std::string(events::kSnapshotKeyPrefix) + s.snapshot, s.status,
+                       Json{{"error", s.errorMessage}}.dump()});
+    if (Status st = catalog_.addRunItems(rep.runId, items); !st.ok())
+      log::warn("reconcile: could not record the run items", {{"error", st.error().message}});
     Status st =
         catalog_.finishRun(rep.runId, rep.resultWord(), rep.summary().dump(), rep.finishedAt);
     if (!st.ok())

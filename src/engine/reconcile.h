@@ -3,20 +3,29 @@
 //  1. list the selected PersistentVolumes (replication.label_selector, then the storage-class
 //     filter) and VolumeSnapshots (replication.namespaces) from the primary API — complete lists
 //     or errors, never partial;
-//  2. queue every replicable PV and every snapshot as a key into the work queue
+//  2. the cheap full pass (issue 16): the PVs the extent mover syncs are grouped by primary
+//     export root and ONE `ocpv-dr-mover manifest` session per root prints a digest of each PV
+//     directory (extent/manifest.h). A PV whose digest equals the one the sender recorded with
+//     its newest point (catalog recovery_points.source_digest), whose catalog row is active with
+//     a successful last sync and the same paths, is "unchanged (manifest)": no cycle, and its
+//     catalog row's last success becomes the manifest's start (DR holds what the primary holds
+//     then). Every other PV — digest differs, no record, no line, a failed session, the rsync
+//     mover — goes on to the queue as before. The DR copy itself is not re-read: that is the
+//     deep verify's job (`ocpv-dr points verify`, checksums at both ends);
+//  3. queue every replicable PV and every snapshot as a key into the work queue
 //     (engine/key_workers.h) and wait for their syncs — the same queue, workers and per-key
 //     reconcile as live events (serve's, when run by serve; a queue with `parallelism` workers
 //     created for the run otherwise), so a pass never syncs a PV another worker is syncing;
-//  3. read the catalog back: last sync, last success, current RPO (now − last success), PVs
+//  4. read the catalog back: last sync, last success, current RPO (now − last success), PVs
 //     never synced and PVs over replication.rpo_target;
-//  4. orphans — only after a successful, complete list: catalog replicas whose PV is not in the
+//  5. orphans — only after a successful, complete list: catalog replicas whose PV is not in the
 //     selected list AND whose absence a direct GET confirms (404). A failed list, a failed GET or
 //     a PV that exists but is no longer selected never makes an orphan;
-//  5. the circuit breaker: when the selected list is empty while DR holds replicas, or when the
+//  6. the circuit breaker: when the selected list is empty while DR holds replicas, or when the
 //     orphans exceed replication.breaker_max_share of the replicas, nothing is quarantined and the
 //     report says why; otherwise each orphan goes through the delete policy (Replicator::deletePv);
 //     the same rule, separately, for snapshot records;
-//  6. DR directories no record accounts for are listed as "untracked" (never touched).
+//  7. DR directories no record accounts for are listed as "untracked" (never touched).
 // The run is recorded in the catalog (runs, run_items).
 #pragma once
 
@@ -54,6 +63,8 @@ struct ReconcileOptions {
   std::stop_token stop;
   // Called after each PV/snapshot finishes (from worker threads, serialised).
   std::function<void(const ReconcileProgress&)> onProgress;
+  // Step 2 (the manifest). false: every PV gets a sync, as before issue 16.
+  bool useManifest = true;
 };
 
 class KeyWorkers;
@@ -83,6 +94,7 @@ class Reconciler {
   void checkDrActive(Run& r);
   void findSharedPaths(Run& r);
   void planRows(Run& r);
+  void manifestPass(Run& r);
   void syncKeys(Run& r);
   void readRpo(Run& r);
   void sweepPvOrphans(Run& r);

@@ -62,6 +62,7 @@ void ReconcileReport::computeTotals() {
     if (r.failed) ++t.failed;
     if (r.status == "synced") ++t.synced;
     if (r.status == "unchanged") ++t.unchanged;
+    if (r.status == "unchanged" && r.checkedBy == "manifest") ++t.unchangedByManifest;
     if (r.status == "not-replicable") ++t.notReplicable;
     if (r.neverSynced && r.status != "not-replicable") ++t.neverSynced;
     if (r.rpoExceeded && r.status != "not-replicable") ++t.rpoExceeded;
@@ -156,6 +157,7 @@ Json totalsJson(const ReconcileTotals& t) {
   return Json{{"selected", t.selected},
               {"synced", t.synced},
               {"unchanged", t.unchanged},
+              {"unchanged_by_manifest", t.unchangedByManifest},
               {"failed", t.failed},
               {"not_replicable", t.notReplicable},
               {"never_synced", t.neverSynced},
@@ -182,6 +184,7 @@ Json ReconcileReport::toJson() const {
   for (const auto& r : pvs) {
     rows.push_back(Json{{"pv", r.pv},
                         {"status", r.status},
+                        {"checked_by", r.checkedBy.empty() ? Json(nullptr) : Json(r.checkedBy)},
                         {"failed", r.failed},
                         {"error", r.errorKind.empty() && r.errorMessage.empty()
                                       ? Json(nullptr)
@@ -229,10 +232,19 @@ Json ReconcileReport::toJson() const {
 }
 
 Json ReconcileReport::summary() const {
+  // The summary goes into the catalog's run row and every notify POST: its name lists are
+  // bounded (the full report lists every PV); "names_omitted" says how many were left out.
+  constexpr std::size_t kMaxNames = 100;
+  std::size_t omitted = 0;
   auto names = [&](auto pred) {
     Json a = Json::array();
     for (const auto& r : pvs)
-      if (pred(r)) a.push_back(r.pv);
+      if (pred(r)) {
+        if (a.size() < kMaxNames)
+          a.push_back(r.pv);
+        else
+          ++omitted;
+      }
     return a;
   };
   Json orphanNames = Json::array();
@@ -263,6 +275,15 @@ Json ReconcileReport::summary() const {
       {"reports", filesJson(files)},
       {"notify", notify},
       {"dr_active", drActive},
+      {"names_omitted", omitted},
+      {"manifest", Json{{"ran", manifest.ran},
+                        {"roots", manifest.roots},
+                        {"sessions_failed", manifest.sessionsFailed},
+                        {"checked", manifest.checked},
+                        {"unchanged", manifest.unchanged},
+                        {"cycles", manifest.cycles},
+                        {"duration_ms", manifest.duration.count()},
+                        {"errors", manifest.errors}}},
   };
 }
 
@@ -276,9 +297,18 @@ std::string ReconcileReport::toMarkdown() const {
   if (!err.is_null()) md << "- Error: " << err["message"].get<std::string>() << "\n";
   md << "- RPO target: " << humanAge(rpoTarget) << "; delete policy: " << deletePolicy << "\n";
   md << "- PVs: " << totals.selected << " selected, " << totals.synced << " synced, "
-     << totals.unchanged << " unchanged, " << totals.failed << " failed, " << totals.notReplicable
-     << " not replicable, " << totals.neverSynced << " never synced, " << totals.rpoExceeded
-     << " over the RPO target; " << humanBytes(totals.bytes) << " transferred\n";
+     << totals.unchanged << " unchanged (" << totals.unchangedByManifest << " by the manifest), "
+     << totals.failed << " failed, " << totals.notReplicable << " not replicable, "
+     << totals.neverSynced << " never synced, " << totals.rpoExceeded << " over the RPO target; "
+     << humanBytes(totals.bytes) << " transferred\n";
+  if (manifest.ran)
+    md << "- Manifest: " << manifest.checked << " extent-mover PV(s) in " << manifest.roots
+       << " export root(s), " << manifest.unchanged << " unchanged without a cycle, "
+       << manifest.cycles << " cycle(s), " << durationText(manifest.duration)
+       << (manifest.sessionsFailed > 0
+               ? "; " + std::to_string(manifest.sessionsFailed) + " session(s) failed"
+               : std::string())
+       << "\n";
   md << "- Snapshots: " << totals.snapshots << " checked, " << totals.snapshotsFailed
      << " failed\n";
   md << "- Orphans: " << totals.orphans << " PV(s), " << totals.orphanSnapshots
@@ -297,8 +327,9 @@ std::string ReconcileReport::toMarkdown() const {
   md << "| PV | status | last success | bytes | duration | current RPO | error |\n";
   md << "|---|---|---|---|---|---|---|\n";
   for (const auto& r : pvs)
-    md << "| " << markdownCell(r.pv) << " | " << (r.failed ? "**" + r.status + "**" : r.status)
-       << " | " << timeOrDash(r.lastSuccess) << " | " << humanBytes(r.bytes) << " | "
+    md << "| " << markdownCell(r.pv) << " | "
+       << (r.failed ? "**" + r.statusText() + "**" : r.statusText()) << " | "
+       << timeOrDash(r.lastSuccess) << " | " << humanBytes(r.bytes) << " | "
        << durationText(r.duration) << " | " << rpoText(r)
        << (r.rpoExceeded && r.status != "not-replicable" ? " ⚠" : "") << " | "
        << markdownCell(r.errorMessage) << " |\n";
@@ -401,7 +432,7 @@ std::string ReconcileReport::toHtml() const {
           : stale  ? " stale"
                    : "")
       << "\" data-pv=\"" << e(r.pv) << "\"><td class=\"nw\">" << e(r.pv)
-      << "</td><td class=\"st st-" << e(r.status) << "\">" << e(r.status)
+      << "</td><td class=\"st st-" << e(r.status) << "\">" << e(r.statusText())
       << "</td><td class=\"nw\">" << e(timeOrDash(r.lastSyncEnd)) << "</td><td class=\"nw\">"
       << e(timeOrDash(r.lastSuccess)) << "</td><td class=\"num\">" << e(humanBytes(r.bytes))
       << "</td><td class=\"num\">" << e(durationText(r.duration)) << "</td><td class=\"num\">"

@@ -34,6 +34,25 @@ struct PvRow {
   std::optional<std::chrono::seconds> rpo;             // now - lastSuccess
   bool rpoExceeded = false;                            // rpo > target, or never synced
   bool neverSynced = false;                            // no successful sync recorded at all
+  // How the run decided: "manifest" (the full pass's digest equalled the newest point's: no
+  // cycle), "sync" (a sync ran through the queue), "" (neither: refused, not replicable, ...).
+  std::string checkedBy;
+  // status with how it was reached, for people: "unchanged (manifest)".
+  std::string statusText() const {
+    return checkedBy == "manifest" ? status + " (manifest)" : status;
+  }
+};
+
+// The cheap full pass (reconcile.h step 2): one manifest session per primary export root of the
+// extent-mover PVs, compared with the digests DR recorded with their newest points.
+struct ManifestPass {
+  bool ran = false;
+  int roots = 0, sessionsFailed = 0;
+  int checked = 0;    // extent-mover PVs the manifest covered
+  int unchanged = 0;  // skipped: digest equal to the newest point's
+  int cycles = 0;     // sent through the queue: digest differed, or no record / no digest
+  std::chrono::milliseconds duration{0};
+  std::vector<std::string> errors;  // per failed session: root and why
 };
 
 struct SnapshotRow {
@@ -65,6 +84,7 @@ struct BreakerVerdict {
 
 struct ReconcileTotals {
   int selected = 0, synced = 0, unchanged = 0, failed = 0, notReplicable = 0;
+  int unchangedByManifest = 0;  // of `unchanged`: decided by the manifest, no cycle
   int neverSynced = 0, rpoExceeded = 0;
   int snapshots = 0, snapshotsFailed = 0;
   int orphans = 0, orphansHandled = 0, orphanSnapshots = 0, untrackedDirs = 0;
@@ -94,6 +114,7 @@ struct ReconcileReport {
   std::vector<std::string> notes;           // things the operator should know
   BreakerVerdict breaker, snapshotBreaker;  // PV replicas / snapshot records
   ReconcileTotals totals;
+  ManifestPass manifest;
 
   struct Files {
     std::string json, markdown, html;

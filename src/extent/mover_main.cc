@@ -26,8 +26,13 @@
 //                       [--backend auto|fanotify|inotify]
 //       primary side, long-lived: "PV dir X under root R changed at T" records on stdout
 //       (extent/watch.h), until the reader is gone.
+//   ocpv-dr-mover manifest --root R [--pv NAME[=DIR] ...] [--stdin]
+//       one digest line per PV directory of the export root, in ONE session (extent/manifest.h);
+//       --stdin reads more NAME[=DIR] lines from stdin (thousands of PVs exceed a command line);
+//       no PV given: every directory directly under R.
 //   ocpv-dr-mover version
-//       "ocpv-dr-mover <version> stream <n>", compared by DR before it trusts the remote side.
+//       "ocpv-dr-mover <version> stream <n> manifest <digest format>", compared by DR before it
+//       trusts the remote side.
 // Exit codes: 0 ok, the error kind's code otherwise (core/result.h), 97 a path guard refused.
 // No shared-library dependency (linked -static), so it runs on a stock RHEL NFS server.
 #include <sys/stat.h>
@@ -39,12 +44,14 @@
 #include <cstring>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 #include "extent/applier.h"
 #include "extent/checksum.h"
 #include "extent/fs.h"
 #include "extent/group_snapshot.h"
+#include "extent/manifest.h"
 #include "extent/sender.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
@@ -71,6 +78,7 @@ int usage() {
                "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
                "       ocpv-dr-mover watch --root R [--root R2 ...] [--settle MS] [--cap MS]\n"
                "                           [--heartbeat MS] [--backend auto|fanotify|inotify]\n"
+               "       ocpv-dr-mover manifest --root R [--pv NAME[=DIR] ...] [--stdin]\n"
                "       ocpv-dr-mover version\n");
   return 2;
 }
@@ -149,7 +157,7 @@ int cmdSend(int argc, char** argv) {
       stderr,
       "OCPVDR-MOVER sent id=%s base=%s data_time_ns=%lld entries=%llu files=%llu "
       "data_bytes=%llu allocated_bytes=%llu stream_bytes=%llu skipped=%llu read_bytes=%llu "
-      "full_resend_reason=%s free_percent=%d base_only_bytes=%lld\n",
+      "full_resend_reason=%s free_percent=%d base_only_bytes=%lld source_digest=%s\n",
       r->snapshotId.c_str(), r->baseId.c_str(), static_cast<long long>(r->dataTimeNs),
       static_cast<unsigned long long>(r->entries), static_cast<unsigned long long>(r->files),
       static_cast<unsigned long long>(r->dataBytes),
@@ -157,7 +165,8 @@ int cmdSend(int argc, char** argv) {
       static_cast<unsigned long long>(r->streamBytes), static_cast<unsigned long long>(r->skipped),
       static_cast<unsigned long long>(storageReadBytes() - read0),
       r->fullResendReason.empty() ? "-" : r->fullResendReason.c_str(), r->freePercent,
-      static_cast<long long>(r->baseOnlyBytes));
+      static_cast<long long>(r->baseOnlyBytes),
+      r->sourceDigest.empty() ? "-" : r->sourceDigest.c_str());
   return 0;
 }
 
@@ -286,13 +295,58 @@ int cmdWatch(int argc, char** argv) {
   return s.ok() ? 0 : fail(s.error());
 }
 
+int cmdManifest(int argc, char** argv) {
+  std::string root;
+  std::vector<ManifestItem> items;
+  bool fromStdin = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--stdin") {
+      fromStdin = true;
+    } else if ((a == "--root" || a == "--pv") && i + 1 < argc) {
+      std::string v = argv[++i];
+      if (a == "--root") {
+        root = v;
+        continue;
+      }
+      auto it = parseManifestItem(v);
+      if (!it.ok()) return fail(it.error());
+      items.push_back(*it);
+    } else {
+      return usage();
+    }
+  }
+  if (root.empty()) return usage();
+  if (fromStdin) {
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = ::getline(&line, &cap, stdin)) > 0) {
+      std::string l(line, static_cast<size_t>(n));
+      while (!l.empty() && (l.back() == '\n' || l.back() == '\r')) l.pop_back();
+      if (l.empty()) continue;
+      auto it = parseManifestItem(l);
+      if (!it.ok()) {
+        std::free(line);
+        return fail(it.error());
+      }
+      items.push_back(*it);
+    }
+    std::free(line);
+  }
+  Status s = writeManifest(root, std::move(items), stdout);
+  return s.ok() ? 0 : fail(s.error());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2) return usage();
   std::string cmd = argv[1];
   if (cmd == "version") {
-    std::printf("ocpv-dr-mover %s stream %u\n", OCPVDR_VERSION, kStreamVersion);
+    // The manifest's digest format is part of what DR compares: a mover without it is replaced.
+    std::printf("ocpv-dr-mover %s stream %u manifest %s\n", OCPVDR_VERSION, kStreamVersion,
+                kDigestVersion);
     return 0;
   }
   if (cmd == "send") return cmdSend(argc, argv);
@@ -301,5 +355,6 @@ int main(int argc, char** argv) {
   if (cmd == "probe") return cmdProbe(argc, argv);
   if (cmd == "checksum") return cmdChecksum(argc, argv);
   if (cmd == "watch") return cmdWatch(argc, argv);
+  if (cmd == "manifest") return cmdManifest(argc, argv);
   return usage();
 }

@@ -17,6 +17,7 @@
 
 #include "extent/extent_diff.h"
 #include "extent/fs.h"
+#include "extent/manifest.h"
 #include "extent/snapshot.h"
 #include "extent/stream.h"
 
@@ -125,6 +126,7 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
   if (taken) keep.push_back(id);
   OCPVDR_TRY(pruneSnapshots(area, keep));
   Snapshot snap;
+  std::string sourceDigest;
   if (taken) {
     auto loaded = loadSnapshot(area, id);
     if (!loaded.ok()) {
@@ -136,7 +138,14 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
     // The empty-source guard, on what the snapshot holds (its root entry only: empty).
     if (snap.entries.size() <= 1 && !opts.allowEmpty) return refusedError("empty " + src);
   } else {
+    // The digest first, then the snapshot (sender.h says why this order never misses a change).
+    // A snapshot taken earlier (a group snapshot) has no digest of its own: the point is then
+    // recorded without one and the reconcile's cheap pass always runs a cycle for it.
+    OCPVDR_ASSIGN_OR_RETURN(PvDigest digest, digestDirectory(src));
+    sourceDigest = digest.digest;
+    if (opts.hook) opts.hook("digested");
     OCPVDR_ASSIGN_OR_RETURN(snap, takeSnapshot(src, area, opts.pv, id));
+    if (opts.hook) opts.hook("snapshotted");
   }
   // Measured after the new snapshot: cloning flushed the live files, so their overwritten
   // ranges are no longer shared with the base.
@@ -153,6 +162,7 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
   rep.baseId = haveBase ? opts.base : "";
   rep.dataTimeNs = snap.dataTimeNs;
   rep.skipped = snap.skipped;
+  rep.sourceDigest = sourceDigest;
   StreamWriter w(outFd);
   OCPVDR_TRY(w.header({kStreamVersion, opts.pv, id, rep.baseId, snap.dataTimeNs}));
   std::unique_ptr<uint8_t[]> buf(new uint8_t[kMaxDataChunk]);

@@ -13,8 +13,15 @@
 //      minFreePercent free (statvfs), or the blocks only the base still holds (extents FIEMAP
 //      does not flag shared) exceed maxBaseBytes, the base is dropped too and the stream is full
 //      (fullResendReason says which);
-//   3. takes a new reflink snapshot (snapshot.h) — or, with `snapshot`, uses that one, taken
-//      earlier with the other disks of its VM (group_snapshot.h);
+//   3. takes the digest of the live PV directory (manifest.h) and THEN a new reflink snapshot
+//      (snapshot.h) — or, with `snapshot`, uses that one, taken earlier with the other disks of
+//      its VM (group_snapshot.h; no digest then). The order is what makes the cheap full pass
+//      safe: DR stores this digest with the point and later skips the PV while `ocpv-dr-mover
+//      manifest` prints the same digest. A change after the digest walk saw its file — whether
+//      the snapshot then caught it or not — makes the live digest differ from the recorded one,
+//      so the next pass runs a cycle (at worst one cycle more than needed). Taken after the
+//      snapshot, a write landing between the snapshot and the digest would be in the recorded
+//      digest but not in the point: the pass would then skip a PV whose change DR never got;
 //   4. writes the stream (stream.h): every entry of the new snapshot, for each file the ranges
 //      whose extents differ from the base snapshot's copy (extent_diff.h), read from the
 //      immutable snapshot, never the live file. A base the primary no longer has means a full
@@ -24,6 +31,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -41,6 +49,8 @@ struct SendOptions {
   // Stream this snapshot, already taken (a group snapshot, group_snapshot.h), instead of taking
   // a new one; the empty-source guard then looks at the snapshot, not the live directory.
   std::string snapshot;
+  // Tests: called with "digested" (after the digest, before the snapshot) and "snapshotted".
+  std::function<void(std::string_view phase)> hook;
 };
 
 struct SendReport {
@@ -59,6 +69,7 @@ struct SendReport {
   std::string fullResendReason;
   int freePercent = -1;        // the export root's free share when a limit was checked
   int64_t baseOnlyBytes = -1;  // bytes only the base held, when maxBaseBytes was checked
+  std::string sourceDigest;     // the live directory's digest taken before the snapshot
 };
 
 [[nodiscard]] Result<SendReport> send(const SendOptions& opts, int outFd);

@@ -37,7 +37,9 @@
 // serialises the same key); ssh connections are shared through ControlMaster sockets.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -46,6 +48,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "catalog/catalog.h"
 #include "config/config.h"
@@ -150,6 +153,25 @@ class Replicator {
   Trash& trash() { return trash_; }
   [[nodiscard]] Result<TrashEntry> restoreFromTrash(std::string_view id);
 
+  // The reconcile's cheap full pass (issue 16; replicator_manifest.cc). extentSource: where the
+  // extent mover would read this PV at the primary — empty when it is not replicable here or
+  // replication.mover picks rsync for it (auto: both export roots probed, once per process).
+  struct ExtentSource {
+    std::string pv, primaryRoot, primaryDir, drDir;
+  };
+  [[nodiscard]] Result<std::optional<ExtentSource>> extentSource(const Json& pv);
+  // Asks the primary, in ONE ssh session, what extentSource would otherwise ask once per process
+  // in a session each: our ocpv-dr-mover's version and the reflink probe of every given export
+  // root; the answers seed the same caches. Nothing is seeded when the version differs (the
+  // normal path then installs the mover). A failure only costs the sessions it meant to save.
+  void preflightPrimary(const std::vector<std::string>& primaryRoots);
+  // ONE `ocpv-dr-mover manifest` session for PVs of one primary export root: per PV whose line
+  // is "ok", its digest (extent/manifest.h). A PV missing from the map has no usable digest.
+  [[nodiscard]] Result<std::map<std::string, std::string>> primaryManifest(
+      const std::string& root, const std::vector<ExtentSource>& pvs, std::stop_token stop = {});
+  // Extent cycles started by this Replicator (sender sessions), for tests and metrics.
+  std::uint64_t extentCycles() const { return extentCycles_.load(); }
+
   // Ends the shared ssh master connection (tests, shutdown). Harmless when there is none.
   void closeConnections();
 
@@ -241,6 +263,7 @@ class Replicator {
   MetricsRegistry* metrics_ = nullptr;
   // replication.bandwidth: one budget for every extent transfer at once; null: unlimited.
   std::unique_ptr<ByteBudget> bandwidth_;
+  std::atomic<std::uint64_t> extentCycles_{0};
   std::once_flag versionOnce_;
   Status versionStatus_;
 };

@@ -264,6 +264,7 @@ Status Replicator::extentTransfer(ExtentTransfer& t) {
   PipeApplyResult res;
   for (int attempt = 0; attempt < 2; ++attempt) {
     t.ran = true;
+    ++extentCycles_;
     res = pipeIntoApply(runner_, senderArgv(base), ao, timeout, t.stop);
     // DR lost the base the primary was asked to diff against: ask again for a full stream.
     if (!res.applied.ok() && res.applied.error().kind == ErrorKind::NotFound && !base.empty() &&
@@ -325,6 +326,8 @@ Status Replicator::recordAndMaterialize(ExtentTransfer& t, const std::string& dr
     row.group = t.group->group;
     row.freezeMs = t.group->freezeMs;
   }
+  if (auto d = t.sent.find("source_digest"); d != t.sent.end() && d->second != "-")
+    row.sourceDigest = d->second;
   if (Status s = points.add(row); !s.ok())
     return s.error().wrap("recording point " + row.pointId + " in the catalog");
   if (t.applyHook) OCPVDR_TRY(t.applyHook("recorded"));

@@ -418,3 +418,40 @@ TEST(Catalog, AVersionTwoDatabaseKeepsItsFailoverRunsThroughMigrationThree) {
 
 }  // namespace
 }  // namespace ocpvdr::catalog
+
+namespace ocpvdr::catalog {
+namespace {
+
+// The full pass marks a replica current only when no sync touched its row since the pass read
+// it, and never one whose last sync failed (the DR directory may not be at its newest point).
+TEST(Catalog, MarkReplicasCurrentOnlyTouchesRowsAsThePassReadThem) {
+  ocpvdr::testing::TempDir dir;
+  auto cat = Catalog::open((dir.path() / "c.db").string());
+  ASSERT_TRUE(cat.ok());
+  const SystemTime t0{std::chrono::seconds(1'800'000'000)};
+  const SystemTime t1 = t0 + std::chrono::minutes(1), pass = t0 + std::chrono::hours(1);
+  for (const char* pv : {"a", "b", "c"}) {
+    ReplicaRecord r;
+    r.pv = pv;
+    r.state = "active";
+    r.result = "synced";
+    r.lastSyncEnd = t1;
+    r.lastSuccess = t0;
+    if (std::string(pv) == "c") {
+      r.result = "failed";
+      r.errorKind = "retryable";
+    }
+    ASSERT_TRUE((*cat)->putReplica(r).ok());
+  }
+  // a: as read; b: a sync ended after the pass read it (the pass saw t0); c: failed.
+  auto marked = (*cat)->markReplicasCurrent({{"a", t1}, {"b", t0}, {"c", t1}}, pass, pass);
+  ASSERT_TRUE(marked.ok()) << marked.error().message;
+  EXPECT_EQ(*marked, std::vector<std::string>{"a"});
+  EXPECT_EQ((*(*cat)->replica("a"))->lastSuccess, pass);
+  EXPECT_EQ((*(*cat)->replica("a"))->result, "unchanged");
+  EXPECT_EQ((*(*cat)->replica("b"))->lastSuccess, t0);
+  EXPECT_EQ((*(*cat)->replica("c"))->result, "failed");
+}
+
+}  // namespace
+}  // namespace ocpvdr::catalog
