@@ -69,17 +69,18 @@ namespace {
 constexpr int kGuardExit = 97;
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty]\n"
-               "                          [--min-free-percent N] [--max-base-bytes N] [--snapshot ID]\n"
-               "       ocpv-dr-mover snapshot [--id ID] --pv NAME --root R --dir D [--pv ...]\n"
-               "       ocpv-dr-mover apply --points DIR\n"
-               "       ocpv-dr-mover probe --root R\n"
-               "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
-               "       ocpv-dr-mover watch --root R [--root R2 ...] [--settle MS] [--cap MS]\n"
-               "                           [--heartbeat MS] [--backend auto|fanotify|inotify]\n"
-               "       ocpv-dr-mover manifest --root R [--pv NAME[=DIR] ...] [--stdin]\n"
-               "       ocpv-dr-mover version\n");
+  std::fprintf(
+      stderr,
+      "usage: ocpv-dr-mover send --root R --pv NAME --dir D [--base ID] [--allow-empty]\n"
+      "                          [--min-free-percent N] [--max-base-bytes N] [--snapshot ID]\n"
+      "       ocpv-dr-mover snapshot [--id ID] --pv NAME --root R --dir D [--pv ...]\n"
+      "       ocpv-dr-mover apply --points DIR\n"
+      "       ocpv-dr-mover probe --root R\n"
+      "       ocpv-dr-mover checksum --root R --pv NAME --snapshot ID | --tree DIR\n"
+      "       ocpv-dr-mover watch --root R [--root R2 ...] [--settle MS] [--cap MS]\n"
+      "                           [--heartbeat MS] [--backend auto|fanotify|inotify]\n"
+      "       ocpv-dr-mover manifest --root R [--pv NAME[=DIR] ...] [--stdin]\n"
+      "       ocpv-dr-mover version\n");
   return 2;
 }
 

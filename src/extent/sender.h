@@ -69,7 +69,7 @@ struct SendReport {
   std::string fullResendReason;
   int freePercent = -1;        // the export root's free share when a limit was checked
   int64_t baseOnlyBytes = -1;  // bytes only the base held, when maxBaseBytes was checked
-  std::string sourceDigest;     // the live directory's digest taken before the snapshot
+  std::string sourceDigest;    // the live directory's digest taken before the snapshot
 };
 
 [[nodiscard]] Result<SendReport> send(const SendOptions& opts, int outFd);
