@@ -562,6 +562,29 @@ void recordExitStatus(int status, ProcessResult& res) {
   }
 }
 
+// ProcessSpec::onStdoutFd: the callback reads the child's stdout in this thread while `watch`
+// (stdin, stderr, timeout, stop) runs in a helper thread. A watch that fails kills the group,
+// which ends the stream the callback reads; a callback that throws kills it too.
+Status watchWhileStreaming(const ProcessSpec& spec, pid_t pid, UniqueFd& streamOut,
+                           const std::function<Status()>& watch) {
+  Status watched = Status::success();
+  std::thread watcher([&] {
+    watched = watch();
+    if (!watched.ok()) ::kill(-pid, SIGKILL);
+  });
+  try {
+    spec.onStdoutFd(streamOut.get());
+  } catch (...) {
+    streamOut.reset();
+    ::kill(-pid, SIGKILL);
+    watcher.join();
+    throw;  // the caller's ChildGuard reaps
+  }
+  streamOut.reset();  // a child still writing ends on EPIPE
+  watcher.join();
+  return watched;
+}
+
 }  // namespace
 
 Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_token stop) {
@@ -638,26 +661,7 @@ Result<ProcessResult> RealProcessRunner::run(const ProcessSpec& spec, std::stop_
       w.checkExited();
     }
   };
-  Status watched = Status::success();
-  if (spec.onStdoutFd) {
-    std::thread watcher([&] {
-      watched = watch();
-      if (!watched.ok()) ::kill(-pid, SIGKILL);  // ends the stream the callback reads
-    });
-    try {
-      spec.onStdoutFd(streamOut.get());
-    } catch (...) {
-      streamOut.reset();
-      ::kill(-pid, SIGKILL);
-      watcher.join();
-      throw;  // ChildGuard reaps
-    }
-    streamOut.reset();  // a child still writing ends on EPIPE
-    watcher.join();
-  } else {
-    watched = watch();
-  }
-  OCPVDR_TRY(watched);
+  OCPVDR_TRY(spec.onStdoutFd ? watchWhileStreaming(spec, pid, streamOut, watch) : watch());
   w.killGroupAfterTerm();
   for (auto& s : streams) s.close();
   int status = 0;

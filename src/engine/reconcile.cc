@@ -327,6 +327,36 @@ void Reconciler::planRows(Run& r) {
 
 // 2. The cheap full pass (reconcile.h). Never makes a PV skip on doubt: any failure here leaves
 // the PV in the queue, where it gets the cycle it would have had without the manifest.
+// The PVs the manifest found unchanged leave the queue; their report rows are settled here.
+void Reconciler::dropUnchanged(
+    Run& r, const std::set<std::string>& skipped,
+    const std::map<std::string, const catalog::ReplicaRecord*>& replicaOf) {
+  std::vector<PassKey> rest;
+  rest.reserve(r.keys.size());
+  for (auto& k : r.keys) {
+    const bool pvKey = k.object.kind == "PersistentVolume";
+    std::string name;
+    if (pvKey)
+      if (auto n = jsonString(k.object.object, "metadata.name"); n.ok()) name = *n;
+    if (!pvKey || skipped.count(name) == 0) {
+      rest.push_back(std::move(k));
+      continue;
+    }
+    auto it = r.pvRowOf.find(k.key);
+    if (it != r.pvRowOf.end()) {
+      PvRow& row = r.rep.pvs[it->second];
+      row.status = "unchanged";
+      row.checkedBy = "manifest";
+      if (auto x = replicaOf.find(name); x != replicaOf.end()) {
+        row.source = x->second->sourceServer + ":" + x->second->sourcePath;
+        row.destination = x->second->drPath;
+      }
+      r.pvRowOf.erase(it);
+    }
+  }
+  r.keys = std::move(rest);
+}
+
 void Reconciler::manifestPass(Run& r) {
   auto& m = r.rep.manifest;
   if (!r.opts.useManifest || cfg_.replication.mover == config::MoverKind::Rsync ||
@@ -405,31 +435,7 @@ void Reconciler::manifestPass(Run& r) {
     }
     skipped.insert(marked->begin(), marked->end());
   }
-  // The skipped PVs leave the queue; their rows are settled here.
-  std::vector<PassKey> rest;
-  rest.reserve(r.keys.size());
-  for (auto& k : r.keys) {
-    const bool pvKey = k.object.kind == "PersistentVolume";
-    std::string name;
-    if (pvKey)
-      if (auto n = jsonString(k.object.object, "metadata.name"); n.ok()) name = *n;
-    if (!pvKey || skipped.count(name) == 0) {
-      rest.push_back(std::move(k));
-      continue;
-    }
-    auto it = r.pvRowOf.find(k.key);
-    if (it != r.pvRowOf.end()) {
-      PvRow& row = r.rep.pvs[it->second];
-      row.status = "unchanged";
-      row.checkedBy = "manifest";
-      if (auto x = replicaOf.find(name); x != replicaOf.end()) {
-        row.source = x->second->sourceServer + ":" + x->second->sourcePath;
-        row.destination = x->second->drPath;
-      }
-      r.pvRowOf.erase(it);
-    }
-  }
-  r.keys = std::move(rest);
+  dropUnchanged(r, skipped, replicaOf);
   m.unchanged = static_cast<int>(skipped.size());
   m.cycles = m.checked - m.unchanged;
   m.duration = std::chrono::duration_cast<std::chrono::milliseconds>(clock_.monotonic() - t0);

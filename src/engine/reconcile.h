@@ -31,6 +31,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <set>
 #include <stop_token>
 #include <string>
 
@@ -95,6 +97,8 @@ class Reconciler {
   void findSharedPaths(Run& r);
   void planRows(Run& r);
   void manifestPass(Run& r);
+  void dropUnchanged(Run& r, const std::set<std::string>& skipped,
+                     const std::map<std::string, const catalog::ReplicaRecord*>& replicaOf);
   void syncKeys(Run& r);
   void readRpo(Run& r);
   void sweepPvOrphans(Run& r);

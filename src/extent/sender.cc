@@ -89,6 +89,50 @@ Result<std::string> guardSource(const std::string& root, const std::string& dir,
   return *d;
 }
 
+namespace {
+
+// replication.snapshot_area.min_free_percent: with less free on the export root's file system
+// the base is released and the stream is full.
+Status checkFreeSpace(const SendOptions& opts, const std::string& rootReal, bool& haveBase,
+                      SendReport& rep) {
+  struct statvfs vs {};
+  if (::statvfs(rootReal.c_str(), &vs) != 0) return sysError("statvfs " + rootReal, errno);
+  rep.freePercent = vs.f_blocks == 0 ? 0 : static_cast<int>(vs.f_bavail * 100 / vs.f_blocks);
+  if (rep.freePercent < opts.minFreePercent) {
+    haveBase = false;
+    rep.fullResendReason = "snapshot-area-low-space";
+  }
+  return Status::success();
+}
+
+// The snapshot to stream: the one taken earlier with the other disks of its VM (opts.snapshot),
+// or a new one — the live directory's digest first (sender.h says why this order never misses a
+// change). A snapshot taken earlier has no digest of its own: its point is recorded without one
+// and the reconcile's cheap pass always runs a cycle for it.
+Result<Snapshot> snapshotToSend(const SendOptions& opts, const std::string& src,
+                                const std::string& area, const std::string& id,
+                                std::string& sourceDigest) {
+  if (!opts.snapshot.empty()) {
+    auto loaded = loadSnapshot(area, id);
+    if (!loaded.ok()) {
+      if (loaded.error().kind == ErrorKind::NotFound)
+        return notFoundError("snapshot " + id + " of PV " + opts.pv + " is not at the primary");
+      return loaded.error();
+    }
+    // The empty-source guard, on what the snapshot holds (its root entry only: empty).
+    if (loaded->entries.size() <= 1 && !opts.allowEmpty) return refusedError("empty " + src);
+    return loaded;
+  }
+  OCPVDR_ASSIGN_OR_RETURN(PvDigest digest, digestDirectory(src));
+  sourceDigest = digest.digest;
+  if (opts.hook) opts.hook("digested");
+  OCPVDR_ASSIGN_OR_RETURN(Snapshot snap, takeSnapshot(src, area, opts.pv, id));
+  if (opts.hook) opts.hook("snapshotted");
+  return snap;
+}
+
+}  // namespace
+
 Result<SendReport> send(const SendOptions& opts, int outFd) {
   if (!validName(opts.pv)) return invalidError("invalid PV name \"" + opts.pv + "\"");
   if (!opts.base.empty() && !validName(opts.base))
@@ -112,41 +156,14 @@ Result<SendReport> send(const SendOptions& opts, int outFd) {
     return conflictError("new snapshot id " + id + " does not sort after the base " + opts.base);
   SendReport rep;
   if (!opts.base.empty() && !haveBase) rep.fullResendReason = "base-missing";
-  if (haveBase && opts.minFreePercent > 0) {
-    struct statvfs vs {};
-    if (::statvfs(rootReal.c_str(), &vs) != 0) return sysError("statvfs " + rootReal, errno);
-    rep.freePercent = vs.f_blocks == 0 ? 0 : static_cast<int>(vs.f_bavail * 100 / vs.f_blocks);
-    if (rep.freePercent < opts.minFreePercent) {
-      haveBase = false;
-      rep.fullResendReason = "snapshot-area-low-space";
-    }
-  }
+  if (haveBase && opts.minFreePercent > 0)
+    OCPVDR_TRY(checkFreeSpace(opts, rootReal, haveBase, rep));
   std::vector<std::string> keep;
   if (haveBase) keep.push_back(opts.base);
   if (taken) keep.push_back(id);
   OCPVDR_TRY(pruneSnapshots(area, keep));
-  Snapshot snap;
   std::string sourceDigest;
-  if (taken) {
-    auto loaded = loadSnapshot(area, id);
-    if (!loaded.ok()) {
-      if (loaded.error().kind == ErrorKind::NotFound)
-        return notFoundError("snapshot " + id + " of PV " + opts.pv + " is not at the primary");
-      return loaded.error();
-    }
-    snap = std::move(*loaded);
-    // The empty-source guard, on what the snapshot holds (its root entry only: empty).
-    if (snap.entries.size() <= 1 && !opts.allowEmpty) return refusedError("empty " + src);
-  } else {
-    // The digest first, then the snapshot (sender.h says why this order never misses a change).
-    // A snapshot taken earlier (a group snapshot) has no digest of its own: the point is then
-    // recorded without one and the reconcile's cheap pass always runs a cycle for it.
-    OCPVDR_ASSIGN_OR_RETURN(PvDigest digest, digestDirectory(src));
-    sourceDigest = digest.digest;
-    if (opts.hook) opts.hook("digested");
-    OCPVDR_ASSIGN_OR_RETURN(snap, takeSnapshot(src, area, opts.pv, id));
-    if (opts.hook) opts.hook("snapshotted");
-  }
+  OCPVDR_ASSIGN_OR_RETURN(Snapshot snap, snapshotToSend(opts, src, area, id, sourceDigest));
   // Measured after the new snapshot: cloning flushed the live files, so their overwritten
   // ranges are no longer shared with the base.
   if (haveBase && opts.maxBaseBytes > 0) {
