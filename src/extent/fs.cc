@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <functional>
 #include <memory>
 
 namespace ocpvdr::extent {
@@ -40,12 +41,11 @@ Error sysError(std::string_view what, int err) {
   }
 }
 
-Result<std::vector<PhysExtent>> readExtents(int fd) {
+Status forEachExtent(int fd, const std::function<void(const PhysExtent&)>& visit) {
   constexpr uint32_t kBatch = 512;
   const size_t bytes = sizeof(struct fiemap) + kBatch * sizeof(struct fiemap_extent);
   std::unique_ptr<uint64_t[]> storage(new uint64_t[(bytes + 7) / 8]);
   auto* fm = reinterpret_cast<struct fiemap*>(storage.get());
-  std::vector<PhysExtent> out;
   uint64_t start = 0;
   for (;;) {
     std::memset(fm, 0, bytes);
@@ -58,7 +58,7 @@ Result<std::vector<PhysExtent>> readExtents(int fd) {
     bool last = false;
     for (uint32_t i = 0; i < fm->fm_mapped_extents; ++i) {
       const auto& e = fm->fm_extents[i];
-      out.push_back({e.fe_logical, e.fe_physical, e.fe_length, e.fe_flags});
+      visit({e.fe_logical, e.fe_physical, e.fe_length, e.fe_flags});
       if (e.fe_flags & FIEMAP_EXTENT_LAST) last = true;
     }
     const auto& tail = fm->fm_extents[fm->fm_mapped_extents - 1];
@@ -66,6 +66,12 @@ Result<std::vector<PhysExtent>> readExtents(int fd) {
     if (last || next <= start || next >= FIEMAP_MAX_OFFSET) break;
     start = next;
   }
+  return {};
+}
+
+Result<std::vector<PhysExtent>> readExtents(int fd) {
+  std::vector<PhysExtent> out;
+  OCPVDR_TRY(forEachExtent(fd, [&out](const PhysExtent& e) { out.push_back(e); }));
   return out;
 }
 

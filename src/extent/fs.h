@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +62,9 @@ struct PhysExtent {
 // The whole extent map of an open file, sorted by logical offset (FIEMAP_FLAG_SYNC: dirty pages
 // are written first, so a clean snapshot has no delalloc extents to report).
 [[nodiscard]] Result<std::vector<PhysExtent>> readExtents(int fd);
+// The same map batch by batch, each extent to `visit` (nothing kept: the manifest hashes maps of
+// any size in bounded memory).
+[[nodiscard]] Status forEachExtent(int fd, const std::function<void(const PhysExtent&)>& visit);
 
 // dst becomes a copy-on-write clone of src (same file system; the whole file, size included).
 [[nodiscard]] Status reflinkFile(int srcFd, int dstFd);

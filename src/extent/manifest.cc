@@ -71,11 +71,6 @@ uint64_t ns(const struct timespec& t) {
 struct DigestWalker {
   DigestHasher& h;
   PvDigest& d;
-  // One FIEMAP buffer for the whole walk (extent maps are hashed batch by batch, never kept).
-  static constexpr uint32_t kBatch = 256;
-  std::unique_ptr<uint64_t[]> fiemapBuf{
-      new uint64_t[(sizeof(struct fiemap) + kBatch * sizeof(struct fiemap_extent) + 7) / 8]};
-
   void entry(const std::string& path, char type, const struct stat& st) {
     h.str(path);
     h.u64(static_cast<uint64_t>(type));
@@ -89,33 +84,15 @@ struct DigestWalker {
   }
 
   Status extents(int fd, const std::string& path) {
-    const size_t bytes = sizeof(struct fiemap) + kBatch * sizeof(struct fiemap_extent);
-    auto* fm = reinterpret_cast<struct fiemap*>(fiemapBuf.get());
-    uint64_t start = 0;
     uint64_t n = 0;
-    for (;;) {
-      std::memset(fm, 0, bytes);
-      fm->fm_start = start;
-      fm->fm_length = FIEMAP_MAX_OFFSET - start;
-      fm->fm_flags = FIEMAP_FLAG_SYNC;
-      fm->fm_extent_count = kBatch;
-      if (::ioctl(fd, FS_IOC_FIEMAP, fm) != 0) return sysError("FIEMAP " + path, errno);
-      if (fm->fm_mapped_extents == 0) break;
-      bool last = false;
-      for (uint32_t i = 0; i < fm->fm_mapped_extents; ++i) {
-        const auto& e = fm->fm_extents[i];
-        h.u64(e.fe_logical);
-        h.u64(e.fe_physical);
-        h.u64(e.fe_length);
-        h.u64(e.fe_flags & ~static_cast<uint32_t>(FIEMAP_EXTENT_SHARED));
-        ++n;
-        if (e.fe_flags & FIEMAP_EXTENT_LAST) last = true;
-      }
-      const auto& tail = fm->fm_extents[fm->fm_mapped_extents - 1];
-      uint64_t next = tail.fe_logical + tail.fe_length;
-      if (last || next <= start || next >= FIEMAP_MAX_OFFSET) break;
-      start = next;
-    }
+    Status s = forEachExtent(fd, [&](const PhysExtent& e) {
+      h.u64(e.logical);
+      h.u64(e.physical);
+      h.u64(e.length);
+      h.u64(e.flags & ~static_cast<uint32_t>(FIEMAP_EXTENT_SHARED));
+      ++n;
+    });
+    if (!s.ok()) return s.error().wrap(path);
     h.u64(n);  // the end of this file's map
     d.extents += n;
     return {};
