@@ -32,18 +32,6 @@ int relayFailure(const Error& e) {
   return exitCodeFor(e.kind);
 }
 
-// Active replicas (primary host path, pv) from the catalog: the PVs the feed can name.
-engine::ChangeFeed::ListReplicas catalogReplicas(catalog::Catalog& catalog) {
-  return [&catalog]() -> Result<std::vector<std::pair<std::string, std::string>>> {
-    OCPVDR_ASSIGN_OR_RETURN(auto rows, catalog.replicas());
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : rows)
-      if (r.state == "active" && !r.primaryHostPath.empty())
-        out.emplace_back(r.primaryHostPath, r.pv);
-    return out;
-  };
-}
-
 // One POST through the forwarder's WebhookClient (Bearer token, x-hub-signature-256).
 engine::ChangeRelay::Deliver webhookDelivery(forwarder::WebhookClient& client) {
   return [&client](const std::string& body, std::stop_token stop) -> Status {
@@ -93,7 +81,7 @@ int runRelay(const GlobalOptions& g, const RelayArgs& a) {
       ro, *e.clock, [&e](const std::string& pv) { return e.primary->getPersistentVolume(pv); },
       webhookDelivery(client));
   engine::ChangeFeed feed(engine::ChangeFeedOptions::fromConfig(e.config), *e.clock, *e.runner,
-                          *e.replicator, catalogReplicas(*e.catalog),
+                          *e.replicator, engine::ChangeFeed::activeReplicas(*e.catalog),
                           [&relay](const std::string& pv, SystemTime since,
                                    const std::string& why) { relay.onChange(pv, since, why); });
   feed.start();

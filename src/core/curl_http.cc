@@ -176,6 +176,37 @@ using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
 }  // namespace
 
+void setCurlTlsOptions(void* handle, const TlsOptions& tls) {
+  CURL* h = handle;
+  curl_blob blob{};
+  if (!tls.caData.empty()) {
+    blob = {const_cast<char*>(tls.caData.data()), tls.caData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+  } else if (!tls.caFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_CAINFO, tls.caFile.c_str());
+  }
+  if (!tls.certData.empty()) {
+    blob = {const_cast<char*>(tls.certData.data()), tls.certData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  } else if (!tls.certFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, tls.certFile.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!tls.keyData.empty()) {
+    blob = {const_cast<char*>(tls.keyData.data()), tls.keyData.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  } else if (!tls.keyFile.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLKEY, tls.keyFile.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (tls.insecureSkipVerify) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+}
+
 void initHttpGlobal() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -298,37 +329,6 @@ Result<PreparedUrl> prepareUrl(const HttpRequest& req, const std::string& server
   return out;
 }
 
-// Trust, client certificate and key: from memory (copied by curl) or from files.
-void setTlsOptions(CURL* h, const TlsOptions& tls) {
-  curl_blob blob{};
-  if (!tls.caData.empty()) {
-    blob = {const_cast<char*>(tls.caData.data()), tls.caData.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
-  } else if (!tls.caFile.empty()) {
-    curl_easy_setopt(h, CURLOPT_CAINFO, tls.caFile.c_str());
-  }
-  if (!tls.certData.empty()) {
-    blob = {const_cast<char*>(tls.certData.data()), tls.certData.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &blob);
-    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-  } else if (!tls.certFile.empty()) {
-    curl_easy_setopt(h, CURLOPT_SSLCERT, tls.certFile.c_str());
-    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-  }
-  if (!tls.keyData.empty()) {
-    blob = {const_cast<char*>(tls.keyData.data()), tls.keyData.size(), CURL_BLOB_COPY};
-    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &blob);
-    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-  } else if (!tls.keyFile.empty()) {
-    curl_easy_setopt(h, CURLOPT_SSLKEY, tls.keyFile.c_str());
-    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-  }
-  if (tls.insecureSkipVerify) {
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
-}
-
 // Drives the transfer of `h` on `multi` until it is done, fails or `stop` is requested (then
 // t.cancelled). `rc` gets the transfer's result, `mc` the multi interface's last answer.
 void performTransfer(CURLM* multi, CURL* h, const HttpRequest& req, Transfer& t,
@@ -448,7 +448,7 @@ Result<HttpResponse> CurlHttpClient::send(const HttpRequest& req, std::stop_toke
   char errbuf[CURL_ERROR_SIZE] = {0};
 
   setTransferOptions(h, req, url, impl_->share, t, errbuf);
-  setTlsOptions(h, impl_->tls);
+  setCurlTlsOptions(h, impl_->tls);
   Slist connectToList;
   if (!connectTo.empty()) {
     connectToList.reset(curl_slist_append(nullptr, connectTo.c_str()));

@@ -21,6 +21,10 @@ class CurlHttpClient final : public HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// Trust, client certificate and key on a libcurl easy handle (`CURL*`): from memory (copied by
+// curl) or from files, and insecureSkipVerify. The HTTP client and the SMTP sender share it.
+void setCurlTlsOptions(void* handle, const TlsOptions& tls);
+
 // Call once in main() before threads start (curl_global_init).
 void initHttpGlobal();
 

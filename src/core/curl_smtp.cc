@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/curl_http.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/text.h"
@@ -126,11 +127,7 @@ Status CurlSmtpSender::send(const MailMessage& m, std::stop_token stop) {
     curl_easy_setopt(c, CURLOPT_USERNAME, user.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, password.c_str());
   }
-  if (!s_.tls.caFile.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, s_.tls.caFile.c_str());
-  if (s_.tls.insecureSkipVerify) {
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-  }
+  setCurlTlsOptions(c, s_.tls);
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) return smtpError(rc, errbuf, s_.url);
   return {};

@@ -25,6 +25,17 @@ ChangeFeedOptions ChangeFeedOptions::fromConfig(const config::Config& cfg) {
   return o;
 }
 
+ChangeFeed::ListReplicas ChangeFeed::activeReplicas(catalog::Catalog& catalog) {
+  return [&catalog]() -> Result<std::vector<std::pair<std::string, std::string>>> {
+    OCPVDR_ASSIGN_OR_RETURN(auto rows, catalog.replicas());
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : rows)
+      if (r.state == "active" && !r.primaryHostPath.empty())
+        out.emplace_back(r.primaryHostPath, r.pv);
+    return out;
+  };
+}
+
 ChangeFeed::ChangeFeed(ChangeFeedOptions opts, Clock& clock, ProcessRunner& runner,
                        replication::Replicator& replicator, ListReplicas list, OnChange onChange)
     : opts_(std::move(opts)),

@@ -60,6 +60,10 @@ class ChangeFeed {
   // Active replicas: (pv, primary host path).
   using ListReplicas = std::function<Result<std::vector<std::pair<std::string, std::string>>>()>;
 
+  // The active replicas of `catalog` that have a primary host path: what serve's feed and
+  // `ocpv-dr relay` both name PVs from.
+  static ListReplicas activeReplicas(catalog::Catalog& catalog);
+
   ChangeFeed(ChangeFeedOptions opts, Clock& clock, ProcessRunner& runner,
              replication::Replicator& replicator, ListReplicas list, OnChange onChange);
   ~ChangeFeed();

@@ -343,19 +343,11 @@ void Engine::startChangeFeed() {
     log::warn("serve: replication.watch is enabled but no process runner was given");
     return;
   }
-  auto list = [this]() -> Result<std::vector<std::pair<std::string, std::string>>> {
-    OCPVDR_ASSIGN_OR_RETURN(auto rows, readCatalog().replicas());
-    std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : rows)
-      if (r.state == "active" && !r.primaryHostPath.empty())
-        out.emplace_back(r.primaryHostPath, r.pv);
-    return out;
-  };
-  feed_ = std::make_unique<ChangeFeed>(
-      ChangeFeedOptions::fromConfig(cfg_), clock_, *deps_.runner, *deps_.replicator,
-      std::move(list), [this](const std::string& pv, SystemTime since, const std::string& why) {
-        dataChanged(pv, since, why);
-      });
+  feed_ =
+      std::make_unique<ChangeFeed>(ChangeFeedOptions::fromConfig(cfg_), clock_, *deps_.runner,
+                                   *deps_.replicator, ChangeFeed::activeReplicas(readCatalog()),
+                                   [this](const std::string& pv, SystemTime since,
+                                          const std::string& why) { dataChanged(pv, since, why); });
   feed_->start();
   // PVs of running VMs go first on deadline ties: which claims running VMIs use, every 30 s.
   if (deps_.kube != nullptr)
